@@ -1,0 +1,42 @@
+"""Telemetry settings fragment: services compose it into their own settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TelemetrySettings(BaseSettings):
+    """Where spans go and how many are kept. Reads the standard ``OTEL_*`` variables."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    sdk_disabled: bool = Field(
+        default=False, validation_alias=AliasChoices("OTEL_SDK_DISABLED", "sdk_disabled")
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint"),
+        description="OTLP gRPC endpoint, e.g. http://127.0.0.1:4317. None: spans are dropped.",
+    )
+    sampler: Literal["parentbased_ratio", "adaptive", "off"] = Field(
+        default="parentbased_ratio",
+        validation_alias=AliasChoices("INTEGR8SCODE_TRACES_SAMPLER", "sampler"),
+    )
+    sampler_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        validation_alias=AliasChoices("OTEL_TRACES_SAMPLER_ARG", "sampler_ratio"),
+    )
+    environment: str = Field(
+        default="local",
+        validation_alias=AliasChoices("DEPLOYMENT_ENVIRONMENT", "environment"),
+    )
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """False when tracing is switched off by the SDK flag, the sampler or a zero ratio."""
+        return not self.sdk_disabled and self.sampler != "off" and self.sampler_ratio > 0.0

@@ -1,0 +1,37 @@
+"""The service starts without its dependencies, stays live, and reports them as not ready."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from integr8scode_event_replay import SERVICE_NAME
+from integr8scode_event_replay.app import create_app
+from integr8scode_event_replay.config import Settings
+
+
+def _settings_with_dead_dependencies() -> Settings:
+    return Settings.model_validate(
+        {
+            "health_timeout_s": 3.0,
+            "kafka": {"bootstrap_servers": "127.0.0.1:1", "request_timeout_ms": 1000},
+            "mongo": {"url": "mongodb://127.0.0.1:1", "server_selection_timeout_ms": 300},
+            "telemetry": {"sdk_disabled": True},
+        }
+    )
+
+
+def test_live_answers_without_dependencies() -> None:
+    with TestClient(create_app(_settings_with_dead_dependencies())) as client:
+        response = client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json()["service"] == SERVICE_NAME
+
+
+def test_ready_names_every_unreachable_dependency() -> None:
+    with TestClient(create_app(_settings_with_dead_dependencies())) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    failed = {check["name"] for check in body["checks"] if not check["ok"]}
+    assert failed == {"kafka", "mongo"}
+    assert all(check["error"] for check in body["checks"])
