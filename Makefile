@@ -1,0 +1,63 @@
+# Integr8sCode: the two commands are `make up` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/.local/bin
+
+PACKAGES := integr8scode_telemetry integr8scode_events integr8scode_api \
+	integr8scode_coordinator integr8scode_dlq_processor integr8scode_event_replay \
+	integr8scode_notifier
+PYTEST ?= uv run --no-sync pytest
+
+.PHONY: help install up down status logs test check lint typecheck contracts compose-check \
+	unit integration e2e format
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+install: ## install tools, Debian packages and the workspace virtualenv
+	@bash deploy/local/prereqs.sh
+
+up: ## build what is missing, start the stack and the five services
+	@bash deploy/local/stack.sh up
+
+down: ## stop everything `make up` started
+	@bash deploy/local/stack.sh down
+
+status: ## show what runs
+	@bash deploy/local/stack.sh status
+
+logs: ## follow every log of the native stack
+	@tail -n 20 -F .local/logs/*.log
+
+test: install check ## lint, types, contracts, then every test against the running stack
+	@bash deploy/local/stack.sh ensure
+	$(PYTEST)
+
+check: lint typecheck contracts compose-check ## static checks only
+
+lint: ## ruff lint and format check
+	uv run --no-sync ruff check .
+	uv run --no-sync ruff format --check .
+
+typecheck: ## mypy strict over every package and the tests
+	uv run --no-sync mypy $(addprefix -p ,$(PACKAGES))
+	uv run --no-sync mypy tests bench
+
+contracts: ## import-linter: libs never import services, libs and services stay independent
+	uv run --no-sync lint-imports
+
+compose-check: ## validate docker-compose.yml without a Docker engine
+	docker-compose -f docker-compose.yml config --quiet
+
+unit: ## unit tests only (no stack needed)
+	$(PYTEST) -m "not integration and not e2e"
+
+integration: ## integration tests against the running stack
+	$(PYTEST) -m integration
+
+e2e: ## end-to-end tests against the running services
+	$(PYTEST) -m e2e
+
+format: ## apply ruff's fixes and formatting
+	uv run --no-sync ruff check --fix .
+	uv run --no-sync ruff format .

@@ -1,0 +1,83 @@
+"""docker-compose.yml, checked statically: no Docker engine runs in CI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {
+    "api": "integr8scode-backend",
+    "coordinator": "execution-coordinator",
+    "dlq-processor": "dlq-processor",
+    "event-replay": "event-replay",
+    "notifier": "notifier",
+}
+INFRA = {"kafka", "mongo", "redis", "otel-collector", "jaeger"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose (Debian package) is installed by `make install`"
+    result = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_topology_matches_the_native_stack(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == INFRA | set(SERVICES)
+    images = {name: compose["services"][name].get("image", "") for name in INFRA}
+    assert images["kafka"].startswith("apache/kafka:4.")
+    assert images["mongo"].startswith("mongo:")
+    assert images["redis"].startswith("redis:")
+    assert images["otel-collector"].startswith("otel/opentelemetry-collector-contrib:")
+    assert images["jaeger"].startswith("jaegertracing/jaeger:2.")
+
+
+def test_every_published_port_is_loopback_only(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
+
+
+@pytest.mark.parametrize("directory", sorted(SERVICES))
+def test_each_service_builds_from_its_dockerfile_with_its_name(
+    compose: dict[str, Any], directory: str
+) -> None:
+    service = compose["services"][directory]
+    dockerfile = ROOT / service["build"]["context"] / service["build"]["dockerfile"]
+    assert dockerfile == ROOT / "services" / directory / "Dockerfile"
+    text = dockerfile.read_text()
+    assert "HEALTHCHECK" in text
+    assert "/health/live" in text
+    assert "USER app" in text
+    assert f"OTEL_SERVICE_NAME={SERVICES[directory]}" in text
+    assert service["environment"]["OTEL_SERVICE_NAME"] == SERVICES[directory]
+    assert set(service["depends_on"]) >= {"kafka", "mongo", "redis"}
+
+
+def test_collector_pipeline_matches_the_native_one(compose: dict[str, Any]) -> None:
+    mount = compose["services"]["otel-collector"]["volumes"][0].split(":")[0]
+    docker_cfg = yaml.safe_load((ROOT / mount).read_text())
+    native_cfg = yaml.safe_load((ROOT / "deploy/local/jaeger/collector.yaml").read_text())
+    for cfg in (docker_cfg, native_cfg):
+        traces = cfg["service"]["pipelines"]["traces"]
+        assert traces["processors"] == ["memory_limiter", "tail_sampling", "batch"]
+        policies = {p["type"] for p in cfg["processors"]["tail_sampling"]["policies"]}
+        assert {"status_code", "latency", "probabilistic"} <= policies
+        assert "prometheus" in cfg["service"]["pipelines"]["metrics"]["exporters"]
