@@ -8,7 +8,7 @@
 # Usage: ferretdb.sh install|start|stop|status
 #   status exits 0 when running and answering, 1 when running but not answering, 3 when stopped.
 # Environment: MONGO_PORT (27017), FERRETDB_DEBUG_PORT (8088: metrics, /debug/livez, /debug/readyz),
-#   FERRETDB_LOG_LEVEL (info), FERRETDB_VERSION (from the wrapper's go.mod),
+#   FERRETDB_LOG_LEVEL (warn; info logs every connection), FERRETDB_VERSION (from the wrapper's go.mod),
 #   FERRETDB_START_TIMEOUT (seconds, 30).
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -20,7 +20,7 @@ FERRETDB_VERSION="${FERRETDB_VERSION:-$(sed -n "s|^require $FERRETDB_MODULE \(v[
 FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION"
 FERRETDB_DATA="$DATA_DIR/ferretdb"
 FERRETDB_DEBUG_PORT="${FERRETDB_DEBUG_PORT:-8088}"
-FERRETDB_LOG_LEVEL="${FERRETDB_LOG_LEVEL:-info}"
+FERRETDB_LOG_LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
 FERRETDB_START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 LOG="$(log_file "$NAME")"
 

@@ -157,7 +157,7 @@ cmd_start() {
   # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS holds several options
   start_bg "$NAME" java $KAFKA_HEAP_OPTS \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-    -Djava.awt.headless=true \
+    -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true \
     -Dlog4j2.configurationFile="$SRC_DIR/log4j2.properties" \
     -cp "$LIBS/*" kafka.Kafka "$PROPS"
   wait_until "$NAME" "$KAFKA_START_TIMEOUT" "$LOG" kafka_ready

@@ -1,0 +1,377 @@
+"""The consumer runner: group membership, typed dispatch, retries, dead letters, commits.
+
+For each message: a CONSUMER span (child of the producer's context from the headers) stays open
+for the whole handling; the handler gets bounded in-process retries; a message that still fails,
+or can't be decoded, goes to ``dead_letter_queue`` with its original headers plus the ``x-*``
+failure headers; then its offset is committed. A handler that keeps failing never blocks its
+partition, and nothing is committed before it was handled or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from integr8scode_events import headers as h
+from integr8scode_events import tracing as t
+from integr8scode_events.codec import decode_event
+from integr8scode_events.errors import DecodeError, PublishError
+from integr8scode_events.handlers import HandlerRegistry, MessageContext
+from integr8scode_events.publisher import EventPublisher
+from integr8scode_events.settings import KafkaSettings
+from integr8scode_events.topics import DEAD_LETTER_QUEUE
+
+log = logging.getLogger(__name__)
+
+_MAX_ERROR_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """In-process retries of a failing handler before the message is dead-lettered."""
+
+    max_attempts: int = 3
+    initial_backoff_s: float = 0.05
+    max_backoff_s: float = 2.0
+    multiplier: float = 2.0
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before attempt ``attempt + 1``, with full jitter."""
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as it came from Kafka, for consumers that handle bytes (the DLQ processor)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+    timestamp_ms: int
+
+
+RawHandler = Callable[[RawMessage, MessageContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Dispatch:
+    handle: Callable[[MessageContext], Awaitable[None]]
+    dead_letter_at_once: bool = False
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._runner.commit_pending(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._runner.assigned.set()
+
+
+class ConsumerRunner:
+    """Runs one consumer group member until ``stop()``.
+
+    Give either ``handlers`` (decoded, typed events) or ``raw_handler`` (bytes and headers).
+    ``dead_letter_topic=None`` means a message is never given up: the handler is retried with
+    capped backoff until it succeeds or the runner stops (the DLQ processor itself).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: KafkaSettings,
+        group_id: str,
+        topics: Sequence[str],
+        publisher: EventPublisher,
+        handlers: HandlerRegistry | None = None,
+        raw_handler: RawHandler | None = None,
+        retry: RetryPolicy | None = None,
+        dead_letter_topic: str | None = DEAD_LETTER_QUEUE.name,
+        span_name: str = t.CONSUME_SPAN,
+        tracer_provider: trace.TracerProvider | None = None,
+        max_batch: int = 100,
+        poll_timeout_ms: int = 200,
+        stop_grace_s: float = 10.0,
+        auto_offset_reset: str = "earliest",
+    ) -> None:
+        if (handlers is None) == (raw_handler is None):
+            raise ValueError("give exactly one of handlers or raw_handler")
+        self._settings = settings
+        self._group_id = group_id
+        self._topics = list(topics)
+        self._publisher = publisher
+        self._handlers = handlers
+        self._raw_handler = raw_handler
+        self._retry = retry or RetryPolicy()
+        self._dead_letter_topic = dead_letter_topic
+        self._span_name = span_name
+        self._tracer = t.tracer(tracer_provider)
+        self._max_batch = max_batch
+        self._poll_timeout_ms = poll_timeout_ms
+        self._stop_grace_s = stop_grace_s
+        self._auto_offset_reset = auto_offset_reset
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self._in_flight: asyncio.Task[None] | None = None
+        self.assigned = asyncio.Event()
+        self.handled = 0
+        self.dead_lettered = 0
+
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
+    def stop(self) -> None:
+        """Ask the loop to stop: the in-flight message may finish within the grace period;
+        after it, it is cancelled and left uncommitted, so it is delivered again later."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        task = self._in_flight
+        if task is not None and not task.done():
+            asyncio.get_running_loop().call_later(self._stop_grace_s, task.cancel)
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; commits what was handled, then leaves the group."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=f"{self._settings.client_id_prefix}-{self._group_id}",
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self._auto_offset_reset,
+            request_timeout_ms=max(self._settings.request_timeout_ms, 40_000),
+        )
+        consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise PublishError(f"consumer group {self._group_id} can't reach Kafka: {exc}") from exc
+        self._consumer = consumer
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
+                )
+                for tp, records in batch.items():
+                    for record in records:
+                        if self._stopping.is_set():
+                            break
+                        if not await self._handle_in_task(record):
+                            break
+                        self._pending[tp] = record.offset + 1
+                await self.commit_pending()
+        finally:
+            try:
+                await self.commit_pending()
+            finally:
+                self._consumer = None
+                await consumer.stop()
+
+    async def commit_pending(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit the offsets of handled messages (of ``only`` these partitions)."""
+        consumer = self._consumer
+        if consumer is None or not self._pending:
+            return
+        offsets = {tp: offset for tp, offset in self._pending.items() if only is None or tp in only}
+        if not offsets:
+            return
+        await consumer.commit(offsets)
+        for tp, offset in offsets.items():
+            if self._pending.get(tp) == offset:
+                del self._pending[tp]
+
+    async def _handle_in_task(self, record: Any) -> bool:
+        """Handle one record in its own task so ``stop()`` can cancel it; False if abandoned."""
+        self._in_flight = asyncio.create_task(self._handle(record))
+        try:
+            await self._in_flight
+        except asyncio.CancelledError:
+            if self._stopping.is_set() and self._in_flight.cancelled():
+                log.warning(
+                    "abandoned %s[%d]@%d at shutdown; it will be delivered again",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+                return False
+            raise
+        finally:
+            self._in_flight = None
+        return True
+
+    async def _handle(self, record: Any) -> None:
+        headers = h.to_dict(record.headers)
+        parent = t.extract_context(headers)
+        attributes: dict[str, Any] = {
+            t.MESSAGING_SYSTEM: "kafka",
+            t.MESSAGING_OPERATION_NAME: "process",
+            t.MESSAGING_OPERATION_TYPE: "process",
+            t.MESSAGING_DESTINATION: record.topic,
+            t.MESSAGING_PARTITION: str(record.partition),
+            t.MESSAGING_OFFSET: record.offset,
+            t.MESSAGING_GROUP: self._group_id,
+            t.MESSAGING_BODY_SIZE: len(record.value or b""),
+        }
+        if record.key is not None:
+            attributes[t.MESSAGING_KEY] = record.key.decode(errors="replace")
+        with self._tracer.start_as_current_span(
+            self._span_name,
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            dispatch = self._dispatch_for(record, headers, span)
+            if dispatch is None:
+                return
+            await self._with_retries(record, headers, span, dispatch)
+
+    def _dispatch_for(
+        self, record: Any, headers: dict[str, str], span: trace.Span
+    ) -> _Dispatch | None:
+        if self._raw_handler is not None:
+            raw_handler = self._raw_handler
+            message = RawMessage(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=headers,
+                timestamp_ms=record.timestamp,
+            )
+            return _Dispatch(lambda ctx: raw_handler(message, ctx))
+        assert self._handlers is not None  # noqa: S101 - constructor guarantees one of the two
+        try:
+            event = decode_event(record.value)
+        except DecodeError as exc:
+            error = exc
+
+            async def undecodable(_: MessageContext) -> None:
+                raise error
+
+            # No retry can help a message that can't be decoded: dead-letter it at once.
+            return _Dispatch(undecodable, dead_letter_at_once=True)
+        span.set_attribute(t.EVENT_ID, str(event.event_id))
+        span.set_attribute(t.EVENT_TYPE, event.event_type)
+        if event.execution_id:
+            span.set_attribute(t.EXECUTION_ID, event.execution_id)
+        handler = self._handlers.handler_for(event)
+        if handler is None:
+            span.set_attribute("messaging.handler", "none")
+            return None
+        return _Dispatch(lambda ctx: handler(event, ctx))
+
+    async def _with_retries(
+        self, record: Any, headers: dict[str, str], span: trace.Span, dispatch: _Dispatch
+    ) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx = MessageContext(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                headers=headers,
+                group_id=self._group_id,
+                attempt=attempt,
+                span=span,
+            )
+            try:
+                await dispatch.handle(ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - routed to retry or the dead-letter topic
+                span.record_exception(exc, attributes={"messaging.handler.attempt": attempt})
+                give_up = dispatch.dead_letter_at_once or isinstance(exc, self._retry.non_retryable)
+                if self._dead_letter_topic is not None and (
+                    give_up or attempt >= self._retry.max_attempts
+                ):
+                    span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
+                    await self._dead_letter(record, headers, span, exc)
+                    return
+                delay = self._retry.backoff(attempt)
+                span.add_event("retry", {"attempt": attempt, "delay_s": delay})
+                log.warning(
+                    "handler failed on %s[%d]@%d (attempt %d): %r; retrying in %.2fs",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    attempt,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
+            span.set_status(Status(StatusCode.OK))
+            self.handled += 1
+            return
+
+    async def _dead_letter(
+        self, record: Any, headers: dict[str, str], span: trace.Span, exc: BaseException
+    ) -> None:
+        assert self._dead_letter_topic is not None  # noqa: S101 - checked by the caller
+        failure = {
+            name: value for name, value in headers.items() if name not in h.DEAD_LETTER_HEADERS
+        }
+        failure.update(
+            {
+                h.ORIGINAL_TOPIC: record.topic,
+                h.ORIGINAL_PARTITION: str(record.partition),
+                h.ORIGINAL_OFFSET: str(record.offset),
+                h.CONSUMER_GROUP: self._group_id,
+                h.ERROR_TYPE: f"{type(exc).__module__}.{type(exc).__qualname__}",
+                h.ERROR_MESSAGE: str(exc)[:_MAX_ERROR_MESSAGE],
+                h.RETRY_COUNT: headers.get(h.RETRY_COUNT, "0"),
+                h.FAILED_AT: datetime.now(UTC).isoformat(),
+            }
+        )
+        # The original traceparent stays: the dead letter belongs to the trace that failed.
+        # Until the broker takes it, the message is neither committed nor dropped.
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._publisher.publish_raw(
+                    self._dead_letter_topic, record.value, record.key, failure
+                )
+                break
+            except PublishError as publish_error:
+                delay = self._retry.backoff(min(attempt, 10))
+                log.warning(
+                    "dead-letter publish failed (%s); retrying in %.2fs", publish_error, delay
+                )
+                await asyncio.sleep(delay)
+        span.set_attribute(t.DEAD_LETTERED, True)
+        span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {type(exc).__name__}: {exc}"))
+        self.dead_lettered += 1
+        log.error(
+            "dead-lettered %s[%d]@%d after failure: %r",
+            record.topic,
+            record.partition,
+            record.offset,
+            exc,
+            exc_info=exc,
+        )

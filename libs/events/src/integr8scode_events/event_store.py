@@ -1,0 +1,137 @@
+"""The event store: every domain event once (unique ``event_id``), with its trace context.
+
+Written in batches by the archiver; read by replay sessions, which use the stored span context
+to link each replayed message back to the original trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from integr8scode_events import headers as h
+from integr8scode_events import tracing as t
+from integr8scode_events.envelope import EventEnvelope
+from integr8scode_events.errors import EventsError
+
+_DUPLICATE_KEY = 11000
+COLLECTION = "events"
+
+
+@dataclass(frozen=True)
+class StoredTraceContext:
+    """The producer span's context as it travelled in the headers."""
+
+    traceparent: str | None
+    tracestate: str | None
+
+    @property
+    def trace_id(self) -> str | None:
+        parts = (self.traceparent or "").split("-")
+        return parts[1] if len(parts) == 4 else None
+
+    @property
+    def span_id(self) -> str | None:
+        parts = (self.traceparent or "").split("-")
+        return parts[2] if len(parts) == 4 else None
+
+
+def stored_document(
+    event: EventEnvelope,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    headers: Mapping[str, str],
+) -> dict[str, Any]:
+    """The document stored for one consumed event."""
+    ctx = StoredTraceContext(headers.get(h.TRACEPARENT), headers.get(h.TRACESTATE))
+    doc = event.model_dump(mode="json")
+    doc["occurred_at"] = event.occurred_at  # kept a date so time-range filters use the index
+    doc["kafka"] = {"topic": topic, "partition": partition, "offset": offset}
+    doc["trace"] = {
+        "traceparent": ctx.traceparent,
+        "tracestate": ctx.tracestate,
+        "trace_id": ctx.trace_id,
+        "span_id": ctx.span_id,
+    }
+    doc["stored_at"] = datetime.now(UTC)
+    return doc
+
+
+class EventStoreWriter:
+    """Batched, idempotent inserts into the event store."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        self._collection = collection
+        self._tracer = t.tracer(tracer_provider)
+
+    @classmethod
+    def in_database(
+        cls, client: AsyncMongoClient[dict[str, Any]], database: str, **kwargs: Any
+    ) -> EventStoreWriter:
+        return cls(client[database][COLLECTION], **kwargs)
+
+    async def ensure_indexes(self) -> None:
+        """Unique ``event_id``, and the lookups replays filter by."""
+        try:
+            await self._collection.create_index([("event_id", ASCENDING)], unique=True)
+            await self._collection.create_index(
+                [("execution_id", ASCENDING), ("occurred_at", ASCENDING)]
+            )
+            await self._collection.create_index(
+                [("event_type", ASCENDING), ("occurred_at", ASCENDING)]
+            )
+            await self._collection.create_index(
+                [("user_id", ASCENDING), ("occurred_at", ASCENDING)]
+            )
+        except PyMongoError as exc:
+            raise EventsError(f"could not index the event store: {exc}") from exc
+
+    async def write_batch(self, documents: Sequence[dict[str, Any]]) -> int:
+        """Insert the batch; events already stored are skipped. Returns how many were new."""
+        if not documents:
+            return 0
+        attributes: dict[str, Any] = {
+            t.EVENTS_BATCH_COUNT: len(documents),
+            "db.system.name": "mongodb",
+            "db.collection.name": self._collection.name,
+        }
+        if len(documents) == 1:
+            only = documents[0]
+            attributes[t.EVENT_ID] = only["event_id"]
+            attributes[t.EVENT_TYPE] = only["event_type"]
+            if only.get("execution_id"):
+                attributes[t.EXECUTION_ID] = only["execution_id"]
+        with self._tracer.start_as_current_span(
+            "event_store.write", kind=SpanKind.INTERNAL, attributes=attributes
+        ) as span:
+            inserted = await self._insert(documents)
+            span.set_attribute("events.batch.inserted", inserted)
+            span.set_attribute("events.batch.duplicates", len(documents) - inserted)
+            return inserted
+
+    async def _insert(self, documents: Sequence[dict[str, Any]]) -> int:
+        try:
+            result = await self._collection.insert_many(list(documents), ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != _DUPLICATE_KEY for err in errors):
+                raise EventsError(f"event store write failed: {errors[:3]}") from exc
+            return int(exc.details.get("nInserted", len(documents) - len(errors)))
+        except PyMongoError as exc:
+            raise EventsError(f"event store write failed: {exc}") from exc
+        return len(result.inserted_ids)

@@ -1,0 +1,51 @@
+"""Kafka header names (DESIGN.md §4) and conversions between Kafka's list form and a dict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+EVENT_TYPE = "event_type"
+CORRELATION_ID = "correlation_id"
+SERVICE = "service"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+
+# Added when a message is dead-lettered.
+ORIGINAL_TOPIC = "x-original-topic"
+ORIGINAL_PARTITION = "x-original-partition"
+ORIGINAL_OFFSET = "x-original-offset"
+CONSUMER_GROUP = "x-consumer-group"
+ERROR_TYPE = "x-error-type"
+ERROR_MESSAGE = "x-error-message"
+RETRY_COUNT = "x-retry-count"
+FAILED_AT = "x-failed-at"
+DEAD_LETTER_HEADERS = (
+    ORIGINAL_TOPIC,
+    ORIGINAL_PARTITION,
+    ORIGINAL_OFFSET,
+    CONSUMER_GROUP,
+    ERROR_TYPE,
+    ERROR_MESSAGE,
+    RETRY_COUNT,
+    FAILED_AT,
+)
+
+# Added to replayed messages.
+REPLAY_SESSION = "x-replay-session"
+REPLAYED_EVENT_ID = "x-replayed-event-id"
+REPLAY_REPROCESS = "x-replay-reprocess"
+
+KafkaHeaders = list[tuple[str, bytes]]
+
+
+def to_dict(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Kafka's header list as a dict of text (the last value wins; undecodable bytes replaced)."""
+    result: dict[str, str] = {}
+    for name, value in headers or ():
+        result[name] = (value or b"").decode("utf-8", errors="replace")
+    return result
+
+
+def to_kafka(headers: Mapping[str, str]) -> KafkaHeaders:
+    """A dict of text as Kafka's header list."""
+    return [(name, value.encode()) for name, value in headers.items()]

@@ -1,0 +1,87 @@
+"""Typed payloads of the execution lifecycle, notifications and dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExecutionLimits(_Payload):
+    timeout_s: float = Field(gt=0, description="Wall-clock limit of the run.")
+    memory_mb: int = Field(gt=0, description="Memory limit of the run.")
+
+
+class ResourceUsage(_Payload):
+    cpu_time_ms: float = Field(ge=0)
+    wall_time_ms: float = Field(ge=0)
+    peak_memory_kb: int = Field(ge=0)
+
+
+class OutputSummary(_Payload):
+    """Sizes and a short preview; the full (capped) output lives in Mongo, not on Kafka."""
+
+    stdout_bytes: int = Field(ge=0)
+    stderr_bytes: int = Field(ge=0)
+    stdout_preview: str = ""
+    stderr_preview: str = ""
+    truncated: bool = False
+
+
+class ExecutionRequestedPayload(_Payload):
+    script: str
+    language: str
+    language_version: str
+    stdin: str = ""
+    limits: ExecutionLimits
+
+
+class ExecutionCancelRequestedPayload(_Payload):
+    requested_by: str
+    reason: str = "cancelled by user"
+
+
+class ExecutionStartedPayload(_Payload):
+    runner: str
+    started_at: datetime
+    queue_wait_ms: float = Field(ge=0)
+
+
+class ExecutionCompletedPayload(_Payload):
+    exit_code: int
+    resource_usage: ResourceUsage
+    output: OutputSummary
+
+
+class ExecutionFailedPayload(_Payload):
+    error: str = Field(description="What went wrong, for the user: which limit, or platform error.")
+    error_type: Literal["limit_exceeded", "platform_error", "invalid_request"]
+    exit_code: int | None = None
+    resource_usage: ResourceUsage | None = None
+    output: OutputSummary | None = None
+
+
+class ExecutionTimedOutPayload(_Payload):
+    timeout_s: float = Field(gt=0)
+    resource_usage: ResourceUsage
+    output: OutputSummary
+
+
+class ExecutionCancelledPayload(_Payload):
+    reason: str
+    cancelled_by: str
+    was_running: bool
+
+
+class NotificationPayload(_Payload):
+    notification_id: str
+    channel: Literal["webhook", "slack"]
+    execution_status: str
+    attempts: int = Field(ge=1)
+    status_code: int | None = None
+    error: str | None = None

@@ -1,0 +1,191 @@
+"""Publishing events: idempotent producer, ``acks=all``, a PRODUCER span that covers the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from integr8scode_events import headers as h
+from integr8scode_events import tracing as t
+from integr8scode_events.envelope import EventEnvelope
+from integr8scode_events.errors import PublishError
+from integr8scode_events.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishedRecord:
+    """Where the broker stored a message."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class EventPublisher:
+    """One Kafka producer per process, shared by everything that publishes.
+
+    ``publish`` sends an envelope with the standard headers and the current trace context;
+    ``publish_raw`` forwards bytes and headers as they are (dead letters, retries, replays).
+    Both return only after the broker acknowledged, and raise ``PublishError`` otherwise.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        service: str,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        linger_ms: int = 5,
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._tracer = t.tracer(tracer_provider)
+        self._linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Connect now; raises ``PublishError`` when the broker can't be reached."""
+        async with self._lock:
+            if self._producer is not None:
+                return
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.bootstrap_servers,
+                client_id=f"{self._settings.client_id_prefix}-{self._service}",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=self._linger_ms,
+                request_timeout_ms=self._settings.request_timeout_ms,
+            )
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                await producer.stop()
+                raise PublishError(f"Kafka is unreachable: {exc}") from exc
+            self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush what is pending and disconnect."""
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def __aenter__(self) -> EventPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
+
+    async def publish(
+        self,
+        event: EventEnvelope,
+        *,
+        topic: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> PublishedRecord:
+        """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement."""
+        destination = topic or event.topic.name
+        attributes: dict[str, Any] = {
+            t.EVENT_ID: str(event.event_id),
+            t.EVENT_TYPE: event.event_type,
+            t.MESSAGING_MESSAGE_ID: str(event.event_id),
+        }
+        if event.execution_id:
+            attributes[t.EXECUTION_ID] = event.execution_id
+        with self._producer_span(destination, event.key, attributes) as span:
+            carrier = {
+                h.EVENT_TYPE: event.event_type,
+                h.CORRELATION_ID: event.correlation_id,
+                h.SERVICE: self._service,
+                **(extra_headers or {}),
+            }
+            # The PRODUCER span is current here, so the consumer becomes its child.
+            t.inject_context(carrier)
+            return await self._send(span, destination, event.to_bytes(), event.key, carrier)
+
+    async def publish_raw(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        reinject_context: bool = False,
+    ) -> PublishedRecord:
+        """Forward a message. With ``reinject_context`` the current span context replaces the
+        message's ``traceparent`` (retries join the current trace); without it the headers are
+        kept as given (dead letters keep the original context)."""
+        with self._producer_span(topic, key, {}) as span:
+            carrier = dict(headers)
+            if reinject_context:
+                carrier.pop(h.TRACEPARENT, None)
+                carrier.pop(h.TRACESTATE, None)
+                t.inject_context(carrier)
+            return await self._send(span, topic, value, key, carrier)
+
+    def _producer_span(
+        self, topic: str, key: bytes | None, attributes: dict[str, Any]
+    ) -> AbstractContextManager[trace.Span]:
+        base: dict[str, Any] = {
+            t.MESSAGING_SYSTEM: "kafka",
+            t.MESSAGING_OPERATION_NAME: "publish",
+            t.MESSAGING_OPERATION_TYPE: "send",
+            t.MESSAGING_DESTINATION: topic,
+            t.MESSAGING_CLIENT_ID: f"{self._settings.client_id_prefix}-{self._service}",
+            t.SERVER_ADDRESS: self._settings.bootstrap_servers.split(",")[0],
+        }
+        if key is not None:
+            base[t.MESSAGING_KEY] = key.decode(errors="replace")
+        return self._tracer.start_as_current_span(
+            f"publish {topic}",
+            kind=SpanKind.PRODUCER,
+            attributes={**base, **attributes},
+            record_exception=False,  # _send records the broker's error itself
+        )
+
+    async def _send(
+        self,
+        span: trace.Span,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        carrier: Mapping[str, str],
+    ) -> PublishedRecord:
+        if self._producer is None:
+            await self.start()
+        assert self._producer is not None  # noqa: S101 - start() sets it or raises
+        span.set_attribute(t.MESSAGING_BODY_SIZE, len(value or b""))
+        try:
+            metadata = await self._producer.send_and_wait(
+                topic, value=value, key=key, headers=h.to_kafka(carrier)
+            )
+        except KafkaError as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"broker did not acknowledge: {exc}"))
+            raise PublishError(f"Kafka did not acknowledge the message to {topic}: {exc}") from exc
+        span.set_attribute(t.MESSAGING_PARTITION, str(metadata.partition))
+        span.set_attribute(t.MESSAGING_OFFSET, metadata.offset)
+        return PublishedRecord(topic=topic, partition=metadata.partition, offset=metadata.offset)

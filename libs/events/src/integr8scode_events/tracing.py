@@ -1,0 +1,50 @@
+"""Span names, attribute names and context propagation for messages (DESIGN.md §5).
+
+Only the OpenTelemetry API is used here: the process's telemetry setup decides where spans go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+
+_package = "integr8scode_events"
+
+CONSUME_SPAN = "kafka.consume"
+
+MESSAGING_SYSTEM = "messaging.system"
+MESSAGING_OPERATION_NAME = "messaging.operation.name"
+MESSAGING_OPERATION_TYPE = "messaging.operation.type"
+MESSAGING_DESTINATION = "messaging.destination.name"
+MESSAGING_PARTITION = "messaging.destination.partition.id"
+MESSAGING_OFFSET = "messaging.kafka.offset"
+MESSAGING_KEY = "messaging.kafka.message.key"
+MESSAGING_MESSAGE_ID = "messaging.message.id"
+MESSAGING_GROUP = "messaging.consumer.group.name"
+MESSAGING_CLIENT_ID = "messaging.client.id"
+MESSAGING_BODY_SIZE = "messaging.message.body.size"
+SERVER_ADDRESS = "server.address"
+
+EVENT_ID = "event.id"
+EVENT_TYPE = "event.type"
+EXECUTION_ID = "execution.id"
+DEAD_LETTERED = "messaging.dead_lettered"
+HANDLER_ATTEMPTS = "messaging.handler.attempts"
+EVENTS_BATCH_COUNT = "events.batch.count"
+
+
+def tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
+    """The library's tracer, from the given provider or the global one."""
+    return trace.get_tracer(_package, tracer_provider=provider)
+
+
+def inject_context(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
+    """Write the current (or given) context into ``carrier`` with the global propagator."""
+    propagate.inject(carrier, context=context)
+
+
+def extract_context(headers: Mapping[str, str]) -> Context:
+    """The context a message's headers carry (empty context when none)."""
+    return propagate.extract(dict(headers))
