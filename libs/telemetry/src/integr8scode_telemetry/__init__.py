@@ -1,16 +1,24 @@
-"""Integr8sCode telemetry: one ``init_telemetry`` call per process."""
+"""Integr8sCode telemetry: one ``init_telemetry`` call per process, and the few helpers that pay."""
 
+from integr8scode_telemetry import attributes
 from integr8scode_telemetry.health import HealthProbe, build_health_router
 from integr8scode_telemetry.logs import configure_logging
+from integr8scode_telemetry.samplers import AdaptiveSampler, build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
 from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry, instrument_fastapi
+from integr8scode_telemetry.spans import set_span_attributes, start_span
 
 __all__ = [
+    "AdaptiveSampler",
     "HealthProbe",
     "TelemetryHandle",
     "TelemetrySettings",
+    "attributes",
     "build_health_router",
+    "build_sampler",
     "configure_logging",
     "init_telemetry",
     "instrument_fastapi",
+    "set_span_attributes",
+    "start_span",
 ]

@@ -31,6 +31,19 @@ class TelemetrySettings(BaseSettings):
         le=1.0,
         validation_alias=AliasChoices("OTEL_TRACES_SAMPLER_ARG", "sampler_ratio"),
     )
+    adaptive_traces_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "INTEGR8SCODE_ADAPTIVE_TRACES_PER_SECOND", "adaptive_traces_per_second"
+        ),
+        description="Budget of the adaptive sampler: root traces kept per second per process.",
+    )
+    metrics_export_interval_ms: int = Field(
+        default=10_000,
+        gt=0,
+        validation_alias=AliasChoices("OTEL_METRIC_EXPORT_INTERVAL", "metrics_export_interval_ms"),
+    )
     environment: str = Field(
         default="local",
         validation_alias=AliasChoices("DEPLOYMENT_ENVIRONMENT", "environment"),

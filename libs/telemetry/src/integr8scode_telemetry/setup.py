@@ -1,39 +1,67 @@
-"""``init_telemetry``: the one call a process makes to set up tracing."""
+"""``init_telemetry``: the one call a process makes to become observable."""
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from integr8scode_telemetry.samplers import build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
 
 NAMESPACE = "integr8scode"
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class TelemetryHandle:
-    """What ``init_telemetry`` built; ``shutdown`` flushes pending spans and closes exporters."""
+    """What ``init_telemetry`` built; ``shutdown`` flushes pending spans and metrics, removes the
+    instrumentation it added, and closes the exporters."""
 
     tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    settings: TelemetrySettings
+    _instrumented: list[HTTPXClientInstrumentor | PymongoInstrumentor] = field(default_factory=list)
+    _closed: bool = False
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        return self.tracer_provider.get_tracer(NAMESPACE)
+
+    def force_flush(self, timeout_ms: int = 5_000) -> bool:
+        """Export everything finished so far (tests and short-lived tools)."""
+        return self.tracer_provider.force_flush(timeout_ms)
 
     def shutdown(self) -> None:
-        """Flush and close everything the init call opened."""
+        """Flush and close everything the init call opened; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for instrumentor in self._instrumented:
+            instrumentor.uninstrument()
         self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
 
 
 def build_resource(
     settings: TelemetrySettings, service_name: str, service_version: str
 ) -> Resource:
-    """The resource every span of this process carries."""
+    """The resource every span and metric of this process carries."""
     return Resource.create(
         {
             "service.name": service_name,
@@ -41,37 +69,92 @@ def build_resource(
             "service.namespace": NAMESPACE,
             "service.instance.id": f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
             "deployment.environment": settings.environment,
+            "deployment.environment.name": settings.environment,
         }
     )
 
 
 def init_telemetry(
-    settings: TelemetrySettings, service_name: str, service_version: str
+    settings: TelemetrySettings,
+    service_name: str,
+    service_version: str,
+    *,
+    set_global: bool = True,
+    instrument_libraries: bool = True,
+    span_exporter: SpanExporter | None = None,
 ) -> TelemetryHandle:
-    """Build the tracer provider for this process and register it globally."""
-    sampler = (
-        ParentBased(TraceIdRatioBased(settings.sampler_ratio))
-        if settings.tracing_enabled
-        else ALWAYS_OFF
-    )
-    provider = TracerProvider(
-        resource=build_resource(settings, service_name, service_version), sampler=sampler
-    )
-    if settings.tracing_enabled and settings.otlp_endpoint:
-        # Imported here: the gRPC exporter is heavy and unused when tracing is off.
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter,
-        )
+    """Set up tracing and metrics for this process.
 
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True))
+    - W3C trace context and baggage propagation;
+    - the sampler from the settings (``OTEL_SDK_DISABLED``, ratio ``0`` or ``off`` mean no spans);
+    - OTLP gRPC export behind a batch processor when an endpoint is set (or ``span_exporter``,
+      for tests); with neither, spans are dropped after local processing;
+    - HTTPX and PyMongo instrumentation (call this before any Mongo client exists);
+    - OTLP metrics, exported every ``metrics_export_interval_ms``.
+
+    ``set_global=False`` builds a provider for one component without touching the globals
+    (tests that run a producer and a consumer with separate providers in one process).
+    """
+    if set_global:
+        propagate.set_global_textmap(
+            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
         )
-    trace.set_tracer_provider(provider)
-    return TelemetryHandle(tracer_provider=provider)
+    resource = build_resource(settings, service_name, service_version)
+    tracer_provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
+    exporter = span_exporter or _otlp_span_exporter(settings)
+    if exporter is not None and settings.tracing_enabled:
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(settings))
+    handle = TelemetryHandle(tracer_provider, meter_provider, settings)
+    if set_global:
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(meter_provider)
+    if instrument_libraries and settings.tracing_enabled:
+        for instrumentor in (HTTPXClientInstrumentor(), PymongoInstrumentor()):
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(tracer_provider=tracer_provider)
+                handle._instrumented.append(instrumentor)
+    log.info(
+        "telemetry for %s: tracing=%s sampler=%s endpoint=%s",
+        service_name,
+        settings.tracing_enabled,
+        settings.sampler,
+        settings.otlp_endpoint or "none (spans dropped)",
+    )
+    return handle
+
+
+def _otlp_span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
+    if not settings.otlp_endpoint or not settings.tracing_enabled:
+        return None
+    # Imported here: gRPC is heavy, and unused when tracing is off.
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter,
+    )
+
+    return OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True)
+
+
+def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:
+    if not settings.otlp_endpoint or settings.sdk_disabled:
+        return []
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
+        OTLPMetricExporter,
+    )
+
+    return [
+        PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=settings.otlp_endpoint, insecure=True),
+            export_interval_millis=settings.metrics_export_interval_ms,
+        )
+    ]
 
 
 def instrument_fastapi(app: FastAPI, handle: TelemetryHandle) -> None:
     """HTTP server spans for one app (health probes excluded: they would drown the traces)."""
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=handle.tracer_provider, excluded_urls="/health/live,/health/ready"
+        app,
+        tracer_provider=handle.tracer_provider,
+        meter_provider=handle.meter_provider,
+        excluded_urls="/health/live,/health/ready",
     )
