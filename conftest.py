@@ -1,4 +1,4 @@
-"""Marks tests by where they live: tests under an ``integration`` or ``e2e`` folder need the stack."""
+"""Marks tests by folder: tests under `integration` or `e2e` need the running stack."""
 
 from __future__ import annotations
 

@@ -38,9 +38,7 @@ def test_every_listener_of_the_stack_binds_loopback() -> None:
     if not groups:
         pytest.skip("the native stack is not running from this clone (docker or other clone)")
     pids = _pids_in_groups(groups)
-    out = subprocess.run(
-        ["ss", "-ltnpH"], check=True, capture_output=True, text=True
-    ).stdout
+    out = subprocess.run(["ss", "-ltnpH"], check=True, capture_output=True, text=True).stdout
     ours: list[tuple[str, set[int]]] = []
     for line in out.splitlines():
         fields = line.split()

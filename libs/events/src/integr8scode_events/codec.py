@@ -28,7 +28,7 @@ def decode_event(value: bytes | None) -> EventEnvelope:
 def _peek_event_type(value: bytes) -> str | None:
     try:
         data = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON must not escape as a crash
         return None
     event_type = data.get("event_type") if isinstance(data, dict) else None
     return event_type if isinstance(event_type, str) else None

@@ -48,7 +48,11 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1``, with full jitter."""
-        ceiling = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier ** (attempt - 1))
+        try:
+            growth = self.initial_backoff_s * self.multiplier ** (attempt - 1)
+        except OverflowError:  # the DLQ processor retries without end: attempt keeps growing
+            growth = self.max_backoff_s
+        ceiling = min(self.max_backoff_s, growth)
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from integr8scode_events.topics import TopicSpec
 
@@ -41,6 +41,13 @@ class EventEnvelope(BaseModel):
     execution_id: str | None = None
     user_id: str | None = None
     payload: BaseModel
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        # Naive values (a BSON date read without tz_aware, a foreign producer) are UTC by
+        # contract; without this they would crash comparisons with aware datetimes downstream.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @property
     def key(self) -> bytes | None:

@@ -29,6 +29,7 @@ from opentelemetry.util.types import Attributes
 from integr8scode_telemetry.settings import TelemetrySettings
 
 _TRACE_ID_LIMIT = (1 << 64) - 1
+_OVERFLOW_KEY = "\x00other"  # keys past ``max_keys`` share one slot of the budget
 
 
 def _looks_failed(attributes: Attributes) -> bool:
@@ -117,8 +118,9 @@ class AdaptiveSampler(Sampler):
                 self._probabilities = water_fill(rates, self._budget)
                 self._counts = {}
                 self._window_start = now
-            if key in self._counts or len(self._counts) < self._max_keys:
-                self._counts[key] = self._counts.get(key, 0) + 1
+            if key not in self._counts and len(self._counts) >= self._max_keys:
+                key = _OVERFLOW_KEY
+            self._counts[key] = self._counts.get(key, 0) + 1
             return self._probabilities.get(key, 1.0)
 
 

@@ -1,0 +1,37 @@
+"""Batched, idempotent writes into the event store, with each event's trace context."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from tests.kafka_support import sample_event
+
+from integr8scode_events import EventStoreWriter, stored_document
+
+
+async def test_batch_insert_skips_events_already_stored(
+    mongo: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    collection = mongo["integr8scode_test"][f"events_{uuid.uuid4().hex[:6]}"]
+    writer = EventStoreWriter(collection)
+    await writer.ensure_indexes()
+    events = [sample_event() for _ in range(5)]
+    traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    docs = [
+        stored_document(e, topic="t", partition=0, offset=i, headers={"traceparent": traceparent})
+        for i, e in enumerate(events)
+    ]
+    try:
+        assert await writer.write_batch(docs[:3]) == 3
+        assert await writer.write_batch(docs) == 2  # the first three are already there
+        assert await collection.count_documents({}) == 5
+        stored = await collection.find_one({"event_id": str(events[4].event_id)})
+        assert stored is not None
+        assert stored["trace"]["traceparent"] == traceparent
+        assert stored["trace"]["trace_id"] == traceparent.split("-")[1]
+        assert stored["kafka"] == {"topic": "t", "partition": 0, "offset": 4}
+        assert stored["payload"]["language"] == "python"
+    finally:
+        await collection.drop()
