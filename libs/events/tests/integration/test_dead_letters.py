@@ -21,6 +21,7 @@ from integr8scode_events import (
     RetryPolicy,
 )
 from integr8scode_events import headers as h
+from integr8scode_telemetry import TelemetrySettings, init_telemetry
 
 STACK = local_stack()
 
@@ -54,15 +55,25 @@ async def test_always_failing_handler_dead_letters_and_the_partition_moves_on(
         retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.01),
         dead_letter_topic=dlq,
     )
-    async with running(runner):
-        await publisher.publish(failing, topic=topic)
-        await publisher.publish(later, topic=topic)
+    telemetry = init_telemetry(
+        TelemetrySettings(otlp_endpoint=STACK.otlp_grpc),
+        "events-it-dlq",
+        "0",
+        set_global=False,
+        instrument_libraries=False,
+    )
+    traced = EventPublisher(kafka_settings, "events-it", tracer_provider=telemetry.tracer_provider)
+    async with traced, running(runner):
+        with telemetry.tracer.start_as_current_span("it.dead-letter"):
+            await traced.publish(failing, topic=topic)
+            await traced.publish(later, topic=topic)
 
         async def later_handled() -> bool:
             return handled == [str(later.event_id)]
 
         await eventually(later_handled, timeout_s=30, what="the later message handled")
 
+    telemetry.shutdown()
     assert attempts == [1, 2, 3]
     assert runner.dead_lettered == 1
     [record] = await read_all(dlq, expected=1)
