@@ -69,7 +69,7 @@ down_native() {
 
 status_native() {
   local c
-  for c in "${COMPONENTS[@]}"; do bash "$C/$c.sh" status; done
+  for c in "${COMPONENTS[@]}"; do bash "$C/$c.sh" status || true; done
   bash "$C/services.sh" status
 }
 

@@ -36,8 +36,9 @@ cmd_install() {
   # FerretDB's module source, downloaded (or found) in the module cache.
   mod_dir=$(cd "$CACHE_DIR" && go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>>"$build_log" \
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -n "$mod_dir" ] && [ -d "$mod_dir" ] \
-    || die "$NAME" "could not download $FERRETDB_MODULE@$FERRETDB_VERSION" "$build_log"
+  if [ -z "$mod_dir" ] || [ ! -d "$mod_dir" ]; then
+    die "$NAME" "could not download $FERRETDB_MODULE@$FERRETDB_VERSION" "$build_log"
+  fi
   # The wrapper next to a writable copy of that source, plus the version file the release
   # process generates (build/version embeds it; without it the binary panics at start).
   rm -rf "$src"

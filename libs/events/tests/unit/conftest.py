@@ -69,11 +69,11 @@ def every_event() -> list[EventEnvelope]:
                 stdin="x",
                 limits=ExecutionLimits(timeout_s=5.0, memory_mb=128),
             ),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         ExecutionCancelRequested(
             payload=ExecutionCancelRequestedPayload(requested_by="user-1"),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         ExecutionStarted(
             payload=ExecutionStartedPayload(
@@ -81,11 +81,11 @@ def every_event() -> list[EventEnvelope]:
                 started_at=datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
                 queue_wait_ms=3.5,
             ),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         ExecutionCompleted(
             payload=ExecutionCompletedPayload(exit_code=0, resource_usage=_USAGE, output=_OUTPUT),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         ExecutionFailed(
             payload=ExecutionFailedPayload(
@@ -95,25 +95,25 @@ def every_event() -> list[EventEnvelope]:
                 resource_usage=_USAGE,
                 output=_OUTPUT,
             ),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         ExecutionTimedOut(
             payload=ExecutionTimedOutPayload(timeout_s=5.0, resource_usage=_USAGE, output=_OUTPUT),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         ExecutionCancelled(
             payload=ExecutionCancelledPayload(
                 reason="cancelled by user", cancelled_by="user-1", was_running=True
             ),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         NotificationSent(
             payload=NotificationPayload.model_validate({**notification, "status_code": 200}),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
         NotificationFailed(
             payload=NotificationPayload.model_validate({**notification, "error": "HTTP 502"}),
-            **_common(),  # type: ignore[arg-type]
+            **_common(),
         ),
     ]
 
@@ -138,3 +138,15 @@ def consume_span(span_exporter: InMemorySpanExporter) -> Iterator[trace.Span]:
     span = provider.get_tracer("test").start_span("kafka.consume", kind=trace.SpanKind.CONSUMER)
     yield span
     span.end()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test asking for ``any_event`` runs once per event class."""
+    if "any_event" in metafunc.fixturenames:
+        events = every_event()
+        metafunc.parametrize("any_event", events, ids=[e.event_type for e in events])
+
+
+@pytest.fixture
+def all_events() -> list[EventEnvelope]:
+    return every_event()
