@@ -37,13 +37,14 @@ def _telemetry(service: str, *, instrument: bool) -> Any:
 async def test_consumer_continues_the_producer_trace(
     kafka_settings: KafkaSettings,
     new_topic: Callable[[], Any],
-    mongo: AsyncMongoClient[dict[str, Any]],
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     producer_side = _telemetry(f"events-it-producer-{suffix}", instrument=False)
     consumer_side = _telemetry(f"events-it-consumer-{suffix}", instrument=True)
     topic = await new_topic()
-    # The client is created after PyMongo was instrumented by the consumer side.
+    # PyMongo is instrumented through its monitoring hooks: only clients created afterwards
+    # report commands, so this client is made after the consumer side's telemetry.
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(STACK.mongo_url)
     collection = mongo["integr8scode_test"][f"trace_{suffix}"]
     handled: list[str] = []
 
@@ -81,6 +82,7 @@ async def test_consumer_continues_the_producer_trace(
         producer_side.shutdown()
         consumer_side.shutdown()
         await collection.drop()
+        await mongo.close()
 
     def complete(trace: JaegerTrace) -> bool:
         return len(trace.named("kafka.consume")) == 1 and len(trace.spans) >= 5

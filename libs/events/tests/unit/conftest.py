@@ -137,7 +137,8 @@ def consume_span(span_exporter: InMemorySpanExporter) -> Iterator[trace.Span]:
     provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     span = provider.get_tracer("test").start_span("kafka.consume", kind=trace.SpanKind.CONSUMER)
     yield span
-    span.end()
+    if span.is_recording():
+        span.end()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -18,8 +18,8 @@ async def on_completed(event: ExecutionCompleted, ctx: MessageContext) -> None:
 
 
 def test_registered_handler_is_found_by_event_type(all_events: list[EventEnvelope]) -> None:
-    registry = HandlerRegistry().on(ExecutionRequested, on_requested).on(
-        ExecutionCompleted, on_completed
+    registry = (
+        HandlerRegistry().on(ExecutionRequested, on_requested).on(ExecutionCompleted, on_completed)
     )
     found = {e.event_type: registry.handler_for(e) for e in all_events}
     assert found["execution.requested"] is on_requested

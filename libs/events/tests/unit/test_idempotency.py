@@ -177,9 +177,7 @@ def test_idempotency_key_is_the_event_id(requested: ExecutionRequested) -> None:
 def test_replays_without_reprocess_share_the_original_key(
     requested: ExecutionRequested, headers: dict[str, str]
 ) -> None:
-    assert idempotency_key(requested, _ctx(trace.INVALID_SPAN, headers)) == str(
-        requested.event_id
-    )
+    assert idempotency_key(requested, _ctx(trace.INVALID_SPAN, headers)) == str(requested.event_id)
 
 
 async def test_reprocessing_replay_gets_its_own_key_per_session(
@@ -190,9 +188,7 @@ async def test_reprocessing_replay_gets_its_own_key_per_session(
     once = idempotent(store, CONSUMER, handler)
 
     def replay(session: str) -> MessageContext:
-        return _ctx(
-            trace.INVALID_SPAN, {h.REPLAY_SESSION: session, h.REPLAY_REPROCESS: "true"}
-        )
+        return _ctx(trace.INVALID_SPAN, {h.REPLAY_SESSION: session, h.REPLAY_REPROCESS: "true"})
 
     assert idempotency_key(requested, replay("s-1")) == f"{requested.event_id}:replay:s-1"
 

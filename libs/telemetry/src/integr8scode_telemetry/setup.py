@@ -95,6 +95,9 @@ def init_telemetry(
     ``set_global=False`` builds a provider for one component without touching the globals
     (tests that run a producer and a consumer with separate providers in one process).
     """
+    # Stable HTTP semantic conventions (http.response.status_code, url.full, ...): the
+    # instrumentations read this once, so it is set before the first one is created.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     if set_global:
         propagate.set_global_textmap(
             CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])

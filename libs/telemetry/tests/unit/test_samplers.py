@@ -1,4 +1,4 @@
-"""Samplers: water-filling, the adaptive sampler on simulated traffic, and the parent-based wiring."""
+"""Samplers: water-filling, the adaptive sampler on simulated traffic, parent-based wiring."""
 
 from __future__ import annotations
 
@@ -167,7 +167,9 @@ def test_adaptive_decision_is_deterministic_per_trace_id() -> None:
     attributes = {"http.route": BUSY}
     once = [first.should_sample(None, t, "GET", attributes=attributes).decision for t in trace_ids]
     again = [first.should_sample(None, t, "GET", attributes=attributes).decision for t in trace_ids]
-    other = [second.should_sample(None, t, "GET", attributes=attributes).decision for t in trace_ids]
+    other = [
+        second.should_sample(None, t, "GET", attributes=attributes).decision for t in trace_ids
+    ]
     assert once == again == other
     expected = [
         Decision.RECORD_AND_SAMPLE
@@ -236,20 +238,28 @@ def test_build_sampler_is_always_off_when_tracing_is_disabled(settings: Telemetr
     assert build_sampler(settings) is ALWAYS_OFF
 
 
+HALFWAY = 1 << 63  # a trace id whose low 64 bits sit in the middle of the ratio range
+
+
 @pytest.mark.parametrize(
-    ("settings", "root_description"),
+    ("settings", "halfway_sampled", "probability"),
     [
-        (TelemetrySettings(), "TraceIdRatioBased{1.0}"),
-        (TelemetrySettings(sampler_ratio=0.25), "TraceIdRatioBased{0.25}"),
-        (TelemetrySettings(sampler="adaptive"), "AdaptiveSampler{50.0/s}"),
+        (TelemetrySettings(), True, None),
+        (TelemetrySettings(sampler_ratio=0.25), False, None),
+        (TelemetrySettings(sampler_ratio=0.75), True, None),
+        (TelemetrySettings(sampler="adaptive"), True, 1.0),
     ],
 )
 def test_build_sampler_is_parent_based_otherwise(
-    settings: TelemetrySettings, root_description: str
+    settings: TelemetrySettings, halfway_sampled: bool, probability: float | None
 ) -> None:
     sampler = build_sampler(settings)
     assert isinstance(sampler, ParentBased)
-    assert root_description in sampler.get_description()
+    # A root span is decided by the configured root sampler.
+    result = sampler.should_sample(None, HALFWAY, "GET", attributes={"http.route": QUIET})
+    assert (result.decision is Decision.RECORD_AND_SAMPLE) is halfway_sampled
+    attributes = dict(result.attributes or {})
+    assert attributes.get("sampling.probability") == probability
 
 
 def _provider(sampler: Sampler) -> tuple[TracerProvider, InMemorySpanExporter]:

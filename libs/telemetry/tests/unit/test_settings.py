@@ -74,7 +74,7 @@ def test_sampler_off_switches_tracing_off(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize("ratio", ["1.5", "-0.1"])
 def test_ratio_outside_zero_one_is_rejected(monkeypatch: pytest.MonkeyPatch, ratio: str) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", ratio)
-    with pytest.raises(ValidationError, match="OTEL_TRACES_SAMPLER_ARG|sampler_ratio"):
+    with pytest.raises(ValidationError, match=r"OTEL_TRACES_SAMPLER_ARG|sampler_ratio"):
         TelemetrySettings()
 
 

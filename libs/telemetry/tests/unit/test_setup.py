@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry
 from integr8scode_telemetry.settings import TelemetrySettings
+from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry
 
 
 class CountingExporter(InMemorySpanExporter):
@@ -105,6 +105,8 @@ def test_without_endpoint_or_exporter_spans_are_dropped_locally() -> None:
         with handle.tracer.start_as_current_span("request") as span:
             assert span.is_recording()
         assert handle.force_flush()
+        # No processor at all: nothing queues up, nothing tries to connect anywhere.
+        assert handle.tracer_provider._active_span_processor._span_processors == ()
     finally:
         handle.shutdown()
 

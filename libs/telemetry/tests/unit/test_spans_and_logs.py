@@ -64,7 +64,7 @@ def test_start_span_records_the_exception_and_sets_error(
     exceptions = [e for e in span.events if e.name == "exception"]
     assert len(exceptions) == 1
     attributes = exceptions[0].attributes or {}
-    assert attributes["exception.type"].endswith("SandboxCrashedError")
+    assert str(attributes["exception.type"]).endswith("SandboxCrashedError")
     assert attributes["exception.message"] == "oom"
 
 

@@ -4,6 +4,10 @@ script).
 
 from __future__ import annotations
 
+import signal
+import sys
+from types import FrameType
+
 import uvicorn
 
 from integr8scode_coordinator.app import create_app
@@ -11,8 +15,16 @@ from integr8scode_coordinator.config import Settings
 from integr8scode_telemetry import configure_logging
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    # Uvicorn handles SIGTERM itself (drain, lifespan shutdown) and then re-raises it to the
+    # handler that was installed before it; this one turns that into a clean exit status 0.
+    # A SIGTERM that arrives before the server runs ends the process here as well.
+    sys.exit(0)
+
+
 def main() -> None:
     """Read settings, serve until SIGTERM/SIGINT; uvicorn drains requests and runs the lifespan."""
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings()
     configure_logging(settings.log_level)
     uvicorn.run(
