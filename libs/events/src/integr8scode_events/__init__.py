@@ -32,6 +32,7 @@ from integr8scode_events.handlers import HandlerRegistry, MessageContext
 from integr8scode_events.idempotency import Claim, MongoProcessedEvents, idempotent
 from integr8scode_events.publisher import EventPublisher, PublishedRecord
 from integr8scode_events.settings import KafkaSettings, MongoSettings
+from integr8scode_events.supervisor import Supervisor
 from integr8scode_events.topics import ALL_TOPICS, DEAD_LETTER_QUEUE, TopicSpec, ensure_topics
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "PublishedRecord",
     "RawMessage",
     "RetryPolicy",
+    "Supervisor",
     "TopicSpec",
     "UnknownEventTypeError",
     "decode_event",

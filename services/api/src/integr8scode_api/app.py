@@ -1,20 +1,37 @@
 """Composition root of integr8scode-backend: builds the resources, wires the routes, owns the
 lifespan.
-"""
+
+To add routes: put a router in ``routes/`` and append it to ``API_ROUTERS``; it is mounted under
+``/api/v1`` with the rate limit applied. To add a resource: build it in ``create_app``, close it
+in the lifespan, and hand it to the routes through ``ApiContext``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from integr8scode_api import SERVICE_NAME, __version__
+from integr8scode_api.adapters.mongo_users import COLLECTION as USERS
+from integr8scode_api.adapters.mongo_users import MongoUserRepository
+from integr8scode_api.adapters.passwords import Argon2PasswordHasher
+from integr8scode_api.adapters.rate_limit_rules import RedisRuleStore
 from integr8scode_api.adapters.redis_probe import redis_reachable
+from integr8scode_api.adapters.redis_rate_limit import RedisRateLimiter
+from integr8scode_api.adapters.tokens import JwtTokenIssuer
 from integr8scode_api.config import Settings
+from integr8scode_api.dependencies import ApiContext, rate_limited
+from integr8scode_api.domain.auth import AuthService
+from integr8scode_api.domain.rate_limit import RateLimitGate
+from integr8scode_api.errors import install_error_handlers
+from integr8scode_api.middleware import RateLimitHeadersMiddleware
+from integr8scode_api.routes import admin_rate_limits, auth
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_telemetry import (
     HealthProbe,
@@ -23,9 +40,20 @@ from integr8scode_telemetry import (
     instrument_fastapi,
 )
 
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+# Every public router, mounted under API_PREFIX behind the rate limit. Append new ones here.
+API_ROUTERS: tuple[APIRouter, ...] = (auth.router, admin_rate_limits.router)
+
+Lifespan = AbstractAsyncContextManager[None]
+
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and every resource it owns; nothing connects before the lifespan starts."""
+    environment = settings.environment
+    jwt_secret = settings.auth.resolve_jwt_secret(environment)
+    settings.auth.check_admin_password(environment)
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo.url,
@@ -34,23 +62,102 @@ def create_app(settings: Settings) -> FastAPI:
     )
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     redis = Redis.from_url(settings.redis.url, socket_connect_timeout=settings.health_timeout_s)
+    # The limiter's own client: short timeouts, so a hung Redis delays a request by at most
+    # that much (then the gate backs off) and the other Redis users keep their own settings.
+    rl = settings.rate_limit
+    limiter_redis = Redis.from_url(
+        settings.redis.url,
+        socket_connect_timeout=rl.redis_timeout_s,
+        socket_timeout=rl.redis_timeout_s,
+    )
+
+    users = MongoUserRepository(mongo[settings.mongo.database][USERS])
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.auth.password_hash_time_cost,
+        memory_kib=settings.auth.password_hash_memory_kib,
+        parallelism=settings.auth.password_hash_parallelism,
+        concurrency=settings.auth.password_hash_concurrency,
+    )
+    tokens = JwtTokenIssuer(jwt_secret, settings.auth.access_token_ttl_s)
+    rules = RedisRuleStore(
+        limiter_redis,
+        settings.redis_key_prefix,
+        rl.default_rules(),
+        cache_ttl_s=rl.rules_cache_ttl_s,
+    )
+    gate = RateLimitGate(
+        RedisRateLimiter(limiter_redis, settings.redis_key_prefix),
+        rules,
+        enabled=rl.enabled,
+        fail_open=rl.fail_open,
+        backoff_s=rl.backoff_s,
+    )
+    auth_service = AuthService(
+        users, hasher, tokens, reserved_usernames=frozenset({settings.auth.admin_username})
+    )
+    ctx = ApiContext(
+        auth=auth_service,
+        users=users,
+        tokens=tokens,
+        rate_limits=gate,
+        rules=rules,
+        tracer=telemetry.tracer,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The admin is created in the background, retried until Mongo answers: the service
+        # starts and reports readiness honestly even while its dependencies are down.
+        bootstrap = asyncio.create_task(
+            auth_service.bootstrap_admin(
+                settings.auth.admin_username, settings.auth.admin_password.get_secret_value()
+            ),
+            name="admin-bootstrap",
+        )
+        bootstrap.add_done_callback(_log_failure)
         try:
             yield
         finally:
+            bootstrap.cancel()
+            await asyncio.gather(bootstrap, return_exceptions=True)
             await kafka_probe.close()
             await mongo.close()
             await redis.aclose()
+            await limiter_redis.aclose()
             telemetry.shutdown()
 
-    app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
     probes = [
         HealthProbe("kafka", kafka_probe.check),
         HealthProbe("mongo", lambda: mongo_reachable(mongo)),
         HealthProbe("redis", lambda: redis_reachable(redis)),
     ]
-    app.include_router(build_health_router(SERVICE_NAME, probes, settings.health_timeout_s))
+    app = build_app(
+        ctx, lifespan=lifespan, probes=probes, health_timeout_s=settings.health_timeout_s
+    )
     instrument_fastapi(app, telemetry)
     return app
+
+
+def build_app(
+    ctx: ApiContext,
+    *,
+    lifespan: Any = None,
+    probes: Sequence[HealthProbe] = (),
+    health_timeout_s: float = 2.0,
+    routers: Sequence[APIRouter] = API_ROUTERS,
+) -> FastAPI:
+    """The HTTP app over ready-made resources (``create_app`` builds the real ones; the unit
+    tests pass fakes)."""
+    app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
+    app.state.api = ctx
+    install_error_handlers(app)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.include_router(build_health_router(SERVICE_NAME, probes, health_timeout_s))
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(rate_limited())])
+    return app
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())

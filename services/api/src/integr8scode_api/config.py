@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import logging
+import secrets
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
+from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
 from integr8scode_events import KafkaSettings, MongoSettings
 from integr8scode_telemetry import TelemetrySettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ADMIN_PASSWORD = "admin-change-me"  # noqa: S105 - the documented local default
+# Where insecure defaults are tolerated (with a warning); anywhere else they stop the start.
+LOCAL_ENVIRONMENTS = frozenset({"local", "test", "ci"})
+JWT_SECRET_MIN = 32  # HS256 wants a key at least as long as its hash
+
+
+class InsecureConfigError(RuntimeError):
+    """A setting left at its local default where it must be set (outside a local environment)."""
 
 
 class RedisSettings(BaseSettings):
@@ -15,6 +31,116 @@ class RedisSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
 
     url: str = Field(default="redis://127.0.0.1:6379/0")
+
+
+class AuthSettings(BaseSettings):
+    """Tokens, the bootstrap admin and password hashing. Env prefix ``API_``."""
+
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
+
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description=f"HS256 key, at least {JWT_SECRET_MIN} characters, shared by every service "
+        "that verifies tokens. Unset: a random one per process (local environments only).",
+    )
+    access_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    admin_username: str = Field(default="admin", pattern=r"^[a-zA-Z0-9_.-]{3,32}$")
+    admin_password: SecretStr = Field(
+        default=SecretStr(DEFAULT_ADMIN_PASSWORD),
+        min_length=PASSWORD_MIN,
+        max_length=PASSWORD_MAX,
+    )
+    password_hash_time_cost: int = Field(default=3, ge=1, description="Argon2id iterations.")
+    password_hash_memory_kib: int = Field(default=65_536, ge=1_024, description="Argon2id memory.")
+    password_hash_parallelism: int = Field(default=4, ge=1, le=64)
+    password_hash_concurrency: int = Field(
+        default=4, ge=1, description="Hashes computed at once; more wait (bounds memory)."
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < JWT_SECRET_MIN:
+            raise ValueError(f"API_JWT_SECRET must be at least {JWT_SECRET_MIN} characters")
+        return value
+
+    def resolve_jwt_secret(self, environment: str) -> str:
+        """The configured secret; in a local environment without one, a random one per process
+        (tokens then die with the process, and two processes don't accept each other's)."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if environment not in LOCAL_ENVIRONMENTS:
+            raise InsecureConfigError(f"API_JWT_SECRET must be set in environment '{environment}'")
+        log.warning(
+            "API_JWT_SECRET is not set: using a random secret for this process; tokens won't "
+            "survive a restart and other services can't verify them"
+        )
+        return secrets.token_urlsafe(48)
+
+    def check_admin_password(self, environment: str) -> None:
+        """Warn about the default admin password locally; refuse it anywhere else."""
+        if self.admin_password.get_secret_value() != DEFAULT_ADMIN_PASSWORD:
+            return
+        if environment not in LOCAL_ENVIRONMENTS:
+            raise InsecureConfigError(
+                f"API_ADMIN_PASSWORD is the default; set it in environment '{environment}'"
+            )
+        log.warning(
+            "admin account '%s' uses the default password; set API_ADMIN_PASSWORD",
+            self.admin_username,
+        )
+
+
+class RateLimitSettings(BaseSettings):
+    """Rate limiting: behaviour and the default rules. Env prefix ``API_RATE_LIMIT_``."""
+
+    model_config = SettingsConfigDict(env_prefix="API_RATE_LIMIT_", extra="ignore")
+
+    enabled: bool = Field(default=True)
+    fail_open: bool = Field(
+        default=True, description="Let requests through when Redis is down (else answer 503)."
+    )
+    redis_timeout_s: float = Field(default=0.5, gt=0, description="Connect/read timeout.")
+    backoff_s: float = Field(
+        default=1.0, ge=0, description="After a Redis failure, don't ask it again this long."
+    )
+    rules_cache_ttl_s: float = Field(default=2.0, ge=0)
+
+    auth_limit: int = Field(default=20, ge=1, description="Register+login per client address.")
+    auth_window_s: float = Field(default=60.0, gt=0)
+    execute_capacity: int = Field(default=30, ge=1, description="Execute burst per user.")
+    execute_refill_per_s: float = Field(default=10.0, gt=0)
+    default_limit: int = Field(default=600, ge=1, description="Other routes, per user.")
+    default_window_s: float = Field(default=60.0, gt=0)
+
+    def default_rules(self) -> list[RateLimitRule]:
+        """The rules in force until an admin overrides them."""
+        return [
+            RateLimitRule(
+                name="auth",
+                pattern="POST /api/v1/auth/*",
+                limit=self.auth_limit,
+                window_s=self.auth_window_s,
+                algorithm=Algorithm.SLIDING_WINDOW,
+                scope=Scope.CLIENT,
+            ),
+            RateLimitRule(
+                name="execute",
+                pattern="POST /api/v1/execute",
+                limit=self.execute_capacity,
+                window_s=self.execute_capacity / self.execute_refill_per_s,
+                algorithm=Algorithm.TOKEN_BUCKET,
+                scope=Scope.USER,
+            ),
+            RateLimitRule(
+                name="default",
+                pattern="* /api/v1/*",
+                limit=self.default_limit,
+                window_s=self.default_window_s,
+                algorithm=Algorithm.SLIDING_WINDOW,
+                scope=Scope.USER,
+            ),
+        ]
 
 
 class Settings(BaseSettings):
@@ -26,8 +152,17 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = Field(default="INFO")
     health_timeout_s: float = Field(default=2.0, gt=0, description="Per-probe readiness timeout.")
+    redis_key_prefix: str = Field(
+        default="integr8scode:api:", description="Prefix of every Redis key the API writes."
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    @property
+    def environment(self) -> str:
+        return self.telemetry.environment

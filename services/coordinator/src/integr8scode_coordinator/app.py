@@ -1,19 +1,37 @@
-"""Composition root of execution-coordinator: builds the resources, wires the routes, owns the
-lifespan.
-"""
+"""Composition root of execution-coordinator: builds the resources, wires the handlers and the
+scheduler, owns the lifespan."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from integr8scode_coordinator import SERVICE_NAME, __version__
+from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
+from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
+from integr8scode_coordinator.adapters.mongo_runtimes import MongoRuntimeCatalog
+from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
+from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.config import Settings
+from integr8scode_coordinator.handlers.requests import RequestHandlers
+from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+from integr8scode_coordinator.scheduler import Scheduler
+from integr8scode_events import (
+    ConsumerRunner,
+    EventPublisher,
+    KafkaSettings,
+    ProducerInfo,
+    Supervisor,
+    ensure_topics,
+)
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
+from integr8scode_events.topics import ALL_TOPICS, EXECUTION_REQUESTS
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -22,29 +40,105 @@ from integr8scode_telemetry import (
 )
 
 
+async def _create_topics(settings: KafkaSettings, client_id: str) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
+    )
+    await admin.start()
+    try:
+        await ensure_topics(admin, ALL_TOPICS)
+    finally:
+        await admin.close()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and every resource it owns; nothing connects before the lifespan starts."""
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo.url,
         serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
+        tz_aware=True,
         connect=False,
     )
+    db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
+    publisher = EventPublisher(
+        settings.kafka, SERVICE_NAME, tracer_provider=telemetry.tracer_provider
+    )
+    runner = BubblewrapRunner.detect(tracer_provider=telemetry.tracer_provider)
+    store = MongoSagaStore(db["sagas"])
+    slots = MongoSlotPool(db["slots"], size=settings.global_slots)
+    runtimes = MongoRuntimeCatalog(db["runtimes"])
+    policy = RunPolicy(
+        max_timeout_s=settings.max_timeout_s,
+        max_memory_mb=settings.max_memory_mb,
+        max_output_bytes=settings.max_output_bytes,
+        lease=timedelta(seconds=settings.lease_s),
+        per_user=settings.per_user_slots,
+    )
+    saga = ExecutionSaga(
+        store=store,
+        slots=slots,
+        results=MongoResultStore(db["execution_results"]),
+        runner=runner,
+        publisher=publisher,
+        producer=ProducerInfo(service=SERVICE_NAME, version=__version__),
+        policy=policy,
+        instance_id=settings.instance_id,
+        tracer=telemetry.tracer_provider.get_tracer(SERVICE_NAME),
+    )
+    scheduler = Scheduler(
+        saga=saga,
+        store=store,
+        slots=slots,
+        policy=policy,
+        local_capacity=settings.local_capacity,
+    )
+    consumer = ConsumerRunner(
+        settings=settings.kafka,
+        group_id=settings.consumer_group,
+        topics=[EXECUTION_REQUESTS.name],
+        publisher=publisher,
+        handlers=RequestHandlers(saga, scheduler, store).registry(),
+        tracer_provider=telemetry.tracer_provider,
+    )
+    supervisor = Supervisor()
+
+    async def prepare_then_consume() -> None:
+        # Retried by the supervisor until Kafka and Mongo answer.
+        await _create_topics(settings.kafka, SERVICE_NAME)
+        await store.ensure_indexes()
+        await slots.ensure_slots()
+        await runtimes.publish(runner.runtimes(), runner.name, settings.instance_id)
+        await publisher.start()
+        await consumer.run()
+
+    supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
+    supervisor.add("scheduler", scheduler.run, on_stop=scheduler.stop)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        supervisor.start()
         try:
             yield
         finally:
+            scheduler.stop()
+            consumer.stop()
+            await scheduler.drain(settings.drain_grace_s)
+            await supervisor.stop()
+            await publisher.stop()
             await kafka_probe.close()
             await mongo.close()
             telemetry.shutdown()
+
+    async def workers_running() -> bool:
+        return supervisor.healthy()
 
     app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
     probes = [
         HealthProbe("kafka", kafka_probe.check),
         HealthProbe("mongo", lambda: mongo_reachable(mongo)),
+        HealthProbe("workers", workers_running),
     ]
     app.include_router(build_health_router(SERVICE_NAME, probes, settings.health_timeout_s))
     instrument_fastapi(app, telemetry)

@@ -1,14 +1,20 @@
-"""Settings of execution-coordinator: the lib fragments plus what is its own. Env prefix
-``COORDINATOR_``.
-"""
+"""Settings of execution-coordinator: the lib fragments plus its own (prefix ``COORDINATOR_``)."""
 
 from __future__ import annotations
+
+import os
+import socket
+import uuid
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integr8scode_events import KafkaSettings, MongoSettings
 from integr8scode_telemetry import TelemetrySettings
+
+
+def _instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Settings(BaseSettings):
@@ -20,6 +26,21 @@ class Settings(BaseSettings):
     port: int = Field(default=8001, ge=0, le=65535)
     log_level: str = Field(default="INFO")
     health_timeout_s: float = Field(default=2.0, gt=0, description="Per-probe readiness timeout.")
+
+    instance_id: str = Field(default_factory=_instance_id, description="Owner id in leases.")
+    consumer_group: str = Field(default="execution-coordinator")
+    global_slots: int = Field(
+        default=8, ge=1, description="Runs at once across every coordinator instance."
+    )
+    per_user_slots: int = Field(default=4, ge=1, description="Runs at once per user.")
+    local_capacity: int = Field(default=4, ge=1, description="Runs at once in this instance.")
+    max_timeout_s: float = Field(default=30.0, gt=0)
+    max_memory_mb: int = Field(default=512, ge=16)
+    max_output_bytes: int = Field(default=1_048_576, ge=1024, description="Per stream.")
+    lease_s: float = Field(default=15.0, gt=1, description="Run lease; renewed every third.")
+    drain_grace_s: float = Field(
+        default=20.0, ge=0, description="How long runs may finish at shutdown."
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

@@ -1,0 +1,63 @@
+"""Read-only views of collections the coordinator owns: ``runtimes``, ``sagas`` (queue
+positions) and ``execution_results`` (full output). The API never writes them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.executions import Runtime
+
+
+class CoordinatorViews:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], runtimes_ttl_s: float = 5.0) -> None:
+        self._db = db
+        self._ttl = runtimes_ttl_s
+        self._runtimes: list[Runtime] = []
+        self._loaded_at = float("-inf")
+
+    async def runtimes(self) -> list[Runtime]:
+        """Runtimes the coordinators registered (cached for a few seconds)."""
+        if time.monotonic() - self._loaded_at < self._ttl and self._runtimes:
+            return self._runtimes
+        try:
+            docs = await self._db["runtimes"].find({}).sort("language", 1).to_list()
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"runtime catalog unavailable: {exc}") from exc
+        self._runtimes = [
+            Runtime(
+                language=d["language"],
+                versions=sorted(d.get("versions", [])),
+                default_version=d["default_version"],
+            )
+            for d in docs
+        ]
+        self._loaded_at = time.monotonic()
+        return self._runtimes
+
+    async def result(self, execution_id: str) -> dict[str, Any] | None:
+        try:
+            doc: dict[str, Any] | None = await self._db["execution_results"].find_one(
+                {"_id": execution_id}
+            )
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"result store unavailable: {exc}") from exc
+        return doc
+
+    async def queue_position(self, execution_id: str) -> int | None:
+        """How many queued executions are ahead of this one (None once it left the queue)."""
+        sagas = self._db["sagas"]
+        try:
+            saga = await sagas.find_one({"_id": execution_id}, {"status": 1, "enqueued_at": 1})
+            if saga is None or saga.get("status") != "queued":
+                return None
+            ahead = await sagas.count_documents(
+                {"status": "queued", "enqueued_at": {"$lt": saga["enqueued_at"]}}
+            )
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"queue unavailable: {exc}") from exc
+        return ahead

@@ -1,0 +1,118 @@
+"""Executions on Mongo: collections ``executions`` and ``idempotency_keys`` (owned by the API).
+
+The API writes an execution when it accepts it and then only applies lifecycle events to it.
+Transitions are conditional updates, so a redelivered or late event never moves a terminal
+execution back, and every status change is appended to ``status_history`` once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.executions import TERMINAL_STATUSES, ExecutionStatus
+
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+
+class MongoExecutions:
+    def __init__(
+        self,
+        executions: AsyncCollection[dict[str, Any]],
+        idempotency_keys: AsyncCollection[dict[str, Any]],
+    ) -> None:
+        self._c = executions
+        self._keys = idempotency_keys
+
+    async def ensure_indexes(self) -> None:
+        await self._call(self._c.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)]))
+
+    async def create(self, doc: dict[str, Any]) -> None:
+        await self._call(self._c.insert_one(doc))
+
+    async def get(self, execution_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
+        return result
+
+    async def list_for_user(
+        self, user_id: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
+        try:
+            docs = (
+                await self._c.find(query)
+                .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+                .skip(offset)
+                .limit(limit)
+                .to_list()
+            )
+            total = await self._c.count_documents(query)
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+        return docs, total
+
+    async def claim_idempotency_key(self, user_id: str, key: str, execution_id: str) -> str | None:
+        """Bind ``key`` to ``execution_id``; returns the execution already bound, if any."""
+        doc_id = f"{user_id}:{key}"
+        try:
+            await self._keys.insert_one(
+                {"_id": doc_id, "execution_id": execution_id, "created_at": datetime.now(UTC)}
+            )
+        except DuplicateKeyError:
+            existing = await self._call(self._keys.find_one({"_id": doc_id}))
+            return str(existing["execution_id"]) if existing else None
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+        return None
+
+    async def release_idempotency_key(self, user_id: str, key: str) -> None:
+        await self._call(self._keys.delete_one({"_id": f"{user_id}:{key}"}))
+
+    async def transition(
+        self, execution_id: str, status: ExecutionStatus, at: datetime, **fields: Any
+    ) -> dict[str, Any] | None:
+        """Apply a status change unless the execution already ended; returns the new doc."""
+        allowed_from = (
+            [ExecutionStatus.QUEUED.value]
+            if status is ExecutionStatus.RUNNING
+            else [ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value]
+        )
+        from pymongo import ReturnDocument  # noqa: PLC0415 - local: only this method needs it
+
+        doc: dict[str, Any] | None = await self._call(
+            self._c.find_one_and_update(
+                {"_id": execution_id, "status": {"$in": allowed_from}},
+                {
+                    "$set": {"status": status.value, **fields},
+                    "$push": {"status_history": {"status": status.value, "at": at}},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        )
+        return doc
+
+    async def mark_not_queued(self, execution_id: str, error: str) -> None:
+        """The broker never took the request: the execution ends as failed, not stuck queued."""
+        now = datetime.now(UTC)
+        await self._call(
+            self._c.update_one(
+                {"_id": execution_id, "status": ExecutionStatus.QUEUED.value},
+                {
+                    "$set": {"status": ExecutionStatus.FAILED.value, "error": error,
+                             "finished_at": now},
+                    "$push": {"status_history": {"status": "failed", "at": now}},
+                },
+            )
+        )
+
+    @staticmethod
+    async def _call(awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Plain models and rules of the API: no infrastructure imports here."""

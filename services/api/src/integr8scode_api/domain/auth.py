@@ -1,0 +1,118 @@
+"""Registration, login and the admin bootstrap, in terms of the ports only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from integr8scode_api.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+from integr8scode_api.domain.ports import IssuedToken, PasswordHasher, TokenIssuer, UserRepository
+from integr8scode_api.domain.users import Role, User, check_password, normalize_username
+
+log = logging.getLogger(__name__)
+
+BAD_CREDENTIALS = "invalid username or password"
+
+
+class AuthService:
+    """Accounts and credentials. ``reserved_usernames`` can't be registered (the bootstrap
+    admin's name: nobody may take it before the bootstrap runs)."""
+
+    def __init__(
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        tokens: TokenIssuer,
+        *,
+        reserved_usernames: frozenset[str] = frozenset(),
+    ) -> None:
+        self._users = users
+        self._hasher = hasher
+        self._tokens = tokens
+        self._reserved = frozenset(u.lower() for u in reserved_usernames)
+        self._dummy_hash: str | None = None
+
+    async def register(self, username: str, password: str, role: Role = Role.USER) -> User:
+        """A new account; ``ValidationFailed`` on bad input, ``Conflict`` when the name is taken."""
+        name = normalize_username(username)
+        check_password(password)
+        if name in self._reserved and role is not Role.ADMIN:
+            raise Conflict(f"username '{name}' is already taken")
+        user = User.new(name, await self._hasher.hash(password), role)
+        await self._users.add(user)
+        log.info("registered user %s (%s)", user.id, user.role)
+        return user
+
+    async def authenticate(self, username: str, password: str) -> User:
+        """The account these credentials open; ``Unauthorized`` with one message whether the
+        user is unknown or the password wrong, after the same amount of hashing work."""
+        try:
+            name = normalize_username(username)
+        except ValidationFailed:  # can't exist; answer like any unknown user
+            name = None
+        user = await self._users.by_username(name) if name is not None else None
+        if user is None:
+            await self._hasher.verify(await self._dummy(), password)
+            raise Unauthorized(BAD_CREDENTIALS)
+        if not await self._hasher.verify(user.password_hash, password):
+            raise Unauthorized(BAD_CREDENTIALS)
+        if self._hasher.needs_rehash(user.password_hash):
+            await self._rehash(user, password)
+        return user
+
+    async def login(self, username: str, password: str) -> IssuedToken:
+        return self._tokens.issue(await self.authenticate(username, password))
+
+    async def ensure_admin(self, username: str, password: str) -> User | None:
+        """Create the admin account unless it exists; None (and an error logged) when the name
+        belongs to an account that is not an admin."""
+        await self._users.ensure_indexes()
+        name = normalize_username(username)
+        existing = await self._users.by_username(name)
+        if existing is None:
+            try:
+                existing = await self.register(name, password, Role.ADMIN)
+            except Conflict:  # another instance created it between our read and write
+                existing = await self._users.by_username(name)
+            else:
+                log.info("created admin account '%s'", name)
+                return existing
+        if existing is None or existing.role is not Role.ADMIN:
+            log.error("admin bootstrap: '%s' exists and is not an admin; not promoting it", name)
+            return None
+        return existing
+
+    async def bootstrap_admin(
+        self, username: str, password: str, *, retry_s: float = 2.0, max_retry_s: float = 30.0
+    ) -> User | None:
+        """``ensure_admin``, retried with back-off while the store is unavailable, so the
+        service starts (and answers health checks) before Mongo does."""
+        delay = retry_s
+        while True:
+            try:
+                return await self.ensure_admin(username, password)
+            except DependencyUnavailable as exc:
+                log.warning("admin bootstrap: %s; retrying in %.0fs", exc.detail, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_retry_s)
+
+    async def _dummy(self) -> str:
+        # Made on first use, with the current parameters: verifying against it costs what
+        # verifying a real password costs, so response time doesn't tell whether a user exists.
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+    async def _rehash(self, user: User, password: str) -> None:
+        try:
+            await self._users.set_password_hash(user.id, await self._hasher.hash(password))
+        except DependencyUnavailable as exc:  # the login itself succeeded; rehash next time
+            log.warning("could not store rehashed password of %s: %s", user.id, exc.detail)
+        else:
+            log.info("rehashed password of %s with current parameters", user.id)

@@ -1,0 +1,63 @@
+"""The API's own exceptions. Adapters translate infrastructure errors into these; ``errors.py``
+at the edge maps each to one HTTP status, so a route never builds an error response itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from integr8scode_api.domain.rate_limit import RateLimitDecision
+
+
+class ApiError(Exception):
+    """Base of the API's errors; ``detail`` is what the client reads."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ApiError):  # noqa: N818 - the names read as the HTTP outcome they become
+    """The thing asked for does not exist, or the caller may not know that it does."""
+
+
+class Conflict(ApiError):  # noqa: N818
+    """The request clashes with existing state (a taken username)."""
+
+
+class Unauthorized(ApiError):  # noqa: N818
+    """No credentials, or credentials that do not prove who the caller is. ``invalid_token``
+    says it was the bearer token that failed (RFC 6750 ``error="invalid_token"``)."""
+
+    def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
+        super().__init__(detail)
+        self.invalid_token = invalid_token
+
+
+class Forbidden(ApiError):  # noqa: N818
+    """The caller is known but may not do this."""
+
+
+class ValidationFailed(ApiError, ValueError):  # noqa: N818
+    """Input that breaks a domain rule. A ``ValueError`` too, so the same rule raised inside a
+    pydantic validator of a request model becomes an ordinary 422 validation error."""
+
+
+class RateLimited(ApiError):  # noqa: N818
+    """Too many requests for the rule that applies; try again after ``retry_after_s``."""
+
+    def __init__(self, decision: RateLimitDecision) -> None:
+        super().__init__(
+            f"rate limit '{decision.rule}' exceeded ({decision.limit} per {decision.window_s:g}s, "
+            f"{decision.algorithm.value}); retry in {decision.retry_after_s:.2f}s"
+        )
+        self.decision = decision
+        self.retry_after_s = decision.retry_after_s
+
+
+class DependencyUnavailable(ApiError):  # noqa: N818
+    """A backing service (Mongo, Redis) did not answer; the request may succeed later."""
+
+    def __init__(self, detail: str, *, dependency: str | None = None) -> None:
+        super().__init__(detail)
+        self.dependency = dependency

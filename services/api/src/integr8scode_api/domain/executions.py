@@ -1,0 +1,199 @@
+"""Executions as the public API sees them: request validation, statuses and the stored record.
+
+No infrastructure here: rules take plain values and raise the project's errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExecutionStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        ExecutionStatus.COMPLETED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.CANCELLED,
+    }
+)
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(gt=0, description="Wall-clock limit in seconds.")
+    memory_mb: int = Field(gt=0, description="Memory limit in MB.")
+
+
+class ExecuteRequest(BaseModel):
+    """Body of ``POST /api/v1/execute``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    script: str = Field(min_length=1, description="The program's source.")
+    language: str = Field(min_length=1, max_length=32, examples=["python"])
+    language_version: str | None = Field(default=None, max_length=32, examples=["3.11"])
+    stdin: str = Field(default="", description="Fed to the program's standard input.")
+    limits: Limits | None = None
+
+
+class ExecuteAccepted(BaseModel):
+    execution_id: str
+    status: ExecutionStatus
+
+
+class Runtime(BaseModel):
+    language: str
+    versions: list[str]
+    default_version: str
+
+
+@dataclass(frozen=True)
+class ExecutionPolicy:
+    """What the platform accepts."""
+
+    max_script_bytes: int
+    max_stdin_bytes: int
+    max_timeout_s: float
+    max_memory_mb: int
+    default_timeout_s: float
+    default_memory_mb: int
+
+
+@dataclass(frozen=True)
+class ValidatedRequest:
+    script: str
+    language: str
+    language_version: str
+    stdin: str
+    limits: Limits
+
+
+class RequestRejected(ValueError):
+    """Why a request can't be accepted (answered 422)."""
+
+
+def validate_request(
+    request: ExecuteRequest, runtimes: list[Runtime], policy: ExecutionPolicy
+) -> ValidatedRequest:
+    """Resolve the version and limits, or raise ``RequestRejected`` saying what is wrong."""
+    known = {r.language: r for r in runtimes}
+    runtime = known.get(request.language)
+    if runtime is None:
+        offered = ", ".join(sorted(known)) or "none yet (no coordinator has registered)"
+        raise RequestRejected(f"unknown language {request.language!r}; available: {offered}")
+    version = request.language_version or runtime.default_version
+    if version not in runtime.versions:
+        raise RequestRejected(
+            f"{request.language} {version!r} is not available; "
+            f"available: {', '.join(runtime.versions)}"
+        )
+    size = len(request.script.encode())
+    if size > policy.max_script_bytes:
+        raise RequestRejected(
+            f"script is {size} bytes; the maximum is {policy.max_script_bytes} bytes"
+        )
+    if len(request.stdin.encode()) > policy.max_stdin_bytes:
+        raise RequestRejected(f"stdin is larger than {policy.max_stdin_bytes} bytes")
+    limits = request.limits or Limits(
+        timeout_s=policy.default_timeout_s, memory_mb=policy.default_memory_mb
+    )
+    if limits.timeout_s > policy.max_timeout_s:
+        raise RequestRejected(
+            f"limits.timeout_s {limits.timeout_s} is above the maximum {policy.max_timeout_s}"
+        )
+    if limits.memory_mb > policy.max_memory_mb:
+        raise RequestRejected(
+            f"limits.memory_mb {limits.memory_mb} is above the maximum {policy.max_memory_mb}"
+        )
+    return ValidatedRequest(request.script, request.language, version, request.stdin, limits)
+
+
+class ResourceUsageView(BaseModel):
+    cpu_time_ms: float
+    wall_time_ms: float
+    peak_memory_kb: int
+
+
+class StatusChange(BaseModel):
+    status: ExecutionStatus
+    at: datetime
+
+
+class ExecutionView(BaseModel):
+    """``GET /api/v1/executions/{id}``."""
+
+    execution_id: str
+    status: ExecutionStatus
+    language: str
+    language_version: str
+    stdout: str | None = None
+    stderr: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    exit_code: int | None = None
+    resource_usage: ResourceUsageView | None = None
+    error: str | None = None
+    queue_position: int | None = Field(
+        default=None, description="Executions ahead of this one while it is queued."
+    )
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    trace_id: str | None = None
+    status_history: list[StatusChange] = []
+
+
+class ExecutionPage(BaseModel):
+    items: list[ExecutionView]
+    limit: int
+    offset: int
+    total: int
+
+
+class CancelAccepted(BaseModel):
+    execution_id: str
+    status: str = "cancelling"
+
+
+def view_of(doc: dict[str, Any], result: dict[str, Any] | None, position: int | None) -> ExecutionView:
+    """The public view of a stored execution and, once it ended, its full output."""
+    result = result or {}
+    usage = doc.get("resource_usage") or result.get("resource_usage")
+    return ExecutionView(
+        execution_id=doc["_id"],
+        status=ExecutionStatus(doc["status"]),
+        language=doc["language"],
+        language_version=doc["language_version"],
+        stdout=result.get("stdout"),
+        stderr=result.get("stderr"),
+        stdout_truncated=bool(result.get("stdout_truncated")),
+        stderr_truncated=bool(result.get("stderr_truncated")),
+        exit_code=doc.get("exit_code"),
+        resource_usage=ResourceUsageView(**usage) if usage else None,
+        error=doc.get("error"),
+        queue_position=position,
+        created_at=doc["created_at"],
+        started_at=doc.get("started_at"),
+        finished_at=doc.get("finished_at"),
+        trace_id=doc.get("trace_id"),
+        status_history=[StatusChange(**c) for c in doc.get("status_history", [])],
+    )

@@ -1,0 +1,93 @@
+"""What the API needs from the outside world, as Protocols the adapters implement (and the unit
+tests fake). Every method raises ``DependencyUnavailable`` when its backing service is down."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from integr8scode_api.domain.rate_limit import RateLimitDecision, RateLimitRule
+    from integr8scode_api.domain.users import Principal, User
+
+
+class UserRepository(Protocol):
+    """Accounts (collection ``users``, written only by the API)."""
+
+    async def ensure_indexes(self) -> None:
+        """Create the unique index on ``username``; idempotent."""
+        ...
+
+    async def add(self, user: User) -> None:
+        """Insert a new account; ``Conflict`` when the username is taken."""
+        ...
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def by_username(self, username: str) -> User | None: ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted password hashing. Async because hashing is CPU work kept off the loop."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True when ``password`` matches; False (never an exception) when it doesn't."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with weaker parameters than the current ones."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+class TokenIssuer(Protocol):
+    """Access tokens: who the caller is and what role they have, until they expire."""
+
+    def issue(self, user: User) -> IssuedToken: ...
+
+    def verify(self, token: str) -> Principal:
+        """The principal a token names; ``Unauthorized`` when it is expired or invalid."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """Counts one request of ``subject`` under ``rule``, atomically, and answers whether it
+    may pass."""
+
+    async def hit(self, rule: RateLimitRule, subject: str) -> RateLimitDecision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRule:
+    """A rule as an admin sees it: ``overridden`` when it was set at run time (not a default)."""
+
+    rule: RateLimitRule
+    overridden: bool
+
+
+class RateLimitRuleStore(Protocol):
+    """The rules in force: defaults from settings, overridden or extended at run time."""
+
+    async def active_rules(self) -> Sequence[RateLimitRule]:
+        """The rules for the hot path: cached briefly, never raises (last known rules instead)."""
+        ...
+
+    async def list_rules(self) -> Sequence[ListedRule]:
+        """Fresh from the store, for admins."""
+        ...
+
+    async def put(self, rule: RateLimitRule) -> None: ...
+
+    async def delete(self, name: str) -> bool:
+        """Remove the run-time rule ``name`` (a default comes back); False if there was none."""
+        ...

@@ -1,0 +1,73 @@
+"""Users: the model and the rules a username and a password must follow."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from integr8scode_api.domain.errors import ValidationFailed
+
+USERNAME_MIN, USERNAME_MAX = 3, 32
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+_USERNAME = re.compile(r"[a-zA-Z0-9_.-]+")
+
+USERNAME_RULE = (
+    f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits, '_', '.', '-'"
+)
+PASSWORD_RULE = f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters long"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class User(BaseModel):
+    """A registered account. ``password_hash`` never leaves the service."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    username: str
+    role: Role
+    password_hash: str = Field(repr=False)
+    created_at: datetime
+
+    @classmethod
+    def new(cls, username: str, password_hash: str, role: Role = Role.USER) -> User:
+        """A fresh account with a random id; ``username`` must be normalized already."""
+        return cls(
+            id=uuid.uuid4().hex,
+            username=username,
+            role=role,
+            password_hash=password_hash,
+            created_at=datetime.now(UTC),
+        )
+
+
+class Principal(BaseModel):
+    """Who a valid access token says the caller is; no lookup needed to know it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    role: Role
+
+
+def normalize_username(raw: str) -> str:
+    """The stored form of a username: usernames are case-insensitive, kept in lower case, so
+    ``Alice`` and ``alice`` can't be two accounts. Raises ``ValidationFailed``."""
+    if not USERNAME_MIN <= len(raw) <= USERNAME_MAX or not _USERNAME.fullmatch(raw):
+        raise ValidationFailed(USERNAME_RULE)
+    return raw.lower()
+
+
+def check_password(password: str) -> str:
+    """The password if it is acceptable for a new account; raises ``ValidationFailed``."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise ValidationFailed(PASSWORD_RULE)
+    return password

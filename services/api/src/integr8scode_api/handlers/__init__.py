@@ -1,0 +1,1 @@
+"""Kafka edge of the API: lifecycle events applied to the executions it serves."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: one router per concern, wired in ``app.py``."""

@@ -1,0 +1,215 @@
+"""Fakes behind the API's Protocols, and an app wired with them (unit tests); settings for an
+in-process app against the local stack with its own database and Redis prefix (integration).
+
+Test modules import the fake classes for typing only (``if TYPE_CHECKING: from conftest ...``):
+conftest is not importable at run time under ``--import-mode=importlib``."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from integr8scode_api.adapters.tokens import JwtTokenIssuer
+from integr8scode_api.app import build_app
+from integr8scode_api.config import RateLimitSettings, Settings
+from integr8scode_api.dependencies import ApiContext
+from integr8scode_api.domain.auth import AuthService
+from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
+from integr8scode_api.domain.ports import ListedRule
+from integr8scode_api.domain.rate_limit import RateLimitDecision, RateLimitGate, RateLimitRule
+from integr8scode_api.domain.users import Role, User
+
+SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
+ADMIN = ("root", "root-password")
+
+
+class FakeUsers:
+    """``UserRepository`` in a dict; ``down`` makes every call raise DependencyUnavailable."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, User] = {}
+        self.down = False
+        self.calls = 0
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise DependencyUnavailable("user store unavailable", dependency="mongo")
+
+    async def ensure_indexes(self) -> None:
+        self._check()
+
+    async def add(self, user: User) -> None:
+        self._check()
+        if any(u.username == user.username for u in self.by_id.values()):
+            raise Conflict(f"username '{user.username}' is already taken")
+        self.by_id[user.id] = user
+
+    async def get(self, user_id: str) -> User | None:
+        self._check()
+        return self.by_id.get(user_id)
+
+    async def by_username(self, username: str) -> User | None:
+        self._check()
+        return next((u for u in self.by_id.values() if u.username == username), None)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        self._check()
+        self.by_id[user_id] = self.by_id[user_id].model_copy(
+            update={"password_hash": password_hash}
+        )
+
+
+class FakeHasher:
+    """Reversible "hashes" (``v<version>$<password>``): fast, and lets tests see what was
+    verified. Hashes of an older ``version`` need a rehash."""
+
+    def __init__(self) -> None:
+        self.version = 2
+        self.verified: list[str] = []
+
+    async def hash(self, password: str) -> str:
+        return f"v{self.version}${password}"
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verified.append(password_hash)
+        return password_hash.split("$", 1)[1] == password
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(f"v{self.version}$")
+
+
+class FakeLimiter:
+    """``RateLimiter`` with a fixed window that never rolls over: ``limit`` hits, then refusals
+    with ``retry_after_s = window_s``. ``down`` makes it raise DependencyUnavailable."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.down = False
+        self.calls = 0
+
+    async def hit(self, rule: RateLimitRule, subject: str) -> RateLimitDecision:
+        self.calls += 1
+        if self.down:
+            raise DependencyUnavailable("rate limiter unavailable", dependency="redis")
+        key = (rule.name, subject)
+        used = self.counts.get(key, 0)
+        allowed = used < rule.limit
+        if allowed:
+            self.counts[key] = used = used + 1
+        return RateLimitDecision(
+            allowed=allowed,
+            limit=rule.limit,
+            remaining=rule.limit - used,
+            reset_after_s=rule.window_s,
+            retry_after_s=0.0 if allowed else rule.window_s,
+            algorithm=rule.algorithm,
+            rule=rule.name,
+            window_s=rule.window_s,
+        )
+
+
+class FakeRules:
+    """``RateLimitRuleStore`` in memory: defaults plus overrides, no cache."""
+
+    def __init__(self, defaults: Sequence[RateLimitRule]) -> None:
+        self.defaults = {r.name: r for r in defaults}
+        self.overrides: dict[str, RateLimitRule] = {}
+
+    async def active_rules(self) -> Sequence[RateLimitRule]:
+        return list({**self.defaults, **self.overrides}.values())
+
+    async def list_rules(self) -> Sequence[ListedRule]:
+        merged = {**self.defaults, **self.overrides}
+        return [ListedRule(rule=r, overridden=n in self.overrides) for n, r in sorted(merged.items())]
+
+    async def put(self, rule: RateLimitRule) -> None:
+        self.overrides[rule.name] = rule
+
+    async def delete(self, name: str) -> bool:
+        return self.overrides.pop(name, None) is not None
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Harness:
+    """An app over fakes, and handles on every fake."""
+
+    users: FakeUsers
+    hasher: FakeHasher
+    limiter: FakeLimiter
+    rules: FakeRules
+    tokens: JwtTokenIssuer
+    clock: FakeClock
+    gate: RateLimitGate
+    auth: AuthService
+    app: FastAPI
+    client: TestClient
+    _names: Iterator[int] = field(default_factory=itertools.count)
+
+    def add_user(self, username: str | None = None, role: Role = Role.USER) -> User:
+        name = username or f"user{next(self._names)}"
+        user = User(
+            id=uuid.uuid4().hex,
+            username=name,
+            role=role,
+            password_hash=f"v{self.hasher.version}$pw-{name}",
+            created_at=datetime.now(UTC),
+        )
+        self.users.by_id[user.id] = user
+        return user
+
+    def bearer(self, user: User) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens.issue(user).access_token}"}
+
+
+def build_harness(*, fail_open: bool = True, rate_limit: dict[str, Any] | None = None) -> Harness:
+    users, hasher, limiter, clock = FakeUsers(), FakeHasher(), FakeLimiter(), FakeClock()
+    rules = FakeRules(RateLimitSettings.model_validate(rate_limit or {}).default_rules())
+    tokens = JwtTokenIssuer(SECRET, ttl_s=3600)
+    gate = RateLimitGate(limiter, rules, fail_open=fail_open, backoff_s=1.0, clock=clock)
+    auth = AuthService(users, hasher, tokens, reserved_usernames=frozenset({ADMIN[0]}))
+    ctx = ApiContext(auth=auth, users=users, tokens=tokens, rate_limits=gate, rules=rules)
+    app = build_app(ctx)
+    client = TestClient(app, raise_server_exceptions=False)
+    return Harness(users, hasher, limiter, rules, tokens, clock, gate, auth, app, client)
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return build_harness()
+
+
+@pytest.fixture
+def gate_parts() -> tuple[FakeLimiter, FakeRules, FakeClock]:
+    """A limiter, rules (``auth`` at 2 per minute) and a clock for a gate under test."""
+    return FakeLimiter(), FakeRules(RateLimitSettings(auth_limit=2).default_rules()), FakeClock()
+
+
+@pytest.fixture
+def dead_settings() -> Settings:
+    """Settings whose every dependency is unreachable."""
+    return Settings.model_validate(
+        {
+            "health_timeout_s": 3.0,
+            "kafka": {"bootstrap_servers": "127.0.0.1:1", "request_timeout_ms": 1000},
+            "mongo": {"url": "mongodb://127.0.0.1:1", "server_selection_timeout_ms": 300},
+            "telemetry": {"sdk_disabled": True},
+            "redis": {"url": "redis://127.0.0.1:1/0"},
+        }
+    )

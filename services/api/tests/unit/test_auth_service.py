@@ -1,0 +1,100 @@
+"""Registration, login, rehash, and the admin bootstrap, over fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+
+from integr8scode_api.domain.errors import Conflict, Unauthorized, ValidationFailed
+from integr8scode_api.domain.users import Role
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+from tests.polling import eventually
+
+
+async def test_register_normalizes_hashes_and_stores(harness: Harness) -> None:
+    user = await harness.auth.register("Alice", "password1")
+    assert user.username == "alice"
+    assert user.role is Role.USER
+    assert user.password_hash == "v2$password1"
+    assert harness.users.by_id[user.id] == user
+
+
+async def test_register_refuses_a_taken_name_in_any_case(harness: Harness) -> None:
+    await harness.auth.register("alice", "password1")
+    with pytest.raises(Conflict, match="already taken"):
+        await harness.auth.register("ALICE", "password2")
+
+
+async def test_register_refuses_the_reserved_admin_name(harness: Harness) -> None:
+    with pytest.raises(Conflict):
+        await harness.auth.register("Root", "password1")
+
+
+async def test_register_checks_the_password_rule(harness: Harness) -> None:
+    with pytest.raises(ValidationFailed, match="8-128"):
+        await harness.auth.register("alice", "short")
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(harness: Harness) -> None:
+    await harness.auth.register("alice", "password1")
+    harness.hasher.verified.clear()
+    with pytest.raises(Unauthorized) as wrong:
+        await harness.auth.authenticate("alice", "password2")
+    with pytest.raises(Unauthorized) as unknown:
+        await harness.auth.authenticate("bob", "password1")
+    with pytest.raises(Unauthorized) as invalid_name:
+        await harness.auth.authenticate("b", "password1")
+    assert wrong.value.detail == unknown.value.detail == invalid_name.value.detail
+    # each attempt cost one verification: a real one, or one against the dummy hash
+    assert len(harness.hasher.verified) == 3
+
+
+async def test_login_issues_a_token_for_the_user(harness: Harness) -> None:
+    user = await harness.auth.register("alice", "password1")
+    token = await harness.auth.login("ALICE", "password1")
+    assert harness.tokens.verify(token.access_token).user_id == user.id
+
+
+async def test_login_rehashes_a_hash_made_with_old_parameters(harness: Harness) -> None:
+    user = await harness.auth.register("alice", "password1")
+    harness.hasher.version = 3
+    await harness.auth.authenticate("alice", "password1")
+    assert harness.users.by_id[user.id].password_hash == "v3$password1"
+
+
+async def test_ensure_admin_creates_once_and_is_idempotent(harness: Harness) -> None:
+    first = await harness.auth.ensure_admin("root", "root-password")
+    second = await harness.auth.ensure_admin("root", "root-password")
+    assert first is not None
+    assert first.role is Role.ADMIN
+    assert second == first
+    assert len(harness.users.by_id) == 1
+
+
+async def test_ensure_admin_does_not_promote_an_ordinary_account(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.add_user("root", Role.USER)
+    assert await harness.auth.ensure_admin("root", "root-password") is None
+    assert "not promoting" in caplog.text
+
+
+async def test_bootstrap_retries_until_the_store_answers(harness: Harness) -> None:
+    harness.users.down = True
+    task = asyncio.create_task(
+        harness.auth.bootstrap_admin("root", "root-password", retry_s=0.01, max_retry_s=0.02)
+    )
+
+    async def retried() -> bool:
+        return harness.users.calls >= 3 and not task.done()
+
+    await eventually(retried, timeout_s=5, interval_s=0.01, what="bootstrap retrying")
+    harness.users.down = False
+    admin = await asyncio.wait_for(task, timeout=5)
+    assert admin is not None
+    assert admin.role is Role.ADMIN

@@ -1,0 +1,42 @@
+"""The rules a username and a password must follow."""
+
+from __future__ import annotations
+
+import pytest
+
+from integr8scode_api.domain.errors import ValidationFailed
+from integr8scode_api.domain.users import Role, User, check_password, normalize_username
+
+
+@pytest.mark.parametrize("name", ["abc", "A.b-c_9", "x" * 32])
+def test_valid_usernames_are_kept_in_lower_case(name: str) -> None:
+    assert normalize_username(name) == name.lower()
+
+
+@pytest.mark.parametrize("name", ["ab", "x" * 33, "has space", "émile", "semi;colon", ""])
+def test_invalid_usernames_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(ValidationFailed, match="3-32 characters"):
+        normalize_username(name)
+
+
+@pytest.mark.parametrize("password", ["x" * 8, "y" * 128])
+def test_passwords_within_bounds_pass(password: str) -> None:
+    assert check_password(password) == password
+
+
+@pytest.mark.parametrize("password", ["x" * 7, "y" * 129, ""])
+def test_passwords_out_of_bounds_are_refused(password: str) -> None:
+    with pytest.raises(ValidationFailed, match="8-128 characters"):
+        check_password(password)
+
+
+def test_validation_failed_is_a_value_error_so_pydantic_validators_can_raise_it() -> None:
+    assert issubclass(ValidationFailed, ValueError)
+
+
+def test_new_user_has_an_id_an_aware_timestamp_and_no_hash_in_its_repr() -> None:
+    user = User.new("alice", "secret-hash")
+    assert user.role is Role.USER
+    assert len(user.id) == 32
+    assert user.created_at.tzinfo is not None
+    assert "secret-hash" not in repr(user)

@@ -1,0 +1,1 @@
+"""Adapters to infrastructure, each behind a Protocol the domain defines."""

@@ -1,0 +1,21 @@
+"""``ResultStore`` on Mongo: collection ``execution_results`` (full, capped output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from integr8scode_coordinator.domain.errors import StoreUnavailableError
+
+
+class MongoResultStore:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._c = collection
+
+    async def save(self, execution_id: str, document: dict[str, Any]) -> None:
+        try:
+            await self._c.replace_one({"_id": execution_id}, document, upsert=True)
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"could not store the result: {exc}") from exc

@@ -1,0 +1,39 @@
+"""The runtimes this coordinator offers, published for the API (collection ``runtimes``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from integr8scode_coordinator.domain.errors import StoreUnavailableError
+from integr8scode_coordinator.domain.sandbox import Runtime
+
+
+class MongoRuntimeCatalog:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._c = collection
+
+    async def publish(self, runtimes: list[Runtime], runner: str, instance_id: str) -> None:
+        """Upsert one document per language (versions merged across instances)."""
+        now = datetime.now(UTC)
+        try:
+            for runtime in runtimes:
+                await self._c.update_one(
+                    {"_id": runtime.language},
+                    {
+                        "$set": {
+                            "language": runtime.language,
+                            "default_version": runtime.default_version,
+                            "runner": runner,
+                            "updated_at": now,
+                            "updated_by": instance_id,
+                        },
+                        "$addToSet": {"versions": {"$each": list(runtime.versions)}},
+                    },
+                    upsert=True,
+                )
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"could not publish runtimes: {exc}") from exc

@@ -1,0 +1,125 @@
+"""From a sandbox result (or a reason the run never happened) to the terminal event."""
+
+from __future__ import annotations
+
+from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus, TerminalReason
+from integr8scode_coordinator.domain.sandbox import SandboxResult
+from integr8scode_events import (
+    EventEnvelope,
+    ExecutionCancelled,
+    ExecutionCompleted,
+    ExecutionFailed,
+    ExecutionTimedOut,
+    ProducerInfo,
+)
+from integr8scode_events.payloads import (
+    ExecutionCancelledPayload,
+    ExecutionCompletedPayload,
+    ExecutionFailedPayload,
+    ExecutionTimedOutPayload,
+    OutputSummary,
+    ResourceUsage,
+)
+
+PREVIEW_CHARS = 512
+
+
+def output_summary(result: SandboxResult) -> OutputSummary:
+    return OutputSummary(
+        stdout_bytes=len(result.stdout.encode()),
+        stderr_bytes=len(result.stderr.encode()),
+        stdout_preview=result.stdout[:PREVIEW_CHARS],
+        stderr_preview=result.stderr[:PREVIEW_CHARS],
+        truncated=result.stdout_truncated or result.stderr_truncated,
+    )
+
+
+def resource_usage(result: SandboxResult) -> ResourceUsage:
+    return ResourceUsage(
+        cpu_time_ms=result.cpu_time_ms,
+        wall_time_ms=result.wall_time_ms,
+        peak_memory_kb=result.peak_memory_kb,
+    )
+
+
+def status_of(result: SandboxResult) -> SagaStatus:
+    return {
+        "completed": SagaStatus.COMPLETED,
+        "timed_out": SagaStatus.TIMED_OUT,
+        "cancelled": SagaStatus.CANCELLED,
+        "failed": SagaStatus.FAILED,
+    }[result.outcome]
+
+
+def terminal_event(
+    request: ExecutionRequest, result: SandboxResult, producer: ProducerInfo, cancelled_by: str
+) -> EventEnvelope:
+    """The one terminal event of an execution that ran."""
+    common = _common(request, producer)
+    status = status_of(result)
+    if status is SagaStatus.COMPLETED:
+        return ExecutionCompleted(
+            **common,
+            payload=ExecutionCompletedPayload(
+                exit_code=result.exit_code if result.exit_code is not None else -1,
+                resource_usage=resource_usage(result),
+                output=output_summary(result),
+            ),
+        )
+    if status is SagaStatus.TIMED_OUT:
+        return ExecutionTimedOut(
+            **common,
+            payload=ExecutionTimedOutPayload(
+                timeout_s=request.timeout_s,
+                resource_usage=resource_usage(result),
+                output=output_summary(result),
+            ),
+        )
+    if status is SagaStatus.CANCELLED:
+        return ExecutionCancelled(
+            **common,
+            payload=ExecutionCancelledPayload(
+                reason="cancelled while running", cancelled_by=cancelled_by, was_running=True
+            ),
+        )
+    return ExecutionFailed(
+        **common,
+        payload=ExecutionFailedPayload(
+            error=result.error or "the run failed",
+            error_type="limit_exceeded",
+            exit_code=result.exit_code,
+            resource_usage=resource_usage(result),
+            output=output_summary(result),
+        ),
+    )
+
+
+def failed_event(
+    request: ExecutionRequest, producer: ProducerInfo, error: str, reason: TerminalReason
+) -> ExecutionFailed:
+    """The terminal event of an execution that could not run."""
+    return ExecutionFailed(
+        **_common(request, producer),
+        payload=ExecutionFailedPayload(error=error, error_type=reason.value),
+    )
+
+
+def cancelled_event(
+    request: ExecutionRequest, producer: ProducerInfo, cancelled_by: str
+) -> ExecutionCancelled:
+    """The terminal event of an execution cancelled before it ran."""
+    return ExecutionCancelled(
+        **_common(request, producer),
+        payload=ExecutionCancelledPayload(
+            reason="cancelled while queued", cancelled_by=cancelled_by, was_running=False
+        ),
+    )
+
+
+def _common(request: ExecutionRequest, producer: ProducerInfo) -> dict[str, object]:
+    return {
+        "producer": producer,
+        "correlation_id": request.correlation_id,
+        "execution_id": request.execution_id,
+        "user_id": request.user_id,
+    }

@@ -1,0 +1,87 @@
+"""The execution saga: its states, steps and the rules for moving between them.
+
+validate → reserve_slot → run → store_result → release; a failure in any step compensates
+(releases what was reserved) and ends the saga in exactly one terminal state.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class SagaStatus(enum.StrEnum):
+    QUEUED = "queued"  # accepted, waiting for a slot
+    RESERVED = "reserved"  # a slot is held, the sandbox has not started
+    RUNNING = "running"  # the sandbox runs
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {SagaStatus.COMPLETED, SagaStatus.FAILED, SagaStatus.TIMED_OUT, SagaStatus.CANCELLED}
+)
+ACTIVE = frozenset({SagaStatus.RESERVED, SagaStatus.RUNNING})
+
+
+class SagaStep(enum.StrEnum):
+    VALIDATE = "validate"
+    RESERVE_SLOT = "reserve_slot"
+    RUN = "run"
+    STORE_RESULT = "store_result"
+    RELEASE = "release"
+    COMPENSATE = "compensate"
+
+
+SAGA_NAME = "execution"
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """What the client asked to run (from ``execution.requested``)."""
+
+    execution_id: str
+    user_id: str
+    correlation_id: str
+    script: str
+    language: str
+    language_version: str
+    stdin: str
+    timeout_s: float
+    memory_mb: int
+
+
+@dataclass
+class Saga:
+    """The persisted state of one execution's saga."""
+
+    execution_id: str
+    user_id: str
+    correlation_id: str
+    request: ExecutionRequest
+    status: SagaStatus
+    enqueued_at: datetime
+    traceparent: str | None = None
+    tracestate: str | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
+    steps: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class TerminalReason(enum.StrEnum):
+    """Why a saga ended other than by running to its end."""
+
+    INVALID_REQUEST = "invalid_request"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    PLATFORM_ERROR = "platform_error"

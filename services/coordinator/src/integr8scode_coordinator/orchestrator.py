@@ -1,0 +1,344 @@
+"""The saga per execution: validate → reserve slot → run → store result → release.
+
+``accept`` (called by the Kafka handler) validates and queues; ``run`` (called by the scheduler
+once a slot is held) drives the sandbox and ends the saga. Each step is a ``saga.step`` span and
+its state is persisted before the next begins, so a restarted coordinator can resume or fail
+the execution cleanly. The terminal event goes through an outbox on the saga document:
+``finish`` stores it atomically with the terminal status, then it is published and marked; the
+scheduler republishes any terminal event left unpublished by a crash (same ``event_id``, so
+consumers apply it once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from integr8scode_coordinator.domain import outcomes
+from integr8scode_coordinator.domain.ports import Publisher, ResultStore, SagaStore, SlotPool
+from integr8scode_coordinator.domain.saga import (
+    SAGA_NAME,
+    ExecutionRequest,
+    Saga,
+    SagaStatus,
+    SagaStep,
+    TerminalReason,
+)
+from integr8scode_coordinator.domain.sandbox import (
+    SandboxLimits,
+    SandboxRequest,
+    SandboxResult,
+    SandboxRunner,
+)
+from integr8scode_events import (
+    EventEnvelope,
+    ExecutionStarted,
+    ProducerInfo,
+    PublishError,
+    decode_event,
+)
+from integr8scode_events.payloads import ExecutionStartedPayload
+from integr8scode_telemetry import attributes as a
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """Limits the coordinator enforces whatever a request asks for."""
+
+    max_timeout_s: float
+    max_memory_mb: int
+    max_output_bytes: int
+    lease: timedelta
+    per_user: int
+
+
+class ExecutionSaga:
+    def __init__(
+        self,
+        *,
+        store: SagaStore,
+        slots: SlotPool,
+        results: ResultStore,
+        runner: SandboxRunner,
+        publisher: Publisher,
+        producer: ProducerInfo,
+        policy: RunPolicy,
+        instance_id: str,
+        tracer: trace.Tracer,
+    ) -> None:
+        self._store = store
+        self._slots = slots
+        self._results = results
+        self._runner = runner
+        self._publisher = publisher
+        self._producer = producer
+        self._policy = policy
+        self.instance_id = instance_id
+        self._tracer = tracer
+
+    # -- accept (Kafka handler) --------------------------------------------------------------
+
+    async def accept(self, request: ExecutionRequest) -> bool:
+        """Validate and queue; True if a new saga was queued (False: redelivery or rejected)."""
+        with self._step(request.execution_id, SagaStep.VALIDATE) as span:
+            problem = self.validate(request)
+            if problem is not None:
+                span.set_attribute("saga.rejected", problem)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # the consume span: queued runs continue this trace
+        saga = Saga(
+            execution_id=request.execution_id,
+            user_id=request.user_id,
+            correlation_id=request.correlation_id,
+            request=request,
+            status=SagaStatus.QUEUED,
+            enqueued_at=datetime.now(UTC),
+            traceparent=carrier.get("traceparent"),
+            tracestate=carrier.get("tracestate"),
+            steps=[SagaStep.VALIDATE.value],
+        )
+        created = await self._store.create(saga)
+        if not created:
+            return False
+        if problem is not None:
+            event = outcomes.failed_event(
+                request, self._producer, problem, TerminalReason.INVALID_REQUEST
+            )
+            await self._finish(request.execution_id, SagaStatus.FAILED, event, error=problem)
+            return False
+        return True
+
+    def validate(self, request: ExecutionRequest) -> str | None:
+        """Why the request can't run, or None."""
+        runtimes = {r.language: r for r in self._runner.runtimes()}
+        runtime = runtimes.get(request.language)
+        if runtime is None:
+            return f"language {request.language!r} is not available on this coordinator"
+        if request.language_version not in runtime.versions:
+            return (
+                f"{request.language} {request.language_version} is not available "
+                f"(have {', '.join(runtime.versions)})"
+            )
+        if request.timeout_s > self._policy.max_timeout_s:
+            return (
+                f"timeout_s {request.timeout_s} is above the maximum {self._policy.max_timeout_s}"
+            )
+        if request.memory_mb > self._policy.max_memory_mb:
+            return (
+                f"memory_mb {request.memory_mb} is above the maximum {self._policy.max_memory_mb}"
+            )
+        return None
+
+    # -- cancel ------------------------------------------------------------------------------
+
+    async def cancel_queued(self, saga: Saga, cancelled_by: str) -> bool:
+        """Cancel a saga that has not started; False if it already left the queue."""
+        event = outcomes.cancelled_event(saga.request, self._producer, cancelled_by)
+        return await self._finish(
+            saga.execution_id,
+            SagaStatus.CANCELLED,
+            event,
+            only_from=SagaStatus.QUEUED,
+            error="cancelled while queued",
+        )
+
+    # -- run (scheduler, slot held) ----------------------------------------------------------
+
+    async def run(self, saga: Saga, cancel: asyncio.Event) -> SagaStatus:
+        """Run a reserved saga to its terminal state. The slot is released whatever happens."""
+        parent = propagate.extract(
+            {
+                k: v
+                for k, v in (("traceparent", saga.traceparent), ("tracestate", saga.tracestate))
+                if v
+            }
+        )
+        request = saga.request
+        with self._tracer.start_as_current_span(
+            "saga.execution",
+            context=parent,
+            attributes={
+                a.SAGA_NAME: SAGA_NAME,
+                a.SAGA_ID: saga.execution_id,
+                a.EXECUTION_ID: saga.execution_id,
+                a.USER_ID: saga.user_id,
+                "saga.queue_wait_ms": self._queue_wait_ms(saga),
+            },
+        ) as span:
+            try:
+                status = await self._run_steps(saga, request, cancel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - compensate: the saga must end, not hang
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                status = await self._compensate(request, exc)
+            finally:
+                await self._release(saga.execution_id)
+            span.set_attribute(a.EXECUTION_STATUS, status.value)
+            return status
+
+    async def _run_steps(
+        self, saga: Saga, request: ExecutionRequest, cancel: asyncio.Event
+    ) -> SagaStatus:
+        started_at = datetime.now(UTC)
+        with self._step(request.execution_id, SagaStep.RUN):
+            await self._store.record_step(
+                request.execution_id, SagaStep.RUN.value, SagaStatus.RUNNING, started_at=started_at
+            )
+            await self._publish_started(request, started_at, self._queue_wait_ms(saga))
+            result = await self._runner.run(self._sandbox_request(request), cancel)
+        with self._step(request.execution_id, SagaStep.STORE_RESULT):
+            await self._results.save(request.execution_id, self._result_document(request, result))
+            await self._store.record_step(
+                request.execution_id, SagaStep.STORE_RESULT.value, SagaStatus.RUNNING
+            )
+        status = outcomes.status_of(result)
+        event = outcomes.terminal_event(request, result, self._producer, cancelled_by="user")
+        await self._finish(request.execution_id, status, event, error=result.error)
+        return status
+
+    async def _compensate(self, request: ExecutionRequest, exc: Exception) -> SagaStatus:
+        with self._step(request.execution_id, SagaStep.COMPENSATE):
+            error = f"platform error: {type(exc).__name__}: {exc}"
+            log.exception("saga %s failed; compensating", request.execution_id)
+            event = outcomes.failed_event(
+                request, self._producer, error, TerminalReason.PLATFORM_ERROR
+            )
+            await self._finish(request.execution_id, SagaStatus.FAILED, event, error=error)
+        return SagaStatus.FAILED
+
+    async def fail_lost(self, saga: Saga) -> bool:
+        """End a saga whose coordinator died mid-run: its sandbox died with it."""
+        with self._tracer.start_as_current_span(
+            "saga.recover",
+            attributes={a.SAGA_ID: saga.execution_id, a.EXECUTION_ID: saga.execution_id},
+        ):
+            error = "the coordinator running this execution stopped; the run was lost"
+            event = outcomes.failed_event(
+                saga.request, self._producer, error, TerminalReason.PLATFORM_ERROR
+            )
+            finished = await self._finish(saga.execution_id, SagaStatus.FAILED, event, error=error)
+            await self._release(saga.execution_id)
+            return finished
+
+    async def _release(self, execution_id: str) -> None:
+        with self._step(execution_id, SagaStep.RELEASE):
+            await self._slots.release(execution_id)
+
+    # -- terminal outbox ---------------------------------------------------------------------
+
+    async def _finish(
+        self,
+        execution_id: str,
+        status: SagaStatus,
+        event: EventEnvelope,
+        *,
+        only_from: SagaStatus | None = None,
+        error: str | None = None,
+    ) -> bool:
+        finished = await self._store.finish(
+            execution_id, status, event.model_dump(mode="json"), only_from=only_from, error=error
+        )
+        if finished:
+            await self.publish_terminal(event)
+        return finished
+
+    async def publish_terminal(self, event: EventEnvelope) -> None:
+        """Publish a stored terminal event and mark it; on failure the outbox sweep retries."""
+        try:
+            await self._publisher.publish(event)
+        except PublishError:
+            log.warning("terminal event of %s not published yet; will retry", event.execution_id)
+            return
+        if event.execution_id:
+            await self._store.mark_published(event.execution_id)
+
+    async def republish(self, stored: dict[str, Any]) -> None:
+        """Outbox sweep: publish a terminal event a crash or outage left unpublished."""
+        await self.publish_terminal(decode_event(json.dumps(stored).encode()))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _publish_started(
+        self, request: ExecutionRequest, started_at: datetime, queue_wait_ms: float
+    ) -> None:
+        event = ExecutionStarted(
+            producer=self._producer,
+            correlation_id=request.correlation_id,
+            execution_id=request.execution_id,
+            user_id=request.user_id,
+            payload=ExecutionStartedPayload(
+                runner=self._runner.name, started_at=started_at, queue_wait_ms=queue_wait_ms
+            ),
+        )
+        try:
+            await self._publisher.publish(event)
+        except PublishError as exc:
+            # Informational only: the terminal event (outbox) is what must not be lost.
+            trace.get_current_span().record_exception(exc)
+            log.warning("execution.started of %s not published: %s", request.execution_id, exc)
+
+    def _sandbox_request(self, request: ExecutionRequest) -> SandboxRequest:
+        return SandboxRequest(
+            execution_id=request.execution_id,
+            language=request.language,
+            language_version=request.language_version,
+            script=request.script,
+            stdin=request.stdin,
+            limits=SandboxLimits(
+                timeout_s=request.timeout_s,
+                memory_mb=request.memory_mb,
+                cpu_time_s=request.timeout_s,
+                max_output_bytes=self._policy.max_output_bytes,
+            ),
+        )
+
+    def _result_document(self, request: ExecutionRequest, result: SandboxResult) -> dict[str, Any]:
+        return {
+            "_id": request.execution_id,
+            "user_id": request.user_id,
+            "status": outcomes.status_of(result).value,
+            "exit_code": result.exit_code,
+            "signal": result.signal,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "stdout_truncated": result.stdout_truncated,
+            "stderr_truncated": result.stderr_truncated,
+            "resource_usage": {
+                "cpu_time_ms": result.cpu_time_ms,
+                "wall_time_ms": result.wall_time_ms,
+                "peak_memory_kb": result.peak_memory_kb,
+            },
+            "error": result.error,
+            "runner": self._runner.name,
+            "stored_at": datetime.now(UTC),
+        }
+
+    @staticmethod
+    def _queue_wait_ms(saga: Saga) -> float:
+        return max(0.0, (datetime.now(UTC) - saga.enqueued_at).total_seconds() * 1000)
+
+    @contextmanager
+    def _step(self, execution_id: str, step: SagaStep) -> Iterator[Span]:
+        with self._tracer.start_as_current_span(
+            "saga.step",
+            attributes={
+                a.SAGA_NAME: SAGA_NAME,
+                a.SAGA_ID: execution_id,
+                a.SAGA_STEP: step.value,
+                a.EXECUTION_ID: execution_id,
+            },
+        ) as span:
+            yield span

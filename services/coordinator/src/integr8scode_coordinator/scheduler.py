@@ -1,0 +1,195 @@
+"""Admission and the background loops of one coordinator instance.
+
+- admit: takes queued sagas oldest first, reserves a cluster slot (global limit, per-user cap)
+  and claims the saga; a user at their cap does not block the others behind them;
+- heartbeat: renews the leases of this instance's runs and picks up cancel requests made
+  through another instance;
+- janitor: takes over sagas whose owner's lease ran out (a crashed coordinator): reserved ones
+  go back to the queue, running ones are failed — their sandbox died with the owner;
+- outbox: republishes terminal events that a crash or a Kafka outage left unpublished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from integr8scode_coordinator.domain.errors import StoreUnavailableError
+from integr8scode_coordinator.domain.ports import Reservation, SagaStore, SlotPool
+from integr8scode_coordinator.domain.saga import Saga, SagaStatus
+from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerTiming:
+    poll_interval_s: float = 0.5
+    outbox_interval_s: float = 5.0
+    outbox_delay_s: float = 5.0
+
+
+@dataclass
+class _Run:
+    task: asyncio.Task[SagaStatus]
+    cancel: asyncio.Event
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        saga: ExecutionSaga,
+        store: SagaStore,
+        slots: SlotPool,
+        policy: RunPolicy,
+        local_capacity: int,
+        timing: SchedulerTiming | None = None,
+    ) -> None:
+        self._saga = saga
+        self._store = store
+        self._slots = slots
+        self._policy = policy
+        self._capacity = local_capacity
+        self._timing = timing or SchedulerTiming()
+        self._runs: dict[str, _Run] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    @property
+    def running(self) -> list[str]:
+        return list(self._runs)
+
+    def wake(self) -> None:
+        """Something was queued or a slot freed: look at the queue now."""
+        self._wake.set()
+
+    def cancel_local(self, execution_id: str) -> bool:
+        """Kill a run of this instance; False if it does not run here."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            return False
+        run.cancel.set()
+        return True
+
+    async def run(self) -> None:
+        """All loops, until ``stop()``."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._loop("admit", self._admit, None))
+            heartbeat = self._policy.lease.total_seconds() / 3
+            group.create_task(self._loop("heartbeat", self._heartbeat, heartbeat))
+            group.create_task(self._loop("janitor", self._janitor, heartbeat))
+            group.create_task(self._loop("outbox", self._outbox, self._timing.outbox_interval_s))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def drain(self, grace_s: float) -> None:
+        """Let runs in progress finish within ``grace_s``; then cancel them. A cancelled run
+        keeps its lease until it expires, and the janitor of a live instance fails it then."""
+        tasks = [r.task for r in self._runs.values()]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _loop(
+        self, name: str, body: Callable[[], Awaitable[None]], interval_s: float | None
+    ) -> None:
+        while not self._stopping.is_set():
+            try:
+                await body()
+            except StoreUnavailableError as exc:
+                log.warning("scheduler %s: %s", name, exc)
+            except Exception:
+                # Outermost loop: log and keep going; each iteration is idempotent.
+                log.exception("scheduler %s failed; continuing", name)
+            if interval_s is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._timing.poll_interval_s)
+                self._wake.clear()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), interval_s)
+
+    async def _admit(self) -> None:
+        free = self._capacity - len(self._runs)
+        if free <= 0 or self._stopping.is_set():
+            return
+        for saga in await self._store.oldest_queued(limit=max(16, free * 4)):
+            if len(self._runs) >= self._capacity:
+                return
+            if saga.cancel_requested:
+                await self._saga.cancel_queued(saga, cancelled_by="user")
+                continue
+            lease_until = datetime.now(UTC) + self._policy.lease
+            reservation = await self._slots.reserve(
+                saga.execution_id,
+                saga.user_id,
+                self._saga.instance_id,
+                lease_until,
+                self._policy.per_user,
+            )
+            if reservation is Reservation.FULL:
+                return
+            if reservation is Reservation.USER_LIMIT:
+                continue
+            if not await self._store.claim_queued(
+                saga.execution_id, self._saga.instance_id, lease_until
+            ):
+                await self._slots.release(saga.execution_id)
+                continue
+            self._start(saga)
+
+    def _start(self, saga: Saga) -> None:
+        cancel = asyncio.Event()
+        task = asyncio.create_task(self._saga.run(saga, cancel), name=f"saga-{saga.execution_id}")
+        self._runs[saga.execution_id] = _Run(task, cancel)
+
+        def done(_: asyncio.Task[SagaStatus]) -> None:
+            self._runs.pop(saga.execution_id, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _heartbeat(self) -> None:
+        ids = list(self._runs)
+        if not ids:
+            return
+        lease_until = datetime.now(UTC) + self._policy.lease
+        await self._store.renew_leases(self._saga.instance_id, ids, lease_until)
+        await self._slots.renew(self._saga.instance_id, ids, lease_until)
+        for execution_id in await self._store.cancel_requested(self._saga.instance_id, ids):
+            self.cancel_local(execution_id)
+
+    async def _janitor(self) -> None:
+        now = datetime.now(UTC)
+        for stale in await self._store.expired(now, limit=50):
+            if stale.execution_id in self._runs:
+                continue  # ours: the heartbeat is late, not dead
+            lease_until = now + self._policy.lease
+            saga = await self._store.take_over(
+                stale.execution_id, self._saga.instance_id, lease_until
+            )
+            if saga is None:
+                continue
+            if saga.status is SagaStatus.RESERVED:
+                await self._slots.release(saga.execution_id)
+                if await self._store.requeue(saga.execution_id, self._saga.instance_id):
+                    log.warning("requeued %s after its coordinator was lost", saga.execution_id)
+                    self.wake()
+            else:
+                log.warning("failing %s: its coordinator was lost mid-run", saga.execution_id)
+                await self._saga.fail_lost(saga)
+
+    async def _outbox(self) -> None:
+        older_than = datetime.now(UTC) - timedelta(seconds=self._timing.outbox_delay_s)
+        for event in await self._store.unpublished_terminal(older_than):
+            await self._saga.republish(event)

@@ -1,0 +1,91 @@
+"""Bad input gets a clear 4xx with a message, never a 5xx."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.client import ApiUser, new_user
+
+
+def _detail(response: httpx.Response) -> str:
+    detail = response.json()["detail"]
+    return detail if isinstance(detail, str) else str(detail)
+
+
+async def test_unknown_language(user: ApiUser) -> None:
+    response = await user.execute("print(1)", "cobol")
+    assert response.status_code == 422
+    assert "cobol" in _detail(response)
+
+
+async def test_unknown_version(user: ApiUser) -> None:
+    response = await user.execute("print(1)", "python", language_version="1.0")
+    assert response.status_code == 422
+    assert "1.0" in _detail(response)
+
+
+async def test_oversized_script(user: ApiUser) -> None:
+    response = await user.execute("#" * (512 * 1024))
+    assert response.status_code == 422
+    assert "bytes" in _detail(response)
+
+
+async def test_limits_above_the_maximum(user: ApiUser) -> None:
+    response = await user.execute("print(1)", limits={"timeout_s": 10_000, "memory_mb": 64})
+    assert response.status_code == 422
+    assert "timeout_s" in _detail(response)
+    response = await user.execute("print(1)", limits={"timeout_s": 1, "memory_mb": 1_000_000})
+    assert response.status_code == 422
+    assert "memory_mb" in _detail(response)
+
+
+async def test_missing_and_invalid_tokens(http: httpx.AsyncClient) -> None:
+    body = {"script": "print(1)", "language": "python"}
+    missing = await http.post("/api/v1/execute", json=body)
+    invalid = await http.post(
+        "/api/v1/execute", json=body, headers={"Authorization": "Bearer not-a-token"}
+    )
+    for response in (missing, invalid):
+        assert response.status_code == 401
+        assert response.headers.get("www-authenticate", "").lower().startswith("bearer")
+        assert _detail(response)
+
+
+async def test_another_users_execution_is_not_found(http: httpx.AsyncClient, user: ApiUser) -> None:
+    other = await new_user(http, "other")
+    response = await user.execute("print(1)")
+    execution_id = response.json()["execution_id"]
+    for call in (
+        other.http.get(f"/api/v1/executions/{execution_id}", headers=other.headers),
+        other.http.post(f"/api/v1/executions/{execution_id}/cancel", headers=other.headers),
+        other.http.get(f"/api/v1/executions/{execution_id}/events", headers=other.headers),
+    ):
+        answered = await call
+        assert answered.status_code == 404
+    await user.wait_terminal(execution_id)
+
+
+async def test_malformed_json(user: ApiUser) -> None:
+    response = await user.http.post(
+        "/api/v1/execute",
+        content=b'{"script": "print(1)", "language": ',
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+    assert _detail(response)
+
+
+async def test_unknown_execution_and_bad_pagination(user: ApiUser) -> None:
+    assert (await user.get("no-such-execution")).status_code == 404
+    response = await user.http.get("/api/v1/executions?limit=0", headers=user.headers)
+    assert response.status_code == 422
+
+
+async def test_cancel_after_the_end_is_a_conflict(user: ApiUser) -> None:
+    response = await user.execute("print(1)")
+    execution_id = response.json()["execution_id"]
+    await user.wait_terminal(execution_id)
+    cancel = await user.http.post(
+        f"/api/v1/executions/{execution_id}/cancel", headers=user.headers
+    )
+    assert cancel.status_code == 409

@@ -1,0 +1,110 @@
+"""Hostile scripts through the public API: each ends in a terminal status with a clear error."""
+
+from __future__ import annotations
+
+from tests.e2e.client import ApiUser
+
+
+async def test_network_access_is_refused(user: ApiUser) -> None:
+    script = (
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('127.0.0.1', 8000), timeout=2)\n"
+        "    print('connected')\n"
+        "except OSError as exc:\n"
+        "    print('refused', type(exc).__name__)\n"
+    )
+    result = await user.run(script)
+    assert result["status"] == "completed"
+    assert result["stdout"].startswith("refused")
+
+
+async def test_fork_bomb_is_contained(user: ApiUser) -> None:
+    result = await user.run(":(){ :|:& };:", "bash", limits={"timeout_s": 5, "memory_mb": 128})
+    assert result["status"] in {"failed", "timed_out", "completed"}
+    assert result["status"] != "completed" or result["exit_code"] != 0
+    assert result["error"] or result["exit_code"] != 0
+
+
+async def test_memory_bomb_fails_with_a_memory_error(user: ApiUser) -> None:
+    result = await user.run(
+        "x = bytearray(1024 * 1024 * 1024)\nprint(len(x))",
+        limits={"timeout_s": 10, "memory_mb": 128},
+    )
+    assert result["status"] == "failed", result
+    assert "memory" in result["error"].lower()
+
+
+async def test_disk_fill_is_stopped(user: ApiUser) -> None:
+    script = (
+        "with open('big', 'wb') as f:\n"
+        "    for _ in range(1024):\n"
+        "        f.write(b'x' * 1024 * 1024)\n"
+        "print('wrote 1 GiB')\n"
+    )
+    result = await user.run(script, limits={"timeout_s": 10, "memory_mb": 128})
+    assert "wrote 1 GiB" not in (result["stdout"] or "")
+    assert result["status"] in {"failed", "completed"}
+    assert result["error"] or result["exit_code"] != 0
+
+
+async def test_endless_output_is_truncated(user: ApiUser) -> None:
+    result = await user.run(
+        "while True:\n    print('x' * 1000)", limits={"timeout_s": 10, "memory_mb": 128}
+    )
+    assert result["stdout_truncated"] is True
+    assert len(result["stdout"].encode()) <= 1024 * 1024
+    assert result["status"] in {"completed", "failed"}
+
+
+async def test_sleep_forever_times_out(user: ApiUser) -> None:
+    result = await user.run(
+        "import time\nwhile True:\n    time.sleep(1)", limits={"timeout_s": 1, "memory_mb": 64}
+    )
+    assert result["status"] == "timed_out"
+    assert "timeout" in result["error"].lower()
+
+
+async def test_host_files_are_not_readable(user: ApiUser) -> None:
+    script = (
+        "import os\n"
+        "for path in ['/etc/shadow', '/root', '/work', '/proc/1/environ']:\n"
+        "    try:\n"
+        "        open(path).read() if not os.path.isdir(path) else os.listdir(path)\n"
+        "        print('READ', path)\n"
+        "    except OSError:\n"
+        "        print('denied', path)\n"
+        "print(sorted(k for k in os.environ if 'SECRET' in k or 'KAFKA' in k or 'MONGO' in k))\n"
+    )
+    result = await user.run(script)
+    assert result["status"] == "completed"
+    assert "READ" not in result["stdout"]
+    assert result["stdout"].rstrip().endswith("[]")
+
+
+async def test_non_zero_exit_keeps_stderr(user: ApiUser) -> None:
+    result = await user.run("import sys\nsys.stderr.write('boom')\nsys.exit(3)")
+    assert result["status"] == "completed"
+    assert result["exit_code"] == 3
+    assert result["stderr"] == "boom"
+
+
+async def test_cancel_a_running_execution(user: ApiUser) -> None:
+    response = await user.execute(
+        "import time\nprint('started', flush=True)\ntime.sleep(30)",
+        limits={"timeout_s": 30, "memory_mb": 64},
+    )
+    execution_id = response.json()["execution_id"]
+
+    from tests.polling import eventually  # noqa: PLC0415
+
+    async def running() -> bool:
+        return (await user.get(execution_id)).json()["status"] == "running"
+
+    await eventually(running, timeout_s=30, what="execution running")
+    cancel = await user.http.post(
+        f"/api/v1/executions/{execution_id}/cancel", headers=user.headers
+    )
+    assert cancel.status_code == 202
+    result = await user.wait_terminal(execution_id, timeout_s=20)
+    assert result["status"] == "cancelled"
