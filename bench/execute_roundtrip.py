@@ -192,7 +192,7 @@ async def main() -> None:
         try:
             await closed_loop("warm-up", 2, 3, poll)
             untraced = await closed_loop(
-                f"closed loop, tracing off", args.clients, args.duration, poll
+                "closed loop, tracing off", args.clients, args.duration, poll
             )
         finally:
             _restart({})

@@ -28,9 +28,7 @@ class ApiUser:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def execute(
-        self, script: str, language: str = "python", **body: Any
-    ) -> httpx.Response:
+    async def execute(self, script: str, language: str = "python", **body: Any) -> httpx.Response:
         headers = {**self.headers, **body.pop("headers", {})}
         return await self.http.post(
             "/api/v1/execute",
@@ -78,8 +76,6 @@ async def new_user(http: httpx.AsyncClient, prefix: str = "e2e") -> ApiUser:
         "/api/v1/auth/register", json={"username": username, "password": password}
     )
     assert registered.status_code == 201, registered.text
-    login = await http.post(
-        "/api/v1/auth/login", json={"username": username, "password": password}
-    )
+    login = await http.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert login.status_code == 200, login.text
     return ApiUser(username, password, login.json()["access_token"], http)

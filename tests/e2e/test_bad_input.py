@@ -85,7 +85,5 @@ async def test_cancel_after_the_end_is_a_conflict(user: ApiUser) -> None:
     response = await user.execute("print(1)")
     execution_id = response.json()["execution_id"]
     await user.wait_terminal(execution_id)
-    cancel = await user.http.post(
-        f"/api/v1/executions/{execution_id}/cancel", headers=user.headers
-    )
+    cancel = await user.http.post(f"/api/v1/executions/{execution_id}/cancel", headers=user.headers)
     assert cancel.status_code == 409

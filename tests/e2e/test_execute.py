@@ -44,7 +44,9 @@ async def test_execute_runs_to_completion_in_each_runtime(user: ApiUser, languag
     assert usage["wall_time_ms"] > 0
     assert usage["cpu_time_ms"] >= 0
     assert usage["peak_memory_kb"] > 0
-    assert result["started_at"] and result["finished_at"] and result["trace_id"]
+    assert result["started_at"]
+    assert result["finished_at"]
+    assert result["trace_id"]
     history = [change["status"] for change in result["status_history"]]
     assert history == ["queued", "running", "completed"]
 

@@ -32,6 +32,15 @@ service_env() {
   export MONGO_URL="${MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT}"
   export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
   export DEPLOYMENT_ENVIRONMENT="${DEPLOYMENT_ENVIRONMENT:-local}"
+  # Local profile: a dead coordinator's runs are recovered within seconds, not a minute.
+  export COORDINATOR_LEASE_S="${COORDINATOR_LEASE_S:-6}"
+  # The tests register many users from 127.0.0.1; production keeps the stricter default.
+  export API_RATE_LIMIT_AUTH_LIMIT="${API_RATE_LIMIT_AUTH_LIMIT:-10000}"
+  # One secret per clone, kept across restarts, so tokens survive restarting the api.
+  local secret_file="$CONF_DIR/jwt_secret"
+  [ -s "$secret_file" ] || (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=' >"$secret_file")
+  API_JWT_SECRET="${API_JWT_SECRET:-$(cat "$secret_file")}"
+  export API_JWT_SECRET
 }
 
 start() {

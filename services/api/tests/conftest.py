@@ -1,5 +1,5 @@
-"""Fakes behind the API's Protocols, and an app wired with them (unit tests); settings for an
-in-process app against the local stack with its own database and Redis prefix (integration).
+"""Fakes behind the API's Protocols, and an app wired with them (unit tests); in-process apps
+against the local stack, each test with its own database and Redis prefix (integration).
 
 Test modules import the fake classes for typing only (``if TYPE_CHECKING: from conftest ...``):
 conftest is not importable at run time under ``--import-mode=importlib``."""
@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+from tests.polling import eventually
+from tests.stack import local_stack
 
 from integr8scode_api.adapters.tokens import JwtTokenIssuer
-from integr8scode_api.app import build_app
+from integr8scode_api.app import build_app, create_app
 from integr8scode_api.config import RateLimitSettings, Settings
 from integr8scode_api.dependencies import ApiContext
 from integr8scode_api.domain.auth import AuthService
@@ -129,7 +135,9 @@ class FakeRules:
 
     async def list_rules(self) -> Sequence[ListedRule]:
         merged = {**self.defaults, **self.overrides}
-        return [ListedRule(rule=r, overridden=n in self.overrides) for n, r in sorted(merged.items())]
+        return [
+            ListedRule(rule=r, overridden=n in self.overrides) for n, r in sorted(merged.items())
+        ]
 
     async def put(self, rule: RateLimitRule) -> None:
         self.overrides[rule.name] = rule
@@ -196,6 +204,12 @@ def harness() -> Harness:
 
 
 @pytest.fixture
+def harness_factory() -> Callable[..., Harness]:
+    """``build_harness`` itself, for tests that need other options."""
+    return build_harness
+
+
+@pytest.fixture
 def gate_parts() -> tuple[FakeLimiter, FakeRules, FakeClock]:
     """A limiter, rules (``auth`` at 2 per minute) and a clock for a gate under test."""
     return FakeLimiter(), FakeRules(RateLimitSettings(auth_limit=2).default_rules()), FakeClock()
@@ -213,3 +227,102 @@ def dead_settings() -> Settings:
             "redis": {"url": "redis://127.0.0.1:1/0"},
         }
     )
+
+
+# --- integration: an in-process app against the local stack --------------------------------
+
+
+@dataclass
+class LiveStack:
+    """A database name and Redis prefix of its own per test; apps built over them, each with
+    its lifespan running, reached through ``httpx`` in-process. Everything is removed after."""
+
+    database: str
+    prefix: str
+    mongo: AsyncMongoClient[dict[str, Any]]
+    redis: Redis
+    _stack: AsyncExitStack
+
+    def settings(self, **overrides: Any) -> Settings:
+        stack = local_stack()
+        fields: dict[str, Any] = {
+            "redis_key_prefix": self.prefix,
+            "mongo": {
+                "url": stack.mongo_url,
+                "database": self.database,
+                "server_selection_timeout_ms": 3000,
+            },
+            "redis": {"url": stack.redis_url},
+            "kafka": {"bootstrap_servers": stack.kafka_bootstrap},
+            "telemetry": {"sdk_disabled": True},
+            "auth": {
+                "jwt_secret": SECRET,
+                "admin_username": ADMIN[0],
+                "admin_password": ADMIN[1],
+                "password_hash_time_cost": 1,
+                "password_hash_memory_kib": 1024,
+                "password_hash_parallelism": 1,
+            },
+            "rate_limit": {"rules_cache_ttl_s": 0.5},
+        }
+        for key, value in overrides.items():
+            fields[key] = {**fields[key], **value} if isinstance(value, dict) else value
+        return Settings.model_validate(fields)
+
+    apps: dict[int, FastAPI] = field(default_factory=dict)
+
+    async def client(
+        self,
+        settings: Settings | None = None,
+        *,
+        address: str = "10.1.2.3",
+        same_app_as: httpx.AsyncClient | None = None,
+    ) -> httpx.AsyncClient:
+        """A client of a new app (a new API process), or of the app of ``same_app_as``,
+        calling from ``address``."""
+        if same_app_as is not None:
+            app = self.apps[id(same_app_as)]
+        else:
+            app = create_app(settings or self.settings())
+            await self._stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app, client=(address, 4321))
+        client = await self._stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://api")
+        )
+        self.apps[id(client)] = app
+        return client
+
+    async def admin_headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        """A bearer header for the bootstrap admin, once the background bootstrap made it."""
+
+        async def login() -> dict[str, str] | None:
+            response = await client.post(
+                "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+            )
+            if response.status_code != 200:
+                return None
+            return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        return await eventually(login, timeout_s=20, what="admin bootstrapped")
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[LiveStack]:
+    stack = local_stack()
+    tag = uuid.uuid4().hex[:10]
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_url, serverSelectionTimeoutMS=3000
+    )
+    redis = Redis.from_url(stack.redis_url)
+    exits = AsyncExitStack()
+    live = LiveStack(f"api_it_{tag}", f"it:{tag}:", mongo, redis, exits)
+    try:
+        async with exits:
+            yield live
+    finally:
+        keys = [key async for key in redis.scan_iter(match=f"{live.prefix}*", count=500)]
+        if keys:
+            await redis.delete(*keys)
+        await mongo.drop_database(live.database)
+        await mongo.close()
+        await redis.aclose()

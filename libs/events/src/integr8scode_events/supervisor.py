@@ -72,7 +72,9 @@ class Supervisor:
         return all(entry.running for entry in self._entries)
 
     def status(self) -> dict[str, str | None]:
-        return {e.name: None if e.running else (e.last_error or "not running") for e in self._entries}
+        return {
+            e.name: None if e.running else (e.last_error or "not running") for e in self._entries
+        }
 
     async def _keep_alive(self, entry: _Entry) -> None:
         while not self._stopping.is_set():

@@ -18,21 +18,29 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from integr8scode_api import SERVICE_NAME, __version__
+from integr8scode_api.adapters.coordinator_views import CoordinatorViews
+from integr8scode_api.adapters.mongo_executions import MongoExecutions
 from integr8scode_api.adapters.mongo_users import COLLECTION as USERS
 from integr8scode_api.adapters.mongo_users import MongoUserRepository
 from integr8scode_api.adapters.passwords import Argon2PasswordHasher
 from integr8scode_api.adapters.rate_limit_rules import RedisRuleStore
 from integr8scode_api.adapters.redis_probe import redis_reachable
 from integr8scode_api.adapters.redis_rate_limit import RedisRateLimiter
+from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.adapters.tokens import JwtTokenIssuer
 from integr8scode_api.config import Settings
 from integr8scode_api.dependencies import ApiContext, rate_limited
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.rate_limit import RateLimitGate
 from integr8scode_api.errors import install_error_handlers
+from integr8scode_api.execution_service import ExecutionService
+from integr8scode_api.handlers.lifecycle import LifecycleHandlers
 from integr8scode_api.middleware import RateLimitHeadersMiddleware
 from integr8scode_api.routes import admin_rate_limits, auth
+from integr8scode_api.routes.executions import build_execution_router
+from integr8scode_events import ConsumerRunner, EventPublisher, ProducerInfo, Supervisor
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
+from integr8scode_events.topics import EXECUTION_EVENTS
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -58,8 +66,10 @@ def create_app(settings: Settings) -> FastAPI:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo.url,
         serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
+        tz_aware=True,
         connect=False,
     )
+    db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     redis = Redis.from_url(settings.redis.url, socket_connect_timeout=settings.health_timeout_s)
     # The limiter's own client: short timeouts, so a hung Redis delays a request by at most
@@ -104,8 +114,40 @@ def create_app(settings: Settings) -> FastAPI:
         tracer=telemetry.tracer,
     )
 
+    publisher = EventPublisher(
+        settings.kafka, SERVICE_NAME, tracer_provider=telemetry.tracer_provider
+    )
+    executions = MongoExecutions(db["executions"], db["idempotency_keys"])
+    feed = RedisStatusFeed(redis, prefix=settings.redis_key_prefix)
+    execution_service = ExecutionService(
+        executions=executions,
+        views=CoordinatorViews(db),
+        publisher=publisher,
+        feed=feed,
+        policy=settings.execution.policy(),
+        producer=ProducerInfo(service=SERVICE_NAME, version=__version__),
+    )
+    status_consumer = ConsumerRunner(
+        settings=settings.kafka,
+        group_id=settings.execution.status_consumer_group,
+        topics=[EXECUTION_EVENTS.name],
+        publisher=publisher,
+        handlers=LifecycleHandlers(executions, feed).registry(),
+        tracer_provider=telemetry.tracer_provider,
+    )
+    supervisor = Supervisor()
+
+    async def prepare_then_consume() -> None:
+        # Retried by the supervisor until Mongo and Kafka answer.
+        await executions.ensure_indexes()
+        await publisher.start()
+        await status_consumer.run()
+
+    supervisor.add("status-consumer", prepare_then_consume, on_stop=status_consumer.stop)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        supervisor.start()
         # The admin is created in the background, retried until Mongo answers: the service
         # starts and reports readiness honestly even while its dependencies are down.
         bootstrap = asyncio.create_task(
@@ -120,19 +162,33 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             bootstrap.cancel()
             await asyncio.gather(bootstrap, return_exceptions=True)
+            await supervisor.stop()
+            await publisher.stop()
             await kafka_probe.close()
             await mongo.close()
             await redis.aclose()
             await limiter_redis.aclose()
             telemetry.shutdown()
 
+    async def workers_running() -> bool:
+        return supervisor.healthy()
+
     probes = [
         HealthProbe("kafka", kafka_probe.check),
+        HealthProbe("workers", workers_running),
         HealthProbe("mongo", lambda: mongo_reachable(mongo)),
         HealthProbe("redis", lambda: redis_reachable(redis)),
     ]
     app = build_app(
         ctx, lifespan=lifespan, probes=probes, health_timeout_s=settings.health_timeout_s
+    )
+    # The execution routes carry their own prefix and rate-limit dependencies.
+    app.include_router(
+        build_execution_router(
+            execution_service,
+            execute_rate_limit=rate_limited(),
+            default_rate_limit=rate_limited(),
+        )
     )
     instrument_fastapi(app, telemetry)
     return app

@@ -8,6 +8,7 @@ import secrets
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integr8scode_api.domain.executions import ExecutionPolicy
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
 from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
 from integr8scode_events import KafkaSettings, MongoSettings
@@ -143,6 +144,33 @@ class RateLimitSettings(BaseSettings):
         ]
 
 
+class ExecutionSettings(BaseSettings):
+    """What ``POST /execute`` accepts. Env prefix ``API_EXECUTION_``."""
+
+    model_config = SettingsConfigDict(env_prefix="API_EXECUTION_", extra="ignore")
+
+    max_script_bytes: int = Field(default=65_536, ge=1)
+    max_stdin_bytes: int = Field(default=65_536, ge=0)
+    max_timeout_s: float = Field(default=30.0, gt=0)
+    max_memory_mb: int = Field(default=512, ge=16)
+    default_timeout_s: float = Field(default=10.0, gt=0)
+    default_memory_mb: int = Field(default=128, ge=16)
+    status_consumer_group: str = Field(
+        default="integr8scode-backend-status",
+        description="Consumer group applying lifecycle events to executions.",
+    )
+
+    def policy(self) -> ExecutionPolicy:
+        return ExecutionPolicy(
+            max_script_bytes=self.max_script_bytes,
+            max_stdin_bytes=self.max_stdin_bytes,
+            max_timeout_s=self.max_timeout_s,
+            max_memory_mb=self.max_memory_mb,
+            default_timeout_s=self.default_timeout_s,
+            default_memory_mb=self.default_memory_mb,
+        )
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment, read once in ``__main__``."""
 
@@ -162,6 +190,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     @property
     def environment(self) -> str:

@@ -8,6 +8,31 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
+from integr8scode_api.adapters.coordinator_views import CoordinatorViews
+from integr8scode_api.adapters.mongo_executions import MongoExecutions
+from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
+from integr8scode_api.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    NotFound,
+    ValidationFailed,
+)
+from integr8scode_api.domain.executions import (
+    CancelAccepted,
+    ExecuteAccepted,
+    ExecuteRequest,
+    ExecutionPage,
+    ExecutionPolicy,
+    ExecutionStatus,
+    ExecutionView,
+    RequestRejectedError,
+    Runtime,
+    validate_request,
+    view_of,
+)
+from integr8scode_api.domain.users import User
 from integr8scode_events import (
     EventPublisher,
     ExecutionCancelRequested,
@@ -22,26 +47,6 @@ from integr8scode_events.payloads import (
 )
 from integr8scode_telemetry import attributes as a
 from integr8scode_telemetry import set_span_attributes
-from opentelemetry import trace
-
-from integr8scode_api.adapters.coordinator_views import CoordinatorViews
-from integr8scode_api.adapters.mongo_executions import MongoExecutions
-from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
-from integr8scode_api.domain.errors import Conflict, DependencyUnavailable, NotFound, ValidationFailed
-from integr8scode_api.domain.executions import (
-    CancelAccepted,
-    ExecuteAccepted,
-    ExecuteRequest,
-    ExecutionPage,
-    ExecutionPolicy,
-    ExecutionStatus,
-    ExecutionView,
-    RequestRejected,
-    Runtime,
-    validate_request,
-    view_of,
-)
-from integr8scode_api.domain.users import User
 
 NOT_QUEUED = "not queued: the message broker did not accept the request; retry later"
 
@@ -87,7 +92,7 @@ class ExecutionService:
         )
         try:
             valid = validate_request(request, await self._views.runtimes(), self._policy)
-        except RequestRejected as exc:
+        except RequestRejectedError as exc:
             raise ValidationFailed(str(exc)) from exc
         execution_id = str(uuid.uuid4())
         if idempotency_key:

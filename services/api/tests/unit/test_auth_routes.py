@@ -31,9 +31,7 @@ def test_register_login_me(harness: Harness) -> None:
     assert token["token_type"] == "bearer"
     assert token["expires_in"] == 3600
 
-    me = client.get(
-        "/api/v1/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"}
-    )
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert me.status_code == 200
     assert me.json()["id"] == body["id"]
 
@@ -41,9 +39,7 @@ def test_register_login_me(harness: Harness) -> None:
 def test_duplicate_username_is_409(harness: Harness) -> None:
     creds = {"username": "alice", "password": "password1"}
     assert harness.client.post("/api/v1/auth/register", json=creds).status_code == 201
-    again = harness.client.post(
-        "/api/v1/auth/register", json={**creds, "username": "ALICE"}
-    )
+    again = harness.client.post("/api/v1/auth/register", json={**creds, "username": "ALICE"})
     assert again.status_code == 409
     assert again.json() == {"detail": "username 'alice' is already taken"}
 

@@ -52,7 +52,9 @@ async def test_nothing_is_counted_when_disabled_or_no_rule_applies(
     off = await _gate(parts, enabled=False).check(
         method="POST", path="/api/v1/auth/login", user_id=None, client="a"
     )
-    unmatched = await _gate(parts).check(method="GET", path="/health/live", user_id=None, client="a")
+    unmatched = await _gate(parts).check(
+        method="GET", path="/health/live", user_id=None, client="a"
+    )
     assert off.rule is None
     assert unmatched.rule is None
     assert off.allowed

@@ -43,9 +43,7 @@ DEFAULTS = RateLimitSettings().default_rules()
         ("PUT", "/api/v1/admin/rate-limits/auth", "default"),
     ],
 )
-def test_default_rules_match_the_routes_they_are_for(
-    method: str, path: str, expected: str
-) -> None:
+def test_default_rules_match_the_routes_they_are_for(method: str, path: str, expected: str) -> None:
     rule = resolve_rule(DEFAULTS, method, path)
     assert rule is not None
     assert rule.name == expected

@@ -103,8 +103,11 @@ class MongoExecutions:
             self._c.update_one(
                 {"_id": execution_id, "status": ExecutionStatus.QUEUED.value},
                 {
-                    "$set": {"status": ExecutionStatus.FAILED.value, "error": error,
-                             "finished_at": now},
+                    "$set": {
+                        "status": ExecutionStatus.FAILED.value,
+                        "error": error,
+                        "finished_at": now,
+                    },
                     "$push": {"status_history": {"status": "failed", "at": now}},
                 },
             )

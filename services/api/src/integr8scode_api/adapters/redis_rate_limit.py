@@ -8,6 +8,7 @@ matters (two windows for the sliding window, a full refill for the bucket)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,10 +114,13 @@ class RedisRateLimiter:
     """``RateLimiter`` over Redis. Keys: ``<prefix>rate_limit:<rule>:<algorithm>:<subject>``
     (the algorithm is in the key so switching a rule's algorithm starts from a clean state)."""
 
-    def __init__(self, redis: Redis, key_prefix: str) -> None:
+    def __init__(
+        self, redis: Redis, key_prefix: str, scripts: Mapping[Algorithm, LuaScript] = SCRIPTS
+    ) -> None:
         self._redis = redis
         self._prefix = key_prefix
-        self._shas = {algorithm: script.sha for algorithm, script in SCRIPTS.items()}
+        self._scripts = scripts
+        self._shas = {algorithm: script.sha for algorithm, script in scripts.items()}
 
     def key(self, rule: RateLimitRule, subject: str) -> str:
         return f"{self._prefix}rate_limit:{rule.name}:{rule.algorithm.value}:{subject}"
@@ -128,7 +132,7 @@ class RedisRateLimiter:
             try:
                 reply = await self._redis.evalsha(self._shas[rule.algorithm], 1, *args)
             except NoScriptError:  # a restarted or flushed Redis: load once, then EVALSHA again
-                await self._redis.script_load(SCRIPTS[rule.algorithm].source)
+                await self._redis.script_load(self._scripts[rule.algorithm].source)
                 reply = await self._redis.evalsha(self._shas[rule.algorithm], 1, *args)
         except RedisError as exc:
             raise DependencyUnavailable(

@@ -36,7 +36,7 @@ class RedisStatusFeed:
         try:
             await pubsub.subscribe(_channel(self._prefix, execution_id))
         except RedisError as exc:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call] # redis-py leaves it untyped
             raise DependencyUnavailable(f"status feed unavailable: {exc}") from exc
 
         async def changes() -> AsyncIterator[dict[str, Any]]:
@@ -51,4 +51,4 @@ class RedisStatusFeed:
             yield changes()
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]

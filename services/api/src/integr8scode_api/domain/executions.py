@@ -87,41 +87,41 @@ class ValidatedRequest:
     limits: Limits
 
 
-class RequestRejected(ValueError):
+class RequestRejectedError(ValueError):
     """Why a request can't be accepted (answered 422)."""
 
 
 def validate_request(
     request: ExecuteRequest, runtimes: list[Runtime], policy: ExecutionPolicy
 ) -> ValidatedRequest:
-    """Resolve the version and limits, or raise ``RequestRejected`` saying what is wrong."""
+    """Resolve the version and limits, or raise ``RequestRejectedError`` saying what is wrong."""
     known = {r.language: r for r in runtimes}
     runtime = known.get(request.language)
     if runtime is None:
         offered = ", ".join(sorted(known)) or "none yet (no coordinator has registered)"
-        raise RequestRejected(f"unknown language {request.language!r}; available: {offered}")
+        raise RequestRejectedError(f"unknown language {request.language!r}; available: {offered}")
     version = request.language_version or runtime.default_version
     if version not in runtime.versions:
-        raise RequestRejected(
+        raise RequestRejectedError(
             f"{request.language} {version!r} is not available; "
             f"available: {', '.join(runtime.versions)}"
         )
     size = len(request.script.encode())
     if size > policy.max_script_bytes:
-        raise RequestRejected(
+        raise RequestRejectedError(
             f"script is {size} bytes; the maximum is {policy.max_script_bytes} bytes"
         )
     if len(request.stdin.encode()) > policy.max_stdin_bytes:
-        raise RequestRejected(f"stdin is larger than {policy.max_stdin_bytes} bytes")
+        raise RequestRejectedError(f"stdin is larger than {policy.max_stdin_bytes} bytes")
     limits = request.limits or Limits(
         timeout_s=policy.default_timeout_s, memory_mb=policy.default_memory_mb
     )
     if limits.timeout_s > policy.max_timeout_s:
-        raise RequestRejected(
+        raise RequestRejectedError(
             f"limits.timeout_s {limits.timeout_s} is above the maximum {policy.max_timeout_s}"
         )
     if limits.memory_mb > policy.max_memory_mb:
-        raise RequestRejected(
+        raise RequestRejectedError(
             f"limits.memory_mb {limits.memory_mb} is above the maximum {policy.max_memory_mb}"
         )
     return ValidatedRequest(request.script, request.language, version, request.stdin, limits)
@@ -174,7 +174,9 @@ class CancelAccepted(BaseModel):
     status: str = "cancelling"
 
 
-def view_of(doc: dict[str, Any], result: dict[str, Any] | None, position: int | None) -> ExecutionView:
+def view_of(
+    doc: dict[str, Any], result: dict[str, Any] | None, position: int | None
+) -> ExecutionView:
     """The public view of a stored execution and, once it ended, its full output."""
     result = result or {}
     usage = doc.get("resource_usage") or result.get("resource_usage")

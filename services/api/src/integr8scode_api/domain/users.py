@@ -45,8 +45,14 @@ class User(BaseModel):
             username=username,
             role=role,
             password_hash=password_hash,
-            created_at=datetime.now(UTC),
+            created_at=_now_ms(),
         )
+
+
+def _now_ms() -> datetime:
+    # Millisecond precision: what BSON stores, so a user reads back equal to how it was made.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class Principal(BaseModel):

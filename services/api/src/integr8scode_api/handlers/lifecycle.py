@@ -6,6 +6,10 @@ import logging
 from datetime import UTC
 from typing import Any
 
+from integr8scode_api.adapters.mongo_executions import MongoExecutions
+from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
+from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.executions import ExecutionStatus
 from integr8scode_events import (
     EventEnvelope,
     ExecutionCancelled,
@@ -16,11 +20,6 @@ from integr8scode_events import (
     HandlerRegistry,
     MessageContext,
 )
-
-from integr8scode_api.adapters.mongo_executions import MongoExecutions
-from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
-from integr8scode_api.domain.errors import DependencyUnavailable
-from integr8scode_api.domain.executions import ExecutionStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,7 @@ class LifecycleHandlers:
         )
 
     async def on_started(self, event: ExecutionStarted, ctx: MessageContext) -> None:
-        await self._apply(
-            event, ExecutionStatus.RUNNING, {"started_at": event.payload.started_at}
-        )
+        await self._apply(event, ExecutionStatus.RUNNING, {"started_at": event.payload.started_at})
 
     async def on_completed(self, event: ExecutionCompleted, ctx: MessageContext) -> None:
         p = event.payload
@@ -93,5 +90,3 @@ class LifecycleHandlers:
         except DependencyUnavailable as exc:
             # SSE clients fall back to the stored state on their next read; not worth a retry.
             log.warning("status of %s not fanned out: %s", event.execution_id, exc)
-
-

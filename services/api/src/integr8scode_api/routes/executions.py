@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from integr8scode_api.dependencies import CurrentUser
 from integr8scode_api.domain.executions import (
     CancelAccepted,
     ExecuteAccepted,
@@ -16,7 +17,6 @@ from integr8scode_api.domain.executions import (
     ExecutionView,
     Runtime,
 )
-from integr8scode_api.domain.users import User
 from integr8scode_api.execution_service import ExecutionService
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -28,13 +28,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def build_execution_router(
     service: ExecutionService,
-    current_user: Callable[..., Any],
     execute_rate_limit: Callable[..., Any],
     default_rate_limit: Callable[..., Any],
 ) -> APIRouter:
     """Routes for runtimes and executions; auth and rate limits are given as dependencies."""
     router = APIRouter(prefix="/api/v1", tags=["executions"], responses=_ERRORS)
-    CurrentUser = Annotated[User, Depends(current_user)]
 
     @router.get("/runtimes", dependencies=[Depends(default_rate_limit)])
     async def runtimes(user: CurrentUser) -> list[Runtime]:

@@ -81,6 +81,12 @@ STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD = 3, 4, 5, 6
 PASSWD = f"sandbox:x:{NOBODY}:{NOBODY}:sandbox:{WORKDIR}:/bin/sh\n".encode()
 GROUP = f"sandbox:x:{NOBODY}:\n".encode()
 JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+# The sandbox's pid 1, instead of bwrap's own reaper: bwrap's monitor exits as soon as its reaper
+# reports the exit code, before reaping it, so the run's CPU time and peak RSS would be lost to
+# wait4(). A shell as pid 1 runs the program as its child, reaps orphans while it waits, and is
+# reaped by bwrap's monitor, which we reap: every process of the run is then counted. Its own
+# stderr goes to /dev/null so "Killed"-style job messages don't end up in the program's stderr.
+SANDBOX_INIT = 'exec 9>&2 2>/dev/null; (exec "$@" 2>&9 9>&-); exit $?'
 LAUNCHER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 # Dispositions a Python parent leaves ignored (SIG_IGN survives exec); programs expect defaults.
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
@@ -99,13 +105,18 @@ class BubblewrapConfig:
     kill_grace_s: float = 1.0  # after SIGKILL to pid 1, before SIGKILL to the process group
 
 
-def rlimit_args(spec: LanguageSpec, limits: SandboxLimits) -> list[str]:
-    """``prlimit`` options for a run: soft = hard, except CPU (SIGXCPU first, SIGKILL 1s later)."""
+def rlimit_args(spec: LanguageSpec, limits: SandboxLimits, *, pids_cgroup: bool) -> list[str]:
+    """``prlimit`` options for a run: soft = hard, except CPU (SIGXCPU first, SIGKILL 1s later).
+
+    RLIMIT_NPROC counts the sandbox's pid 1 too, hence +1. With a pids cgroup (which also counts
+    bwrap's monitor, so ``max_processes + 2``) it is a backstop one above, so the cgroup refuses
+    first and its counter records that it did."""
+    nproc = limits.max_processes + (2 if pids_cgroup else 1)
     args = [
         "--core=0",
         f"--fsize={limits.max_file_size_mb * MIB}",
         f"--nofile={limits.max_open_files}",
-        f"--nproc={limits.max_processes}",
+        f"--nproc={nproc}",
         f"--{spec.memory_rlimit}={limits.memory_mb * MIB}",
     ]
     if limits.cpu_time_s:
@@ -121,6 +132,7 @@ def build_command(
     limits: SandboxLimits,
     *,
     cgroup_procs: Sequence[str] = (),
+    pids_cgroup: bool = False,
     files: bool = True,
     command: Sequence[str] | None = None,
 ) -> list[str]:
@@ -169,7 +181,9 @@ def build_command(
             "--file", str(SCRIPT_FD), spec.script_path,
             "--json-status-fd", str(STATUS_FD),
         ]  # fmt: skip
-    argv += ["--remount-ro", "/", "--", c.prlimit, *rlimit_args(spec, limits), "--"]
+    rlimits = rlimit_args(spec, limits, pids_cgroup=pids_cgroup)
+    argv += ["--remount-ro", "/", "--as-pid-1", "--"]
+    argv += [c.shell, "-c", SANDBOX_INIT, "sandbox-init", c.prlimit, *rlimits, "--"]
     return argv + list(command or spec.command(interpreter.path, limits))
 
 
@@ -213,6 +227,7 @@ class BubblewrapRunner:
         self.config = config
         self.cgroups = cgroups
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     @classmethod
     def detect(
@@ -329,6 +344,7 @@ class BubblewrapRunner:
                 interpreter,
                 limits,
                 cgroup_procs=cgroup.procs_files if cgroup else (),
+                pids_cgroup=cgroup is not None and cgroup.pids is not None,
             )
             watch = _Watch(self.config, limits, cgroup)
             try:
@@ -357,7 +373,10 @@ class BubblewrapRunner:
             )
         finally:
             if cgroup is not None and not cgroup.remove():
-                log.warning("cgroup of %s still busy; left behind", request.execution_id)
+                # The last processes of a killed pid namespace can take a moment to leave.
+                task = asyncio.get_running_loop().create_task(_remove_later(cgroup))
+                self._cleanups.add(task)
+                task.add_done_callback(self._cleanups.discard)
 
     def _cgroup_for(self, limits: SandboxLimits) -> RunCgroup | None:
         if not self.cgroups.enforced:
@@ -368,6 +387,14 @@ class BubblewrapRunner:
         except OSError as exc:
             log.warning("could not create a cgroup for a run (%s); rlimits only", exc)
             return None
+
+
+async def _remove_later(cgroup: RunCgroup, attempts: int = 200) -> None:
+    for _ in range(attempts):
+        await asyncio.sleep(0.01)
+        if cgroup.remove():
+            return
+    log.warning("cgroup %s still busy after %d attempts; left behind", cgroup, attempts)
 
 
 def _no_run(outcome: Literal["failed", "cancelled"], error: str) -> SandboxResult:

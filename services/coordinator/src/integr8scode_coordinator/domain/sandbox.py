@@ -223,13 +223,15 @@ def classify(
         return _killed(obs, limits, flood_limit)
     exit_code = obs.exit_code
     signal = exit_code - 128 if exit_code is not None and 128 < exit_code < 128 + 65 else None
+    # Counted or reported limit hits fail the run whatever the exit code: a fork bomb's first
+    # shell exits 0 while its children are refused.
     if obs.oom_kills > 0:
         return "failed", exit_code, signal, limit_message(Limit.MEMORY, limits)
+    if obs.process_limit_hit or _limit_from_stderr(obs) is Limit.PROCESSES:
+        return "failed", exit_code, signal, limit_message(Limit.PROCESSES, limits)
     if exit_code == 0:
         return "completed", 0, None, _truncation(obs, limits)
     limit = _limit_from_signal(signal, obs, limits) or _limit_from_stderr(obs)
-    if limit is None and obs.process_limit_hit:
-        limit = Limit.PROCESSES
     if limit is not None:
         return "failed", exit_code, signal, limit_message(limit, limits)
     return "completed", exit_code, signal, _truncation(obs, limits)

@@ -1,0 +1,112 @@
+"""Auth against the real stack (Mongo-wire FerretDB, Redis), through an in-process app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from integr8scode_api.domain.auth import BAD_CREDENTIALS
+
+if TYPE_CHECKING:
+    from conftest import LiveStack
+
+REGISTER, LOGIN, ME = "/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/me"
+
+
+async def test_register_login_me(live: LiveStack) -> None:
+    client = await live.client()
+    created = await client.post(REGISTER, json={"username": "Alice", "password": "password1"})
+    assert created.status_code == 201, created.text
+    user = created.json()
+    assert (user["username"], user["role"]) == ("alice", "user")
+
+    login = await client.post(LOGIN, json={"username": "alice", "password": "password1"})
+    assert login.status_code == 200, login.text
+    token = login.json()
+    assert token["token_type"] == "bearer"
+    assert token["expires_in"] == 3600
+
+    me = await client.get(ME, headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert me.status_code == 200
+    assert me.json() == user
+
+
+async def test_the_password_is_stored_as_argon2id_under_a_unique_username(
+    live: LiveStack,
+) -> None:
+    client = await live.client()
+    await client.post(REGISTER, json={"username": "bob", "password": "password1"})
+    users = live.mongo[live.database]["users"]
+    doc = await users.find_one({"username": "bob"})
+    assert doc is not None
+    assert doc["password_hash"].startswith("$argon2id$")
+    assert "password1" not in str(doc)
+    indexes = await users.index_information()
+    assert indexes["username_unique"]["unique"]
+
+
+async def test_a_taken_username_is_409_in_any_case(live: LiveStack) -> None:
+    client = await live.client()
+    first = await client.post(REGISTER, json={"username": "carol", "password": "password1"})
+    assert first.status_code == 201
+    again = await client.post(REGISTER, json={"username": "CAROL", "password": "password2"})
+    assert again.status_code == 409
+    assert again.json() == {"detail": "username 'carol' is already taken"}
+
+
+async def test_bad_password_and_unknown_user_are_the_same_401(live: LiveStack) -> None:
+    client = await live.client()
+    await client.post(REGISTER, json={"username": "dave", "password": "password1"})
+    wrong = await client.post(LOGIN, json={"username": "dave", "password": "password2"})
+    unknown = await client.post(LOGIN, json={"username": "nobody", "password": "password1"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": BAD_CREDENTIALS}
+
+
+async def test_an_invalid_token_is_401(live: LiveStack) -> None:
+    client = await live.client()
+    response = await client.get(ME, headers={"Authorization": "Bearer not.a.token"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_a_token_of_another_process_secret_is_401(live: LiveStack) -> None:
+    ours = await live.client()
+    other_secret = {"auth": {"jwt_secret": "a-completely-different-secret-of-32+chars"}}
+    theirs = await live.client(live.settings(**other_secret))
+    await theirs.post(REGISTER, json={"username": "erin", "password": "password1"})
+    token = (await theirs.post(LOGIN, json={"username": "erin", "password": "password1"})).json()
+    response = await ours.get(ME, headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert response.status_code == 401
+
+
+async def test_admin_routes_are_403_for_users_and_open_to_the_bootstrap_admin(
+    live: LiveStack,
+) -> None:
+    client = await live.client()
+    await client.post(REGISTER, json={"username": "frank", "password": "password1"})
+    token = (await client.post(LOGIN, json={"username": "frank", "password": "password1"})).json()
+    user_headers = {"Authorization": f"Bearer {token['access_token']}"}
+    assert (await client.get("/api/v1/admin/rate-limits", headers=user_headers)).status_code == 403
+    assert (await client.get("/api/v1/admin/rate-limits")).status_code == 401
+
+    admin_headers = await live.admin_headers(client)
+    listed = await client.get("/api/v1/admin/rate-limits", headers=admin_headers)
+    assert listed.status_code == 200
+    assert {r["name"] for r in listed.json()} >= {"auth", "execute", "default"}
+    me = await client.get(ME, headers=admin_headers)
+    assert me.json()["role"] == "admin"
+
+
+async def test_nobody_can_register_the_admin_name(live: LiveStack) -> None:
+    client = await live.client()
+    response = await client.post(REGISTER, json={"username": "ROOT", "password": "password1"})
+    assert response.status_code == 409
+
+
+async def test_a_second_instance_does_not_duplicate_the_admin(live: LiveStack) -> None:
+    first = await live.client()
+    await live.admin_headers(first)
+    second = await live.client()
+    await live.admin_headers(second)
+    count = await live.mongo[live.database]["users"].count_documents({"role": "admin"})
+    assert count == 1
