@@ -79,9 +79,15 @@ wait_until() {
 pid_file() { printf '%s/%s.pid' "$PID_DIR" "$1"; }
 log_file() { printf '%s/%s.log' "$LOG_DIR" "$1"; }
 
+# pid_alive NAME: true while the process runs (a killed but not yet reaped zombie is dead).
 pid_alive() {
-  local f; f=$(pid_file "$1")
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f pid state
+  f=$(pid_file "$1")
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$state" ] && [ "$state" != "Z" ]
 }
 
 # start_bg NAME CMD...: start CMD detached in its own session, logging to logs/NAME.log.

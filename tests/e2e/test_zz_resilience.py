@@ -96,6 +96,8 @@ async def test_coordinator_killed_mid_run_ends_in_exactly_one_terminal_status(
     pid = int((PIDS / "svc-coordinator.pid").read_text())
     os.killpg(pid, signal.SIGKILL)  # the coordinator and its sandbox, no goodbye
     _component("services", "start", "coordinator")
+    restarted = int((PIDS / "svc-coordinator.pid").read_text())
+    assert restarted != pid
 
     result = await user.wait_terminal(execution_id, timeout_s=90)
     assert result["status"] == "failed"

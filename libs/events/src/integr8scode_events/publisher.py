@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -48,11 +48,13 @@ class EventPublisher:
         *,
         tracer_provider: trace.TracerProvider | None = None,
         linger_ms: int = 5,
+        publish_timeout_s: float | None = None,
     ) -> None:
         self._settings = settings
         self._service = service
         self._tracer = t.tracer(tracer_provider)
         self._linger_ms = linger_ms
+        self._publish_timeout_s = publish_timeout_s or settings.request_timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -146,6 +148,17 @@ class EventPublisher:
                 t.inject_context(carrier)
             return await self._send(span, topic, value, key, carrier)
 
+    @staticmethod
+    async def _ensure_reachable(producer: AIOKafkaProducer) -> None:
+        """Fail fast, before the message is handed to the producer, when no broker answers: a
+        message the idempotent producer accepted is retried until delivered, so a request that
+        is refused now must not be queued there."""
+        client = producer.client
+        for broker in client.cluster.brokers():
+            if await client.ready(broker.nodeId):
+                return
+        raise KafkaConnectionError("no Kafka broker is reachable")
+
     def _producer_span(
         self, topic: str, key: bytes | None, attributes: dict[str, Any]
     ) -> AbstractContextManager[trace.Span]:
@@ -178,10 +191,22 @@ class EventPublisher:
             await self.start()
         assert self._producer is not None  # noqa: S101 - start() sets it or raises
         span.set_attribute(t.MESSAGING_BODY_SIZE, len(value or b""))
+        producer = self._producer
         try:
-            metadata = await self._producer.send_and_wait(
-                topic, value=value, key=key, headers=h.to_kafka(carrier)
+            await self._ensure_reachable(producer)
+            metadata = await asyncio.wait_for(
+                producer.send_and_wait(topic, value=value, key=key, headers=h.to_kafka(carrier)),
+                timeout=self._publish_timeout_s,
             )
+        except TimeoutError as exc:
+            # The idempotent producer keeps retrying a batch it accepted: the message may
+            # still arrive later. Callers treat this as "not known to be sent".
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, "no acknowledgement in time"))
+            raise PublishError(
+                f"Kafka did not acknowledge the message to {topic} within "
+                f"{self._publish_timeout_s:g}s; it may still be delivered"
+            ) from exc
         except KafkaError as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"broker did not acknowledge: {exc}"))

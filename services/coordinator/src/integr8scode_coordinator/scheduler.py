@@ -120,33 +120,45 @@ class Scheduler:
                     await asyncio.wait_for(self._stopping.wait(), interval_s)
 
     async def _admit(self) -> None:
-        free = self._capacity - len(self._runs)
-        if free <= 0 or self._stopping.is_set():
-            return
-        for saga in await self._store.oldest_queued(limit=max(16, free * 4)):
-            if len(self._runs) >= self._capacity:
+        # Users found at their cap are left out of the next read: however many sagas one user
+        # has queued, the users behind them are reached in the same pass.
+        capped: set[str] = set()
+        while True:
+            free = self._capacity - len(self._runs)
+            if free <= 0 or self._stopping.is_set():
                 return
-            if saga.cancel_requested:
-                await self._saga.cancel_queued(saga, cancelled_by="user")
-                continue
-            lease_until = datetime.now(UTC) + self._policy.lease
-            reservation = await self._slots.reserve(
-                saga.execution_id,
-                saga.user_id,
-                self._saga.instance_id,
-                lease_until,
-                self._policy.per_user,
-            )
-            if reservation is Reservation.FULL:
+            limit = max(16, free * 4)
+            batch = await self._store.oldest_queued(limit=limit, exclude_users=capped)
+            newly_capped = False
+            for saga in batch:
+                if len(self._runs) >= self._capacity:
+                    return
+                if saga.cancel_requested:
+                    await self._saga.cancel_queued(saga, cancelled_by="user")
+                    continue
+                lease_until = datetime.now(UTC) + self._policy.lease
+                reservation = await self._slots.reserve(
+                    saga.execution_id,
+                    saga.user_id,
+                    self._saga.instance_id,
+                    lease_until,
+                    self._policy.per_user,
+                )
+                if reservation is Reservation.FULL:
+                    return
+                if reservation is Reservation.USER_LIMIT:
+                    newly_capped = newly_capped or saga.user_id not in capped
+                    capped.add(saga.user_id)
+                    continue
+                if not await self._store.claim_queued(
+                    saga.execution_id, self._saga.instance_id, lease_until
+                ):
+                    await self._slots.release(saga.execution_id)
+                    continue
+                self._start(saga)
+            # Read again only if capped users may have hidden others (at most once per user).
+            if len(batch) < limit or not newly_capped:
                 return
-            if reservation is Reservation.USER_LIMIT:
-                continue
-            if not await self._store.claim_queued(
-                saga.execution_id, self._saga.instance_id, lease_until
-            ):
-                await self._slots.release(saga.execution_id)
-                continue
-            self._start(saga)
 
     def _start(self, saga: Saga) -> None:
         cancel = asyncio.Event()

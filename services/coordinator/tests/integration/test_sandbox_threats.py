@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -162,8 +161,8 @@ async def test_bash_fork_bomb_is_contained(any_runner: BubblewrapRunner) -> None
     result = await run(any_runner, ":(){ :|:& };:", "bash", timeout_s=5)
     assert result.outcome in {"failed", "timed_out"}, result
     assert "process limit of 64 reached" in (result.error or "")
-    survivor = subprocess.run(["true"], check=False)  # the host can still fork
-    assert survivor.returncode == 0
+    survivor = await asyncio.create_subprocess_exec("true")  # the host can still fork
+    assert await survivor.wait() == 0
 
 
 async def test_python_fork_loop_is_contained(any_runner: BubblewrapRunner) -> None:
@@ -175,8 +174,8 @@ async def test_python_fork_loop_is_contained(any_runner: BubblewrapRunner) -> No
 
 async def test_signals_do_not_reach_the_host(runner: BubblewrapRunner) -> None:
     # A host process of the very uid the sandbox runs as: the one a signal could hit.
-    bystander = subprocess.Popen(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"]
+    bystander = await asyncio.create_subprocess_exec(
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"
     )
     host_pids = f"{bystander.pid} {os.getpid()}"
     try:
@@ -194,11 +193,12 @@ async def test_signals_do_not_reach_the_host(runner: BubblewrapRunner) -> None:
         for language, script in scripts:
             result = await run(runner, script, language, timeout_s=5)
             assert result.outcome in {"completed", "failed"}, result
-        assert bystander.poll() is None
+        assert bystander.returncode is None
+        os.kill(bystander.pid, 0)  # still there
         os.kill(os.getpid(), 0)  # and so are we
     finally:
         bystander.kill()
-        bystander.wait()
+        await bystander.wait()
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ async def test_memory_of_many_processes_is_limited_together(runner: BubblewrapRu
 # -- disk ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/work/big", "/tmp/big", "big"])
+@pytest.mark.parametrize("path", ["/work/big", "/tmp/big", "big"])  # noqa: S108 - the sandbox's
 async def test_disk_fill_hits_the_file_size_limit(runner: BubblewrapRunner, path: str) -> None:
     script = (
         f"with open({path!r}, 'wb') as f:\n"
@@ -333,8 +333,11 @@ async def test_cancelling_the_task_leaves_no_process(runner: BubblewrapRunner) -
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 60$"], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == ""
+    pgrep = await asyncio.create_subprocess_exec(
+        "pgrep", "-f", "sleep 60$", stdout=asyncio.subprocess.PIPE
+    )
+    leftovers, _ = await pgrep.communicate()
+    assert leftovers.strip() == b""
 
 
 # -- host files and secrets ------------------------------------------------------------------
@@ -389,7 +392,7 @@ async def test_a_script_is_invisible_to_other_runs(runner: BubblewrapRunner) -> 
     needle = marker[:7] + "' + '" + marker[7:]  # the snoop's own script must not contain it
     snoop_script = (
         "import os\n"
-        f"needle = '{needle}'.encode()\n"
+        f"needle = ('{needle}').encode()\n"
         "hits = []\n"
         "for top in ['/proc', '/tmp', '/work', '/dev/shm']:\n"
         "    for root, dirs, files in os.walk(top):\n"

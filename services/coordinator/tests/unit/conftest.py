@@ -447,7 +447,9 @@ class Harness:
         assert saga is not None
         return saga
 
-    def scheduler(self, local_capacity: int = 4, timing: SchedulerTiming | None = None) -> Scheduler:
+    def scheduler(
+        self, local_capacity: int = 4, timing: SchedulerTiming | None = None
+    ) -> Scheduler:
         scheduler = Scheduler(
             saga=self.saga,
             store=self.store,

@@ -82,13 +82,19 @@ class MongoExecutions:
             if status is ExecutionStatus.RUNNING
             else [ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value]
         )
+        # A request the broker acknowledged too late was marked failed "not queued"; when it
+        # runs after all, its lifecycle wins over that provisional failure.
+        provisional = {"status": ExecutionStatus.FAILED.value, "not_queued": True}
         from pymongo import ReturnDocument  # noqa: PLC0415 - local: only this method needs it
 
         doc: dict[str, Any] | None = await self._call(
             self._c.find_one_and_update(
-                {"_id": execution_id, "status": {"$in": allowed_from}},
                 {
-                    "$set": {"status": status.value, **fields},
+                    "_id": execution_id,
+                    "$or": [{"status": {"$in": allowed_from}}, provisional],
+                },
+                {
+                    "$set": {"status": status.value, "not_queued": False, **fields},
                     "$push": {"status_history": {"status": status.value, "at": at}},
                 },
                 return_document=ReturnDocument.AFTER,
@@ -107,6 +113,7 @@ class MongoExecutions:
                         "status": ExecutionStatus.FAILED.value,
                         "error": error,
                         "finished_at": now,
+                        "not_queued": True,
                     },
                     "$push": {"status_history": {"status": "failed", "at": now}},
                 },

@@ -3,7 +3,7 @@
 One run is one process chain, started with ``posix_spawn`` (no ``preexec_fn``, safe in a
 threaded process) in a process group of its own::
 
-    [sh: join the run's cgroups] → [setpriv: host uid 65534] → bwrap → prlimit → interpreter
+    [sh: join cgroups] → [setpriv: host uid 65534] → bwrap → sh (pid 1) → prlimit → interpreter
 
 - ``sh`` writes its pid into the run's ``cgroup.procs`` files and execs on, so every process of
   the run is inside the cgroups from its first instruction (only when cgroups are usable).
@@ -15,16 +15,21 @@ threaded process) in a process group of its own::
   a minimal ``/dev`` (read-only, plus a size-limited ``/dev/shm``), size-limited tmpfs at
   ``/work`` (the working directory) and ``/tmp``, a synthetic ``/etc/passwd`` and ``/etc/group``,
   and remounts ``/`` read-only. The script and stdin come from memfds handed to this one child
-  only, so no other run (and nothing on the host's disk) ever sees them.
+  only (every other descriptor is closed in the child), so no other run — and nothing on the
+  host's disk — ever sees them.
+- ``sh`` is the sandbox's pid 1 (``SANDBOX_INIT``): it runs the program as its child, reaps
+  orphans, and exits only when the runner releases it — once every process of the run has
+  closed stdout and stderr. A script's background processes are part of its run, and a fork
+  bomb whose first shell returns at once still meets the process limit.
 - ``prlimit`` sets the rlimits *inside* the new user namespace, where RLIMIT_NPROC counts only
   this run's processes: CPU seconds, address space (RLIMIT_DATA for node), file size, open
   files, processes, no core files.
 
-The runner watches the run: a wall-clock deadline, the cancel event, output floods and (with
-cgroups) the OOM-kill and fork-refused counters all end it the same way — SIGKILL to the
-sandbox's pid 1, which takes the whole pid namespace with it, then to the process group as a
-backstop. CPU time and peak RSS come from ``wait4`` (the pid-1 reaper folds in every process of
-the run); peak memory comes from the cgroup when there is one.
+A wall-clock deadline, the cancel event, output floods and (with cgroups) the OOM-kill and
+fork-refused counters all end a run the same way: SIGKILL to the sandbox's pid 1, which takes
+the whole pid namespace with it, then to the launcher's process group as a backstop. CPU time
+and peak memory come from the run's cgroups when there are some, else from ``wait4`` (pid 1 is
+reaped by bwrap's monitor, which we reap, so every reaped process of the run is counted).
 """
 
 from __future__ import annotations
@@ -76,20 +81,25 @@ log = logging.getLogger(__name__)
 
 NOBODY = 65534
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-# Descriptors as the child sees them (0-2 are stdin/stdout/stderr).
-STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD = 3, 4, 5, 6
+# Descriptors as the launcher chain sees them. bwrap consumes 3-6; pid 1 gets 0, 7, 8, 9 and
+# hands the program 0 (stdin), 8 as stdout and 9 as stderr. 1 and 2 carry only the launcher's
+# own diagnostics (bwrap's setup errors), so they can't be confused with the program's output.
+STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD, RELEASE_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6, 7, 8, 9
 PASSWD = f"sandbox:x:{NOBODY}:{NOBODY}:sandbox:{WORKDIR}:/bin/sh\n".encode()
 GROUP = f"sandbox:x:{NOBODY}:\n".encode()
 JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
-# The sandbox's pid 1, instead of bwrap's own reaper: bwrap's monitor exits as soon as its reaper
-# reports the exit code, before reaping it, so the run's CPU time and peak RSS would be lost to
-# wait4(). A shell as pid 1 runs the program as its child, reaps orphans while it waits, and is
-# reaped by bwrap's monitor, which we reap: every process of the run is then counted. Its own
-# stderr goes to /dev/null so "Killed"-style job messages don't end up in the program's stderr.
-SANDBOX_INIT = 'exec 9>&2 2>/dev/null; (exec "$@" 2>&9 9>&-); exit $?'
+# pid 1 of the sandbox. bwrap's own reaper won't do: its monitor exits as soon as the reaper
+# reports the exit code, before reaping it, which loses the run's CPU time and peak RSS to
+# wait4(). This shell keeps its diagnostics out of the program's stderr (no "Killed" lines),
+# runs the program, lets go of stdout/stderr, and waits for the runner's release (EOF on fd 7).
+SANDBOX_INIT = (
+    'exec 2>/dev/null 1>&8 8>&-; (exec "$@" 2>&9 9>&- 7<&-); rc=$?; '
+    "exec 1>&- 9>&-; read _ <&7; exit $rc"
+)
 LAUNCHER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 # Dispositions a Python parent leaves ignored (SIG_IGN survives exec); programs expect defaults.
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+DIAGNOSTICS_CAP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -183,7 +193,9 @@ def build_command(
         ]  # fmt: skip
     rlimits = rlimit_args(spec, limits, pids_cgroup=pids_cgroup)
     argv += ["--remount-ro", "/", "--as-pid-1", "--"]
-    argv += [c.shell, "-c", SANDBOX_INIT, "sandbox-init", c.prlimit, *rlimits, "--"]
+    if files:
+        argv += [c.shell, "-c", SANDBOX_INIT, "sandbox-init"]
+    argv += [c.prlimit, *rlimits, "--"]
     return argv + list(command or spec.command(interpreter.path, limits))
 
 
@@ -357,7 +369,6 @@ class BubblewrapRunner:
                 watch.finish()  # a no-op unless this task was cancelled mid-run
             obs = watch.observation(spec)
             outcome, exit_code, sig, error = classify(obs, limits, watch.flood_limit)
-            peak = (cgroup.peak_memory_kb() if cgroup else None) or watch.rusage_maxrss_kb
             return SandboxResult(
                 outcome=outcome,
                 exit_code=exit_code,
@@ -368,7 +379,7 @@ class BubblewrapRunner:
                 stderr_truncated=watch.stderr.truncated,
                 cpu_time_ms=obs.cpu_time_ms,
                 wall_time_ms=watch.wall_time_ms,
-                peak_memory_kb=peak,
+                peak_memory_kb=watch.peak_memory_kb(),
                 error=error,
             )
         finally:
@@ -415,7 +426,7 @@ def _no_run(outcome: Literal["failed", "cancelled"], error: str) -> SandboxResul
 
 def _high(fd: int) -> int:
     """The same file at a descriptor >= 10, close-on-exec, so ``posix_spawn``'s dup2 actions
-    onto 0..6 never overwrite a source they still need."""
+    onto 0..9 never overwrite a source they still need."""
     high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return high
@@ -445,30 +456,48 @@ def _close(fds: Iterable[int]) -> None:
 
 
 class _ChildFiles:
-    """What one child gets, at fixed numbers: memfds with stdin, the script, passwd and group;
-    the write ends of the stdout, stderr and bwrap-status pipes. All ours are close-on-exec, so
-    no other run's child ever inherits them. The parent keeps the three read ends."""
+    """What one launcher gets, at fixed numbers (see ``STATUS_FD``…): memfds with stdin, the
+    script, passwd and group; the read end of the release pipe; the write ends of the output,
+    diagnostics and status pipes. The parent keeps the other ends."""
 
     def __init__(self, request: SandboxRequest) -> None:
         self.child: dict[int, int] = {}  # child's fd → ours
         self.readers: dict[str, int] = {}
+        self.release = -1  # closing it lets the sandbox's pid 1 exit
         try:
             self.child[0] = _memfd("stdin", request.stdin.encode(), read_only=True)
             self.child[SCRIPT_FD] = _memfd("script", request.script.encode())
             self.child[PASSWD_FD] = _memfd("passwd", PASSWD)
             self.child[GROUP_FD] = _memfd("group", GROUP)
-            for name, child_fd in (("stdout", 1), ("stderr", 2), ("status", STATUS_FD)):
+            for name, child_fd in (
+                ("stdout", STDOUT_FD),
+                ("stderr", STDERR_FD),
+                ("diagnostics", 1),
+                ("status", STATUS_FD),
+            ):
                 r, w = os.pipe()
                 os.set_blocking(r, False)
                 self.readers[name] = r
                 self.child[child_fd] = _high(w)
+            self.child[2] = _high(os.dup(self.child[1]))
+            r, self.release = os.pipe()
+            self.child[RELEASE_FD] = _high(r)
         except BaseException:
             self.close_child_ends()
-            _close(self.readers.values())
+            _close([*self.readers.values(), self.release])
             raise
 
-    def file_actions(self) -> list[tuple[int, int, int]]:
-        return [(os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in self.child.items()]
+    def file_actions(self) -> list[tuple[int, ...]]:
+        """dup2 ours onto the child's numbers, then close every other descriptor >= 10: this
+        process may hold inheritable descriptors it was started with, and they must not reach
+        the sandbox."""
+        actions: list[tuple[int, ...]] = [
+            (os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in self.child.items()
+        ]
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) >= 10:
+                actions.append((os.POSIX_SPAWN_CLOSE, int(name)))
+        return actions
 
     def close_child_ends(self) -> None:
         """After the spawn the child holds its own copies; ours would keep the pipes open."""
@@ -486,13 +515,17 @@ class _Watch:
         self.limits = limits
         self.cgroup = cgroup
         self.flood_limit = limits.max_output_bytes * config.flood_factor
-        self.stdout = CappedOutput(limits.max_output_bytes, self.flood_limit)
-        self.stderr = CappedOutput(limits.max_output_bytes, self.flood_limit)
+        self.sinks = {
+            "stdout": CappedOutput(limits.max_output_bytes, self.flood_limit),
+            "stderr": CappedOutput(limits.max_output_bytes, self.flood_limit),
+            "diagnostics": CappedOutput(DIAGNOSTICS_CAP, self.flood_limit),
+        }
         self.killed_for: KillReason | None = None
         self.pid = -1
         self._loop = asyncio.get_running_loop()
         self._pidfd = -1
         self._init_pidfd = -1  # the sandbox's pid 1: killing it ends the whole pid namespace
+        self._release = -1
         self._open: dict[int, str] = {}  # read ends still open → stream name
         self._status = bytearray()
         self._exit_code: int | None = None  # the program's, from bwrap's status record
@@ -503,9 +536,18 @@ class _Watch:
         self._rusage: resource.struct_rusage | None = None
         self._finished = False
 
+    @property
+    def stdout(self) -> CappedOutput:
+        return self.sinks["stdout"]
+
+    @property
+    def stderr(self) -> CappedOutput:
+        return self.sinks["stderr"]
+
     def spawn(self, argv: list[str], files: _ChildFiles) -> None:
-        """Start the chain; from here on this watch owns the read ends."""
+        """Start the chain; from here on this watch owns the parent's ends."""
         self._open = {fd: name for name, fd in files.readers.items()}
+        self._release = files.release
         self._started = time.monotonic()
         try:
             self.pid = os.posix_spawn(
@@ -519,6 +561,7 @@ class _Watch:
             )
         except OSError:
             self._close_readers()
+            self._let_go()
             raise
         finally:
             files.close_child_ends()
@@ -550,6 +593,8 @@ class _Watch:
             self._close_reader(fd)
             if name == "status":
                 self._status_line(bytes(self._status))
+            if "stdout" not in self._open.values() and "stderr" not in self._open.values():
+                self._let_go()  # every process of the run has closed its output: release pid 1
             if not self._open and not self._drained.done():
                 self._drained.set_result(None)
         elif name == "status":
@@ -559,10 +604,14 @@ class _Watch:
             for line in lines:
                 self._status_line(line)
         else:
-            sink = self.stdout if name == "stdout" else self.stderr
-            sink.feed(chunk)
-            if sink.flooded:
+            self.sinks[name].feed(chunk)
+            if self.sinks[name].flooded:
                 self.kill("output")
+
+    def _let_go(self) -> None:
+        if self._release >= 0:
+            _close([self._release])
+            self._release = -1
 
     def _status_line(self, line: bytes) -> None:
         try:
@@ -665,6 +714,7 @@ class _Watch:
             self._loop.remove_reader(self._pidfd)
         self._rusage = self._exited.result() if self._exited.done() else None
         self._close_readers()
+        self._let_go()
         _close(fd for fd in (self._pidfd, self._init_pidfd) if fd >= 0)
         self._pidfd = self._init_pidfd = -1
 
@@ -683,29 +733,32 @@ class _Watch:
     def wall_time_ms(self) -> float:
         return max(0.0, (self._ended or time.monotonic()) - self._started) * 1000
 
-    @property
-    def rusage_maxrss_kb(self) -> int:
-        return int(self._rusage.ru_maxrss) if self._rusage else 0
-
     def observation(self, spec: LanguageSpec) -> Observation:
-        cpu_ms = 0.0
-        if self._rusage is not None:
+        cpu_ms = self.cgroup.cpu_time_ms() if self.cgroup else None
+        if cpu_ms is None and self._rusage is not None:
             cpu_ms = (self._rusage.ru_utime + self._rusage.ru_stime) * 1000
         setup_error = None
         if self._exit_code is None and self.killed_for is None:
-            setup_error = self.stderr.text().strip() or "the sandbox ended before the program ran"
+            diagnostics = self.sinks["diagnostics"].text().strip()
+            setup_error = diagnostics or "the sandbox ended before the program ran"
         return Observation(
             exit_code=self._exit_code,
             killed_for=self.killed_for,
             setup_error=setup_error,
             oom_kills=self.cgroup.oom_kills() if self.cgroup else 0,
             process_limit_hit=self.cgroup.process_limit_hit() if self.cgroup else False,
-            cpu_time_ms=cpu_ms,
+            cpu_time_ms=cpu_ms or 0.0,
             stderr=self.stderr.text(),
             stdout_truncated=self.stdout.truncated,
             stderr_truncated=self.stderr.truncated,
             markers=spec.markers,
         )
+
+    def peak_memory_kb(self) -> int:
+        peak = self.cgroup.peak_memory_kb() if self.cgroup else None
+        if peak is None and self._rusage is not None:
+            peak = int(self._rusage.ru_maxrss)
+        return peak or 0
 
 
 def _parent_of(pid: int) -> int | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +54,11 @@ def _to_saga(doc: dict[str, Any]) -> Saga:
 class MongoSagaStore:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._c = collection
+        # FerretDB (the local and CI Mongo) applies an update as a read-modify-write of the
+        # whole document outside any transaction: two concurrent updates of one saga overwrite
+        # each other (a heartbeat could undo a finish) and two conditional ones can both match.
+        # This process's updates therefore go one at a time; with MongoDB they are atomic anyway.
+        self._writes = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         try:
@@ -93,18 +99,19 @@ class MongoSagaStore:
         doc = await self._call(self._c.find_one({"_id": execution_id}))
         return _to_saga(doc) if doc else None
 
-    async def oldest_queued(self, limit: int) -> list[Saga]:
+    async def oldest_queued(self, limit: int, exclude_users: Collection[str] = ()) -> list[Saga]:
+        query: dict[str, Any] = {"status": SagaStatus.QUEUED.value}
+        if exclude_users:
+            query["user_id"] = {"$nin": list(exclude_users)}
         try:
-            cursor = self._c.find({"status": SagaStatus.QUEUED.value}).sort(
-                "enqueued_at", ASCENDING
-            )
+            cursor = self._c.find(query).sort("enqueued_at", ASCENDING)
             docs = await cursor.limit(limit).to_list()
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read the queue: {exc}") from exc
         return [_to_saga(d) for d in docs]
 
     async def claim_queued(self, execution_id: str, owner: str, lease_until: datetime) -> bool:
-        doc = await self._call(
+        doc = await self._write(
             self._c.find_one_and_update(
                 {"_id": execution_id, "status": SagaStatus.QUEUED.value},
                 {
@@ -122,7 +129,7 @@ class MongoSagaStore:
     async def record_step(
         self, execution_id: str, step: str, status: SagaStatus, **fields: Any
     ) -> None:
-        await self._call(
+        await self._write(
             self._c.update_one(
                 {"_id": execution_id, "status": {"$nin": _TERMINAL}},
                 {"$set": {"status": status.value, **fields}, "$push": {"steps": step}},
@@ -139,7 +146,7 @@ class MongoSagaStore:
         error: str | None = None,
     ) -> bool:
         condition: Any = only_from.value if only_from is not None else {"$nin": _TERMINAL}
-        doc = await self._call(
+        doc = await self._write(
             self._c.find_one_and_update(
                 {"_id": execution_id, "status": condition},
                 {
@@ -160,7 +167,7 @@ class MongoSagaStore:
         return doc is not None
 
     async def mark_published(self, execution_id: str) -> None:
-        await self._call(
+        await self._write(
             self._c.update_one({"_id": execution_id}, {"$set": {"terminal_published": True}})
         )
 
@@ -182,7 +189,7 @@ class MongoSagaStore:
         self, owner: str, execution_ids: Sequence[str], lease_until: datetime
     ) -> None:
         if execution_ids:
-            await self._call(
+            await self._write(
                 self._c.update_many(
                     {"_id": {"$in": list(execution_ids)}, "owner": owner},
                     {"$set": {"lease_until": lease_until}},
@@ -199,7 +206,7 @@ class MongoSagaStore:
         return [_to_saga(d) for d in docs]
 
     async def take_over(self, execution_id: str, owner: str, lease_until: datetime) -> Saga | None:
-        doc = await self._call(
+        doc = await self._write(
             self._c.find_one_and_update(
                 {
                     "_id": execution_id,
@@ -213,7 +220,7 @@ class MongoSagaStore:
         return _to_saga(doc) if doc else None
 
     async def requeue(self, execution_id: str, owner: str) -> bool:
-        doc = await self._call(
+        doc = await self._write(
             self._c.find_one_and_update(
                 {"_id": execution_id, "owner": owner, "status": SagaStatus.RESERVED.value},
                 {
@@ -225,7 +232,7 @@ class MongoSagaStore:
         return doc is not None
 
     async def request_cancel(self, execution_id: str) -> None:
-        await self._call(
+        await self._write(
             self._c.update_one(
                 {"_id": execution_id, "status": {"$nin": _TERMINAL}},
                 {"$set": {"cancel_requested": True}},
@@ -242,6 +249,13 @@ class MongoSagaStore:
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read cancel flags: {exc}") from exc
         return [d["_id"] for d in docs]
+
+    async def _write(self, update: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            async with self._writes:
+                return await self._call(update)
+        finally:
+            update.close()  # not started if cancelled while waiting: no "never awaited" warning
 
     @staticmethod
     async def _call(awaitable: Any) -> Any:

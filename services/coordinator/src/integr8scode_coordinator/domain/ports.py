@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,7 +20,9 @@ class SagaStore(Protocol):
 
     async def get(self, execution_id: str) -> Saga | None: ...
 
-    async def oldest_queued(self, limit: int) -> list[Saga]: ...
+    async def oldest_queued(self, limit: int, exclude_users: Collection[str] = ()) -> list[Saga]:
+        """Queued sagas, oldest first, leaving out those of ``exclude_users``."""
+        ...
 
     async def claim_queued(self, execution_id: str, owner: str, lease_until: datetime) -> bool:
         """queued → reserved for ``owner``, atomically; False if someone else got it."""

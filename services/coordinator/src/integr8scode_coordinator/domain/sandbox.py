@@ -215,26 +215,34 @@ def flood_message(limits: SandboxLimits, flood_limit: int) -> str:
 def classify(
     obs: Observation, limits: SandboxLimits, flood_limit: int
 ) -> tuple[Outcome, int | None, int | None, str | None]:
-    """(outcome, exit_code, signal, error) of a run. Limits explain a run only when it did not
-    end cleanly: a program that caught ``MemoryError`` and exited 0 has completed."""
+    """(outcome, exit_code, signal, error) of a run."""
     if obs.setup_error is not None:
         return "failed", None, None, f"sandbox failed to start: {obs.setup_error}"
     if obs.killed_for is not None:
         return _killed(obs, limits, flood_limit)
     exit_code = obs.exit_code
     signal = exit_code - 128 if exit_code is not None and 128 < exit_code < 128 + 65 else None
-    # Counted or reported limit hits fail the run whatever the exit code: a fork bomb's first
-    # shell exits 0 while its children are refused.
-    if obs.oom_kills > 0:
-        return "failed", exit_code, signal, limit_message(Limit.MEMORY, limits)
-    if obs.process_limit_hit or _limit_from_stderr(obs) is Limit.PROCESSES:
-        return "failed", exit_code, signal, limit_message(Limit.PROCESSES, limits)
-    if exit_code == 0:
-        return "completed", 0, None, _truncation(obs, limits)
-    limit = _limit_from_signal(signal, obs, limits) or _limit_from_stderr(obs)
+    limit = _limit_hit(obs, exit_code, signal, limits)
     if limit is not None:
         return "failed", exit_code, signal, limit_message(limit, limits)
     return "completed", exit_code, signal, _truncation(obs, limits)
+
+
+def _limit_hit(
+    obs: Observation, exit_code: int | None, signal: int | None, limits: SandboxLimits
+) -> Limit | None:
+    """The limit that ended or refused the program, if any. The kernel's counters and a refused
+    fork count whatever the exit code (a fork bomb's first shell exits 0 while its children are
+    refused); anything else explains a run only when it did not end cleanly — a program that
+    caught ``MemoryError`` and exited 0 has completed."""
+    from_stderr = _limit_from_stderr(obs)
+    if obs.oom_kills > 0:
+        return Limit.MEMORY
+    if obs.process_limit_hit or from_stderr is Limit.PROCESSES:
+        return Limit.PROCESSES
+    if exit_code == 0:
+        return None
+    return _limit_from_signal(signal, obs, limits) or from_stderr
 
 
 def _killed(

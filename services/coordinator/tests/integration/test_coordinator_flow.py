@@ -1,0 +1,201 @@
+"""The running coordinator of the local stack, driven through Kafka and observed in Mongo.
+
+Requests go to ``execution_requests`` as the API would publish them; the sagas and results the
+coordinator writes (database ``integr8scode``) are polled until they end. Each test uses users
+of its own, so the per-user cap it sees is its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from tests.polling import eventually
+from tests.stack import local_stack
+
+from integr8scode_events import (
+    EventPublisher,
+    ExecutionCancelRequested,
+    ExecutionRequested,
+    KafkaSettings,
+    ProducerInfo,
+)
+from integr8scode_events.payloads import (
+    ExecutionCancelRequestedPayload,
+    ExecutionLimits,
+    ExecutionRequestedPayload,
+)
+
+STACK = local_stack()
+PRODUCER = ProducerInfo(service="coordinator-flow-it", version="0")
+TERMINAL = {"completed", "failed", "timed_out", "cancelled"}
+SUM_OF_RANGE = {
+    "python": "print(sum(range(10)))",
+    "javascript": "console.log([...Array(10).keys()].reduce((a, b) => a + b, 0))",
+    "bash": "s=0; for i in 0 1 2 3 4 5 6 7 8 9; do s=$((s + i)); done; echo $s",
+}
+# The cap the running coordinator applies (its setting, with the same default).
+PER_USER = int(os.environ.get("COORDINATOR_PER_USER_SLOTS", "4"))
+
+
+@pytest.fixture
+async def coordinator_db() -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    async with httpx.AsyncClient() as http:
+        url = STACK.services["execution-coordinator"]
+        ready = await http.get(f"{url}/health/ready", timeout=5)
+        assert ready.status_code == 200, f"the coordinator at {url} is not ready: {ready.text}"
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        STACK.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True
+    )
+    try:
+        yield client[os.environ.get("MONGO_DATABASE", "integr8scode")]
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def publisher() -> AsyncIterator[EventPublisher]:
+    settings = KafkaSettings(bootstrap_servers=STACK.kafka_bootstrap)
+    async with EventPublisher(settings, "coordinator-flow-it") as pub:
+        yield pub
+
+
+async def _versions(db: AsyncDatabase[dict[str, Any]]) -> dict[str, str]:
+    """language → the default version the coordinator advertises."""
+    return {d["_id"]: d["default_version"] async for d in db["runtimes"].find({})}
+
+
+async def _request(
+    publisher: EventPublisher,
+    user_id: str,
+    script: str,
+    *,
+    language: str = "python",
+    version: str = "3.11",
+    timeout_s: float = 10.0,
+) -> str:
+    execution_id = f"flow-{uuid.uuid4().hex[:12]}"
+    await publisher.publish(
+        ExecutionRequested(
+            producer=PRODUCER,
+            correlation_id=f"corr-{execution_id}",
+            execution_id=execution_id,
+            user_id=user_id,
+            payload=ExecutionRequestedPayload(
+                script=script,
+                language=language,
+                language_version=version,
+                limits=ExecutionLimits(timeout_s=timeout_s, memory_mb=128),
+            ),
+        )
+    )
+    return execution_id
+
+
+async def _sagas(
+    db: AsyncDatabase[dict[str, Any]], ids: list[str], statuses: set[str], timeout_s: float = 60
+) -> dict[str, dict[str, Any]]:
+    """The saga documents of ``ids`` once every one of them has a status in ``statuses``."""
+
+    async def reached() -> dict[str, dict[str, Any]] | None:
+        docs = {d["_id"]: d async for d in db["sagas"].find({"_id": {"$in": ids}})}
+        done = len(docs) == len(ids) and all(d["status"] in statuses for d in docs.values())
+        return docs if done else None
+
+    return await eventually(
+        reached, timeout_s=timeout_s, interval_s=0.2, what=f"{len(ids)} sagas in {statuses}"
+    )
+
+
+async def _results(db: AsyncDatabase[dict[str, Any]], ids: list[str]) -> dict[str, Any]:
+    return {d["_id"]: d async for d in db["execution_results"].find({"_id": {"$in": ids}})}
+
+
+def _max_overlap(sagas: list[dict[str, Any]]) -> int:
+    """How many of these runs were running at the same moment, at most."""
+    edges: list[tuple[datetime, int]] = []
+    for saga in sagas:
+        edges += [(saga["started_at"], 1), (saga["finished_at"], -1)]
+    running = peak = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+async def test_each_language_runs_to_completion(
+    coordinator_db: AsyncDatabase[dict[str, Any]], publisher: EventPublisher
+) -> None:
+    user = f"flow-user-{uuid.uuid4().hex[:8]}"
+    versions = await _versions(coordinator_db)
+    assert set(SUM_OF_RANGE) <= set(versions)
+    ids = {
+        language: await _request(
+            publisher, user, script, language=language, version=versions[language]
+        )
+        for language, script in SUM_OF_RANGE.items()
+    }
+
+    sagas = await _sagas(coordinator_db, list(ids.values()), TERMINAL)
+
+    results = await _results(coordinator_db, list(ids.values()))
+    for language, execution_id in ids.items():
+        saga, result = sagas[execution_id], results[execution_id]
+        assert saga["status"] == "completed", (language, saga.get("error"), result.get("stderr"))
+        assert saga["steps"][0] == "validate"
+        assert saga["steps"][-1] == "finish:completed"
+        assert saga["terminal_published"] is True
+        assert (result["stdout"], result["exit_code"]) == ("45\n", 0), language
+        assert result["resource_usage"]["wall_time_ms"] > 0
+
+
+async def test_a_user_over_the_cap_is_queued_and_drains(
+    coordinator_db: AsyncDatabase[dict[str, Any]], publisher: EventPublisher
+) -> None:
+    user = f"flow-heavy-{uuid.uuid4().hex[:8]}"
+    script = "import time\ntime.sleep(1.5)\nprint(sum(range(10)))"
+    ids = [await _request(publisher, user, script) for _ in range(PER_USER + 3)]
+
+    sagas = await _sagas(coordinator_db, ids, TERMINAL, timeout_s=90)
+
+    assert {s["status"] for s in sagas.values()} == {"completed"}
+    assert _max_overlap(list(sagas.values())) <= PER_USER
+    results = await _results(coordinator_db, ids)
+    assert {r["stdout"] for r in results.values()} == {"45\n"}
+
+
+async def test_a_running_execution_is_cancelled_on_request(
+    coordinator_db: AsyncDatabase[dict[str, Any]], publisher: EventPublisher
+) -> None:
+    user = f"flow-cancel-{uuid.uuid4().hex[:8]}"
+    execution_id = await _request(
+        publisher, user, "import time\ntime.sleep(25)\nprint('not cancelled')", timeout_s=30
+    )
+    await _sagas(coordinator_db, [execution_id], {"running"}, timeout_s=30)
+
+    await publisher.publish(
+        ExecutionCancelRequested(
+            producer=PRODUCER,
+            correlation_id=f"corr-{execution_id}",
+            execution_id=execution_id,
+            user_id=user,
+            payload=ExecutionCancelRequestedPayload(requested_by=user),
+        )
+    )
+
+    sagas = await _sagas(coordinator_db, [execution_id], TERMINAL, timeout_s=20)
+    saga = sagas[execution_id]
+    assert saga["status"] == "cancelled", saga.get("error")
+    assert saga["cancel_requested"] is True
+    assert saga["terminal_event"]["payload"]["was_running"] is True
+    result = (await _results(coordinator_db, [execution_id]))[execution_id]
+    assert result["status"] == "cancelled"
+    assert "not cancelled" not in result["stdout"]
+    assert (saga["finished_at"] - saga["started_at"]).total_seconds() < 20

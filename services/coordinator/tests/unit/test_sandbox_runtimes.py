@@ -1,0 +1,152 @@
+"""domain.runtimes and adapters.runtime_detection: the language table, version parsing and
+matching, and what an interpreter needs bound — no interpreter is run here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from integr8scode_coordinator.adapters.runtime_detection import (
+    Interpreter,
+    Mount,
+    binds_for,
+    probe,
+    runtimes_of,
+    system_mounts,
+)
+from integr8scode_coordinator.domain.runtimes import (
+    LANGUAGES,
+    match_version,
+    node_heap_mb,
+    parse_version,
+)
+from integr8scode_coordinator.domain.sandbox import Runtime, SandboxLimits
+
+LIMITS = SandboxLimits(timeout_s=5, memory_mb=128)
+
+
+@pytest.mark.parametrize(
+    ("language", "output", "expected"),
+    [
+        ("python", "Python 3.11.2\n", ("3.11.2", "3.11")),
+        ("python", "Python 3.13.0rc1", ("3.13.0", "3.13")),
+        ("javascript", "v20.20.2\n", ("20.20.2", "20")),
+        (
+            "bash",
+            "GNU bash, version 5.2.15(1)-release (x86_64-pc-linux-gnu)\nCopyright ...",
+            ("5.2.15", "5.2"),
+        ),
+        ("python", "command not found", None),
+    ],
+)
+def test_versions_are_parsed(language: str, output: str, expected: tuple[str, str] | None) -> None:
+    assert parse_version(LANGUAGES[language], output) == expected
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        ("", "3.11"),  # the default
+        ("3.12", "3.12"),  # exact
+        ("3.11.2", "3.11"),  # more precise: the patch level is not promised
+        ("3", "3.12"),  # less precise: the newest that fits
+        ("v3.12", "3.12"),
+        ("2.7", None),
+        ("3.x", None),
+        ("4", None),
+    ],
+)
+def test_versions_match(requested: str, expected: str | None) -> None:
+    assert match_version(requested, ["3.12", "3.11"], default="3.11") == expected
+
+
+def test_each_language_runs_its_script_file_isolated() -> None:
+    assert LANGUAGES["python"].command("/usr/bin/python3.11", LIMITS) == [
+        "/usr/bin/python3.11",
+        "-I",
+        "-S",
+        "-B",
+        "-u",
+        "/work/main.py",
+    ]
+    assert LANGUAGES["javascript"].command("/usr/bin/node", LIMITS) == [
+        "/usr/bin/node",
+        "--max-old-space-size=96",
+        "/work/main.js",
+    ]
+    assert LANGUAGES["bash"].command("/usr/bin/bash", LIMITS) == [
+        "/usr/bin/bash",
+        "--noprofile",
+        "--norc",
+        "/work/main.sh",
+    ]
+
+
+def test_node_heap_is_three_quarters_of_memory_with_a_floor() -> None:
+    assert node_heap_mb(SandboxLimits(5, 512)) == 384
+    assert node_heap_mb(SandboxLimits(5, 16)) == 16
+
+
+def test_memory_rlimit_kind_per_language() -> None:
+    assert {lang: spec.memory_rlimit for lang, spec in LANGUAGES.items()} == {
+        "python": "as",
+        "javascript": "data",  # V8 reserves gigabytes of address space
+        "bash": "as",
+    }
+
+
+# -- detection helpers -----------------------------------------------------------------------
+
+
+def test_system_mounts_follow_the_hosts_merged_usr(tmp_path: Path) -> None:
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "bin").symlink_to("usr/bin")
+    (tmp_path / "lib").mkdir()  # not merged on this fake host
+    assert system_mounts(str(tmp_path)) == [
+        Mount("ro-bind", "/usr", "/usr"),
+        Mount("symlink", "usr/bin", "/bin"),
+        Mount("ro-bind", "/lib", "/lib"),
+    ]
+
+
+def test_binds_follow_symlinks_outside_the_system_dirs(tmp_path: Path) -> None:
+    prefix = tmp_path / "opt" / "node-v20"
+    (prefix / "bin").mkdir(parents=True)
+    binary = prefix / "bin" / "node"
+    binary.write_bytes(b"\x7fELF")
+    alternatives = tmp_path / "alternatives"
+    alternatives.mkdir()
+    (alternatives / "node").symlink_to(binary)
+    real, binds = binds_for(str(alternatives / "node"))
+    assert real == str(binary)
+    assert binds == (str(alternatives), str(prefix))
+
+
+def test_system_binaries_need_no_extra_binds() -> None:
+    real, binds = binds_for("/bin/sh")
+    assert real.startswith("/usr/")
+    assert binds == ()
+
+
+def test_wrapper_scripts_are_not_interpreters(tmp_path: Path) -> None:
+    shim = tmp_path / "python3"
+    shim.write_text('#!/usr/bin/env bash\nexec pyenv exec python3 "$@"\n')
+    shim.chmod(0o700)
+    assert probe(LANGUAGES["python"], str(shim)) is None
+
+
+def test_missing_commands_are_skipped(tmp_path: Path) -> None:
+    assert probe(LANGUAGES["python"], str(tmp_path / "nope")) is None
+
+
+def test_runtimes_table_lists_versions_newest_first_and_keeps_the_preferred_default() -> None:
+    found = [
+        Interpreter("python", "3.11", "3.11.2", "/usr/bin/python3.11"),
+        Interpreter("python", "3.12", "3.12.1", "/opt/py/bin/python3.12", ("/opt/py",)),
+        Interpreter("bash", "5.2", "5.2.15", "/usr/bin/bash"),
+    ]
+    assert runtimes_of(found) == [
+        Runtime("python", ["3.12", "3.11"], default_version="3.11"),
+        Runtime("bash", ["5.2"], default_version="5.2"),
+    ]

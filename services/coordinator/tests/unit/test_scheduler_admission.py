@@ -1,0 +1,158 @@
+"""Scheduler._admit: oldest first, per-user cap, global slots, local capacity, queued cancels.
+
+Each test drives one admission pass by hand; runs are held open (``runner.hold``) so what was
+admitted stays visible in ``scheduler.running``, then ``settle`` lets them finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from integr8scode_coordinator.domain.saga import SagaStatus
+from integr8scode_events import ExecutionCancelled
+
+if TYPE_CHECKING:
+    from conftest import Harness, MakeHarness
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+async def test_admits_the_oldest_first(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    for name, offset in (("late", 30), ("first", 0), ("middle", 10), ("second", 5)):
+        request = harness.request(name, user_id=f"user-{name}")
+        harness.saga_doc(request, enqueued_at=T0 + timedelta(seconds=offset))
+    scheduler = harness.scheduler(local_capacity=3)
+
+    await scheduler._admit()
+
+    assert scheduler.running == ["first", "second", "middle"]
+    assert harness.store.status("late") is SagaStatus.QUEUED
+    for execution_id in scheduler.running:
+        saga = harness.store.sagas[execution_id]
+        assert saga.status in {SagaStatus.RESERVED, SagaStatus.RUNNING}
+        assert saga.owner == harness.saga.instance_id
+        assert execution_id in harness.slots.held
+    await harness.settle()
+    assert harness.slots.held == set()
+
+
+async def test_a_user_at_the_cap_does_not_block_the_users_behind(
+    make_harness: MakeHarness,
+) -> None:
+    harness = make_harness(per_user=2)
+    harness.runner.hold = asyncio.Event()
+    heavy = harness.queue("heavy", 3, T0)
+    light = harness.queue("light", 1, T0 + timedelta(minutes=1))
+    scheduler = harness.scheduler(local_capacity=8)
+
+    await scheduler._admit()
+
+    assert scheduler.running == [*heavy[:2], *light]
+    assert harness.store.status(heavy[2]) is SagaStatus.QUEUED
+    await harness.settle()
+
+
+async def test_a_long_queue_of_one_user_at_the_cap_does_not_starve_the_others(
+    make_harness: MakeHarness,
+) -> None:
+    # More queued sagas of one capped user than one read of the queue returns.
+    harness = make_harness(per_user=2)
+    harness.runner.hold = asyncio.Event()
+    heavy = harness.queue("heavy", 60, T0)
+    light = harness.queue("light", 2, T0 + timedelta(hours=1))
+    scheduler = harness.scheduler(local_capacity=4)
+
+    await scheduler._admit()
+
+    assert scheduler.running == [*heavy[:2], *light]
+    await harness.settle()
+
+
+async def test_a_full_pool_stops_admission(make_harness: MakeHarness) -> None:
+    harness = make_harness(global_slots=2)
+    harness.runner.hold = asyncio.Event()
+    ids = [harness.queue(f"user-{i}", 1, T0 + timedelta(seconds=i))[0] for i in range(5)]
+    scheduler = harness.scheduler(local_capacity=4)
+
+    await scheduler._admit()
+
+    assert scheduler.running == ids[:2]
+    assert harness.slots.reserve_calls == ids[:3]  # the first refusal ends the pass
+    assert all(harness.store.status(i) is SagaStatus.QUEUED for i in ids[2:])
+    await harness.settle()
+
+
+async def test_local_capacity_is_respected(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    ids = [harness.queue(f"user-{i}", 1, T0 + timedelta(seconds=i))[0] for i in range(3)]
+    scheduler = harness.scheduler(local_capacity=1)
+
+    await scheduler._admit()
+    await scheduler._admit()
+
+    assert scheduler.running == ids[:1]
+    assert harness.slots.reserve_calls == ids[:1]
+    assert len(harness.slots.held) == 1
+    await harness.settle()
+
+
+async def test_a_finished_run_frees_local_capacity_for_the_next(harness: Harness) -> None:
+    ids = [harness.queue(f"user-{i}", 1, T0 + timedelta(seconds=i))[0] for i in range(2)]
+    scheduler = harness.scheduler(local_capacity=1)
+
+    await scheduler._admit()
+    await harness.runner.wait_started(ids[0])
+    await harness.settle()
+    await scheduler._admit()
+    await harness.settle()
+
+    assert [r.execution_id for r in harness.runner.requests] == ids
+    assert all(harness.store.status(i) is SagaStatus.COMPLETED for i in ids)
+
+
+async def test_a_queued_saga_with_a_cancel_request_is_cancelled_not_run(
+    harness: Harness,
+) -> None:
+    cancelled = harness.request("ex-cancel-me", user_id="user-1")
+    harness.saga_doc(cancelled, enqueued_at=T0, cancel_requested=True)
+    runnable = harness.queue("user-2", 1, T0 + timedelta(seconds=1))
+    scheduler = harness.scheduler()
+
+    await scheduler._admit()
+    await harness.settle()
+
+    assert harness.store.status("ex-cancel-me") is SagaStatus.CANCELLED
+    [event] = harness.publisher.of("ex-cancel-me")
+    assert isinstance(event, ExecutionCancelled)
+    assert event.payload.was_running is False
+    assert "ex-cancel-me" not in harness.slots.reserve_calls
+    assert [r.execution_id for r in harness.runner.requests] == runnable
+
+
+async def test_a_lost_claim_gives_the_slot_back(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    taken = harness.queue("user-1", 1, T0)[0]
+    free = harness.queue("user-2", 1, T0 + timedelta(seconds=1))[0]
+    harness.store.lost_claims.add(taken)  # another instance claims it between read and claim
+    scheduler = harness.scheduler()
+
+    await scheduler._admit()
+
+    assert scheduler.running == [free]
+    assert harness.slots.released == [taken]
+    assert harness.slots.held == {free}
+    await harness.settle()
+
+
+async def test_a_stopping_scheduler_admits_nothing(harness: Harness) -> None:
+    harness.queue("user-1", 1, T0)
+    scheduler = harness.scheduler()
+    scheduler.stop()
+
+    await scheduler._admit()
+
+    assert scheduler.running == []
+    assert harness.slots.reserve_calls == []

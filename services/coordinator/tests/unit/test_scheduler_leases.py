@@ -1,0 +1,231 @@
+"""Scheduler leases: heartbeat, janitor (recovery from a dead instance), outbox, local cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from integr8scode_coordinator.domain.saga import Saga, SagaStatus
+from integr8scode_coordinator.scheduler import SchedulerTiming
+from integr8scode_events import ExecutionCancelled, ExecutionCompleted, ExecutionFailed
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+DEAD = "coordinator-dead"
+ALIVE = "coordinator-b"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _orphan(
+    harness: Harness, execution_id: str, status: SagaStatus, owner: str, lease: datetime
+) -> None:
+    """A saga and its slot, held by ``owner`` until ``lease``."""
+    request = harness.request(execution_id, user_id=f"user-{execution_id}")
+    harness.saga_doc(request, status, owner=owner, lease_until=lease)
+    harness.slots.hold(execution_id, request.user_id, owner, lease)
+
+
+async def test_janitor_requeues_reserved_and_fails_running_sagas_of_a_dead_instance(
+    harness: Harness,
+) -> None:
+    past, future = _now() - timedelta(seconds=30), _now() + timedelta(seconds=30)
+    _orphan(harness, "ex-reserved", SagaStatus.RESERVED, DEAD, past)
+    _orphan(harness, "ex-running", SagaStatus.RUNNING, DEAD, past)
+    _orphan(harness, "ex-alive", SagaStatus.RUNNING, ALIVE, future)
+    scheduler = harness.scheduler()
+
+    await scheduler._janitor()
+
+    requeued = harness.store.sagas["ex-reserved"]
+    assert (requeued.status, requeued.owner, requeued.lease_until) == (
+        SagaStatus.QUEUED,
+        None,
+        None,
+    )
+    assert requeued.steps[-1] == "requeue"
+    assert harness.publisher.of("ex-reserved") == []
+    failed = harness.store.sagas["ex-running"]
+    assert failed.status is SagaStatus.FAILED
+    assert failed.error is not None
+    assert "coordinator" in failed.error
+    [event] = harness.publisher.of("ex-running")
+    assert isinstance(event, ExecutionFailed)
+    assert event.payload.error_type == "platform_error"
+    assert event.payload.error == failed.error
+    assert harness.slots.held == {"ex-alive"}
+    assert set(harness.slots.released) == {"ex-reserved", "ex-running"}
+    alive = harness.store.sagas["ex-alive"]
+    assert (alive.status, alive.owner) == (SagaStatus.RUNNING, ALIVE)
+
+    # The requeued saga runs again, here.
+    await scheduler._admit()
+    await harness.settle()
+    assert harness.store.status("ex-reserved") is SagaStatus.COMPLETED
+    assert [r.execution_id for r in harness.runner.requests] == ["ex-reserved"]
+
+
+async def test_janitor_skips_the_runs_of_its_own_instance(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    [mine] = harness.queue("user-1", 1, _now())
+    scheduler = harness.scheduler()
+    await scheduler._admit()
+    await harness.runner.wait_started(mine)
+    harness.store.sagas[mine].lease_until = _now() - timedelta(seconds=1)  # a late heartbeat
+
+    await scheduler._janitor()
+
+    saga = harness.store.sagas[mine]
+    assert (saga.status, saga.owner) == (SagaStatus.RUNNING, harness.saga.instance_id)
+    assert harness.publisher.terminal(mine) == []
+    await harness.settle()
+    assert harness.store.status(mine) is SagaStatus.COMPLETED
+
+
+async def test_janitor_leaves_sagas_another_instance_took_over(harness: Harness) -> None:
+    _orphan(harness, "ex-taken", SagaStatus.RUNNING, DEAD, _now() - timedelta(seconds=5))
+    scheduler = harness.scheduler()
+    stale = await harness.store.expired(_now(), limit=10)
+    # Another instance's janitor got there between our read and our take-over.
+    await harness.store.take_over("ex-taken", ALIVE, _now() + timedelta(seconds=30))
+
+    async def expired_before_the_take_over(now: datetime, limit: int) -> list[Saga]:
+        return stale
+
+    harness.store.expired = expired_before_the_take_over  # type: ignore[method-assign]
+
+    await scheduler._janitor()
+
+    assert harness.store.sagas["ex-taken"].owner == ALIVE
+    assert harness.store.status("ex-taken") is SagaStatus.RUNNING
+    assert harness.publisher.events == []
+
+
+async def test_heartbeat_renews_the_leases_of_local_runs(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    ids = harness.queue("user-1", 2, _now())
+    scheduler = harness.scheduler()
+    await scheduler._admit()
+    soon = _now() + timedelta(seconds=1)
+    for execution_id in ids:
+        harness.store.sagas[execution_id].lease_until = soon
+        slot = harness.slots.holder(execution_id)
+        assert slot is not None
+        slot.lease_until = soon
+
+    before = _now()
+    await scheduler._heartbeat()
+
+    expected = before + harness.policy.lease
+    for execution_id in ids:
+        lease = harness.store.sagas[execution_id].lease_until
+        slot = harness.slots.holder(execution_id)
+        assert slot is not None
+        assert lease is not None
+        assert slot.lease_until is not None
+        assert lease >= expected
+        assert slot.lease_until == lease
+    await harness.settle()
+
+
+async def test_heartbeat_kills_runs_whose_cancel_was_requested_elsewhere(
+    harness: Harness,
+) -> None:
+    harness.runner.hold = asyncio.Event()
+    keep, kill = harness.queue("user-1", 2, _now())
+    scheduler = harness.scheduler()
+    await scheduler._admit()
+    await harness.runner.wait_started(kill)
+    await harness.store.request_cancel(kill)  # the cancel request reached another instance
+
+    await scheduler._heartbeat()
+
+    assert harness.runner.cancels[kill].is_set()
+    assert not harness.runner.cancels[keep].is_set()
+    await harness.settle()
+    assert harness.store.status(kill) is SagaStatus.CANCELLED
+    assert harness.store.status(keep) is SagaStatus.COMPLETED
+    [cancelled] = harness.publisher.terminal(kill)
+    assert isinstance(cancelled, ExecutionCancelled)
+    assert cancelled.payload.was_running is True
+
+
+async def test_heartbeat_without_runs_touches_nothing(harness: Harness) -> None:
+    _orphan(harness, "ex-other", SagaStatus.RUNNING, ALIVE, _now() + timedelta(seconds=3))
+    lease = harness.store.sagas["ex-other"].lease_until
+
+    await harness.scheduler()._heartbeat()
+
+    assert harness.store.sagas["ex-other"].lease_until == lease
+
+
+async def test_cancel_local(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    [running] = harness.queue("user-1", 1, _now())
+    scheduler = harness.scheduler()
+    await scheduler._admit()
+    await harness.runner.wait_started(running)
+
+    assert scheduler.cancel_local("ex-not-here") is False
+    assert scheduler.cancel_local(running) is True
+
+    await harness.settle()
+    assert harness.store.status(running) is SagaStatus.CANCELLED
+    assert harness.slots.held == set()
+
+
+async def test_outbox_republishes_terminal_events_left_unpublished(harness: Harness) -> None:
+    harness.publisher.failing = {"execution.completed"}
+    [execution_id] = harness.queue("user-1", 1, _now())
+    patient = harness.scheduler()  # default delay: leaves events of fresh runs to their run
+    eager = harness.scheduler(timing=SchedulerTiming(outbox_delay_s=-1))
+    await patient._admit()
+    await harness.settle()
+    assert harness.store.status(execution_id) is SagaStatus.COMPLETED
+    stored_id = harness.store.terminal_events[execution_id]["event_id"]
+
+    harness.publisher.failing = set()
+    await patient._outbox()
+    assert harness.publisher.terminal(execution_id) == []
+
+    await eager._outbox()
+    await eager._outbox()
+
+    [completed] = harness.publisher.terminal(execution_id)
+    assert isinstance(completed, ExecutionCompleted)
+    assert str(completed.event_id) == stored_id
+    assert harness.store.published == {execution_id}
+
+
+async def test_outbox_keeps_an_event_the_broker_still_refuses(harness: Harness) -> None:
+    harness.publisher.failing = {"execution.completed"}
+    [execution_id] = harness.queue("user-1", 1, _now())
+    scheduler = harness.scheduler(timing=SchedulerTiming(outbox_delay_s=-1))
+    await scheduler._admit()
+    await harness.settle()
+
+    await scheduler._outbox()
+
+    assert harness.store.status(execution_id) is SagaStatus.COMPLETED
+    assert harness.store.published == set()
+    assert len(await harness.store.unpublished_terminal(_now() + timedelta(seconds=1))) == 1
+
+
+async def test_drain_cancels_runs_past_the_grace_and_frees_their_slots(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    [execution_id] = harness.queue("user-1", 1, _now())
+    scheduler = harness.scheduler()
+    await scheduler._admit()
+    await harness.runner.wait_started(execution_id)
+
+    await scheduler.drain(grace_s=0)
+
+    assert scheduler.running == []
+    assert harness.slots.held == set()
+    # No terminal state: the lease runs out and a live instance's janitor fails it.
+    assert harness.store.status(execution_id) is SagaStatus.RUNNING
+    assert harness.publisher.terminal(execution_id) == []
