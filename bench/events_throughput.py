@@ -192,6 +192,18 @@ async def main() -> None:
         results.append(await platform(n, c, tracing, "libs/events, tracing on"))
     finally:
         tracing.shutdown()
+    # Spans recorded and sampled but exported nowhere: the SDK's own cost, without OTLP.
+    local_only = init_telemetry(
+        TelemetrySettings(otlp_endpoint=None),
+        "bench-events",
+        "0",
+        set_global=False,
+        instrument_libraries=False,
+    )
+    try:
+        results.append(await platform(n, c, local_only, "libs/events, tracing, no export"))
+    finally:
+        local_only.shutdown()
 
     base = results[0]
     print(f"{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}")

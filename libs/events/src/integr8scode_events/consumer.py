@@ -175,14 +175,10 @@ class ConsumerRunner:
                 batch = await consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
                 )
-                for tp, records in batch.items():
-                    for record in records:
-                        if self._stopping.is_set():
-                            break
-                        if not await self._handle_in_task(record):
-                            break
-                        self._pending[tp] = record.offset + 1
-                await self.commit_pending()
+                if batch:
+                    if not await self._handle_batch_in_task(batch):
+                        break
+                    await self.commit_pending()
         finally:
             try:
                 await self.commit_pending()
@@ -203,24 +199,28 @@ class ConsumerRunner:
             if self._pending.get(tp) == offset:
                 del self._pending[tp]
 
-    async def _handle_in_task(self, record: Any) -> bool:
-        """Handle one record in its own task so ``stop()`` can cancel it; False if abandoned."""
-        self._in_flight = asyncio.create_task(self._handle(record))
+    async def _handle_batch_in_task(self, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Handle a fetched batch in its own task so ``stop()`` can cancel it; False if the
+        in-flight message was abandoned (it stays uncommitted and is delivered again)."""
+        self._in_flight = asyncio.create_task(self._handle_batch(batch))
         try:
             await self._in_flight
         except asyncio.CancelledError:
             if self._stopping.is_set() and self._in_flight.cancelled():
-                log.warning(
-                    "abandoned %s[%d]@%d at shutdown; it will be delivered again",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                )
+                log.warning("abandoned the in-flight message at shutdown; it will be redelivered")
                 return False
             raise
         finally:
             self._in_flight = None
         return True
+
+    async def _handle_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in batch.items():
+            for record in records:
+                if self._stopping.is_set():
+                    return  # not started: left uncommitted for the next member
+                await self._handle(record)
+                self._pending[tp] = record.offset + 1
 
     async def _handle(self, record: Any) -> None:
         headers = h.to_dict(record.headers)

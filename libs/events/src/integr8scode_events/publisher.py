@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from integr8scode_events.errors import PublishError
 from integr8scode_events.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+# After an acknowledgement the broker counts as reachable this long: the reachability check
+# (one coroutine per broker) is skipped on the hot path.
+_REACHABLE_FOR_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class EventPublisher:
         self._tracer = t.tracer(tracer_provider)
         self._linger_ms = linger_ms
         self._publish_timeout_s = publish_timeout_s or settings.request_timeout_ms / 1000
+        self._acked_recently_until = 0.0
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -193,11 +199,13 @@ class EventPublisher:
         span.set_attribute(t.MESSAGING_BODY_SIZE, len(value or b""))
         producer = self._producer
         try:
-            await self._ensure_reachable(producer)
-            metadata = await asyncio.wait_for(
-                producer.send_and_wait(topic, value=value, key=key, headers=h.to_kafka(carrier)),
-                timeout=self._publish_timeout_s,
-            )
+            if time.monotonic() > self._acked_recently_until:
+                await self._ensure_reachable(producer)
+            async with asyncio.timeout(self._publish_timeout_s):
+                metadata = await producer.send_and_wait(
+                    topic, value=value, key=key, headers=h.to_kafka(carrier)
+                )
+            self._acked_recently_until = time.monotonic() + _REACHABLE_FOR_S
         except TimeoutError as exc:
             # The idempotent producer keeps retrying a batch it accepted: the message may
             # still arrive later. Callers treat this as "not known to be sent".

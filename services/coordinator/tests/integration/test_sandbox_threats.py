@@ -300,6 +300,15 @@ async def test_sleep_forever_times_out(runner: BubblewrapRunner) -> None:
     assert 1000 <= result.wall_time_ms < 1000 + SLACK_S * 1000
 
 
+async def test_a_busy_loop_that_times_out_still_reports_its_cpu(
+    any_runner: BubblewrapRunner,
+) -> None:
+    result = await run(any_runner, "while True:\n    pass", timeout_s=1)
+    assert result.outcome == "timed_out"
+    assert result.cpu_time_ms >= 500  # measured before the kill: the kernel forgets it after
+    assert result.peak_memory_kb > 0
+
+
 async def test_cpu_limit_stops_a_busy_loop(runner: BubblewrapRunner) -> None:
     request = SandboxRequest(
         "cpu", "python", "", "while True:\n    pass", "", SandboxLimits(10, 64, cpu_time_s=1)

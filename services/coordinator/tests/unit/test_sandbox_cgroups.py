@@ -39,7 +39,7 @@ def test_counters_are_read_by_exact_key() -> None:
 
 def test_a_host_without_controllers_falls_back_to_rlimits(tmp_path: Path) -> None:
     host = CgroupHost.probe(root=tmp_path, proc_cgroup=PROC_CGROUP)
-    assert host == CgroupHost(memory=None, pids=None, cpuacct=None)
+    assert host == CgroupHost(memory=None, pids=None)
     assert host.enforced == ()
 
 
@@ -53,14 +53,13 @@ def test_a_plain_directory_is_not_a_cgroup(tmp_path: Path) -> None:
 
 
 def fake_run(tmp_path: Path) -> RunCgroup:
-    memory, pids, cpuacct = (tmp_path / name for name in ("memory", "pids", "cpuacct"))
-    for directory in (memory, pids, cpuacct):
+    memory, pids = tmp_path / "memory", tmp_path / "pids"
+    for directory in (memory, pids):
         directory.mkdir()
     (memory / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
     (memory / "memory.max_usage_in_bytes").write_text("10485760\n")
     (pids / "pids.events").write_text("max 3\n")
-    (cpuacct / "cpuacct.usage").write_text("1500000000\n")
-    return RunCgroup(memory=memory, pids=pids, cpuacct=cpuacct)
+    return RunCgroup(memory=memory, pids=pids)
 
 
 def test_a_runs_counters(tmp_path: Path) -> None:
@@ -68,20 +67,12 @@ def test_a_runs_counters(tmp_path: Path) -> None:
     assert run.oom_kills() == 1
     assert run.process_limit_hit() is True
     assert run.peak_memory_kb() == 10 * 1024
-    assert run.cpu_time_ms() == 1500.0
-    assert run.procs_files == [
-        str(tmp_path / n / "cgroup.procs") for n in ("memory", "pids", "cpuacct")
-    ]
+    assert run.procs_files == [str(tmp_path / n / "cgroup.procs") for n in ("memory", "pids")]
 
 
 def test_a_run_without_cgroups_reports_nothing() -> None:
     run = RunCgroup(memory=None, pids=None)
-    assert (run.oom_kills(), run.process_limit_hit(), run.peak_memory_kb(), run.cpu_time_ms()) == (
-        0,
-        False,
-        None,
-        None,
-    )
+    assert (run.oom_kills(), run.process_limit_hit(), run.peak_memory_kb()) == (0, False, None)
     assert run.procs_files == []
     assert run.remove() is True
 

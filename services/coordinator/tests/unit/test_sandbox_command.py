@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from integr8scode_coordinator.adapters.bubblewrap import (
@@ -9,6 +11,7 @@ from integr8scode_coordinator.adapters.bubblewrap import (
     BubblewrapConfig,
     build_command,
     rlimit_args,
+    tree_usage,
 )
 from integr8scode_coordinator.adapters.runtime_detection import Interpreter, Mount
 from integr8scode_coordinator.domain.runtimes import LANGUAGES
@@ -157,3 +160,12 @@ def test_no_cpu_rlimit_without_a_cpu_limit() -> None:
     assert not any(
         a.startswith("--cpu") for a in rlimit_args(LANGUAGES["bash"], limits, pids_cgroup=False)
     )
+
+
+def test_tree_usage_reads_a_live_process_tree() -> None:
+    burn = sum(i * i for i in range(200_000))  # some CPU of our own to count
+    cpu_ms, peak_kb = tree_usage(os.getpid())
+    assert burn > 0
+    assert cpu_ms > 0
+    assert peak_kb > 1024
+    assert tree_usage(2**22 + 12345) == (0.0, 0)  # a pid that can't exist

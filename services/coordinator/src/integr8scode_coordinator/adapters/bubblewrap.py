@@ -27,9 +27,13 @@ threaded process) in a process group of its own::
 
 A wall-clock deadline, the cancel event, output floods and (with cgroups) the OOM-kill and
 fork-refused counters all end a run the same way: SIGKILL to the sandbox's pid 1, which takes
-the whole pid namespace with it, then to the launcher's process group as a backstop. CPU time
-and peak memory come from the run's cgroups when there are some, else from ``wait4`` (pid 1 is
-reaped by bwrap's monitor, which we reap, so every reaped process of the run is counted).
+the whole pid namespace with it, then to the launcher's process group as a backstop.
+
+Measurements: CPU time from ``wait4`` (pid 1 reaps every process of the run and is reaped by
+bwrap's monitor, which we reap). Peak memory from the memory cgroup when there is one (the
+whole run, tmpfs included), else the largest RSS ``wait4`` saw. The kernel drops the usage of
+processes it kills with a pid namespace, so before a kill the runner reads the run's process
+tree in ``/proc`` and keeps whichever figure is larger.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from integr8scode_coordinator.adapters.runtime_detection import (
 from integr8scode_coordinator.domain.runtimes import LANGUAGES, WORKDIR, LanguageSpec, match_version
 from integr8scode_coordinator.domain.sandbox import (
     MIB,
+    PLATFORM_FAILURE,
     CappedOutput,
     KillReason,
     Observation,
@@ -336,7 +341,7 @@ class BubblewrapRunner:
             span.set_attribute("sandbox.peak_memory_kb", result.peak_memory_kb)
             if result.error:
                 span.set_attribute("sandbox.error", result.error)
-            if result.error and result.error.startswith("sandbox failed"):
+            if result.error and result.error.startswith(PLATFORM_FAILURE):
                 span.set_status(Status(StatusCode.ERROR, result.error))
             return result
 
@@ -360,13 +365,13 @@ class BubblewrapRunner:
             )
             watch = _Watch(self.config, limits, cgroup)
             try:
-                watch.spawn(argv, _ChildFiles(request))
-            except OSError as exc:
-                return _no_run("failed", f"sandbox failed to start: {exc}")
-            try:
+                try:
+                    watch.spawn(argv, _ChildFiles(request))
+                except OSError as exc:
+                    return _no_run("failed", f"{PLATFORM_FAILURE}: {exc}")
                 await watch.wait(cancel)
             finally:
-                watch.finish()  # a no-op unless this task was cancelled mid-run
+                watch.finish()  # kills and reaps if the run did not end (a cancelled task)
             obs = watch.observation(spec)
             outcome, exit_code, sig, error = classify(obs, limits, watch.flood_limit)
             return SandboxResult(
@@ -525,11 +530,13 @@ class _Watch:
         self._loop = asyncio.get_running_loop()
         self._pidfd = -1
         self._init_pidfd = -1  # the sandbox's pid 1: killing it ends the whole pid namespace
+        self._init_pid = -1
+        self._usage_at_kill = (0.0, 0)  # (cpu ms, peak kB) of the process tree before a kill
         self._release = -1
         self._open: dict[int, str] = {}  # read ends still open → stream name
         self._status = bytearray()
         self._exit_code: int | None = None  # the program's, from bwrap's status record
-        self._exited: asyncio.Future[resource.struct_rusage] = self._loop.create_future()
+        self._exited: asyncio.Future[resource.struct_rusage | None] = self._loop.create_future()
         self._drained: asyncio.Future[None] = self._loop.create_future()
         self._started = 0.0
         self._ended = 0.0
@@ -573,7 +580,11 @@ class _Watch:
     # -- callbacks -------------------------------------------------------------------------
 
     def _on_exit(self) -> None:
-        pid, _, rusage = os.wait4(self.pid, os.WNOHANG)
+        rusage: resource.struct_rusage | None = None
+        try:
+            pid, _, rusage = os.wait4(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (a waitpid(-1) child watcher)
+            pid = self.pid
         if pid == 0:
             return
         self._ended = time.monotonic()
@@ -633,6 +644,7 @@ class _Watch:
             os.close(fd)
             return
         self._init_pidfd = fd
+        self._init_pid = child_pid
         if self.killed_for is not None:
             self._signal_init()
 
@@ -644,6 +656,8 @@ class _Watch:
         if self.killed_for is not None or self._exited.done():
             return
         self.killed_for = reason
+        if self._init_pid > 0:
+            self._usage_at_kill = tree_usage(self._init_pid)
         if not self._signal_init():
             self._kill_group()
         self._loop.call_later(self.config.kill_grace_s, self._kill_group)
@@ -707,12 +721,15 @@ class _Watch:
             self._signal_init()
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
+            try:
                 _, _, rusage = os.wait4(self.pid, 0)
-                self._ended = time.monotonic()
-                self._exited.set_result(rusage)
-            self._loop.remove_reader(self._pidfd)
-        self._rusage = self._exited.result() if self._exited.done() else None
+            except ChildProcessError:
+                rusage = None
+            self._ended = time.monotonic()
+            self._exited.set_result(rusage)
+            if self._pidfd >= 0:
+                self._loop.remove_reader(self._pidfd)
+        self._rusage = self._exited.result()
         self._close_readers()
         self._let_go()
         _close(fd for fd in (self._pidfd, self._init_pidfd) if fd >= 0)
@@ -734,9 +751,9 @@ class _Watch:
         return max(0.0, (self._ended or time.monotonic()) - self._started) * 1000
 
     def observation(self, spec: LanguageSpec) -> Observation:
-        cpu_ms = self.cgroup.cpu_time_ms() if self.cgroup else None
-        if cpu_ms is None and self._rusage is not None:
-            cpu_ms = (self._rusage.ru_utime + self._rusage.ru_stime) * 1000
+        cpu_ms = self._usage_at_kill[0]
+        if self._rusage is not None:
+            cpu_ms = max(cpu_ms, (self._rusage.ru_utime + self._rusage.ru_stime) * 1000)
         setup_error = None
         if self._exit_code is None and self.killed_for is None:
             diagnostics = self.sinks["diagnostics"].text().strip()
@@ -747,7 +764,7 @@ class _Watch:
             setup_error=setup_error,
             oom_kills=self.cgroup.oom_kills() if self.cgroup else 0,
             process_limit_hit=self.cgroup.process_limit_hit() if self.cgroup else False,
-            cpu_time_ms=cpu_ms or 0.0,
+            cpu_time_ms=cpu_ms,
             stderr=self.stderr.text(),
             stdout_truncated=self.stdout.truncated,
             stderr_truncated=self.stderr.truncated,
@@ -756,16 +773,49 @@ class _Watch:
 
     def peak_memory_kb(self) -> int:
         peak = self.cgroup.peak_memory_kb() if self.cgroup else None
-        if peak is None and self._rusage is not None:
-            peak = int(self._rusage.ru_maxrss)
-        return peak or 0
+        if peak is not None:
+            return peak
+        seen = int(self._rusage.ru_maxrss) if self._rusage is not None else 0
+        return max(seen, self._usage_at_kill[1])
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after "(comm)" (which may hold spaces): field 3 of proc(5) first."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return []
 
 
 def _parent_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # after "(comm)", which may contain spaces
+    fields = _stat_fields(pid)
     return int(fields[1]) if len(fields) > 1 else None
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(root: int, limit: int = 4096) -> tuple[float, int]:
+    """(CPU ms, largest peak RSS kB) of a live process tree: each process's own CPU plus what it
+    reaped from its children (utime, stime, cutime, cstime), and its VmHWM."""
+    cpu_ticks = 0
+    peak_kb = 0
+    pending = [root]
+    seen = 0
+    while pending and seen < limit:
+        pid = pending.pop()
+        seen += 1
+        fields = _stat_fields(pid)
+        if len(fields) > 14:
+            cpu_ticks += sum(int(v) for v in fields[11:15])
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                hwm = next((line for line in f if line.startswith("VmHWM:")), "")
+            peak_kb = max(peak_kb, int(hwm.split()[1]) if hwm else 0)
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pending.extend(int(child) for child in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return cpu_ticks * 1000 / CLOCK_TICKS, peak_kb

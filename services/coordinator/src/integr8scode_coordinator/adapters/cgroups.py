@@ -1,4 +1,4 @@
-"""Per-run cgroups (v1 ``memory``, ``pids``, ``cpuacct``), where the host lets us make them.
+"""Per-run cgroups (v1 ``memory`` and ``pids`` controllers), where the host lets us make them.
 
 At start ``CgroupHost.probe`` finds this process's own cgroup in each controller, creates an
 ``integr8scode-sandbox`` child there and checks that a grandchild can be made and limited. Each
@@ -6,8 +6,11 @@ run then gets ``integr8scode-sandbox/<run>`` in both controllers: the launcher w
 ``cgroup.procs`` before it execs bubblewrap, so everything the script starts is inside. The
 cgroup gives what rlimits cannot: one memory limit for all processes of the run together (tmpfs
 pages included), a process count that can't be dodged, the kernel's OOM-kill counter, the peak
-memory of the whole run, a "fork refused" counter, and (``cpuacct``) the CPU time of every
-process of the run, killed ones included.
+memory of the whole run, and a "fork refused" counter.
+
+Why not ``cpuacct`` too: in v1 every controller is its own hierarchy, and each move of the
+launcher into one costs an RCU grace period (a few ms, about a quarter of a short run's total);
+CPU time is measured well enough without it (see ``bubblewrap``).
 
 A controller that is missing, read-only or not ours is skipped with the reason logged; the
 runner then enforces what rlimits can (see the README's Sandbox section). cgroup v2 is not
@@ -66,12 +69,10 @@ class CgroupHost:
 
     memory: Path | None
     pids: Path | None
-    cpuacct: Path | None = None
 
     @property
     def enforced(self) -> tuple[str, ...]:
-        """The controllers in use (``cpuacct`` measures, it does not limit)."""
-        named = (("memory", self.memory), ("pids", self.pids), ("cpuacct", self.cpuacct))
+        named = (("memory", self.memory), ("pids", self.pids))
         return tuple(name for name, parent in named if parent)
 
     @classmethod
@@ -81,8 +82,7 @@ class CgroupHost:
         own = own_cgroups(proc_cgroup)
         memory = _usable_parent(root, "memory", own, "memory.limit_in_bytes", str(64 * MIB))
         pids = _usable_parent(root, "pids", own, "pids.max", "64")
-        cpuacct = _usable_parent(root, "cpuacct", own, "cpuacct.usage", "0")
-        return cls(memory=memory, pids=pids, cpuacct=cpuacct)
+        return cls(memory=memory, pids=pids)
 
     def create(self, memory_mb: int, max_pids: int) -> RunCgroup:
         """A fresh cgroup per controller with the run's limits; OSError if the host refuses."""
@@ -90,7 +90,6 @@ class CgroupHost:
         run = RunCgroup(
             memory=self.memory / name if self.memory else None,
             pids=self.pids / name if self.pids else None,
-            cpuacct=self.cpuacct / name if self.cpuacct else None,
         )
         try:
             if run.memory is not None:
@@ -103,8 +102,6 @@ class CgroupHost:
             if run.pids is not None:
                 run.pids.mkdir()
                 _write(run.pids / "pids.max", str(max_pids))
-            if run.cpuacct is not None:
-                run.cpuacct.mkdir()
         except OSError:
             run.remove()
             raise
@@ -142,11 +139,10 @@ def _usable_parent(
 class RunCgroup:
     memory: Path | None
     pids: Path | None
-    cpuacct: Path | None = None
 
     @property
     def _dirs(self) -> list[Path]:
-        return [d for d in (self.memory, self.pids, self.cpuacct) if d is not None]
+        return [d for d in (self.memory, self.pids) if d is not None]
 
     @property
     def procs_files(self) -> list[str]:
@@ -167,12 +163,6 @@ class RunCgroup:
             return None
         text = _read(self.memory / "memory.max_usage_in_bytes").strip()
         return int(text) // 1024 if text.isdigit() else None
-
-    def cpu_time_ms(self) -> float | None:
-        if self.cpuacct is None:
-            return None
-        text = _read(self.cpuacct / "cpuacct.usage").strip()
-        return int(text) / 1e6 if text.isdigit() else None
 
     def remove(self) -> bool:
         """rmdir each; False if one is still busy (a process not yet fully gone)."""

@@ -33,6 +33,7 @@ from integr8scode_coordinator.domain.errors import CoordinatorError
 Outcome = Literal["completed", "timed_out", "failed", "cancelled"]
 
 MIB = 1024 * 1024
+PLATFORM_FAILURE = "sandbox failed to start"  # how a platform error's message begins
 
 
 class SandboxUnavailableError(CoordinatorError):
@@ -217,7 +218,7 @@ def classify(
 ) -> tuple[Outcome, int | None, int | None, str | None]:
     """(outcome, exit_code, signal, error) of a run."""
     if obs.setup_error is not None:
-        return "failed", None, None, f"sandbox failed to start: {obs.setup_error}"
+        return "failed", None, None, f"{PLATFORM_FAILURE}: {obs.setup_error}"
     if obs.killed_for is not None:
         return _killed(obs, limits, flood_limit)
     exit_code = obs.exit_code
