@@ -57,7 +57,17 @@ up_native() {
     bash "$C/redis.sh" start --- bash "$C/ferretdb.sh" start --- bash "$C/kafka.sh" start \
     --- bash -c "bash '$C/jaeger.sh' start && bash '$C/collector.sh' start"
   bash "$C/services.sh" start
+  demo
   summary
+}
+
+# demo: one execution through the public API, printed with its trace (INTEGR8SCODE_DEMO=0 skips).
+demo() {
+  [ "${INTEGR8SCODE_DEMO:-1}" = "0" ] && return 0
+  [ -x "$ROOT_DIR/.venv/bin/python" ] || return 0
+  step demo "running print(sum(range(10)))"
+  "$ROOT_DIR/.venv/bin/python" "$LOCAL_DIR/demo.py" ||
+    die demo "the demo execution failed (logs in $LOG_DIR)"
 }
 
 down_native() {
@@ -92,6 +102,7 @@ up() {
   if use_docker; then
     echo "Docker engine found: starting docker-compose.yml (set INTEGR8SCODE_NATIVE=1 for native)"
     (cd "$ROOT_DIR" && compose up -d --build --wait)
+    demo
     summary
   else
     up_native
@@ -108,7 +119,11 @@ case "$cmd" in
     if use_docker; then (cd "$ROOT_DIR" && compose ps); else status_native; fi
     ;;
   ensure)
-    if all_healthy; then echo "Stack already up and healthy."; else up; fi
+    if all_healthy; then
+      echo "Stack already up and healthy."
+    else
+      INTEGR8SCODE_DEMO="${INTEGR8SCODE_DEMO:-0}" up
+    fi
     ;;
   *) die stack "unknown command '$cmd' (up|down|status|ensure)" ;;
 esac

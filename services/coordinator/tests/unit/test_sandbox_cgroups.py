@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from integr8scode_coordinator.adapters.cgroups import (
@@ -84,3 +85,14 @@ def test_remove_reports_a_busy_cgroup(tmp_path: Path) -> None:
     empty.mkdir()
     assert RunCgroup(memory=empty, pids=None).remove() is True
     assert not empty.exists()
+
+
+def test_sweep_removes_only_old_empty_run_cgroups(tmp_path: Path) -> None:
+    old, new, busy = tmp_path / "run-old", tmp_path / "run-new", tmp_path / "run-busy"
+    for directory in (old, new, busy):
+        directory.mkdir()
+    (busy / "cgroup.procs").write_text("123\n")  # rmdir fails, as on a cgroup with tasks
+    for directory in (old, busy):
+        os.utime(directory, (0, 0))
+    assert CgroupHost(memory=tmp_path, pids=None).sweep(older_than_s=60) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-busy", "run-new"]

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "integr8scode-sandbox"
 MIB = 1024 * 1024
+STALE_AFTER_S = 6 * 3600  # far longer than any run may last
 
 
 def own_cgroups(proc_cgroup: str) -> dict[str, str]:
@@ -82,7 +84,23 @@ class CgroupHost:
         own = own_cgroups(proc_cgroup)
         memory = _usable_parent(root, "memory", own, "memory.limit_in_bytes", str(64 * MIB))
         pids = _usable_parent(root, "pids", own, "pids.max", "64")
-        return cls(memory=memory, pids=pids)
+        host = cls(memory=memory, pids=pids)
+        host.sweep()
+        return host
+
+    def sweep(self, older_than_s: float = STALE_AFTER_S) -> int:
+        """Remove run cgroups a crashed coordinator left behind. Only empty ones (rmdir refuses
+        others) and only old ones: another coordinator's brand-new, not yet joined cgroup on
+        the same host must survive."""
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for parent in (self.memory, self.pids):
+            for run in parent.glob("run-*") if parent else ():
+                with contextlib.suppress(OSError):
+                    if run.stat().st_mtime < cutoff:
+                        run.rmdir()
+                        removed += 1
+        return removed
 
     def create(self, memory_mb: int, max_pids: int) -> RunCgroup:
         """A fresh cgroup per controller with the run's limits; OSError if the host refuses."""
