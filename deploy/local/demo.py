@@ -94,8 +94,9 @@ def main() -> None:
         f"{(result.get('stdout') or '').strip()!r}"
     )
     print(
-        f"  POST → terminal {elapsed_ms:.0f} ms; sandbox wall {usage.get('wall_time_ms', 0):.1f} ms, "
-        f"cpu {usage.get('cpu_time_ms', 0):.1f} ms, peak memory {usage.get('peak_memory_kb', 0)} KB"
+        f"  POST → terminal {elapsed_ms:.0f} ms; sandbox wall "
+        f"{usage.get('wall_time_ms', 0):.1f} ms, cpu {usage.get('cpu_time_ms', 0):.1f} ms, "
+        f"peak memory {usage.get('peak_memory_kb', 0)} KB"
     )
     trace_id = result["trace_id"]
     print(f"  trace {trace_id}: {JAEGER}/api/traces/{trace_id}")
