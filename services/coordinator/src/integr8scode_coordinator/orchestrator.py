@@ -109,15 +109,21 @@ class ExecutionSaga:
             steps=[SagaStep.VALIDATE.value],
         )
         created = await self._store.create(saga)
-        if not created:
-            return False
         if problem is not None:
+            # Also on a redelivery: a crash between queueing and failing must not leave an
+            # invalid request in the queue, to be run past the limits that refused it.
             event = outcomes.failed_event(
                 request, self._producer, problem, TerminalReason.INVALID_REQUEST
             )
-            await self._finish(request.execution_id, SagaStatus.FAILED, event, error=problem)
+            await self._finish(
+                request.execution_id,
+                SagaStatus.FAILED,
+                event,
+                only_from=SagaStatus.QUEUED,
+                error=problem,
+            )
             return False
-        return True
+        return created
 
     def validate(self, request: ExecutionRequest) -> str | None:
         """Why the request can't run, or None."""

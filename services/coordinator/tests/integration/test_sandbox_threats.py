@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.domain.sandbox import SandboxLimits, SandboxRequest, SandboxResult
@@ -87,6 +90,33 @@ async def test_sum_of_range_completes(runner: BubblewrapRunner, language: str) -
     assert result.cpu_time_ms > 0
     assert result.wall_time_ms > 0
     assert result.peak_memory_kb > 0
+
+
+async def test_a_run_is_one_sandbox_run_span(runner: BubblewrapRunner) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = BubblewrapRunner(runner.config, runner.cgroups, tracer_provider=provider)
+    request = SandboxRequest(
+        "exec-1", "python", "", "raise SystemExit(2)", "", SandboxLimits(5, 64)
+    )
+    await traced.run(request, asyncio.Event())
+    [span] = exporter.get_finished_spans()
+    assert span.name == "sandbox.run"
+    attributes = dict(span.attributes or {})
+    expected = {
+        "sandbox.runner": "bubblewrap",
+        "sandbox.limits.timeout_s": 5,
+        "sandbox.limits.memory_mb": 64,
+        "sandbox.exit_code": 2,
+        "execution.status": "completed",
+        "execution.id": "exec-1",
+        "execution.language": "python",
+    }
+    assert {key: attributes.get(key) for key in expected} == expected
+    enforced = attributes["sandbox.enforced"]
+    assert isinstance(enforced, tuple)
+    assert "rlimit.nproc" in enforced
 
 
 async def test_runtimes_name_the_detected_versions(runner: BubblewrapRunner) -> None:
@@ -170,6 +200,20 @@ async def test_python_fork_loop_is_contained(any_runner: BubblewrapRunner) -> No
     result = await run(any_runner, script, timeout_s=5)
     assert result.outcome in {"failed", "timed_out"}, result
     assert "process limit of 64 reached" in (result.error or "")
+
+
+async def test_a_fork_bomb_does_not_starve_a_concurrent_run(rlimits_only: BubblewrapRunner) -> None:
+    """RLIMIT_NPROC is set inside each run's own user namespace, so it counts that run only,
+    although every run is the same host uid (checked without cgroups, where it is the limit)."""
+    bomb = run(rlimits_only, ":(){ :|:& };:", "bash", timeout_s=4)
+    forker = (
+        "for i in $(seq 40); do sleep 2 & done\n"  # 40 processes at once, under the limit of 64
+        "wait; echo forked all"
+    )
+    neighbour = run(rlimits_only, forker, "bash", timeout_s=10)
+    _, calm = await asyncio.gather(bomb, neighbour)
+    assert calm.outcome == "completed", calm
+    assert calm.stdout == "forked all\n"
 
 
 async def test_signals_do_not_reach_the_host(runner: BubblewrapRunner) -> None:

@@ -78,6 +78,22 @@ async def test_a_redelivered_invalid_request_is_not_reported_twice(harness: Harn
     assert len(harness.publisher.events) == 1
 
 
+async def test_an_invalid_request_left_queued_by_a_crash_fails_on_redelivery(
+    harness: Harness,
+) -> None:
+    # The first delivery queued the saga, then the process died before failing it.
+    request = harness.request("ex-crashed", memory_mb=4096)
+    harness.saga_doc(request)
+
+    assert await harness.saga.accept(request) is False
+
+    assert harness.store.status("ex-crashed") is SagaStatus.FAILED
+    [event] = harness.publisher.events
+    assert isinstance(event, ExecutionFailed)
+    assert event.payload.error_type == "invalid_request"
+    assert await harness.store.oldest_queued(limit=10) == []
+
+
 async def test_the_limits_at_the_maximum_are_accepted(make_harness: MakeHarness) -> None:
     harness = make_harness(max_timeout_s=10.0, max_memory_mb=256)
     request = harness.request(timeout_s=10.0, memory_mb=256, language_version="3.12")

@@ -110,17 +110,17 @@ def test_system_mounts_follow_the_hosts_merged_usr(tmp_path: Path) -> None:
     ]
 
 
-def test_binds_follow_symlinks_outside_the_system_dirs(tmp_path: Path) -> None:
+def test_an_interpreter_outside_the_system_dirs_brings_its_prefix(tmp_path: Path) -> None:
     prefix = tmp_path / "opt" / "node-v20"
     (prefix / "bin").mkdir(parents=True)
     binary = prefix / "bin" / "node"
     binary.write_bytes(b"\x7fELF")
-    alternatives = tmp_path / "alternatives"
-    alternatives.mkdir()
-    (alternatives / "node").symlink_to(binary)
-    real, binds = binds_for(str(alternatives / "node"))
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "node").symlink_to(binary)  # like a virtualenv's python3
+    real, binds = binds_for(str(venv / "node"))
     assert real == str(binary)
-    assert binds == (str(alternatives), str(prefix))
+    assert binds == (str(prefix),)  # the symlink's directory stays outside
 
 
 def test_system_binaries_need_no_extra_binds() -> None:

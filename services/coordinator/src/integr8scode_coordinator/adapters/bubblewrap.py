@@ -30,10 +30,12 @@ fork-refused counters all end a run the same way: SIGKILL to the sandbox's pid 1
 the whole pid namespace with it, then to the launcher's process group as a backstop.
 
 Measurements: CPU time from ``wait4`` (pid 1 reaps every process of the run and is reaped by
-bwrap's monitor, which we reap). Peak memory from the memory cgroup when there is one (the
-whole run, tmpfs included), else the largest RSS ``wait4`` saw. The kernel drops the usage of
-processes it kills with a pid namespace, so before a kill the runner reads the run's process
-tree in ``/proc`` and keeps whichever figure is larger.
+bwrap's monitor, which we reap); the kernel drops the usage of processes it kills with a pid
+namespace, so before a kill the runner reads the run's process tree in ``/proc`` and keeps the
+larger figure. Peak memory from the memory cgroup when there is one (the whole run, tmpfs
+included). Without it, from samples of the process tree's VmHWM every ``sample_interval_s``:
+``wait4``'s ru_maxrss can't serve, as ``posix_spawn`` children start in this process's address
+space and inherit its high-water mark at exec (it counts only when it is above ours).
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class BubblewrapConfig:
     shell: str = "/bin/sh"
     flood_factor: int = 10  # stop a program after this many times the output cap
     poll_interval_s: float = 0.05  # cgroup counters, while a run is going
+    sample_interval_s: float = 0.02  # peak memory from /proc, when there is no memory cgroup
     kill_grace_s: float = 1.0  # after SIGKILL to pid 1, before SIGKILL to the process group
 
 
@@ -531,7 +534,10 @@ class _Watch:
         self._pidfd = -1
         self._init_pidfd = -1  # the sandbox's pid 1: killing it ends the whole pid namespace
         self._init_pid = -1
-        self._usage_at_kill = (0.0, 0)  # (cpu ms, peak kB) of the process tree before a kill
+        self._cpu_at_kill = 0.0  # ms, of the process tree just before a kill
+        self._sampled_peak_kb = 0  # largest VmHWM seen in the process tree
+        self._own_peak_kb = 0  # ours at spawn: a child's ru_maxrss starts from it
+        self._sampling = cgroup is None or cgroup.memory is None
         self._release = -1
         self._open: dict[int, str] = {}  # read ends still open → stream name
         self._status = bytearray()
@@ -556,6 +562,7 @@ class _Watch:
         self._open = {fd: name for name, fd in files.readers.items()}
         self._release = files.release
         self._started = time.monotonic()
+        self._own_peak_kb = tree_usage(os.getpid(), limit=1)[1] if self._sampling else 0
         try:
             self.pid = os.posix_spawn(
                 argv[0],
@@ -656,11 +663,18 @@ class _Watch:
         if self.killed_for is not None or self._exited.done():
             return
         self.killed_for = reason
-        if self._init_pid > 0:
-            self._usage_at_kill = tree_usage(self._init_pid)
+        self._cpu_at_kill = self._sample()
         if not self._signal_init():
             self._kill_group()
         self._loop.call_later(self.config.kill_grace_s, self._kill_group)
+
+    def _sample(self) -> float:
+        """CPU ms of the run's live process tree; records its peak memory on the way."""
+        if self._init_pid <= 0:
+            return 0.0
+        cpu_ms, peak_kb = tree_usage(self._init_pid)
+        self._sampled_peak_kb = max(self._sampled_peak_kb, peak_kb)
+        return cpu_ms
 
     def _signal_init(self) -> bool:
         if self._init_pidfd < 0:
@@ -686,6 +700,8 @@ class _Watch:
                     timeout = max(0.0, deadline - time.monotonic())
                     if self.cgroup is not None:
                         timeout = min(timeout, self.config.poll_interval_s)
+                    if self._sampling:
+                        timeout = min(timeout, self.config.sample_interval_s)
                 await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if self._exited.done():
                     break
@@ -695,8 +711,11 @@ class _Watch:
                     self.kill("cancel")
                 elif time.monotonic() >= deadline:
                     self.kill("timeout")
-                elif self.cgroup is not None:
-                    self._check_cgroup(self.cgroup)
+                else:
+                    if self._sampling:
+                        self._sample()
+                    if self.cgroup is not None:
+                        self._check_cgroup(self.cgroup)
         finally:
             cancelled.cancel()
         # Every writer died with the pid namespace, so the pipes end right away.
@@ -751,7 +770,7 @@ class _Watch:
         return max(0.0, (self._ended or time.monotonic()) - self._started) * 1000
 
     def observation(self, spec: LanguageSpec) -> Observation:
-        cpu_ms = self._usage_at_kill[0]
+        cpu_ms = self._cpu_at_kill
         if self._rusage is not None:
             cpu_ms = max(cpu_ms, (self._rusage.ru_utime + self._rusage.ru_stime) * 1000)
         setup_error = None
@@ -776,7 +795,7 @@ class _Watch:
         if peak is not None:
             return peak
         seen = int(self._rusage.ru_maxrss) if self._rusage is not None else 0
-        return max(seen, self._usage_at_kill[1])
+        return max(seen if seen > self._own_peak_kb else 0, self._sampled_peak_kb)
 
 
 def _stat_fields(pid: int) -> list[str]:

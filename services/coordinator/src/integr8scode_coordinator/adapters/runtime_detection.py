@@ -7,9 +7,9 @@ kept if it is a real executable (wrapper scripts such as pyenv shims are skipped
 sandbox there is no pyenv to dispatch to). The first interpreter of each short version wins.
 
 The sandbox binds ``/usr`` (and the merged-/usr links or directories ``/bin``, ``/lib``,
-``/lib64``, ``/sbin``) read-only; an interpreter installed elsewhere (``/opt/node-v20``, a
-pyenv prefix) brings its own prefix as an extra read-only bind, and so does any directory its
-symlink chain passes through (``/etc/alternatives``).
+``/lib64``, ``/sbin``) read-only and runs the resolved binary; an interpreter installed elsewhere
+(``/opt/node-v20``) brings its own prefix as an extra read-only bind. Nothing of a virtualenv is
+bound: a venv's ``python3`` resolves to its base interpreter.
 """
 
 from __future__ import annotations
@@ -74,21 +74,11 @@ def _prefix_of(binary: str) -> str:
 
 
 def binds_for(path: str) -> tuple[str, tuple[str, ...]]:
-    """(real binary, extra binds) for a command path: follows its symlink chain and names every
-    directory outside the system prefixes that the chain passes through."""
-    binds: list[str] = []
-    current = Path(path)
-    for _ in range(40):  # a symlink loop ends here rather than spin
-        if not current.is_symlink():
-            break
-        if not _is_system(str(current.parent) + "/"):
-            binds.append(str(current.parent))
-        target = Path(os.readlink(current))
-        current = target if target.is_absolute() else current.parent / target
-    real = os.path.realpath(current)
-    if not _is_system(real):
-        binds.append(_prefix_of(real))
-    return real, tuple(dict.fromkeys(binds))
+    """(real binary, extra binds) for a command path. The sandbox runs the real binary, so the
+    symlinks that led to it (``/etc/alternatives``, a virtualenv's ``bin``) are not needed
+    inside; an installation outside the system prefixes brings its own prefix."""
+    real = os.path.realpath(path)
+    return real, (() if _is_system(real) else (_prefix_of(real),))
 
 
 def _is_script(path: str) -> bool:
