@@ -562,7 +562,7 @@ class _Watch:
         self._open = {fd: name for name, fd in files.readers.items()}
         self._release = files.release
         self._started = time.monotonic()
-        self._own_peak_kb = tree_usage(os.getpid(), limit=1)[1] if self._sampling else 0
+        self._own_peak_kb = _vm_hwm_kb(os.getpid()) if self._sampling else 0
         try:
             self.pid = os.posix_spawn(
                 argv[0],
@@ -812,7 +812,14 @@ def _parent_of(pid: int) -> int | None:
     return int(fields[1]) if len(fields) > 1 else None
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+def _vm_hwm_kb(pid: int) -> int:
+    """A live process's peak RSS (VmHWM), in kB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            line = next((line for line in f if line.startswith("VmHWM:")), "")
+    except OSError:
+        return 0
+    return int(line.split()[1]) if line else 0
 
 
 def tree_usage(root: int, limit: int = 4096) -> tuple[float, int]:
@@ -828,13 +835,11 @@ def tree_usage(root: int, limit: int = 4096) -> tuple[float, int]:
         fields = _stat_fields(pid)
         if len(fields) > 14:
             cpu_ticks += sum(int(v) for v in fields[11:15])
+        peak_kb = max(peak_kb, _vm_hwm_kb(pid))
         try:
-            with open(f"/proc/{pid}/status") as f:
-                hwm = next((line for line in f if line.startswith("VmHWM:")), "")
-            peak_kb = max(peak_kb, int(hwm.split()[1]) if hwm else 0)
             for task in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{task}/children") as f:
                     pending.extend(int(child) for child in f.read().split())
         except (OSError, ValueError):
             continue
-    return cpu_ticks * 1000 / CLOCK_TICKS, peak_kb
+    return cpu_ticks * 1000 / os.sysconf("SC_CLK_TCK"), peak_kb
