@@ -116,6 +116,43 @@ stop_bg() {
   rm -f "$f"
 }
 
+# component_status NAME WHERE READY_CMD...: one status line for an infrastructure component.
+# Returns 0 when running and READY_CMD answers, 1 when running but not answering, 3 when stopped.
+component_status() {
+  local name=$1 where=$2 pid; shift 2
+  if ! pid_alive "$name"; then
+    printf '%-10s %-10s %-12s %s\n' "$name" stopped "-" "$where"
+    return 3
+  fi
+  pid=$(cat "$(pid_file "$name")")
+  if "$@" >/dev/null 2>&1; then
+    printf '%-10s %-10s %-12s %s\n' "$name" running "pid $pid" "$where"
+  else
+    printf '%-10s %-10s %-12s %s\n' "$name" starting "pid $pid" "$where (not answering yet)"
+    return 1
+  fi
+}
+
+# component_stop NAME [TIMEOUT_S]: stop a component (see stop_bg), saying so when it was running.
+component_stop() {
+  if pid_alive "$1"; then
+    step "$1" "stopping"
+  fi
+  stop_bg "$1" "${2:-20}"
+}
+
+# component_main "$@": a component script's command line; install|start|stop|status call the
+# script's cmd_install, cmd_start, cmd_stop, cmd_status (status's exit code is the script's).
+component_main() {
+  case "${1:-}" in
+    install | start | stop | status) "cmd_$1" ;;
+    *)
+      echo "usage: $0 install|start|stop|status" >&2
+      exit 2
+      ;;
+  esac
+}
+
 # port_open PORT: true when something listens on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -6,9 +6,11 @@
 #   collector.sh install   build the shared Jaeger binary if missing (see jaeger.sh)
 #   collector.sh start     install if needed, start, wait until healthy
 #   collector.sh stop      stop the process
-#   collector.sh status    running/stopped, pid, ports
+#   collector.sh status    running/starting/stopped, pid, ports; exits 0 running and answering,
+#                           1 running but not answering, 3 stopped
 #
 # Starting does not require Jaeger to be up: the otlp exporter retries until it is.
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 NAME=collector
@@ -20,13 +22,13 @@ export COLLECTOR_SAMPLING_PERCENT="${COLLECTOR_SAMPLING_PERCENT:-100}"
 
 collector_healthy() { http_ok "http://127.0.0.1:$COLLECTOR_HEALTH_PORT/status"; }
 
-install() {
+cmd_install() {
   # One binary serves both Jaeger and the collector; jaeger.sh owns the build.
   bash "$LOCAL_DIR/components/jaeger.sh" install
 }
 
-start() {
-  install
+cmd_start() {
+  cmd_install
   local log; log=$(log_file "$NAME")
   if pid_alive "$NAME"; then
     wait_until "$NAME" 60 "$log" collector_healthy
@@ -44,30 +46,11 @@ start() {
   step "$NAME" "healthy (otlp grpc :$OTLP_GRPC_PORT http :$OTLP_HTTP_PORT)"
 }
 
-stop() {
-  if pid_alive "$NAME"; then
-    stop_bg "$NAME"
-    step "$NAME" "stopped"
-  else
-    rm -f "$(pid_file "$NAME")"
-    step "$NAME" "not running"
-  fi
+cmd_stop() { component_stop "$NAME"; }
+
+cmd_status() {
+  component_status "$NAME" "$BIND_HOST:$OTLP_GRPC_PORT (otlp http $OTLP_HTTP_PORT, metrics $COLLECTOR_PROM_PORT, health $COLLECTOR_HEALTH_PORT)" \
+    collector_healthy
 }
 
-status() {
-  if pid_alive "$NAME"; then
-    printf '%-10s running  pid %-7s otlp grpc %s http %s, metrics %s, health %s\n' "$NAME" \
-      "$(cat "$(pid_file "$NAME")")" "$OTLP_GRPC_PORT" "$OTLP_HTTP_PORT" \
-      "$COLLECTOR_PROM_PORT" "$COLLECTOR_HEALTH_PORT"
-  else
-    printf '%-10s stopped\n' "$NAME"
-  fi
-}
-
-case "${1:-}" in
-  install | start | stop | status) "$1" ;;
-  *)
-    echo "usage: $0 install|start|stop|status" >&2
-    exit 2
-    ;;
-esac
+component_main "$@"

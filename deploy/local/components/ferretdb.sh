@@ -115,32 +115,8 @@ cmd_start() {
   step "$NAME" "ready in $(( $(date +%s) - t0 ))s"
 }
 
-cmd_stop() {
-  if pid_alive "$NAME"; then
-    step "$NAME" "stopping"
-  fi
-  stop_bg "$NAME"
-}
+cmd_stop() { component_stop "$NAME"; }
 
-cmd_status() {
-  local where="$BIND_HOST:$MONGO_PORT (debug $FERRETDB_DEBUG_PORT)"
-  if ! pid_alive "$NAME"; then
-    printf '%-10s %-10s %-12s %s\n' "$NAME" stopped "-" "$where"
-    return 3
-  fi
-  local pid; pid=$(cat "$(pid_file "$NAME")")
-  if ferretdb_ready >/dev/null 2>&1; then
-    printf '%-10s %-10s %-12s %s\n' "$NAME" running "pid $pid" "$where"
-  else
-    printf '%-10s %-10s %-12s %s\n' "$NAME" starting "pid $pid" "$where (not answering yet)"
-    return 1
-  fi
-}
+cmd_status() { component_status "$NAME" "$BIND_HOST:$MONGO_PORT (debug $FERRETDB_DEBUG_PORT)" ferretdb_ready; }
 
-case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+component_main "$@"

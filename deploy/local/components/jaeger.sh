@@ -4,10 +4,12 @@
 #   jaeger.sh install   build the binary into $BIN_DIR once (Go module proxy; first run: minutes)
 #   jaeger.sh start     install if needed, start with jaeger/jaeger.yaml, wait until healthy
 #   jaeger.sh stop      stop the process
-#   jaeger.sh status    running/stopped, pid, ports
+#   jaeger.sh status    running/starting/stopped, pid, ports; exits 0 running and answering,
+#                        1 running but not answering, 3 stopped
 #
 # The same binary is an OpenTelemetry Collector distribution; components/collector.sh runs a
 # second instance of it as the collector (jaeger/collector.yaml).
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 NAME=jaeger
@@ -26,7 +28,7 @@ jaeger_healthy() {
     http_ok "http://127.0.0.1:$JAEGER_QUERY_PORT/api/services"
 }
 
-install() {
+cmd_install() {
   if [ -x "$JAEGER_BIN" ]; then
     step "$NAME" "binary $JAEGER_VERSION cached"
     return 0
@@ -51,8 +53,8 @@ install() {
   step "$NAME" "built ($(du -h "$JAEGER_BIN" | cut -f1))"
 }
 
-start() {
-  install
+cmd_start() {
+  cmd_install
   local log; log=$(log_file "$NAME")
   if pid_alive "$NAME"; then
     wait_until "$NAME" 60 "$log" jaeger_healthy
@@ -70,30 +72,11 @@ start() {
   step "$NAME" "healthy (query http://127.0.0.1:$JAEGER_QUERY_PORT)"
 }
 
-stop() {
-  if pid_alive "$NAME"; then
-    stop_bg "$NAME"
-    step "$NAME" "stopped"
-  else
-    rm -f "$(pid_file "$NAME")"
-    step "$NAME" "not running"
-  fi
+cmd_stop() { component_stop "$NAME"; }
+
+cmd_status() {
+  component_status "$NAME" "$BIND_HOST:$JAEGER_QUERY_PORT (otlp grpc $JAEGER_OTLP_GRPC_PORT http $JAEGER_OTLP_HTTP_PORT, health $JAEGER_HEALTH_PORT)" \
+    jaeger_healthy
 }
 
-status() {
-  if pid_alive "$NAME"; then
-    printf '%-10s running  pid %-7s otlp grpc %s http %s, query %s, health %s\n' "$NAME" \
-      "$(cat "$(pid_file "$NAME")")" "$JAEGER_OTLP_GRPC_PORT" "$JAEGER_OTLP_HTTP_PORT" \
-      "$JAEGER_QUERY_PORT" "$JAEGER_HEALTH_PORT"
-  else
-    printf '%-10s stopped\n' "$NAME"
-  fi
-}
-
-case "${1:-}" in
-  install | start | stop | status) "$1" ;;
-  *)
-    echo "usage: $0 install|start|stop|status" >&2
-    exit 2
-    ;;
-esac
+component_main "$@"

@@ -165,32 +165,10 @@ cmd_start() {
 }
 
 cmd_stop() {
-  if pid_alive "$NAME"; then
-    step "$NAME" "stopping"
-  fi
   # A combined node shuts down cleanly in a few seconds; give it time before SIGKILL.
-  stop_bg "$NAME" 30
+  component_stop "$NAME" 30
 }
 
-cmd_status() {
-  local where="$BIND_HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
-  if ! pid_alive "$NAME"; then
-    printf '%-10s %-10s %-12s %s\n' "$NAME" stopped "-" "$where"
-    return 3
-  fi
-  local pid; pid=$(cat "$(pid_file "$NAME")")
-  if kafka_ready >/dev/null 2>&1; then
-    printf '%-10s %-10s %-12s %s\n' "$NAME" running "pid $pid" "$where"
-  else
-    printf '%-10s %-10s %-12s %s\n' "$NAME" starting "pid $pid" "$where (not answering yet)"
-    return 1
-  fi
-}
+cmd_status() { component_status "$NAME" "$BIND_HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)" kafka_ready; }
 
-case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+component_main "$@"

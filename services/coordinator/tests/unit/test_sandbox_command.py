@@ -1,4 +1,5 @@
-"""adapters.bubblewrap: the command line of one run, and the rlimits it sets — built, not run."""
+"""adapters.bubblewrap: the command line of one run, and the rlimits it sets — built, not run;
+adapters.sandbox_process: reading a live process tree."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from integr8scode_coordinator.adapters.bubblewrap import (
     BubblewrapConfig,
     build_command,
     rlimit_args,
-    tree_usage,
 )
 from integr8scode_coordinator.adapters.runtime_detection import Interpreter, Mount
+from integr8scode_coordinator.adapters.sandbox_process import tree_usage
 from integr8scode_coordinator.domain.runtimes import LANGUAGES
 from integr8scode_coordinator.domain.sandbox import SandboxLimits
 

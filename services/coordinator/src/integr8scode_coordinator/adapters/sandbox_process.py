@@ -1,0 +1,488 @@
+"""Run one sandboxed process chain and watch it: descriptors, spawn, output, kill, measurements.
+
+The launcher chain (built by ``bubblewrap.build_command``) gets its inputs at fixed descriptor
+numbers (``STATUS_FD``…): memfds that only this one child sees, and pipes whose parent ends the
+``SandboxProcess`` reads. It is started with ``posix_spawn`` (no ``preexec_fn``, safe in a
+threaded process) in a process group of its own; the sandbox's pid 1 exits only when the
+``SandboxProcess`` releases it, once every process of the run has closed stdout and stderr.
+
+A wall-clock deadline, the cancel event, output floods and (with cgroups) the OOM-kill and
+fork-refused counters all end a run the same way: SIGKILL to the sandbox's pid 1, which takes
+the whole pid namespace with it, then to the launcher's process group as a backstop.
+
+Measurements: CPU time from ``wait4`` (pid 1 reaps every process of the run and is reaped by
+bwrap's monitor, which we reap); the kernel drops the usage of processes it kills with a pid
+namespace, so before a kill the runner reads the run's process tree in ``/proc`` and keeps the
+larger figure. Peak memory from the memory cgroup when there is one (the whole run, tmpfs
+included). Without it, from samples of the process tree's VmHWM every ``sample_interval_s``:
+``wait4``'s ru_maxrss can't serve, as ``posix_spawn`` children start in this process's address
+space and inherit its high-water mark at exec (it counts only when it is above ours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import resource
+import signal
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from integr8scode_coordinator.adapters.cgroups import RunCgroup
+from integr8scode_coordinator.domain.runtimes import LanguageSpec
+from integr8scode_coordinator.domain.sandbox import (
+    CappedOutput,
+    KillReason,
+    Observation,
+    SandboxLimits,
+)
+
+# Descriptors as the launcher chain sees them. bwrap consumes 3-6; pid 1 gets 0, 7, 8, 9 and
+# hands the program 0 (stdin), 8 as stdout and 9 as stderr. 1 and 2 carry only the launcher's
+# own diagnostics (bwrap's setup errors), so they can't be confused with the program's output.
+STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD, RELEASE_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6, 7, 8, 9
+LAUNCHER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+# Dispositions a Python parent leaves ignored (SIG_IGN survives exec); programs expect defaults.
+RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+DIAGNOSTICS_CAP = 64 * 1024
+
+
+class ProcessTimings(Protocol):
+    """How a ``SandboxProcess`` polls and kills (``BubblewrapConfig`` carries these)."""
+
+    @property
+    def flood_factor(self) -> int:
+        """Stop a program after this many times the output cap."""
+        ...
+
+    @property
+    def poll_interval_s(self) -> float:
+        """Cgroup counters, while a run is going."""
+        ...
+
+    @property
+    def sample_interval_s(self) -> float:
+        """Peak memory from /proc, when there is no memory cgroup."""
+        ...
+
+    @property
+    def kill_grace_s(self) -> float:
+        """After SIGKILL to pid 1, before SIGKILL to the process group."""
+        ...
+
+
+class ChildFiles:
+    """What one launcher gets, at fixed numbers (see ``STATUS_FD``…): memfds with stdin, the
+    script, passwd and group; the read end of the release pipe; the write ends of the output,
+    diagnostics and status pipes. The parent keeps the other ends."""
+
+    def __init__(self, *, stdin: bytes, script: bytes, passwd: bytes, group: bytes) -> None:
+        self.child: dict[int, int] = {}  # child's fd → ours
+        self.readers: dict[str, int] = {}
+        self.release = -1  # closing it lets the sandbox's pid 1 exit
+        try:
+            self.child[0] = _memfd("stdin", stdin, read_only=True)
+            self.child[SCRIPT_FD] = _memfd("script", script)
+            self.child[PASSWD_FD] = _memfd("passwd", passwd)
+            self.child[GROUP_FD] = _memfd("group", group)
+            for name, child_fd in (
+                ("stdout", STDOUT_FD),
+                ("stderr", STDERR_FD),
+                ("diagnostics", 1),
+                ("status", STATUS_FD),
+            ):
+                r, w = os.pipe()
+                os.set_blocking(r, False)
+                self.readers[name] = r
+                self.child[child_fd] = _high(w)
+            self.child[2] = _high(os.dup(self.child[1]))
+            r, self.release = os.pipe()
+            self.child[RELEASE_FD] = _high(r)
+        except BaseException:
+            self.close_child_ends()
+            _close([*self.readers.values(), self.release])
+            raise
+
+    def file_actions(self) -> list[tuple[int, ...]]:
+        """dup2 ours onto the child's numbers, then close every other descriptor >= 10: this
+        process may hold inheritable descriptors it was started with, and they must not reach
+        the sandbox."""
+        actions: list[tuple[int, ...]] = [
+            (os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in self.child.items()
+        ]
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) >= 10:
+                actions.append((os.POSIX_SPAWN_CLOSE, int(name)))
+        return actions
+
+    def close_child_ends(self) -> None:
+        """After the spawn the child holds its own copies; ours would keep the pipes open."""
+        _close(self.child.values())
+        self.child.clear()
+
+
+class SandboxProcess:
+    """One spawned run: its pipes, its deadline, and how it gets killed."""
+
+    def __init__(
+        self, config: ProcessTimings, limits: SandboxLimits, cgroup: RunCgroup | None
+    ) -> None:
+        self.config = config
+        self.limits = limits
+        self.cgroup = cgroup
+        self.flood_limit = limits.max_output_bytes * config.flood_factor
+        self.sinks = {
+            "stdout": CappedOutput(limits.max_output_bytes, self.flood_limit),
+            "stderr": CappedOutput(limits.max_output_bytes, self.flood_limit),
+            "diagnostics": CappedOutput(DIAGNOSTICS_CAP, self.flood_limit),
+        }
+        self.killed_for: KillReason | None = None
+        self.pid = -1
+        self._loop = asyncio.get_running_loop()
+        self._pidfd = -1
+        self._init_pidfd = -1  # the sandbox's pid 1: killing it ends the whole pid namespace
+        self._init_pid = -1
+        self._cpu_at_kill = 0.0  # ms, of the process tree just before a kill
+        self._sampled_peak_kb = 0  # largest VmHWM seen in the process tree
+        self._own_peak_kb = 0  # ours at spawn: a child's ru_maxrss starts from it
+        self._sampling = cgroup is None or cgroup.memory is None
+        self._release = -1
+        self._open: dict[int, str] = {}  # read ends still open → stream name
+        self._status = bytearray()
+        self._exit_code: int | None = None  # the program's, from bwrap's status record
+        self._exited: asyncio.Future[resource.struct_rusage | None] = self._loop.create_future()
+        self._drained: asyncio.Future[None] = self._loop.create_future()
+        self._started = 0.0
+        self._ended = 0.0
+        self._rusage: resource.struct_rusage | None = None
+        self._finished = False
+
+    @property
+    def stdout(self) -> CappedOutput:
+        return self.sinks["stdout"]
+
+    @property
+    def stderr(self) -> CappedOutput:
+        return self.sinks["stderr"]
+
+    def spawn(self, argv: list[str], files: ChildFiles) -> None:
+        """Start the chain; from here on this watch owns the parent's ends."""
+        self._open = {fd: name for name, fd in files.readers.items()}
+        self._release = files.release
+        self._started = time.monotonic()
+        self._own_peak_kb = _vm_hwm_kb(os.getpid()) if self._sampling else 0
+        try:
+            self.pid = os.posix_spawn(
+                argv[0],
+                argv,
+                LAUNCHER_ENV,
+                file_actions=files.file_actions(),
+                setpgroup=0,
+                setsigmask=(),
+                setsigdef=RESET_SIGNALS,
+            )
+        except OSError:
+            self._close_readers()
+            self._let_go()
+            raise
+        finally:
+            files.close_child_ends()
+        self._pidfd = os.pidfd_open(self.pid)
+        self._loop.add_reader(self._pidfd, self._on_exit)
+        for fd in self._open:
+            self._loop.add_reader(fd, self._on_readable, fd)
+
+    # -- callbacks -------------------------------------------------------------------------
+
+    def _on_exit(self) -> None:
+        rusage: resource.struct_rusage | None = None
+        try:
+            pid, _, rusage = os.wait4(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (a waitpid(-1) child watcher)
+            pid = self.pid
+        if pid == 0:
+            return
+        self._ended = time.monotonic()
+        self._loop.remove_reader(self._pidfd)
+        if not self._exited.done():
+            self._exited.set_result(rusage)
+
+    def _on_readable(self, fd: int) -> None:
+        name = self._open[fd]
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # EOF: every writer is gone
+            self._close_reader(fd)
+            if name == "status":
+                self._status_line(bytes(self._status))
+            if "stdout" not in self._open.values() and "stderr" not in self._open.values():
+                self._let_go()  # every process of the run has closed its output: release pid 1
+            if not self._open and not self._drained.done():
+                self._drained.set_result(None)
+        elif name == "status":
+            self._status += chunk
+            *lines, rest = bytes(self._status).split(b"\n")
+            self._status = bytearray(rest)
+            for line in lines:
+                self._status_line(line)
+        else:
+            self.sinks[name].feed(chunk)
+            if self.sinks[name].flooded:
+                self.kill("output")
+
+    def _let_go(self) -> None:
+        if self._release >= 0:
+            _close([self._release])
+            self._release = -1
+
+    def _status_line(self, line: bytes) -> None:
+        try:
+            record = json.loads(line) if line.strip() else {}
+        except ValueError:
+            return
+        if "exit-code" in record:
+            self._exit_code = int(record["exit-code"])
+        if "child-pid" in record and self._init_pidfd < 0:
+            self._adopt_init(int(record["child-pid"]))
+
+    def _adopt_init(self, child_pid: int) -> None:
+        try:
+            fd = os.pidfd_open(child_pid)
+        except OSError:
+            return  # already gone
+        # The pidfd pins a process; make sure it is bwrap's child, not a recycled pid.
+        if _parent_of(child_pid) != self.pid:
+            os.close(fd)
+            return
+        self._init_pidfd = fd
+        self._init_pid = child_pid
+        if self.killed_for is not None:
+            self._signal_init()
+
+    # -- stop ------------------------------------------------------------------------------
+
+    def kill(self, reason: KillReason) -> None:
+        """SIGKILL the sandbox's pid 1 (the kernel then kills its whole pid namespace), and the
+        launcher's process group a moment later if it is still there."""
+        if self.killed_for is not None or self._exited.done():
+            return
+        self.killed_for = reason
+        self._cpu_at_kill = self._sample()
+        if not self._signal_init():
+            self._kill_group()
+        self._loop.call_later(self.config.kill_grace_s, self._kill_group)
+
+    def _sample(self) -> float:
+        """CPU ms of the run's live process tree; records its peak memory on the way."""
+        if self._init_pid <= 0:
+            return 0.0
+        cpu_ms, peak_kb = tree_usage(self._init_pid)
+        self._sampled_peak_kb = max(self._sampled_peak_kb, peak_kb)
+        return cpu_ms
+
+    def _signal_init(self) -> bool:
+        if self._init_pidfd < 0:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._init_pidfd, signal.SIGKILL)
+        return True
+
+    def _kill_group(self) -> None:
+        if self.pid > 0 and not self._exited.done():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+    async def wait(self, cancel: asyncio.Event) -> None:
+        deadline = self._started + self.limits.timeout_s
+        cancelled = asyncio.ensure_future(cancel.wait())
+        try:
+            while not self._exited.done():
+                waiting: set[asyncio.Future[Any]] = {self._exited}
+                timeout = self.config.kill_grace_s
+                if self.killed_for is None:
+                    waiting.add(cancelled)
+                    timeout = max(0.0, deadline - time.monotonic())
+                    if self.cgroup is not None:
+                        timeout = min(timeout, self.config.poll_interval_s)
+                    if self._sampling:
+                        timeout = min(timeout, self.config.sample_interval_s)
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if self._exited.done():
+                    break
+                if self.killed_for is not None:
+                    self._kill_group()  # still there after the grace: again, to the group
+                elif cancelled.done():
+                    self.kill("cancel")
+                elif time.monotonic() >= deadline:
+                    self.kill("timeout")
+                else:
+                    if self._sampling:
+                        self._sample()
+                    if self.cgroup is not None:
+                        self._check_cgroup(self.cgroup)
+        finally:
+            cancelled.cancel()
+        # Every writer died with the pid namespace, so the pipes end right away.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drained), self.config.kill_grace_s)
+        self.finish()
+
+    def _check_cgroup(self, cgroup: RunCgroup) -> None:
+        if cgroup.oom_kills() > 0:
+            self.kill("memory")
+        elif cgroup.process_limit_hit():
+            self.kill("processes")
+
+    def finish(self) -> None:
+        """Release every descriptor; if the caller was cancelled mid-run, kill and reap first
+        (synchronously: after SIGKILL that returns at once), so nothing is left behind."""
+        if self._finished or self.pid <= 0:
+            return
+        self._finished = True
+        if not self._exited.done():
+            self.killed_for = self.killed_for or "cancel"
+            self._signal_init()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            try:
+                _, _, rusage = os.wait4(self.pid, 0)
+            except ChildProcessError:
+                rusage = None
+            self._ended = time.monotonic()
+            self._exited.set_result(rusage)
+            if self._pidfd >= 0:
+                self._loop.remove_reader(self._pidfd)
+        self._rusage = self._exited.result()
+        self._close_readers()
+        self._let_go()
+        _close(fd for fd in (self._pidfd, self._init_pidfd) if fd >= 0)
+        self._pidfd = self._init_pidfd = -1
+
+    def _close_reader(self, fd: int) -> None:
+        self._loop.remove_reader(fd)
+        del self._open[fd]
+        os.close(fd)
+
+    def _close_readers(self) -> None:
+        for fd in list(self._open):
+            self._close_reader(fd)
+
+    # -- results ---------------------------------------------------------------------------
+
+    @property
+    def wall_time_ms(self) -> float:
+        return max(0.0, (self._ended or time.monotonic()) - self._started) * 1000
+
+    def observation(self, spec: LanguageSpec) -> Observation:
+        cpu_ms = self._cpu_at_kill
+        if self._rusage is not None:
+            cpu_ms = max(cpu_ms, (self._rusage.ru_utime + self._rusage.ru_stime) * 1000)
+        setup_error = None
+        if self._exit_code is None and self.killed_for is None:
+            diagnostics = self.sinks["diagnostics"].text().strip()
+            setup_error = diagnostics or "the sandbox ended before the program ran"
+        return Observation(
+            exit_code=self._exit_code,
+            killed_for=self.killed_for,
+            setup_error=setup_error,
+            oom_kills=self.cgroup.oom_kills() if self.cgroup else 0,
+            process_limit_hit=self.cgroup.process_limit_hit() if self.cgroup else False,
+            cpu_time_ms=cpu_ms,
+            stderr=self.stderr.text(),
+            stdout_truncated=self.stdout.truncated,
+            stderr_truncated=self.stderr.truncated,
+            markers=spec.markers,
+        )
+
+    def peak_memory_kb(self) -> int:
+        peak = self.cgroup.peak_memory_kb() if self.cgroup else None
+        if peak is not None:
+            return peak
+        seen = int(self._rusage.ru_maxrss) if self._rusage is not None else 0
+        return max(seen if seen > self._own_peak_kb else 0, self._sampled_peak_kb)
+
+
+def _high(fd: int) -> int:
+    """The same file at a descriptor >= 10, close-on-exec, so ``posix_spawn``'s dup2 actions
+    onto 0..9 never overwrite a source they still need."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+def _memfd(name: str, data: bytes, *, read_only: bool = False) -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        if read_only:  # the program may read its stdin, not rewrite it
+            ro = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+            os.close(fd)
+            fd = ro
+    except BaseException:
+        os.close(fd)
+        raise
+    return _high(fd)
+
+
+def _close(fds: Iterable[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after "(comm)" (which may hold spaces): field 3 of proc(5) first."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def _parent_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """A live process's peak RSS (VmHWM), in kB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            line = next((line for line in f if line.startswith("VmHWM:")), "")
+    except OSError:
+        return 0
+    return int(line.split()[1]) if line else 0
+
+
+def tree_usage(root: int, limit: int = 4096) -> tuple[float, int]:
+    """(CPU ms, largest peak RSS kB) of a live process tree: each process's own CPU plus what it
+    reaped from its children (utime, stime, cutime, cstime), and its VmHWM."""
+    cpu_ticks = 0
+    peak_kb = 0
+    pending = [root]
+    seen = 0
+    while pending and seen < limit:
+        pid = pending.pop()
+        seen += 1
+        fields = _stat_fields(pid)
+        if len(fields) > 14:
+            cpu_ticks += sum(int(v) for v in fields[11:15])
+        peak_kb = max(peak_kb, _vm_hwm_kb(pid))
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pending.extend(int(child) for child in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return cpu_ticks * 1000 / os.sysconf("SC_CLK_TCK"), peak_kb
