@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
@@ -224,6 +224,12 @@ class ConsumerRunner:
 
     async def _handle(self, record: Any) -> None:
         headers = h.to_dict(record.headers)
+        if t.is_noop(self._tracer):
+            # No tracing in this process: skip the span bookkeeping on the hot path.
+            dispatch = self._dispatch_for(record, headers, INVALID_SPAN)
+            if dispatch is not None:
+                await self._with_retries(record, headers, INVALID_SPAN, dispatch)
+            return
         parent = t.extract_context(headers)
         attributes: dict[str, Any] = {
             t.MESSAGING_SYSTEM: "kafka",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -116,13 +116,16 @@ class EventPublisher:
     ) -> PublishedRecord:
         """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement."""
         destination = topic or event.topic.name
-        attributes: dict[str, Any] = {
-            t.EVENT_ID: str(event.event_id),
-            t.EVENT_TYPE: event.event_type,
-            t.MESSAGING_MESSAGE_ID: str(event.event_id),
-        }
-        if event.execution_id:
-            attributes[t.EXECUTION_ID] = event.execution_id
+        attributes: dict[str, Any] = {}
+        if not t.is_noop(self._tracer):
+            event_id = str(event.event_id)
+            attributes = {
+                t.EVENT_ID: event_id,
+                t.EVENT_TYPE: event.event_type,
+                t.MESSAGING_MESSAGE_ID: event_id,
+            }
+            if event.execution_id:
+                attributes[t.EXECUTION_ID] = event.execution_id
         with self._producer_span(destination, event.key, attributes) as span:
             carrier = {
                 h.EVENT_TYPE: event.event_type,
@@ -168,6 +171,8 @@ class EventPublisher:
     def _producer_span(
         self, topic: str, key: bytes | None, attributes: dict[str, Any]
     ) -> AbstractContextManager[trace.Span]:
+        if t.is_noop(self._tracer):
+            return nullcontext(trace.INVALID_SPAN)
         base: dict[str, Any] = {
             t.MESSAGING_SYSTEM: "kafka",
             t.MESSAGING_OPERATION_NAME: "publish",
