@@ -3,10 +3,9 @@
 ``accept`` (called by the Kafka handler) validates and queues; ``run`` (called by the scheduler
 once a slot is held) drives the sandbox and ends the saga. Each step is a ``saga.step`` span and
 its state is persisted before the next begins, so a restarted coordinator can resume or fail
-the execution cleanly. The terminal event goes through an outbox on the saga document:
-``finish`` stores it atomically with the terminal status, then it is published and marked; the
-scheduler republishes any terminal event left unpublished by a crash (same ``event_id``, so
-consumers apply it once).
+the execution cleanly. The terminal event goes through an outbox: ``finish`` stores it (storing
+it is what ends the saga, once), then it is published and marked; the scheduler republishes any
+terminal event left unpublished by a crash (same ``event_id``, so consumers apply it once).
 """
 
 from __future__ import annotations
@@ -191,7 +190,7 @@ class ExecutionSaga:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 status = await self._compensate(request, exc)
             finally:
-                await self._release(saga.execution_id)
+                await self._release(saga.execution_id, self.instance_id)
             span.set_attribute(a.EXECUTION_STATUS, status.value)
             return status
 
@@ -226,7 +225,8 @@ class ExecutionSaga:
         return SagaStatus.FAILED
 
     async def fail_lost(self, saga: Saga) -> bool:
-        """End a saga whose coordinator died mid-run: its sandbox died with it."""
+        """End a saga whose coordinator died mid-run (its sandbox died with it) and free the
+        slot that coordinator held for it."""
         with self._tracer.start_as_current_span(
             "saga.recover",
             attributes={a.SAGA_ID: saga.execution_id, a.EXECUTION_ID: saga.execution_id},
@@ -236,12 +236,12 @@ class ExecutionSaga:
                 saga.request, self._producer, error, TerminalReason.PLATFORM_ERROR
             )
             finished = await self._finish(saga.execution_id, SagaStatus.FAILED, event, error=error)
-            await self._release(saga.execution_id)
+            await self._release(saga.execution_id, saga.owner or self.instance_id)
             return finished
 
-    async def _release(self, execution_id: str) -> None:
+    async def _release(self, execution_id: str, owner: str) -> None:
         with self._step(execution_id, SagaStep.RELEASE):
-            await self._slots.release(execution_id)
+            await self._slots.release(execution_id, owner)
 
     # -- terminal outbox ---------------------------------------------------------------------
 

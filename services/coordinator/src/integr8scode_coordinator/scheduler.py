@@ -2,10 +2,12 @@
 
 - admit: takes queued sagas oldest first, reserves a cluster slot (global limit, per-user cap)
   and claims the saga; a user at their cap does not block the others behind them;
-- heartbeat: renews the leases of this instance's runs and picks up cancel requests made
+- heartbeat: renews the slot leases of this instance's runs and picks up cancel requests made
   through another instance;
-- janitor: takes over sagas whose owner's lease ran out (a crashed coordinator): reserved ones
-  go back to the queue, running ones are failed — their sandbox died with the owner;
+- janitor: recovers the executions of slots whose lease ran out (a crashed coordinator): one
+  instance wins each take-over (a unique insert), then reserved sagas go back to the queue,
+  running ones are failed — their sandbox died with the owner — and the slot is freed. It reads
+  only the small ``slots`` collection, not the history of sagas;
 - outbox: republishes terminal events that a crash or a Kafka outage left unpublished.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import Reservation, SagaStore, SlotPool
+from integr8scode_coordinator.domain.ports import HeldSlot, Reservation, SagaStore, SlotPool
 from integr8scode_coordinator.domain.saga import Saga, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
 
@@ -153,7 +155,7 @@ class Scheduler:
                 if not await self._store.claim_queued(
                     saga.execution_id, self._saga.instance_id, lease_until
                 ):
-                    await self._slots.release(saga.execution_id)
+                    await self._slots.release(saga.execution_id, self._saga.instance_id)
                     continue
                 self._start(saga)
             # Read again only if capped users may have hidden others (at most once per user).
@@ -176,30 +178,33 @@ class Scheduler:
         if not ids:
             return
         lease_until = datetime.now(UTC) + self._policy.lease
-        await self._store.renew_leases(self._saga.instance_id, ids, lease_until)
         await self._slots.renew(self._saga.instance_id, ids, lease_until)
         for execution_id in await self._store.cancel_requested(self._saga.instance_id, ids):
             self.cancel_local(execution_id)
 
     async def _janitor(self) -> None:
         now = datetime.now(UTC)
-        for stale in await self._store.expired(now, limit=50):
-            if stale.execution_id in self._runs:
+        for slot in await self._slots.expired(now, limit=50):
+            if slot.execution_id in self._runs:
                 continue  # ours: the heartbeat is late, not dead
-            lease_until = now + self._policy.lease
-            saga = await self._store.take_over(
-                stale.execution_id, self._saga.instance_id, lease_until
-            )
-            if saga is None:
-                continue
-            if saga.status is SagaStatus.RESERVED:
-                await self._slots.release(saga.execution_id)
-                if await self._store.requeue(saga.execution_id, self._saga.instance_id):
-                    log.warning("requeued %s after its coordinator was lost", saga.execution_id)
-                    self.wake()
-            else:
+            if not await self._store.take_over(slot.execution_id, slot.lease_until):
+                continue  # another instance recovers this one
+            # A recoverer that dies now leaves a slot that expires again, for another to take.
+            if not await self._slots.prolong(slot, now + self._policy.lease):
+                continue  # renewed or released since we read it: its holder is alive
+            await self._recover(slot)
+
+    async def _recover(self, slot: HeldSlot) -> None:
+        saga = await self._store.get(slot.execution_id)
+        if saga is not None and saga.owner == slot.owner and not saga.status.terminal:
+            if saga.status is SagaStatus.RUNNING:
                 log.warning("failing %s: its coordinator was lost mid-run", saga.execution_id)
                 await self._saga.fail_lost(saga)
+            elif await self._store.requeue(saga.execution_id, slot.owner):
+                log.warning("requeued %s after its coordinator was lost", saga.execution_id)
+                self.wake()
+        # Otherwise the slot outlived its use (its holder lost the claim, or the saga ended).
+        await self._slots.release(slot.execution_id, slot.owner)
 
     async def _outbox(self) -> None:
         older_than = datetime.now(UTC) - timedelta(seconds=self._timing.outbox_delay_s)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,32 @@ async def db() -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+Clients = Callable[[int], Awaitable[list[AsyncDatabase[dict[str, Any]]]]]
+
+
+@pytest.fixture
+async def clients(db: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[Clients]:
+    """The test database through ``n`` separate clients: as many coordinator instances."""
+    opened: list[AsyncMongoClient[dict[str, Any]]] = []
+
+    async def make(n: int) -> list[AsyncDatabase[dict[str, Any]]]:
+        for _ in range(n):
+            opened.append(
+                AsyncMongoClient(STACK.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True)
+            )
+        return [c[db.name] for c in opened[-n:]]
+
+    try:
+        yield make
+    finally:
+        for client in opened:
+            await client.close()
+
+
+async def _instances(clients: Clients, n: int) -> list[MongoSagaStore]:
+    return [MongoSagaStore(d["sagas"]) for d in await clients(n)]
 
 
 @pytest.fixture
@@ -149,6 +176,103 @@ async def test_oldest_queued_is_fifo_and_skips_the_rest(sagas: MongoSagaStore) -
     assert [s.execution_id for s in excluded] == ["d"]
 
 
+async def test_the_queue_collection_follows_the_saga(
+    db: AsyncDatabase[dict[str, Any]], sagas: MongoSagaStore
+) -> None:
+    t0 = _now() - timedelta(minutes=1)
+    for i, name in enumerate(("q-claimed", "q-cancelled", "q-waiting")):
+        assert await sagas.create(_saga(name, enqueued_at=t0 + timedelta(seconds=i)))
+    assert await db["saga_queue"].count_documents({}) == 3
+
+    assert await sagas.claim_queued("q-claimed", ME, _now() + timedelta(seconds=30))
+    assert await sagas.finish(
+        "q-cancelled", SagaStatus.CANCELLED, _event("q-cancelled"), only_from=SagaStatus.QUEUED
+    )
+
+    [entry] = await db["saga_queue"].find({}).to_list()
+    assert (entry["_id"], entry["user_id"]) == ("q-waiting", "user-1")
+    assert abs(entry["enqueued_at"] - (t0 + timedelta(seconds=2))) < timedelta(milliseconds=1)
+    [waiting] = await sagas.oldest_queued(limit=10)
+    stored = await sagas.get("q-waiting")
+    assert waiting == stored  # the queue entry carries the whole queued saga
+    # A redelivered request whose queue entry a crash lost gets it back; a claimed one doesn't.
+    await db["saga_queue"].delete_many({})
+    assert await sagas.create(_saga("q-waiting")) is False
+    assert await sagas.create(_saga("q-claimed")) is False
+    assert [d["_id"] async for d in db["saga_queue"].find({})] == ["q-waiting"]
+
+
+async def test_a_cancel_flag_reaches_the_queue_and_the_claim(sagas: MongoSagaStore) -> None:
+    await _created(sagas, "ex-flag-queued")
+    await _active(sagas, "ex-flag-run", SagaStatus.RUNNING, ME, _now() + timedelta(seconds=30))
+
+    await sagas.request_cancel("ex-flag-queued")
+    await sagas.request_cancel("ex-flag-run")
+
+    [queued] = await sagas.oldest_queued(limit=10)
+    assert queued.cancel_requested
+    assert await sagas.cancel_requested(ME, ["ex-flag-run", "ex-flag-queued"]) == ["ex-flag-run"]
+    # Claimed after the flag was set: the claim carries it to the new owner's heartbeat.
+    assert await sagas.claim_queued("ex-flag-queued", OTHER, _now() + timedelta(seconds=30))
+    assert await sagas.cancel_requested(OTHER, ["ex-flag-queued"]) == ["ex-flag-queued"]
+
+
+async def test_an_outbox_entry_left_by_a_crash_completes_the_saga(
+    db: AsyncDatabase[dict[str, Any]], sagas: MongoSagaStore
+) -> None:
+    await _active(sagas, "ex-crash", SagaStatus.RUNNING, ME, _now() + timedelta(seconds=30))
+    event = _event("ex-crash")
+    # The finisher stored the terminal event and stopped before updating the saga.
+    await db["saga_outbox"].insert_one(
+        {"_id": "ex-crash", "status": "completed", "event": event, "error": None,
+         "created_at": _now() - timedelta(seconds=10)}
+    )  # fmt: skip
+    assert await sagas.finish("ex-crash", SagaStatus.FAILED, _event("ex-crash")) is False
+    [stored] = await sagas.unpublished_terminal(_now())
+
+    await sagas.mark_published("ex-crash")
+
+    assert stored == event
+    saga = await sagas.get("ex-crash")
+    assert saga is not None
+    assert (saga.status, saga.owner) == (SagaStatus.COMPLETED, None)
+    assert await db["saga_claims"].count_documents({"_id": "ex-crash"}) == 0
+    assert await sagas.finish("ex-crash", SagaStatus.FAILED, _event("ex-crash")) is False
+
+
+async def test_sagas_stored_before_the_queue_collections_are_migrated_once(
+    db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    old = MongoSagaStore(db["sagas"])
+    for name, status in (("m-queued", "queued"), ("m-running", "running"), ("m-done", "failed")):
+        doc = {
+            "_id": name,
+            "user_id": "user-1",
+            "correlation_id": "c",
+            "request": asdict(_request(name)),
+            "status": status,
+            "steps": ["validate"],
+            "enqueued_at": _now(),
+            "owner": OTHER if status == "running" else None,
+            "lease_until": _now(),
+            "terminal_published": False,
+            "terminal_event": _event(name) if status == "failed" else None,
+            "finished_at": _now() - timedelta(seconds=10),
+        }
+        await db["sagas"].insert_one(doc)
+
+    await old.ensure_indexes()
+    await db["saga_queue"].delete_many({})
+    await old.ensure_indexes()  # once only: the queue stays as it is now
+
+    assert await db["saga_queue"].count_documents({}) == 0
+    running = await old.get("m-running")
+    assert running is not None
+    assert running.owner == OTHER
+    [event] = await old.unpublished_terminal(_now())
+    assert event["execution_id"] == "m-done"
+
+
 @pytest.mark.parametrize("attempt", range(3))
 async def test_only_one_of_concurrent_claims_wins(sagas: MongoSagaStore, attempt: int) -> None:
     await _created(sagas, f"ex-claimed-{attempt}")
@@ -168,24 +292,60 @@ async def test_only_one_of_concurrent_claims_wins(sagas: MongoSagaStore, attempt
     assert abs(saga.lease_until - lease) < timedelta(milliseconds=1)
 
 
-async def test_claims_of_separate_instances_are_atomic_on_mongodb(
-    db: AsyncDatabase[dict[str, Any]], sagas: MongoSagaStore
+@pytest.mark.parametrize("attempt", range(3))
+async def test_one_claim_wins_across_separate_instances(
+    sagas: MongoSagaStore, clients: Clients, attempt: int
 ) -> None:
-    if "ferretdbVersion" in await db.client.admin.command("buildInfo"):
-        pytest.skip("FerretDB 1.x updates are not atomic across clients (FerretDB issue #3040)")
-    instances = [MongoSagaStore(db["sagas"]) for _ in range(10)]
-    await _created(sagas, "ex-shared")
+    instances = await _instances(clients, 8)
+    execution_id = f"ex-shared-{attempt}"
+    await _created(sagas, execution_id)
     lease = _now() + timedelta(seconds=30)
 
     won = await asyncio.gather(
-        *(store.claim_queued("ex-shared", f"c-{i}", lease) for i, store in enumerate(instances))
+        *(store.claim_queued(execution_id, f"c-{i}", lease) for i, store in enumerate(instances))
     )
 
     assert won.count(True) == 1
+    saga = await sagas.get(execution_id)
+    assert saga is not None
+    assert (saga.status, saga.owner) == (SagaStatus.RESERVED, f"c-{won.index(True)}")
+    assert saga.steps == ["validate", "reserve_slot"]
+    assert await sagas.oldest_queued(limit=10) == []
 
 
-async def test_a_heartbeat_never_undoes_a_concurrent_finish(sagas: MongoSagaStore) -> None:
-    # On FerretDB an update rewrites the whole document; without serialization a lease renewal
+@pytest.mark.parametrize("attempt", range(5))
+async def test_a_cancel_while_queued_and_a_claim_never_both_win(
+    db: AsyncDatabase[dict[str, Any]], sagas: MongoSagaStore, clients: Clients, attempt: int
+) -> None:
+    canceller, *claimers = await _instances(clients, 4)
+    execution_id = f"ex-contested-{attempt}"
+    await _created(sagas, execution_id)
+    lease = _now() + timedelta(seconds=30)
+
+    cancelled, *claimed = await asyncio.gather(
+        canceller.finish(
+            execution_id, SagaStatus.CANCELLED, _event(execution_id), only_from=SagaStatus.QUEUED
+        ),
+        *(store.claim_queued(execution_id, f"c-{i}", lease) for i, store in enumerate(claimers)),
+    )
+
+    assert claimed.count(True) <= 1
+    assert not (cancelled and any(claimed))
+    saga = await sagas.get(execution_id)
+    assert saga is not None
+    queued = [s.execution_id for s in await sagas.oldest_queued(limit=10)]
+    outbox = await db["saga_outbox"].count_documents({"_id": execution_id})
+    if cancelled:
+        assert (saga.status, queued, outbox) == (SagaStatus.CANCELLED, [], 1)
+    elif any(claimed):
+        assert (saga.status, queued, outbox) == (SagaStatus.RESERVED, [], 0)
+    else:  # both backed off: still queued, to be claimed (or cancelled by its flag) later
+        assert (saga.status, queued, outbox) == (SagaStatus.QUEUED, [execution_id], 0)
+        assert await db["saga_claims"].count_documents({"_id": execution_id}) == 0
+
+
+async def test_a_cancel_flag_never_undoes_a_concurrent_finish(sagas: MongoSagaStore) -> None:
+    # On FerretDB an update rewrites the whole document; without serialization a cancel flag
     # racing the finish wrote the running state back over the terminal one.
     lease = _now() + timedelta(seconds=30)
     for i in range(20):
@@ -195,7 +355,7 @@ async def test_a_heartbeat_never_undoes_a_concurrent_finish(sagas: MongoSagaStor
 
         await asyncio.gather(
             sagas.finish(execution_id, SagaStatus.COMPLETED, event),
-            sagas.renew_leases(ME, [execution_id], lease + timedelta(seconds=5)),
+            sagas.record_step(execution_id, "store_result", SagaStatus.RUNNING),
             sagas.request_cancel(execution_id),
         )
 
@@ -227,6 +387,46 @@ async def test_only_one_of_concurrent_finishes_wins(sagas: MongoSagaStore) -> No
     assert saga.finished_at is not None
     assert saga.steps[-1] == f"finish:{winner}"
     assert await sagas.finish("ex-end", SagaStatus.FAILED, _event("ex-end")) is False
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_one_finish_wins_across_separate_instances(
+    db: AsyncDatabase[dict[str, Any]], sagas: MongoSagaStore, clients: Clients, attempt: int
+) -> None:
+    instances = await _instances(clients, 6)
+    execution_id = f"ex-ends-{attempt}"
+    await _active(sagas, execution_id, SagaStatus.RUNNING, ME, _now() + timedelta(seconds=30))
+    statuses = [SagaStatus.COMPLETED, SagaStatus.FAILED, SagaStatus.CANCELLED] * 2
+
+    won = await asyncio.gather(
+        *(
+            store.finish(execution_id, s, _event(execution_id), error=str(s))
+            for store, s in zip(instances, statuses, strict=True)
+        )
+    )
+
+    assert won.count(True) == 1
+    winner = statuses[won.index(True)]
+    [entry] = await db["saga_outbox"].find({"_id": execution_id}).to_list()
+    assert entry["status"] == winner
+    saga = await sagas.get(execution_id)
+    assert saga is not None
+    assert (saga.status, saga.error) == (winner, str(winner))
+    assert await db["saga_claims"].count_documents({"_id": execution_id}) == 0
+    # Once published (its outbox entry gone), the saga still ends only once.
+    await sagas.mark_published(execution_id)
+    assert await db["saga_outbox"].count_documents({}) == 0
+    late = await asyncio.gather(
+        *(
+            store.finish(execution_id, SagaStatus.FAILED, _event(execution_id))
+            for store in instances
+        )
+    )
+    assert late == [False] * len(instances)
+    assert await db["saga_outbox"].count_documents({}) == 0
+    after = await sagas.get(execution_id)
+    assert after is not None
+    assert after.status is winner
 
 
 async def test_finish_only_from_queued_refuses_a_reserved_saga(sagas: MongoSagaStore) -> None:
@@ -265,42 +465,18 @@ async def test_record_step_moves_an_active_saga_only(sagas: MongoSagaStore) -> N
     assert abs(saga.started_at - started) < timedelta(milliseconds=1)
 
 
-async def test_leases_expire_and_are_taken_over_once(sagas: MongoSagaStore) -> None:
-    past, future = _now() - timedelta(seconds=10), _now() + timedelta(seconds=30)
-    await _active(sagas, "ex-dead", SagaStatus.RUNNING, OTHER, past)
-    await _active(sagas, "ex-dead-reserved", SagaStatus.RESERVED, OTHER, past)
-    await _active(sagas, "ex-alive", SagaStatus.RUNNING, OTHER, future)
-    await _created(sagas, "ex-queued")
+async def test_a_take_over_is_won_once_across_separate_instances(
+    sagas: MongoSagaStore, clients: Clients
+) -> None:
+    instances = await _instances(clients, 8)
+    expired = _now() - timedelta(seconds=10)
 
-    expired = await sagas.expired(_now(), limit=10)
+    taken = await asyncio.gather(*(store.take_over("ex-dead", expired) for store in instances))
 
-    assert {s.execution_id for s in expired} == {"ex-dead", "ex-dead-reserved"}
-    assert await sagas.take_over("ex-alive", ME, future) is None
-    assert await sagas.take_over("ex-queued", ME, future) is None
-    taken = await asyncio.gather(*(sagas.take_over("ex-dead", f"c-{i}", future) for i in range(5)))
-    winners = [t for t in taken if t is not None]
-    assert len(winners) == 1
-    assert winners[0].status is SagaStatus.RUNNING
-    assert winners[0].owner is not None
-    assert winners[0].owner.startswith("c-")
-    assert {s.execution_id for s in await sagas.expired(_now(), limit=10)} == {"ex-dead-reserved"}
-
-
-async def test_renew_leases_only_for_the_owner(sagas: MongoSagaStore) -> None:
-    soon, later = _now() + timedelta(seconds=1), _now() + timedelta(minutes=5)
-    await _active(sagas, "ex-mine", SagaStatus.RUNNING, ME, soon)
-    await _active(sagas, "ex-theirs", SagaStatus.RUNNING, OTHER, soon)
-
-    await sagas.renew_leases(ME, ["ex-mine", "ex-theirs"], later)
-    await sagas.renew_leases(ME, [], later)
-
-    mine, theirs = await sagas.get("ex-mine"), await sagas.get("ex-theirs")
-    assert mine is not None
-    assert theirs is not None
-    assert mine.lease_until is not None
-    assert theirs.lease_until is not None
-    assert abs(mine.lease_until - later) < timedelta(milliseconds=1)
-    assert abs(theirs.lease_until - soon) < timedelta(milliseconds=1)
+    assert taken.count(True) == 1
+    assert await sagas.take_over("ex-dead", expired) is False
+    # The same execution's next expired lease (its recoverer died too) can be taken again.
+    assert await sagas.take_over("ex-dead", expired + timedelta(seconds=15)) is True
 
 
 async def test_requeue_only_a_reserved_saga_of_the_owner(sagas: MongoSagaStore) -> None:
@@ -316,7 +492,10 @@ async def test_requeue_only_a_reserved_saga_of_the_owner(sagas: MongoSagaStore) 
     assert saga is not None
     assert (saga.status, saga.owner, saga.lease_until) == (SagaStatus.QUEUED, None, None)
     assert saga.steps[-1] == "requeue"
-    assert [s.execution_id for s in await sagas.oldest_queued(10)] == ["ex-reserved"]
+    [queued] = await sagas.oldest_queued(10)
+    assert queued.execution_id == "ex-reserved"
+    assert abs(queued.enqueued_at - saga.enqueued_at) < timedelta(milliseconds=1)
+    assert await sagas.claim_queued("ex-reserved", OTHER, future) is True
 
 
 async def test_cancel_flags(sagas: MongoSagaStore) -> None:
@@ -370,12 +549,34 @@ async def test_n_slots_take_n_concurrent_runs_and_no_more(
 
     assert answers.count(Reservation.RESERVED) == 3
     assert answers.count(Reservation.FULL) == 7
-    holders = [d["execution_id"] async for d in db["slots"].find({"execution_id": {"$ne": None}})]
+    holders = [d["execution_id"] async for d in db["slots"].find({})]
     assert sorted(holders) == sorted(
         f"ex-{i}" for i, a in enumerate(answers) if a is Reservation.RESERVED
     )
     assert await pool.in_use() == 3
     assert await pool.reserve("ex-late", "user-late", ME, lease, per_user=4) is Reservation.FULL
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_slots_never_exceed_the_size_across_separate_instances(
+    db: AsyncDatabase[dict[str, Any]], clients: Clients, attempt: int
+) -> None:
+    pools = [MongoSlotPool(d["slots"], size=4) for d in await clients(8)]
+    await pools[0].ensure_slots()
+    lease = _now() + timedelta(seconds=30)
+
+    answers = await asyncio.gather(
+        *(
+            pool.reserve(f"ex-{attempt}-{i}-{j}", f"user-{i}-{j}", f"c-{i}", lease, per_user=4)
+            for i, pool in enumerate(pools)
+            for j in range(3)
+        )
+    )
+
+    assert answers.count(Reservation.RESERVED) == 4
+    assert await db["slots"].count_documents({}) == 4
+    ids = sorted([d["_id"] async for d in db["slots"].find({})])
+    assert ids == [f"slot-{i:04d}" for i in range(4)]
 
 
 async def test_a_user_at_the_cap_is_refused_before_the_pool_is_full(
@@ -399,29 +600,42 @@ async def test_release_frees_the_slot_and_the_users_share(
     assert await pool.reserve("ex-1", "user-1", ME, lease, per_user=1) is Reservation.RESERVED
     assert await pool.reserve("ex-2", "user-1", ME, lease, per_user=1) is Reservation.USER_LIMIT
 
-    await pool.release("ex-1")
-    await pool.release("ex-1")  # idempotent
+    await pool.release("ex-1", OTHER)  # not the holder: nothing happens
+    assert await pool.in_use() == 1
+    await pool.release("ex-1", ME)
+    await pool.release("ex-1", ME)  # idempotent
 
     assert await pool.in_use() == 0
+    assert await db["slots"].count_documents({}) == 0
     assert await pool.reserve("ex-2", "user-1", ME, lease, per_user=1) is Reservation.RESERVED
 
 
-async def test_an_expired_lease_is_reclaimable(db: AsyncDatabase[dict[str, Any]]) -> None:
+async def test_an_expired_slot_waits_for_its_recovery(db: AsyncDatabase[dict[str, Any]]) -> None:
     pool = await _pool(db, size=1)
+    dead_lease = _now() - timedelta(seconds=1)
     assert (
-        await pool.reserve("ex-dead", "user-1", OTHER, _now() - timedelta(seconds=1), per_user=1)
+        await pool.reserve("ex-dead", "user-1", OTHER, dead_lease, per_user=1)
         is Reservation.RESERVED
     )
+    future = _now() + timedelta(seconds=30)
 
-    # Neither the slot nor the user's share is held by a lease in the past.
-    taken = await pool.reserve("ex-new", "user-1", ME, _now() + timedelta(seconds=30), per_user=1)
+    # Not reused behind the janitor's back (its run would never be recovered), but a lease in
+    # the past does not count against the user's share.
+    assert await pool.reserve("ex-new", "user-1", ME, future, per_user=1) is Reservation.FULL
+    [slot] = await pool.expired(_now(), limit=10)
+    assert (slot.slot_id, slot.execution_id, slot.user_id, slot.owner) == (
+        "slot-0000",
+        "ex-dead",
+        "user-1",
+        OTHER,
+    )
+    assert abs(slot.lease_until - dead_lease) < timedelta(milliseconds=1)
 
-    assert taken is Reservation.RESERVED
-    slot = await db["slots"].find_one({})
-    assert slot is not None
-    assert (slot["execution_id"], slot["owner"]) == ("ex-new", ME)
-    await pool.release("ex-dead")  # the dead holder's late release frees nothing of ex-new
-    assert await pool.in_use() == 1
+    assert await pool.prolong(slot, future) is True
+    assert await pool.prolong(slot, future) is False  # it changed since that read
+    assert await pool.expired(_now(), limit=10) == []
+    await pool.release("ex-dead", OTHER)
+    assert await pool.reserve("ex-new", "user-1", ME, future, per_user=1) is Reservation.RESERVED
 
 
 async def test_renew_extends_only_the_owners_slots(db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -438,25 +652,34 @@ async def test_renew_extends_only_the_owners_slots(db: AsyncDatabase[dict[str, A
     assert abs(leases["ex-theirs"] - soon) < timedelta(milliseconds=1)
 
 
-async def test_ensure_slots_is_idempotent_and_shrinks(db: AsyncDatabase[dict[str, Any]]) -> None:
+async def test_a_smaller_pool_admits_nothing_until_below_its_size(
+    db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    # Free slot documents of the earlier layout are dropped; held ones stay until released.
+    lease = _now() + timedelta(seconds=30)
+    await db["slots"].insert_many(
+        [
+            {"_id": "slot-0007", "index": 7, "execution_id": None},
+            {"_id": "slot-0000", "index": 0, "execution_id": "ex-old", "owner": OTHER},
+        ]
+    )
     pool = await _pool(db, size=5)
     await pool.ensure_slots()
-    assert await db["slots"].count_documents({}) == 5
-    lease = _now() + timedelta(seconds=30)
+    assert [d["_id"] async for d in db["slots"].find({})] == ["slot-0000"]
+    await pool.release("ex-old", OTHER)
     for i in range(5):
         assert await pool.reserve(f"ex-{i}", f"u{i}", ME, lease, 1) is Reservation.RESERVED
-    await pool.release("ex-1")
-    await pool.release("ex-4")
+    await pool.release("ex-1", ME)
+    await pool.release("ex-4", ME)
 
-    smaller = await _pool(db, size=3)
+    smaller = await _pool(db, size=2)
 
-    indexes = sorted([d["index"] async for d in db["slots"].find({})])
-    assert indexes == [0, 1, 2, 3]  # slot 3 is still held: it goes once released
+    assert await smaller.reserve("ex-new", "u-new", ME, lease, 1) is Reservation.FULL  # 3 held
+    for execution_id in ("ex-0", "ex-2", "ex-3"):
+        await smaller.release(execution_id, ME)
     assert await smaller.reserve("ex-new", "u-new", ME, lease, 1) is Reservation.RESERVED
-    assert await smaller.reserve("ex-full", "u-full", ME, lease, 1) is Reservation.FULL
-    await smaller.release("ex-3")
-    await smaller.ensure_slots()
-    assert await db["slots"].count_documents({}) == 3
+    assert await smaller.reserve("ex-full", "u-full", ME, lease, 1) is Reservation.RESERVED
+    assert await smaller.reserve("ex-over", "u-over", ME, lease, 1) is Reservation.FULL
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -25,9 +25,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span, Tracer
 
-from integr8scode_coordinator.domain.ports import Reservation
+from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
 from integr8scode_coordinator.domain.saga import (
-    ACTIVE,
     ExecutionRequest,
     Saga,
     SagaStatus,
@@ -94,6 +93,7 @@ class FakeSagaStore:
         self.terminal_events: dict[str, dict[str, Any]] = {}
         self.published: set[str] = set()
         self.lost_claims: set[str] = set()  # claim_queued loses the race for these
+        self.takeovers: set[tuple[str, datetime]] = set()
 
     def put(self, saga: Saga) -> None:
         """Test setup: a saga in any state, as another instance may have left it."""
@@ -179,34 +179,18 @@ class FakeSagaStore:
             and s.finished_at < older_than
         ]
 
-    async def renew_leases(
-        self, owner: str, execution_ids: Sequence[str], lease_until: datetime
-    ) -> None:
-        for execution_id in execution_ids:
-            saga = self.sagas.get(execution_id)
-            if saga is not None and saga.owner == owner:
-                saga.lease_until = lease_until
-
-    async def expired(self, now: datetime, limit: int) -> list[Saga]:
-        stale = [
-            copy.deepcopy(s)
-            for s in self.sagas.values()
-            if s.status in ACTIVE and s.lease_until is not None and s.lease_until < now
-        ]
-        return stale[:limit]
-
-    async def take_over(self, execution_id: str, owner: str, lease_until: datetime) -> Saga | None:
-        saga = self.sagas.get(execution_id)
-        if saga is None or saga.status not in ACTIVE:
-            return None
-        if saga.lease_until is None or saga.lease_until >= _now():
-            return None
-        saga.owner, saga.lease_until = owner, lease_until
-        return copy.deepcopy(saga)
+    async def take_over(self, execution_id: str, expired_lease: datetime) -> bool:
+        marker = (execution_id, expired_lease)
+        if marker in self.takeovers:
+            return False
+        self.takeovers.add(marker)
+        return True
 
     async def requeue(self, execution_id: str, owner: str) -> bool:
         saga = self.sagas.get(execution_id)
-        if saga is None or saga.owner != owner or saga.status is not SagaStatus.RESERVED:
+        if saga is None or saga.owner != owner:
+            return False
+        if saga.status not in (SagaStatus.QUEUED, SagaStatus.RESERVED):
             return False
         saga.status, saga.owner, saga.lease_until = SagaStatus.QUEUED, None, None
         saga.steps.append("requeue")
@@ -227,6 +211,7 @@ class FakeSagaStore:
 
 @dataclass
 class Slot:
+    slot_id: str
     execution_id: str | None = None
     user_id: str | None = None
     owner: str | None = None
@@ -234,10 +219,11 @@ class Slot:
 
 
 class FakeSlotPool:
-    """``SlotPool`` over a list of slots; records every call to ``reserve``."""
+    """``SlotPool`` over a list of slots; records every call to ``reserve``. As on Mongo, a
+    slot whose lease ran out stays taken until it is released (after its recovery)."""
 
     def __init__(self, size: int) -> None:
-        self.slots = [Slot() for _ in range(size)]
+        self.slots = [Slot(f"slot-{i:04d}") for i in range(size)]
         self.reserve_calls: list[str] = []
         self.released: list[str] = []
 
@@ -262,17 +248,17 @@ class FakeSlotPool:
         mine = [s for s in self.slots if s.user_id == user_id and _alive(s, now)]
         if len(mine) >= per_user:
             return Reservation.USER_LIMIT
-        free = next((s for s in self.slots if s.execution_id is None or not _alive(s, now)), None)
+        free = next((s for s in self.slots if s.execution_id is None), None)
         if free is None:
             return Reservation.FULL
         free.execution_id, free.user_id, free.owner = execution_id, user_id, owner
         free.lease_until = lease_until
         return Reservation.RESERVED
 
-    async def release(self, execution_id: str) -> None:
+    async def release(self, execution_id: str, owner: str) -> None:
         self.released.append(execution_id)
         for slot in self.slots:
-            if slot.execution_id == execution_id:
+            if slot.execution_id == execution_id and slot.owner == owner:
                 slot.execution_id = slot.user_id = slot.owner = None
                 slot.lease_until = None
 
@@ -280,6 +266,24 @@ class FakeSlotPool:
         for slot in self.slots:
             if slot.execution_id in execution_ids and slot.owner == owner:
                 slot.lease_until = lease_until
+
+    async def expired(self, now: datetime, limit: int) -> list[HeldSlot]:
+        return [
+            HeldSlot(s.slot_id, s.execution_id, s.user_id or "", s.owner or "", s.lease_until)
+            for s in self.slots
+            if s.execution_id is not None and s.lease_until is not None and s.lease_until < now
+        ][:limit]
+
+    async def prolong(self, slot: HeldSlot, lease_until: datetime) -> bool:
+        current = next(s for s in self.slots if s.slot_id == slot.slot_id)
+        if (current.execution_id, current.owner, current.lease_until) != (
+            slot.execution_id,
+            slot.owner,
+            slot.lease_until,
+        ):
+            return False
+        current.lease_until = lease_until
+        return True
 
 
 def _alive(slot: Slot, now: datetime) -> bool:

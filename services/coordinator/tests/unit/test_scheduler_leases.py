@@ -1,4 +1,5 @@
-"""Scheduler leases: heartbeat, janitor (recovery from a dead instance), outbox, local cancel."""
+"""Scheduler leases: heartbeat, janitor (recovery from a dead instance, driven by expired slot
+leases), outbox, local cancel."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from integr8scode_coordinator.domain.saga import Saga, SagaStatus
+from integr8scode_coordinator.domain.saga import SagaStatus
 from integr8scode_coordinator.scheduler import SchedulerTiming
 from integr8scode_events import ExecutionCancelled, ExecutionCompleted, ExecutionFailed
 
@@ -75,7 +76,9 @@ async def test_janitor_skips_the_runs_of_its_own_instance(harness: Harness) -> N
     scheduler = harness.scheduler()
     await scheduler._admit()
     await harness.runner.wait_started(mine)
-    harness.store.sagas[mine].lease_until = _now() - timedelta(seconds=1)  # a late heartbeat
+    slot = harness.slots.holder(mine)
+    assert slot is not None
+    slot.lease_until = _now() - timedelta(seconds=1)  # a late heartbeat
 
     await scheduler._janitor()
 
@@ -87,22 +90,47 @@ async def test_janitor_skips_the_runs_of_its_own_instance(harness: Harness) -> N
 
 
 async def test_janitor_leaves_sagas_another_instance_took_over(harness: Harness) -> None:
-    _orphan(harness, "ex-taken", SagaStatus.RUNNING, DEAD, _now() - timedelta(seconds=5))
+    past = _now() - timedelta(seconds=5)
+    _orphan(harness, "ex-taken", SagaStatus.RUNNING, DEAD, past)
     scheduler = harness.scheduler()
-    stale = await harness.store.expired(_now(), limit=10)
-    # Another instance's janitor got there between our read and our take-over.
-    await harness.store.take_over("ex-taken", ALIVE, _now() + timedelta(seconds=30))
-
-    async def expired_before_the_take_over(now: datetime, limit: int) -> list[Saga]:
-        return stale
-
-    harness.store.expired = expired_before_the_take_over  # type: ignore[method-assign]
+    # Another instance's janitor won the take-over of this expired lease first.
+    assert await harness.store.take_over("ex-taken", past) is True
 
     await scheduler._janitor()
 
-    assert harness.store.sagas["ex-taken"].owner == ALIVE
     assert harness.store.status("ex-taken") is SagaStatus.RUNNING
+    assert harness.slots.held == {"ex-taken"}
     assert harness.publisher.events == []
+
+
+async def test_janitor_frees_a_slot_whose_holder_lost_the_claim(harness: Harness) -> None:
+    # A dead instance reserved a slot, lost the claim to a live one and died before releasing.
+    request = harness.request("ex-shared", user_id="user-1")
+    harness.saga_doc(request, SagaStatus.RUNNING, owner=ALIVE, lease_until=_now())
+    harness.slots.hold("ex-shared", "user-1", ALIVE, _now() + timedelta(seconds=30))
+    harness.slots.hold("ex-shared", "user-1", DEAD, _now() - timedelta(seconds=5))
+
+    await harness.scheduler()._janitor()
+
+    assert harness.store.status("ex-shared") is SagaStatus.RUNNING
+    assert harness.publisher.events == []
+    [slot] = [s for s in harness.slots.slots if s.execution_id == "ex-shared"]
+    assert slot.owner == ALIVE
+
+
+async def test_a_recovery_whose_janitor_died_is_picked_up_again(harness: Harness) -> None:
+    past = _now() - timedelta(seconds=5)
+    _orphan(harness, "ex-twice", SagaStatus.RUNNING, DEAD, past)
+    [stale] = await harness.slots.expired(_now(), limit=10)
+    # A first janitor won the take-over, prolonged the slot, and died before recovering it.
+    assert await harness.store.take_over("ex-twice", past)
+    assert await harness.slots.prolong(stale, _now() - timedelta(seconds=1))
+
+    await harness.scheduler()._janitor()
+
+    assert harness.store.status("ex-twice") is SagaStatus.FAILED
+    assert len(harness.publisher.terminal("ex-twice")) == 1
+    assert harness.slots.held == set()
 
 
 async def test_heartbeat_renews_the_leases_of_local_runs(harness: Harness) -> None:
@@ -112,7 +140,6 @@ async def test_heartbeat_renews_the_leases_of_local_runs(harness: Harness) -> No
     await scheduler._admit()
     soon = _now() + timedelta(seconds=1)
     for execution_id in ids:
-        harness.store.sagas[execution_id].lease_until = soon
         slot = harness.slots.holder(execution_id)
         assert slot is not None
         slot.lease_until = soon
@@ -122,13 +149,10 @@ async def test_heartbeat_renews_the_leases_of_local_runs(harness: Harness) -> No
 
     expected = before + harness.policy.lease
     for execution_id in ids:
-        lease = harness.store.sagas[execution_id].lease_until
         slot = harness.slots.holder(execution_id)
         assert slot is not None
-        assert lease is not None
         assert slot.lease_until is not None
-        assert lease >= expected
-        assert slot.lease_until == lease
+        assert slot.lease_until >= expected
     await harness.settle()
 
 
@@ -156,11 +180,13 @@ async def test_heartbeat_kills_runs_whose_cancel_was_requested_elsewhere(
 
 async def test_heartbeat_without_runs_touches_nothing(harness: Harness) -> None:
     _orphan(harness, "ex-other", SagaStatus.RUNNING, ALIVE, _now() + timedelta(seconds=3))
-    lease = harness.store.sagas["ex-other"].lease_until
+    slot = harness.slots.holder("ex-other")
+    assert slot is not None
+    lease = slot.lease_until
 
     await harness.scheduler()._heartbeat()
 
-    assert harness.store.sagas["ex-other"].lease_until == lease
+    assert slot.lease_until == lease
 
 
 async def test_cancel_local(harness: Harness) -> None:

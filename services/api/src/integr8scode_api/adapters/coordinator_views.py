@@ -1,4 +1,4 @@
-"""Read-only views of collections the coordinator owns: ``runtimes``, ``sagas`` (queue
+"""Read-only views of collections the coordinator owns: ``runtimes``, ``saga_queue`` (queue
 positions) and ``execution_results`` (full output). The API never writes them."""
 
 from __future__ import annotations
@@ -49,15 +49,14 @@ class CoordinatorViews:
         return doc
 
     async def queue_position(self, execution_id: str) -> int | None:
-        """How many queued executions are ahead of this one (None once it left the queue)."""
-        sagas = self._db["sagas"]
+        """How many queued executions are ahead of this one (None once it left the queue).
+        Reads the coordinator's small ``saga_queue``, not the history in ``sagas``."""
+        queue = self._db["saga_queue"]
         try:
-            saga = await sagas.find_one({"_id": execution_id}, {"status": 1, "enqueued_at": 1})
-            if saga is None or saga.get("status") != "queued":
+            entry = await queue.find_one({"_id": execution_id}, {"enqueued_at": 1})
+            if entry is None:
                 return None
-            ahead = await sagas.count_documents(
-                {"status": "queued", "enqueued_at": {"$lt": saga["enqueued_at"]}}
-            )
+            ahead = await queue.count_documents({"enqueued_at": {"$lt": entry["enqueued_at"]}})
         except PyMongoError as exc:
             raise DependencyUnavailable(f"queue unavailable: {exc}") from exc
         return ahead

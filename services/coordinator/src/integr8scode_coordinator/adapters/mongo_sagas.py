@@ -1,15 +1,67 @@
-"""``SagaStore`` on Mongo: collection ``sagas``, one document per execution."""
+"""``SagaStore`` on Mongo: ``sagas`` plus three small collections that carry the guarantees.
+
+Why not ``find_one_and_update``: FerretDB 1.x (the local and CI Mongo-wire server, SQLite
+backend) applies an update as read-filter-write of the whole document outside any transaction,
+so two instances' conditional updates of one saga can both match ("both claimed it", "both
+finished it"). What it does enforce atomically is a unique key: of concurrent inserts of one
+``_id`` exactly one succeeds. Every cluster-wide decision is therefore a unique insert:
+
+- ``saga_queue`` {_id: execution_id, user_id, enqueued_at, cancel_requested, saga}: one entry
+  per queued saga, written on create and requeue, deleted when claimed or ended. It holds the
+  saga's snapshot, so admission reads only this small collection: FerretDB pushes no filter
+  down to SQLite, and even an ``_id`` lookup in ``sagas`` costs a scan of its history.
+- ``saga_claims`` {_id: execution_id, owner, at, lease_until, cancel_requested}: who runs a
+  saga. Inserting it *is* the claim; it is deleted when the saga ends or is requeued. The same
+  collection holds take-over markers {_id: "takeover:<execution_id>:<expired lease>"}: of the
+  janitors that saw one expired slot, only the one whose insert succeeds recovers it.
+- ``saga_outbox`` {_id: execution_id, status, event, error, created_at}: the terminal event.
+  Inserting it *is* the end of the saga (exactly one terminal outcome); it is deleted once the
+  event is published.
+- ``sagas``: the record (status, steps, times, error, the terminal event). Its updates are the
+  consequence of a decision taken by an insert above, so at most one writer acts on each.
+
+Orderings that make this race-free (each step is one atomic insert, read or delete):
+
+- finish: insert outbox → read the saga (gone or already terminal: an earlier finish was
+  published and its outbox entry deleted — back off) → update the saga → delete its queue entry
+  and claim. ``mark_published`` flags (and, after a crash, repairs) the saga as terminal
+  *before* deleting the outbox entry, so a later finisher whose insert succeeds reads it
+  terminal, and a claim taken after the claim's deletion finds the outbox entry or a terminal
+  saga.
+- cancel while queued (``finish(only_from=QUEUED)``) against a concurrent claim, Dekker-style:
+  the finisher inserts its outbox entry, then looks for a claim; the claimer inserts its claim,
+  then looks for an outbox entry. Whichever read comes second sees the other's insert, so at
+  most one goes on (the loser deletes what it inserted); if both back off the saga stays queued
+  and the cancel falls back to the cancel flag, which admission honours.
+- claim: insert claim → no outbox entry → the saga still reads ``queued`` → update it → delete
+  the queue entry. A requeue puts the queue entry and the ``queued`` status back *before*
+  deleting the claim, so whoever claims next finds a consistent saga.
+
+A finisher that stops right after its outbox insert still ends the saga: the outbox sweep
+publishes its event and ``mark_published`` completes the saga document.
+
+What still needs the in-process lock: updates of one ``sagas`` document from this process
+(e.g. a step of a run and a cancel flag) would overwrite each other on FerretDB; they go one at
+a time (read and update by ``_id``: a filter on another field decodes the whole collection).
+Inserts and deletes need no lock. Across instances one such overwrite remains possible: an owner
+presumed dead (its slot lease ran out) but still alive can write a step over the terminal status
+its recoverer just stored. The outcome stays single (the outbox decides); only that saga
+document's ``status`` may then be stale.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
@@ -23,6 +75,7 @@ from integr8scode_coordinator.domain.saga import (
 
 _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [s.value for s in ACTIVE]
+_MIGRATED = "migration:saga-collections-v1"
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -31,8 +84,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def _to_saga(doc: dict[str, Any]) -> Saga:
-    return Saga(
+def _to_saga(doc: dict[str, Any], claim: dict[str, Any] | None = None) -> Saga:
+    saga = Saga(
         execution_id=doc["_id"],
         user_id=doc["user_id"],
         correlation_id=doc["correlation_id"],
@@ -49,27 +102,98 @@ def _to_saga(doc: dict[str, Any]) -> Saga:
         finished_at=_aware(doc.get("finished_at")),
         error=doc.get("error"),
     )
+    if claim is not None and not saga.status.terminal:
+        # The claim is the truth about ownership (the saga document follows it).
+        saga.owner, saga.lease_until = claim.get("owner"), _aware(claim.get("lease_until"))
+    return saga
+
+
+def _queue_entry(doc: dict[str, Any]) -> dict[str, Any]:
+    """The queue entry of a saga document: enough to admit it without reading ``sagas``."""
+    return {
+        "_id": doc["_id"],
+        "user_id": doc["user_id"],
+        "enqueued_at": doc["enqueued_at"],
+        "cancel_requested": bool(doc.get("cancel_requested")),
+        "saga": {
+            "correlation_id": doc["correlation_id"],
+            "request": doc["request"],
+            "traceparent": doc.get("traceparent"),
+            "tracestate": doc.get("tracestate"),
+            "steps": list(doc.get("steps", [])),
+        },
+    }
+
+
+def _from_queue_entry(entry: dict[str, Any]) -> Saga:
+    snapshot = entry["saga"]
+    return _to_saga(
+        {
+            "_id": entry["_id"],
+            "user_id": entry["user_id"],
+            "enqueued_at": entry["enqueued_at"],
+            "status": SagaStatus.QUEUED.value,
+            "cancel_requested": entry.get("cancel_requested", False),
+            **snapshot,
+        }
+    )
 
 
 class MongoSagaStore:
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        database: AsyncDatabase[dict[str, Any]] | None = None,
+    ) -> None:
         self._c = collection
-        # FerretDB (the local and CI Mongo) applies an update as a read-modify-write of the
-        # whole document outside any transaction: two concurrent updates of one saga overwrite
-        # each other (a heartbeat could undo a finish) and two conditional ones can both match.
-        # This process's updates therefore go one at a time; with MongoDB they are atomic anyway.
+        db = database if database is not None else collection.database
+        self._queue = db["saga_queue"]
+        self._claims = db["saga_claims"]
+        self._outbox = db["saga_outbox"]
+        # Updates of one saga document from this process go one at a time (module docstring).
         self._writes = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         try:
-            await self._c.create_index([("status", ASCENDING), ("enqueued_at", ASCENDING)])
-            await self._c.create_index([("owner", ASCENDING), ("status", ASCENDING)])
-            await self._c.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
-            await self._c.create_index(
-                [("terminal_published", ASCENDING), ("finished_at", ASCENDING)]
-            )
+            await self._queue.create_index([("enqueued_at", ASCENDING)])
+            await self._outbox.create_index([("created_at", ASCENDING)])
+            await self._migrate()
         except PyMongoError as exc:
-            raise StoreUnavailableError(f"could not index sagas: {exc}") from exc
+            raise StoreUnavailableError(f"could not prepare the saga collections: {exc}") from exc
+
+    async def _migrate(self) -> None:
+        """Once per database: fill the queue, claims and outbox from sagas stored before they
+        existed (one scan of ``sagas``; the marker's unique insert makes it run once)."""
+        try:
+            await self._claims.insert_one({"_id": _MIGRATED, "at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            return
+        async for doc in self._c.find({}):
+            with contextlib.suppress(DuplicateKeyError):
+                if doc["status"] == SagaStatus.QUEUED.value:
+                    await self._queue.insert_one(_queue_entry(doc))
+                elif doc["status"] in _ACTIVE and doc.get("owner"):
+                    await self._claims.insert_one(
+                        {
+                            "_id": doc["_id"],
+                            "owner": doc["owner"],
+                            "at": datetime.now(UTC),
+                            "lease_until": doc.get("lease_until"),
+                            "cancel_requested": bool(doc.get("cancel_requested")),
+                        }
+                    )
+                elif doc.get("terminal_published") is False and doc.get("terminal_event"):
+                    await self._outbox.insert_one(
+                        {
+                            "_id": doc["_id"],
+                            "status": doc["status"],
+                            "event": doc["terminal_event"],
+                            "error": doc.get("error"),
+                            "created_at": doc.get("finished_at") or datetime.now(UTC),
+                        }
+                    )
+
+    # -- create and read ---------------------------------------------------------------------
 
     async def create(self, saga: Saga) -> bool:
         doc = {
@@ -87,33 +211,75 @@ class MongoSagaStore:
             "cancel_requested": False,
             "terminal_published": False,
         }
+        created = True
         try:
             await self._c.insert_one(doc)
         except DuplicateKeyError:
-            return False
+            created = False
+            # A redelivery: if a crash came between the saga and its queue entry, add it now.
+            stored = await self._c.find_one({"_id": saga.execution_id})
+            if stored is None or stored["status"] != SagaStatus.QUEUED.value:
+                return False
+            if await self._claims.find_one({"_id": saga.execution_id}) is not None:
+                return False
+            doc = stored
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not store saga: {exc}") from exc
-        return True
+        if doc["status"] == SagaStatus.QUEUED.value:
+            await self._insert(self._queue, _queue_entry(doc))
+        return created
 
     async def get(self, execution_id: str) -> Saga | None:
         doc = await self._call(self._c.find_one({"_id": execution_id}))
-        return _to_saga(doc) if doc else None
+        if doc is None:
+            return None
+        claim = await self._call(self._claims.find_one({"_id": execution_id}))
+        return _to_saga(doc, claim)
 
     async def oldest_queued(self, limit: int, exclude_users: Collection[str] = ()) -> list[Saga]:
-        query: dict[str, Any] = {"status": SagaStatus.QUEUED.value}
+        query: dict[str, Any] = {}
         if exclude_users:
             query["user_id"] = {"$nin": list(exclude_users)}
         try:
-            cursor = self._c.find(query).sort("enqueued_at", ASCENDING)
-            docs = await cursor.limit(limit).to_list()
+            cursor = self._queue.find(query).sort("enqueued_at", ASCENDING)
+            entries = await cursor.limit(limit).to_list()
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read the queue: {exc}") from exc
-        return [_to_saga(d) for d in docs]
+        return [_from_queue_entry(e) for e in entries]
+
+    # -- claim, steps, requeue ---------------------------------------------------------------
 
     async def claim_queued(self, execution_id: str, owner: str, lease_until: datetime) -> bool:
-        doc = await self._write(
-            self._c.find_one_and_update(
-                {"_id": execution_id, "status": SagaStatus.QUEUED.value},
+        claim = {
+            "_id": execution_id,
+            "owner": owner,
+            "at": datetime.now(UTC),
+            "lease_until": lease_until,
+            "cancel_requested": False,
+        }
+        if not await self._insert(self._claims, claim):
+            return False  # someone else holds it
+        if await self._call(self._outbox.find_one({"_id": execution_id}, {"_id": 1})):
+            await self._delete(self._claims, {"_id": execution_id, "owner": owner})
+            return False  # it is being (or was just) ended: cancelled while queued
+        # Only we can move it now (we hold the claim): a read and an update by ``_id`` (a filter
+        # on any other field makes FerretDB decode the whole collection). It must still read
+        # queued (a saga that ended after its outbox entry was published does not).
+        doc = await self._call(
+            self._c.find_one({"_id": execution_id}, {"status": 1, "cancel_requested": 1})
+        )
+        if doc is None or doc["status"] != SagaStatus.QUEUED.value:
+            await self._delete(self._queue, {"_id": execution_id})  # a stale entry
+            await self._delete(self._claims, {"_id": execution_id, "owner": owner})
+            return False
+        if doc.get("cancel_requested"):
+            # Flagged while we claimed: let the owner's heartbeat see it (cancel_requested).
+            await self._call(
+                self._claims.update_one({"_id": execution_id}, {"$set": {"cancel_requested": True}})
+            )
+        await self._write(
+            self._c.update_one(
+                {"_id": execution_id},
                 {
                     "$set": {
                         "status": SagaStatus.RESERVED.value,
@@ -124,17 +290,44 @@ class MongoSagaStore:
                 },
             )
         )
-        return doc is not None
+        await self._delete(self._queue, {"_id": execution_id})
+        return True
 
     async def record_step(
         self, execution_id: str, step: str, status: SagaStatus, **fields: Any
     ) -> None:
-        await self._write(
-            self._c.update_one(
-                {"_id": execution_id, "status": {"$nin": _TERMINAL}},
-                {"$set": {"status": status.value, **fields}, "$push": {"steps": step}},
-            )
+        await self._update_unless_terminal(
+            execution_id, {"$set": {"status": status.value, **fields}, "$push": {"steps": step}}
         )
+
+    async def take_over(self, execution_id: str, expired_lease: datetime) -> bool:
+        lease = expired_lease if expired_lease.tzinfo else expired_lease.replace(tzinfo=UTC)
+        marker = {
+            "_id": f"takeover:{execution_id}:{lease.astimezone(UTC).isoformat()}",
+            "at": datetime.now(UTC),
+        }
+        return await self._insert(self._claims, marker)
+
+    async def requeue(self, execution_id: str, owner: str) -> bool:
+        claim = await self._call(self._claims.find_one({"_id": execution_id}))
+        if claim is None or claim.get("owner") != owner:
+            return False
+        doc = await self._call(self._c.find_one({"_id": execution_id}))
+        if doc is None or doc["status"] not in (SagaStatus.QUEUED.value, SagaStatus.RESERVED.value):
+            return False
+        # Queue entry and status first, the claim last: the next claimer finds it queued.
+        await self._insert(self._queue, _queue_entry(doc))
+        await self._update_unless_terminal(
+            execution_id,
+            {
+                "$set": {"status": SagaStatus.QUEUED.value, "owner": None, "lease_until": None},
+                "$push": {"steps": "requeue"},
+            },
+        )
+        await self._delete(self._claims, {"_id": execution_id, "owner": owner})
+        return True
+
+    # -- terminal outcome and outbox ---------------------------------------------------------
 
     async def finish(
         self,
@@ -145,110 +338,138 @@ class MongoSagaStore:
         only_from: SagaStatus | None = None,
         error: str | None = None,
     ) -> bool:
-        condition: Any = only_from.value if only_from is not None else {"$nin": _TERMINAL}
-        doc = await self._write(
-            self._c.find_one_and_update(
-                {"_id": execution_id, "status": condition},
+        now, token = datetime.now(UTC), uuid.uuid4().hex
+        entry = {
+            "_id": execution_id,
+            "status": status.value,
+            "event": event,
+            "error": error,
+            "created_at": now,
+            "token": token,  # which finisher inserted it, to take back only our own
+        }
+        if not await self._insert(self._outbox, entry):
+            return False  # it has ended (or is ending) already
+        if only_from is SagaStatus.QUEUED and await self._call(
+            self._claims.find_one({"_id": execution_id}, {"_id": 1})
+        ):
+            await self._delete(self._outbox, {"_id": execution_id, "token": token})
+            return False  # claimed meanwhile: it is its claimer's now
+        # We alone got here (read and update by ``_id`` only, as in claim_queued). It must not
+        # have ended earlier (a finish whose outbox entry was published and deleted since).
+        doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
+        if (
+            doc is None
+            or doc["status"] in _TERMINAL
+            or (only_from is not None and doc["status"] != only_from.value)
+        ):
+            await self._delete(self._outbox, {"_id": execution_id, "token": token})
+            return False
+        await self._write(
+            self._c.update_one(
+                {"_id": execution_id},
                 {
-                    "$set": {
-                        "status": status.value,
-                        "finished_at": datetime.now(UTC),
-                        "terminal_event": event,
-                        "terminal_published": False,
-                        "owner": None,
-                        "lease_until": None,
-                        "error": error,
-                    },
+                    "$set": self._terminal_fields(status.value, event, error, now),
                     "$push": {"steps": f"finish:{status.value}"},
                 },
-                return_document=ReturnDocument.AFTER,
             )
         )
-        return doc is not None
+        await self._delete(self._queue, {"_id": execution_id})
+        await self._delete(self._claims, {"_id": execution_id})
+        return True
+
+    @staticmethod
+    def _terminal_fields(
+        status: str, event: dict[str, Any], error: str | None, finished_at: datetime
+    ) -> dict[str, Any]:
+        return {
+            "status": status,
+            "finished_at": finished_at,
+            "terminal_event": event,
+            "terminal_published": False,
+            "owner": None,
+            "lease_until": None,
+            "error": error,
+        }
 
     async def mark_published(self, execution_id: str) -> None:
-        await self._write(
-            self._c.update_one({"_id": execution_id}, {"$set": {"terminal_published": True}})
-        )
+        entry = await self._call(self._outbox.find_one({"_id": execution_id}))
+        if entry is None:
+            return
+        doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
+        fields: dict[str, Any] = {"terminal_published": True}
+        if doc is not None and doc["status"] not in _TERMINAL:
+            # Its finisher stopped between the outbox entry and the saga: complete it first.
+            fields = (
+                self._terminal_fields(
+                    entry["status"], entry["event"], entry.get("error"), entry["created_at"]
+                )
+                | fields
+            )
+            await self._delete(self._queue, {"_id": execution_id})
+            await self._delete(self._claims, {"_id": execution_id})
+        if doc is not None:
+            await self._write(self._c.update_one({"_id": execution_id}, {"$set": fields}))
+        # Last: until now the outbox entry kept any second finisher out (module docstring).
+        await self._delete(self._outbox, {"_id": execution_id})
 
     async def unpublished_terminal(self, older_than: datetime) -> list[dict[str, Any]]:
         try:
-            docs = await self._c.find(
-                {
-                    "terminal_published": False,
-                    "status": {"$in": _TERMINAL},
-                    "finished_at": {"$lt": older_than},
-                },
-                {"terminal_event": 1},
+            docs = await self._outbox.find(
+                {"created_at": {"$lt": older_than}}, {"event": 1}
             ).to_list(100)
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read the outbox: {exc}") from exc
-        return [d["terminal_event"] for d in docs if d.get("terminal_event")]
+        return [d["event"] for d in docs if d.get("event")]
 
-    async def renew_leases(
-        self, owner: str, execution_ids: Sequence[str], lease_until: datetime
-    ) -> None:
-        if execution_ids:
-            await self._write(
-                self._c.update_many(
-                    {"_id": {"$in": list(execution_ids)}, "owner": owner},
-                    {"$set": {"lease_until": lease_until}},
-                )
-            )
-
-    async def expired(self, now: datetime, limit: int) -> list[Saga]:
-        try:
-            docs = await self._c.find(
-                {"status": {"$in": _ACTIVE}, "lease_until": {"$lt": now}}
-            ).to_list(limit)
-        except PyMongoError as exc:
-            raise StoreUnavailableError(f"could not read expired sagas: {exc}") from exc
-        return [_to_saga(d) for d in docs]
-
-    async def take_over(self, execution_id: str, owner: str, lease_until: datetime) -> Saga | None:
-        doc = await self._write(
-            self._c.find_one_and_update(
-                {
-                    "_id": execution_id,
-                    "status": {"$in": _ACTIVE},
-                    "lease_until": {"$lt": datetime.now(UTC)},
-                },
-                {"$set": {"owner": owner, "lease_until": lease_until}},
-                return_document=ReturnDocument.AFTER,
-            )
-        )
-        return _to_saga(doc) if doc else None
-
-    async def requeue(self, execution_id: str, owner: str) -> bool:
-        doc = await self._write(
-            self._c.find_one_and_update(
-                {"_id": execution_id, "owner": owner, "status": SagaStatus.RESERVED.value},
-                {
-                    "$set": {"status": SagaStatus.QUEUED.value, "owner": None, "lease_until": None},
-                    "$push": {"steps": "requeue"},
-                },
-            )
-        )
-        return doc is not None
+    # -- cancel flags ------------------------------------------------------------------------
 
     async def request_cancel(self, execution_id: str) -> None:
-        await self._write(
-            self._c.update_one(
-                {"_id": execution_id, "status": {"$nin": _TERMINAL}},
-                {"$set": {"cancel_requested": True}},
+        # Saga first, claim last: a claim taken meanwhile reads the saga's flag (claim_queued).
+        await self._update_unless_terminal(execution_id, {"$set": {"cancel_requested": True}})
+        for collection in (self._queue, self._claims):
+            await self._call(
+                collection.update_one({"_id": execution_id}, {"$set": {"cancel_requested": True}})
             )
-        )
 
     async def cancel_requested(self, owner: str, execution_ids: Sequence[str]) -> list[str]:
         if not execution_ids:
             return []
         try:
-            docs = await self._c.find(
+            docs = await self._claims.find(
                 {"_id": {"$in": list(execution_ids)}, "cancel_requested": True}, {"_id": 1}
             ).to_list(len(execution_ids))
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read cancel flags: {exc}") from exc
         return [d["_id"] for d in docs]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _insert(self, collection: AsyncCollection[dict[str, Any]], doc: Any) -> bool:
+        """A unique insert: True if this call created the document."""
+        try:
+            await collection.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"saga store unavailable: {exc}") from exc
+        return True
+
+    async def _delete(
+        self, collection: AsyncCollection[dict[str, Any]], query: dict[str, Any]
+    ) -> None:
+        await self._call(collection.delete_one(query))
+
+    async def _update_unless_terminal(self, execution_id: str, update: dict[str, Any]) -> None:
+        """Update a saga that has not ended. Read, then update by ``_id`` (a filter on any other
+        field makes FerretDB decode the whole collection), both under the in-process lock so
+        no update of this process comes in between."""
+        try:
+            async with self._writes:
+                doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
+                if doc is not None and doc["status"] not in _TERMINAL:
+                    await self._call(self._c.update_one({"_id": execution_id}, update))
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"saga store unavailable: {exc}") from exc
 
     async def _write(self, update: Coroutine[Any, Any, Any]) -> Any:
         try:

@@ -1,18 +1,24 @@
-"""``SlotPool`` on Mongo: collection ``slots``, one document per run slot of the cluster.
+"""``SlotPool`` on Mongo: collection ``slots``, one document per run slot *while it is held*.
 
-A slot is taken with one atomic ``find_one_and_update`` on a free (or lease-expired) slot, so
-every coordinator instance shares one global limit. Leases are renewed by the holder's
-heartbeat; a slot whose holder died frees itself when its lease runs out. The per-user cap is
-checked with a count before taking a slot: two instances may, in a narrow race, admit one run
-over a user's cap — never over the global limit. That holds on MongoDB; FerretDB 1.x (the local
-stack) does not make ``find_one_and_update`` atomic, so there only one instance keeps the limit
-exact (its reservations are serialized in-process).
+A slot is ``{_id: "slot-NNNN", execution_id, user_id, owner, lease_until, taken_at}``; taking
+it is a unique insert of its ``_id`` (of concurrent takers exactly one succeeds, also on
+FerretDB 1.x whose conditional updates are not atomic), releasing it is a delete. So however
+many coordinator instances reserve at once, at most ``size`` slot documents exist: the global
+limit holds cluster-wide. ``reserve`` reads the (small) collection, then tries the free slot
+ids from a random start, so concurrent reservers rarely collide.
+
+Leases are renewed by the holder's heartbeat. A slot whose lease ran out is not reused by
+``reserve``: it stays until the janitor of a live instance has recovered its execution
+(``expired`` → ``SagaStore.take_over`` → ``prolong`` → requeue or fail → ``release``), so a
+dead holder's run is never forgotten.
+
+The per-user cap is a count of the user's live slots before taking one: two instances may, in
+a narrow race, admit one run over a user's cap — never over the global limit.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,29 +28,28 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import Reservation
+from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def slot_id(index: int) -> str:
+    return f"slot-{index:04d}"
 
 
 class MongoSlotPool:
     def __init__(self, collection: AsyncCollection[dict[str, Any]], size: int) -> None:
         self._c = collection
         self._size = size
-        # FerretDB applies a conditional update as query-then-write outside any transaction, so
-        # two concurrent reservations can take the same slot: this process reserves one at a
-        # time (see MongoSagaStore). Across instances only MongoDB keeps the limit exact.
-        self._writes = asyncio.Lock()
 
     async def ensure_slots(self) -> None:
-        """Create the slot documents (idempotent); extra slots above ``size`` are removed."""
+        """Indexes, and removal of free slot documents of the earlier layout (one document
+        per slot, held or not). Idempotent."""
         try:
-            await self._c.create_index([("user_id", ASCENDING), ("lease_until", ASCENDING)])
             await self._c.create_index([("execution_id", ASCENDING)])
-            for index in range(self._size):
-                with contextlib.suppress(DuplicateKeyError):
-                    await self._c.insert_one(
-                        {"_id": f"slot-{index:04d}", "index": index, "execution_id": None}
-                    )
-            await self._c.delete_many({"index": {"$gte": self._size}, "execution_id": None})
+            await self._c.delete_many({"execution_id": None})
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not set up slots: {exc}") from exc
 
@@ -52,46 +57,43 @@ class MongoSlotPool:
         self, execution_id: str, user_id: str, owner: str, lease_until: datetime, per_user: int
     ) -> Reservation:
         try:
-            async with self._writes:
-                now = datetime.now(UTC)
-                held = await self._c.count_documents(
-                    {"user_id": user_id, "lease_until": {"$gt": now}}
-                )
-                if held >= per_user:
-                    return Reservation.USER_LIMIT
-                taken = await self._c.find_one_and_update(
-                    {
-                        "index": {"$lt": self._size},
-                        "$or": [{"execution_id": None}, {"lease_until": {"$lt": now}}],
-                    },
-                    {
-                        "$set": {
-                            "execution_id": execution_id,
-                            "user_id": user_id,
-                            "owner": owner,
-                            "lease_until": lease_until,
-                            "taken_at": now,
-                        }
-                    },
-                )
+            now = datetime.now(UTC)
+            held = await self._c.find({}, {"user_id": 1, "lease_until": 1}).to_list()
+            mine = sum(
+                1
+                for d in held
+                if d.get("user_id") == user_id
+                and d.get("lease_until") is not None
+                and _aware(d["lease_until"]) > now
+            )
+            if mine >= per_user:
+                return Reservation.USER_LIMIT
+            taken = {d["_id"] for d in held}
+            free = [i for i in range(self._size) if slot_id(i) not in taken]
+            if len(held) >= self._size or not free:
+                return Reservation.FULL
+            start = random.randrange(len(free))  # noqa: S311 - spreads reservers, not security
+            for index in free[start:] + free[:start]:
+                doc = {
+                    "_id": slot_id(index),
+                    "execution_id": execution_id,
+                    "user_id": user_id,
+                    "owner": owner,
+                    "lease_until": lease_until,
+                    "taken_at": now,
+                }
+                try:
+                    await self._c.insert_one(doc)
+                except DuplicateKeyError:
+                    continue  # another reserver got this one first
+                return Reservation.RESERVED
         except PyMongoError as exc:
             raise StoreUnavailableError(f"slot pool unavailable: {exc}") from exc
-        return Reservation.RESERVED if taken is not None else Reservation.FULL
+        return Reservation.FULL
 
-    async def release(self, execution_id: str) -> None:
+    async def release(self, execution_id: str, owner: str) -> None:
         try:
-            async with self._writes:
-                await self._c.update_many(
-                    {"execution_id": execution_id},
-                    {
-                        "$set": {
-                            "execution_id": None,
-                            "user_id": None,
-                            "owner": None,
-                            "lease_until": None,
-                        }
-                    },
-                )
+            await self._c.delete_many({"execution_id": execution_id, "owner": owner})
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not release slot: {exc}") from exc
 
@@ -99,16 +101,45 @@ class MongoSlotPool:
         if not execution_ids:
             return
         try:
-            async with self._writes:
-                await self._c.update_many(
-                    {"execution_id": {"$in": list(execution_ids)}, "owner": owner},
-                    {"$set": {"lease_until": lease_until}},
-                )
+            await self._c.update_many(
+                {"execution_id": {"$in": list(execution_ids)}, "owner": owner},
+                {"$set": {"lease_until": lease_until}},
+            )
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not renew slots: {exc}") from exc
 
+    async def expired(self, now: datetime, limit: int) -> list[HeldSlot]:
+        try:
+            docs = await self._c.find({"lease_until": {"$lt": now}}).to_list(limit)
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"could not read expired slots: {exc}") from exc
+        return [
+            HeldSlot(
+                slot_id=d["_id"],
+                execution_id=d["execution_id"],
+                user_id=d.get("user_id") or "",
+                owner=d.get("owner") or "",
+                lease_until=_aware(d["lease_until"]),
+            )
+            for d in docs
+            if d.get("execution_id")
+        ]
+
+    async def prolong(self, slot: HeldSlot, lease_until: datetime) -> bool:
+        try:
+            result = await self._c.update_one(
+                {
+                    "_id": slot.slot_id,
+                    "execution_id": slot.execution_id,
+                    "owner": slot.owner,
+                    "lease_until": slot.lease_until,
+                },
+                {"$set": {"lease_until": lease_until}},
+            )
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"could not prolong slot: {exc}") from exc
+        return result.modified_count == 1
+
     async def in_use(self) -> int:
         now = datetime.now(UTC)
-        return await self._c.count_documents(
-            {"execution_id": {"$ne": None}, "lease_until": {"$gt": now}}
-        )
+        return await self._c.count_documents({"lease_until": {"$gt": now}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -12,7 +13,9 @@ from integr8scode_events import EventEnvelope, PublishedRecord
 
 
 class SagaStore(Protocol):
-    """Persisted saga state (collection ``sagas``, written only by the coordinator)."""
+    """Persisted saga state, written only by the coordinator: ``sagas`` (one document per
+    execution) plus the small collections that carry the cluster-wide guarantees —
+    ``saga_queue``, ``saga_claims`` and ``saga_outbox`` (see ``adapters/mongo_sagas.py``)."""
 
     async def create(self, saga: Saga) -> bool:
         """Insert a new saga; False when it already exists (a redelivered request)."""
@@ -25,7 +28,7 @@ class SagaStore(Protocol):
         ...
 
     async def claim_queued(self, execution_id: str, owner: str, lease_until: datetime) -> bool:
-        """queued → reserved for ``owner``, atomically; False if someone else got it."""
+        """queued → reserved for ``owner``; False if someone else got it (or it was cancelled)."""
         ...
 
     async def record_step(
@@ -46,25 +49,38 @@ class SagaStore(Protocol):
         terminal outcome per execution)."""
         ...
 
-    async def mark_published(self, execution_id: str) -> None: ...
-
-    async def unpublished_terminal(self, older_than: datetime) -> list[dict[str, Any]]: ...
-
-    async def renew_leases(
-        self, owner: str, execution_ids: Sequence[str], lease_until: datetime
-    ) -> None: ...
-
-    async def expired(self, now: datetime, limit: int) -> list[Saga]: ...
-
-    async def take_over(self, execution_id: str, owner: str, lease_until: datetime) -> Saga | None:
-        """Take an active saga whose lease ran out; None if its owner is alive or it moved on."""
+    async def mark_published(self, execution_id: str) -> None:
+        """The terminal event went out: drop it from the outbox."""
         ...
 
-    async def requeue(self, execution_id: str, owner: str) -> bool: ...
+    async def unpublished_terminal(self, older_than: datetime) -> list[dict[str, Any]]:
+        """Terminal events stored before ``older_than`` and still not published."""
+        ...
+
+    async def take_over(self, execution_id: str, expired_lease: datetime) -> bool:
+        """Win the recovery of an execution whose slot lease ran out at ``expired_lease``: True
+        for exactly one caller cluster-wide per (execution, expired lease)."""
+        ...
+
+    async def requeue(self, execution_id: str, owner: str) -> bool:
+        """Give back a claim ``owner`` holds on a saga that has not started running: it is
+        queued again with its original ``enqueued_at``; False if ``owner`` holds no such claim."""
+        ...
 
     async def request_cancel(self, execution_id: str) -> None: ...
 
     async def cancel_requested(self, owner: str, execution_ids: Sequence[str]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class HeldSlot:
+    """A run slot as held by ``owner`` for one execution, until ``lease_until``."""
+
+    slot_id: str
+    execution_id: str
+    user_id: str
+    owner: str
+    lease_until: datetime
 
 
 class Reservation(enum.Enum):
@@ -80,11 +96,22 @@ class SlotPool(Protocol):
         self, execution_id: str, user_id: str, owner: str, lease_until: datetime, per_user: int
     ) -> Reservation: ...
 
-    async def release(self, execution_id: str) -> None: ...
+    async def release(self, execution_id: str, owner: str) -> None:
+        """Free the slot ``owner`` holds for ``execution_id`` (idempotent)."""
+        ...
 
     async def renew(
         self, owner: str, execution_ids: Sequence[str], lease_until: datetime
     ) -> None: ...
+
+    async def expired(self, now: datetime, limit: int) -> list[HeldSlot]:
+        """Held slots whose lease ran out: their holder stopped heartbeating."""
+        ...
+
+    async def prolong(self, slot: HeldSlot, lease_until: datetime) -> bool:
+        """Extend an expired slot's lease for its recovery (after ``SagaStore.take_over``), so a
+        recoverer that dies too leaves a slot that expires again; False if it changed since."""
+        ...
 
 
 class ResultStore(Protocol):
