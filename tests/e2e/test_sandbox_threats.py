@@ -100,7 +100,8 @@ async def test_cancel_a_running_execution(user: ApiUser) -> None:
     from tests.polling import eventually  # noqa: PLC0415
 
     async def running() -> bool:
-        return (await user.get(execution_id)).json()["status"] == "running"
+        status: str = (await user.get(execution_id)).json()["status"]
+        return status == "running"
 
     await eventually(running, timeout_s=30, what="execution running")
     cancel = await user.http.post(f"/api/v1/executions/{execution_id}/cancel", headers=user.headers)

@@ -90,7 +90,8 @@ async def test_coordinator_killed_mid_run_ends_in_exactly_one_terminal_status(
     execution_id = response.json()["execution_id"]
 
     async def running() -> bool:
-        return (await user.get(execution_id)).json()["status"] == "running"
+        status: str = (await user.get(execution_id)).json()["status"]
+        return status == "running"
 
     await eventually(running, timeout_s=30, what="execution running")
     pid = int((PIDS / "svc-coordinator.pid").read_text())
