@@ -106,7 +106,7 @@ cmd_start() {
   start_bg "$NAME" "$FERRETDB_BIN" \
     --listen-addr="$BIND_HOST:$MONGO_PORT" \
     --handler=sqlite \
-    --sqlite-url="file:$FERRETDB_DATA/" \
+    --sqlite-url="file:$FERRETDB_DATA/?_pragma=synchronous(normal)" \
     --state-dir="$FERRETDB_DATA" \
     --debug-addr="$BIND_HOST:$FERRETDB_DEBUG_PORT" \
     --telemetry=disable \

@@ -76,30 +76,38 @@ class MongoExecutions:
     async def transition(
         self, execution_id: str, status: ExecutionStatus, at: datetime, **fields: Any
     ) -> dict[str, Any] | None:
-        """Apply a status change unless the execution already ended; returns the new doc."""
-        allowed_from = (
-            [ExecutionStatus.QUEUED.value]
-            if status is ExecutionStatus.RUNNING
-            else [ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value]
-        )
+        """Apply a status change unless the execution is already past it; returns the new doc.
+
+        Read, decide, then update by ``_id`` alone: any other filter field makes FerretDB decode
+        the whole collection. One execution's events arrive in order on one partition and are
+        applied by one consumer, so nothing else moves this document in between (the POST path
+        only touches it before the request is published).
+        """
+        doc: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
+        if doc is None:
+            return None
+        current = ExecutionStatus(doc["status"])
         # A request the broker acknowledged too late was marked failed "not queued"; when it
         # runs after all, its lifecycle wins over that provisional failure.
-        provisional = {"status": ExecutionStatus.FAILED.value, "not_queued": True}
-        from pymongo import ReturnDocument  # noqa: PLC0415 - local: only this method needs it
-
-        doc: dict[str, Any] | None = await self._call(
-            self._c.find_one_and_update(
-                {
-                    "_id": execution_id,
-                    "$or": [{"status": {"$in": allowed_from}}, provisional],
-                },
+        provisional = current is ExecutionStatus.FAILED and bool(doc.get("not_queued"))
+        if status is ExecutionStatus.RUNNING:
+            allowed = current is ExecutionStatus.QUEUED or provisional
+        else:
+            allowed = current in {ExecutionStatus.QUEUED, ExecutionStatus.RUNNING} or provisional
+        if not allowed:
+            return None
+        change = {"status": status.value, "at": at}
+        await self._call(
+            self._c.update_one(
+                {"_id": execution_id},
                 {
                     "$set": {"status": status.value, "not_queued": False, **fields},
-                    "$push": {"status_history": {"status": status.value, "at": at}},
+                    "$push": {"status_history": change},
                 },
-                return_document=ReturnDocument.AFTER,
             )
         )
+        doc.update({"status": status.value, "not_queued": False, **fields})
+        doc["status_history"] = [*doc.get("status_history", []), change]
         return doc
 
     async def mark_not_queued(self, execution_id: str, error: str) -> None:

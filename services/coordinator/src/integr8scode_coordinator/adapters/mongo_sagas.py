@@ -54,7 +54,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Collection, Coroutine, Sequence
+from collections.abc import AsyncIterator, Collection, Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -151,7 +151,9 @@ class MongoSagaStore:
         self._claims = db["saga_claims"]
         self._outbox = db["saga_outbox"]
         # Updates of one saga document from this process go one at a time (module docstring).
-        self._writes = asyncio.Lock()
+        # One lock per saga document: updates of one saga never interleave in this process,
+        # while different sagas are written concurrently.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def ensure_indexes(self) -> None:
         try:
@@ -278,6 +280,7 @@ class MongoSagaStore:
                 self._claims.update_one({"_id": execution_id}, {"$set": {"cancel_requested": True}})
             )
         await self._write(
+            execution_id,
             self._c.update_one(
                 {"_id": execution_id},
                 {
@@ -288,7 +291,7 @@ class MongoSagaStore:
                     },
                     "$push": {"steps": "reserve_slot"},
                 },
-            )
+            ),
         )
         await self._delete(self._queue, {"_id": execution_id})
         return True
@@ -365,13 +368,14 @@ class MongoSagaStore:
             await self._delete(self._outbox, {"_id": execution_id, "token": token})
             return False
         await self._write(
+            execution_id,
             self._c.update_one(
                 {"_id": execution_id},
                 {
                     "$set": self._terminal_fields(status.value, event, error, now),
                     "$push": {"steps": f"finish:{status.value}"},
                 },
-            )
+            ),
         )
         await self._delete(self._queue, {"_id": execution_id})
         await self._delete(self._claims, {"_id": execution_id})
@@ -408,7 +412,9 @@ class MongoSagaStore:
             await self._delete(self._queue, {"_id": execution_id})
             await self._delete(self._claims, {"_id": execution_id})
         if doc is not None:
-            await self._write(self._c.update_one({"_id": execution_id}, {"$set": fields}))
+            await self._write(
+                execution_id, self._c.update_one({"_id": execution_id}, {"$set": fields})
+            )
         # Last: until now the outbox entry kept any second finisher out (module docstring).
         await self._delete(self._outbox, {"_id": execution_id})
 
@@ -464,16 +470,26 @@ class MongoSagaStore:
         field makes FerretDB decode the whole collection), both under the in-process lock so
         no update of this process comes in between."""
         try:
-            async with self._writes:
+            async with self._lock(execution_id):
                 doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
                 if doc is not None and doc["status"] not in _TERMINAL:
                     await self._call(self._c.update_one({"_id": execution_id}, update))
         except PyMongoError as exc:
             raise StoreUnavailableError(f"saga store unavailable: {exc}") from exc
 
-    async def _write(self, update: Coroutine[Any, Any, Any]) -> Any:
+    @contextlib.asynccontextmanager
+    async def _lock(self, execution_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(execution_id, asyncio.Lock())
         try:
-            async with self._writes:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(execution_id) is lock:
+                del self._locks[execution_id]
+
+    async def _write(self, execution_id: str, update: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            async with self._lock(execution_id):
                 return await self._call(update)
         finally:
             update.close()  # not started if cancelled while waiting: no "never awaited" warning
