@@ -196,30 +196,36 @@ class ExecutionService:
 
     async def _stream(self, execution_id: str) -> AsyncIterator[str]:
         async with self._feed.subscribe(execution_id) as changes:
-            doc = await self._executions.get(execution_id) or {}
             sent: set[str] = set()
-            for change in doc.get("status_history", []):
-                sent.add(change["status"])
-                yield _sse(change["status"], change["at"], execution_id)
-            if ExecutionStatus(doc.get("status", "queued")).terminal:
+
+            def unsent(history: list[dict[str, Any]]) -> list[str]:
+                fresh = [c for c in history if c["status"] not in sent]
+                sent.update(c["status"] for c in fresh)
+                return [_sse(c["status"], c["at"], execution_id) for c in fresh]
+
+            async def replay_stored() -> tuple[list[str], bool]:
+                doc = await self._executions.get(execution_id) or {}
+                terminal = ExecutionStatus(doc.get("status", "queued")).terminal
+                return unsent(doc.get("status_history", [])), terminal
+
+            events, terminal = await replay_stored()
+            for event in events:
+                yield event
+            if terminal:
                 return
             async for change in changes:
-                if not change:
-                    yield ": keep-alive\n\n"
-                    # A missed message must not leave the stream open forever: re-read.
-                    doc = await self._executions.get(execution_id) or {}
-                    for past in doc.get("status_history", []):
-                        if past["status"] not in sent:
-                            sent.add(past["status"])
-                            yield _sse(past["status"], past["at"], execution_id)
-                    if ExecutionStatus(doc.get("status", "queued")).terminal:
+                if change:
+                    for event in unsent([change]):
+                        yield event
+                    if ExecutionStatus(change["status"]).terminal:
                         return
                     continue
-                if change["status"] in sent:
-                    continue
-                sent.add(change["status"])
-                yield _sse(change["status"], change["at"], execution_id)
-                if ExecutionStatus(change["status"]).terminal:
+                yield ": keep-alive\n\n"
+                # Idle: a missed message must not leave the stream open forever, so re-read.
+                events, terminal = await replay_stored()
+                for event in events:
+                    yield event
+                if terminal:
                     return
 
     async def _owned(self, user: User, execution_id: str) -> dict[str, Any]:
