@@ -4,7 +4,7 @@ The public surface is re-exported here; see the README for how the pieces fit.
 """
 
 from integr8scode_events.codec import decode_event
-from integr8scode_events.consumer import ConsumerRunner, RawMessage, RetryPolicy
+from integr8scode_events.consumer import BatchHandler, ConsumerRunner, RawMessage, RetryPolicy
 from integr8scode_events.envelope import EventEnvelope, ProducerInfo
 from integr8scode_events.errors import (
     AlreadyBeingProcessedError,
@@ -41,6 +41,7 @@ __all__ = [
     "EVENT_TYPES",
     "TERMINAL_EXECUTION_EVENTS",
     "AlreadyBeingProcessedError",
+    "BatchHandler",
     "BrokerUnavailableError",
     "Claim",
     "ConsumerRunner",

@@ -13,18 +13,20 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.codec import decode_event
+from integr8scode_events.dead_letters import dead_letter, failure_headers
 from integr8scode_events.errors import DecodeError, PublishError
 from integr8scode_events.handlers import HandlerRegistry, MessageContext
 from integr8scode_events.publisher import EventPublisher
@@ -32,8 +34,6 @@ from integr8scode_events.settings import KafkaSettings
 from integr8scode_events.topics import DEAD_LETTER_QUEUE
 
 log = logging.getLogger(__name__)
-
-_MAX_ERROR_MESSAGE = 2000
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,28 @@ class RawMessage:
 
 
 RawHandler = Callable[[RawMessage, MessageContext], Awaitable[None]]
+BatchHandler = Callable[[Sequence[RawMessage]], Awaitable[None]]
+
+# Links a batch span carries at most (one per message of the batch).
+MAX_BATCH_LINKS = 128
+
+
+def _raw(record: Any, headers: dict[str, str]) -> RawMessage:
+    return RawMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=headers,
+        timestamp_ms=record.timestamp,
+    )
+
+
+def _for_another_group(headers: dict[str, str], group_id: str) -> bool:
+    """A DLQ retry names the group that failed on it; the other groups handled it already."""
+    target = headers.get(h.RETRY_GROUP)
+    return bool(target) and target != group_id
 
 
 @dataclass(frozen=True)
@@ -92,7 +114,10 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 class ConsumerRunner:
     """Runs one consumer group member until ``stop()``.
 
-    Give either ``handlers`` (decoded, typed events) or ``raw_handler`` (bytes and headers).
+    Give one of ``handlers`` (decoded, typed events), ``raw_handler`` (bytes and headers, one
+    message at a time) or ``batch_handler`` (every message of a fetched batch at once, in one
+    CONSUMER span linked to each message's producer context: the event-store archiver).
+    A DLQ retry carrying ``x-retry-group`` is skipped by every group but the one it names.
     ``dead_letter_topic=None`` means a message is never given up: the handler is retried with
     capped backoff until it succeeds or the runner stops (the DLQ processor itself).
     """
@@ -106,6 +131,7 @@ class ConsumerRunner:
         publisher: EventPublisher,
         handlers: HandlerRegistry | None = None,
         raw_handler: RawHandler | None = None,
+        batch_handler: BatchHandler | None = None,
         retry: RetryPolicy | None = None,
         dead_letter_topic: str | None = DEAD_LETTER_QUEUE.name,
         span_name: str = t.CONSUME_SPAN,
@@ -115,14 +141,15 @@ class ConsumerRunner:
         stop_grace_s: float = 10.0,
         auto_offset_reset: str = "earliest",
     ) -> None:
-        if (handlers is None) == (raw_handler is None):
-            raise ValueError("give exactly one of handlers or raw_handler")
+        if sum(x is not None for x in (handlers, raw_handler, batch_handler)) != 1:
+            raise ValueError("give exactly one of handlers, raw_handler or batch_handler")
         self._settings = settings
         self._group_id = group_id
         self._topics = list(topics)
         self._publisher = publisher
         self._handlers = handlers
         self._raw_handler = raw_handler
+        self._batch_handler = batch_handler
         self._retry = retry or RetryPolicy()
         self._dead_letter_topic = dead_letter_topic
         self._span_name = span_name
@@ -215,6 +242,9 @@ class ConsumerRunner:
         return True
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        if self._batch_handler is not None:
+            await self._handle_as_one(self._batch_handler, batch)
+            return
         for tp, records in batch.items():
             for record in records:
                 if self._stopping.is_set():
@@ -222,8 +252,89 @@ class ConsumerRunner:
                 await self._handle(record)
                 self._pending[tp] = record.offset + 1
 
+    async def _handle_as_one(
+        self, handler: BatchHandler, batch: dict[TopicPartition, list[Any]]
+    ) -> None:
+        records = [
+            record
+            for tp_records in batch.values()
+            for record in tp_records
+            if not _for_another_group(h.to_dict(record.headers), self._group_id)
+        ]
+        messages = [_raw(record, h.to_dict(record.headers)) for record in records]
+        span_cm: AbstractContextManager[trace.Span] = nullcontext(INVALID_SPAN)
+        if not t.is_noop(self._tracer):
+            links = [
+                trace.Link(ctx)
+                for message in messages[:MAX_BATCH_LINKS]
+                if (ctx := t.span_context_from_traceparent(message.headers.get(h.TRACEPARENT)))
+            ]
+            topics = sorted({message.topic for message in messages})
+            span_cm = self._tracer.start_as_current_span(
+                self._span_name,
+                context=Context(),  # a batch mixes traces: its own root, linked to each
+                kind=SpanKind.CONSUMER,
+                links=links,
+                attributes={
+                    t.MESSAGING_SYSTEM: "kafka",
+                    t.MESSAGING_OPERATION_NAME: "process",
+                    t.MESSAGING_OPERATION_TYPE: "process",
+                    t.MESSAGING_DESTINATION: ",".join(topics),
+                    t.MESSAGING_GROUP: self._group_id,
+                    t.MESSAGING_BATCH_COUNT: len(messages),
+                },
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+        with span_cm as span:
+            if messages:
+                await self._batch_with_retries(handler, records, messages, span)
+        for tp, tp_records in batch.items():
+            self._pending[tp] = tp_records[-1].offset + 1
+
+    async def _batch_with_retries(
+        self,
+        handler: BatchHandler,
+        records: list[Any],
+        messages: list[RawMessage],
+        span: trace.Span,
+    ) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await handler(messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried, then every message dead-lettered
+                span.record_exception(exc, attributes={"messaging.handler.attempt": attempt})
+                if self._dead_letter_topic is not None and (
+                    attempt >= self._retry.max_attempts
+                    or isinstance(exc, self._retry.non_retryable)
+                ):
+                    span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
+                    for record, message in zip(records, messages, strict=True):
+                        await self._dead_letter(record, dict(message.headers), span, exc)
+                    return
+                delay = self._retry.backoff(attempt)
+                log.warning(
+                    "batch handler failed on %d messages (attempt %d): %r; retrying in %.2fs",
+                    len(messages),
+                    attempt,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
+            span.set_status(Status(StatusCode.OK))
+            self.handled += len(messages)
+            return
+
     async def _handle(self, record: Any) -> None:
         headers = h.to_dict(record.headers)
+        if _for_another_group(headers, self._group_id):
+            return
         if t.is_noop(self._tracer):
             # No tracing in this process: skip the span bookkeeping on the hot path.
             dispatch = self._dispatch_for(record, headers, INVALID_SPAN)
@@ -261,15 +372,7 @@ class ConsumerRunner:
     ) -> _Dispatch | None:
         if self._raw_handler is not None:
             raw_handler = self._raw_handler
-            message = RawMessage(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                value=record.value,
-                headers=headers,
-                timestamp_ms=record.timestamp,
-            )
+            message = _raw(record, headers)
             return _Dispatch(lambda ctx: raw_handler(message, ctx))
         assert self._handlers is not None  # noqa: S101 - constructor guarantees one of the two
         try:
@@ -343,37 +446,13 @@ class ConsumerRunner:
         self, record: Any, headers: dict[str, str], span: trace.Span, exc: BaseException
     ) -> None:
         assert self._dead_letter_topic is not None  # noqa: S101 - checked by the caller
-        failure = {
-            name: value for name, value in headers.items() if name not in h.DEAD_LETTER_HEADERS
-        }
-        failure.update(
-            {
-                h.ORIGINAL_TOPIC: record.topic,
-                h.ORIGINAL_PARTITION: str(record.partition),
-                h.ORIGINAL_OFFSET: str(record.offset),
-                h.CONSUMER_GROUP: self._group_id,
-                h.ERROR_TYPE: f"{type(exc).__module__}.{type(exc).__qualname__}",
-                h.ERROR_MESSAGE: str(exc)[:_MAX_ERROR_MESSAGE],
-                h.RETRY_COUNT: headers.get(h.RETRY_COUNT, "0"),
-                h.FAILED_AT: datetime.now(UTC).isoformat(),
-            }
+        await dead_letter(
+            self._publisher,
+            self._dead_letter_topic,
+            record,
+            failure_headers(record, headers, self._group_id, exc),
+            self._retry.backoff,
         )
-        # The original traceparent stays: the dead letter belongs to the trace that failed.
-        # Until the broker takes it, the message is neither committed nor dropped.
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self._publisher.publish_raw(
-                    self._dead_letter_topic, record.value, record.key, failure
-                )
-                break
-            except PublishError as publish_error:
-                delay = self._retry.backoff(min(attempt, 10))
-                log.warning(
-                    "dead-letter publish failed (%s); retrying in %.2fs", publish_error, delay
-                )
-                await asyncio.sleep(delay)
         span.set_attribute(t.DEAD_LETTERED, True)
         span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {type(exc).__name__}: {exc}"))
         self.dead_lettered += 1

@@ -30,6 +30,13 @@ DEAD_LETTER_HEADERS = (
     FAILED_AT,
 )
 
+# Added by the DLQ processor to a retried message. A message with RETRY_GROUP is handled only by
+# the consumer group it names (the one that failed on it); every other group skips it. The
+# dead-letter id survives a second dead-lettering (it is not one of DEAD_LETTER_HEADERS), so the
+# processor updates the record it already has instead of opening a new one.
+RETRY_GROUP = "x-retry-group"
+DEAD_LETTER_ID = "x-dead-letter-id"
+
 # Added to replayed messages.
 REPLAY_SESSION = "x-replay-session"
 REPLAYED_EVENT_ID = "x-replayed-event-id"

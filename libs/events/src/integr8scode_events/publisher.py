@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
@@ -113,8 +113,10 @@ class EventPublisher:
         *,
         topic: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        links: Sequence[trace.Link] = (),
     ) -> PublishedRecord:
-        """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement."""
+        """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement.
+        ``links`` are added to the PRODUCER span (a replay points back at the original)."""
         destination = topic or event.topic.name
         attributes: dict[str, Any] = {}
         if not t.is_noop(self._tracer):
@@ -126,7 +128,7 @@ class EventPublisher:
             }
             if event.execution_id:
                 attributes[t.EXECUTION_ID] = event.execution_id
-        with self._producer_span(destination, event.key, attributes) as span:
+        with self._producer_span(destination, event.key, attributes, links) as span:
             carrier = {
                 h.EVENT_TYPE: event.event_type,
                 h.CORRELATION_ID: event.correlation_id,
@@ -145,11 +147,13 @@ class EventPublisher:
         headers: Mapping[str, str],
         *,
         reinject_context: bool = False,
+        links: Sequence[trace.Link] = (),
     ) -> PublishedRecord:
-        """Forward a message. With ``reinject_context`` the current span context replaces the
-        message's ``traceparent`` (retries join the current trace); without it the headers are
-        kept as given (dead letters keep the original context)."""
-        with self._producer_span(topic, key, {}) as span:
+        """Forward a message. With ``reinject_context`` the PRODUCER span's context replaces the
+        message's ``traceparent`` (retries join the current trace, replays start their own);
+        without it the headers are kept as given (dead letters keep the original context).
+        ``links`` are added to the PRODUCER span."""
+        with self._producer_span(topic, key, {}, links) as span:
             carrier = dict(headers)
             if reinject_context:
                 carrier.pop(h.TRACEPARENT, None)
@@ -169,7 +173,11 @@ class EventPublisher:
         raise KafkaConnectionError("no Kafka broker is reachable")
 
     def _producer_span(
-        self, topic: str, key: bytes | None, attributes: dict[str, Any]
+        self,
+        topic: str,
+        key: bytes | None,
+        attributes: dict[str, Any],
+        links: Sequence[trace.Link] = (),
     ) -> AbstractContextManager[trace.Span]:
         if t.is_noop(self._tracer):
             return nullcontext(trace.INVALID_SPAN)
@@ -187,6 +195,7 @@ class EventPublisher:
             f"publish {topic}",
             kind=SpanKind.PRODUCER,
             attributes={**base, **attributes},
+            links=links,
             record_exception=False,  # _send records the broker's error itself
         )
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext, TraceFlags
 
 _package = "integr8scode_events"
 
@@ -25,12 +26,14 @@ MESSAGING_MESSAGE_ID = "messaging.message.id"
 MESSAGING_GROUP = "messaging.consumer.group.name"
 MESSAGING_CLIENT_ID = "messaging.client.id"
 MESSAGING_BODY_SIZE = "messaging.message.body.size"
+MESSAGING_BATCH_COUNT = "messaging.batch.message_count"
 SERVER_ADDRESS = "server.address"
 
 EVENT_ID = "event.id"
 EVENT_TYPE = "event.type"
 EXECUTION_ID = "execution.id"
 DEAD_LETTERED = "messaging.dead_lettered"
+SKIPPED = "messaging.skipped"
 HANDLER_ATTEMPTS = "messaging.handler.attempts"
 EVENTS_BATCH_COUNT = "events.batch.count"
 
@@ -60,3 +63,18 @@ def inject_context(carrier: MutableMapping[str, str], context: Context | None = 
 def extract_context(headers: Mapping[str, str]) -> Context:
     """The context a message's headers carry (empty context when none)."""
     return propagate.extract(dict(headers))
+
+
+def span_context_from_traceparent(traceparent: str | None) -> SpanContext | None:
+    """The remote span context a stored W3C ``traceparent`` names (for links), or None when it
+    is missing or malformed."""
+    parts = (traceparent or "").strip().split("-")
+    if len(parts) != 4 or parts[0] != "00" or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if trace_id == 0 or span_id == 0:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0xFF))
