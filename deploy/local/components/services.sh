@@ -36,6 +36,16 @@ service_env() {
   export COORDINATOR_LEASE_S="${COORDINATOR_LEASE_S:-6}"
   # The tests register many users from 127.0.0.1; production keeps the stricter default.
   export API_RATE_LIMIT_AUTH_LIMIT="${API_RATE_LIMIT_AUTH_LIMIT:-10000}"
+  # Local receivers (the tests' webhook and Slack stand-ins) listen on 127.0.0.1 over http.
+  export NOTIFIER_ALLOW_LOOPBACK_TARGETS="${NOTIFIER_ALLOW_LOOPBACK_TARGETS:-true}"
+  export API_NOTIFICATIONS_ALLOW_HTTP="${API_NOTIFICATIONS_ALLOW_HTTP:-true}"
+  # Local profile: dead letters are retried within seconds (3 attempts, 1 s initial, 3 s cap),
+  # so a failed message's whole retry story fits in a test; production waits 30 s … 1 h, 5 times.
+  export DLQ_DEFAULT_MAX_ATTEMPTS="${DLQ_DEFAULT_MAX_ATTEMPTS:-3}"
+  export DLQ_DEFAULT_INITIAL_BACKOFF_S="${DLQ_DEFAULT_INITIAL_BACKOFF_S:-1}"
+  export DLQ_DEFAULT_MAX_BACKOFF_S="${DLQ_DEFAULT_MAX_BACKOFF_S:-3}"
+  # The retry scheduler polls Mongo for due dead letters this often (production: 1 s).
+  export DLQ_POLL_INTERVAL_S="${DLQ_POLL_INTERVAL_S:-0.5}"
   # One secret per clone, kept across restarts, so tokens survive restarting the api.
   local secret_file="$CONF_DIR/jwt_secret"
   [ -s "$secret_file" ] || (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=' >"$secret_file")

@@ -20,6 +20,12 @@ from redis.asyncio import Redis
 from integr8scode_api import SERVICE_NAME, __version__
 from integr8scode_api.adapters.coordinator_views import CoordinatorViews
 from integr8scode_api.adapters.mongo_executions import MongoExecutions
+from integr8scode_api.adapters.mongo_notifications import (
+    NOTIFICATIONS_COLLECTION,
+    SETTINGS_COLLECTION,
+    MongoNotificationLog,
+    MongoNotificationSettings,
+)
 from integr8scode_api.adapters.mongo_users import COLLECTION as USERS
 from integr8scode_api.adapters.mongo_users import MongoUserRepository
 from integr8scode_api.adapters.passwords import Argon2PasswordHasher
@@ -36,8 +42,10 @@ from integr8scode_api.errors import install_error_handlers
 from integr8scode_api.execution_service import ExecutionService
 from integr8scode_api.handlers.lifecycle import LifecycleHandlers
 from integr8scode_api.middleware import RateLimitHeadersMiddleware
+from integr8scode_api.notification_service import NotificationService
 from integr8scode_api.routes import admin_rate_limits, auth
 from integr8scode_api.routes.executions import build_execution_router
+from integr8scode_api.routes.notifications import build_notification_router
 from integr8scode_events import ConsumerRunner, EventPublisher, ProducerInfo, Supervisor
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import EXECUTION_EVENTS
@@ -127,6 +135,11 @@ def create_app(settings: Settings) -> FastAPI:
         policy=settings.execution.policy(),
         producer=ProducerInfo(service=SERVICE_NAME, version=__version__),
     )
+    notifications = NotificationService(
+        settings=MongoNotificationSettings(db[SETTINGS_COLLECTION]),
+        log=MongoNotificationLog(db[NOTIFICATIONS_COLLECTION]),
+        policy=settings.notifications.policy(),
+    )
     status_consumer = ConsumerRunner(
         settings=settings.kafka,
         group_id=settings.execution.status_consumer_group,
@@ -190,6 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
             default_rate_limit=rate_limited(),
         )
     )
+    app.include_router(build_notification_router(notifications, rate_limited()))
     instrument_fastapi(app, telemetry)
     return app
 

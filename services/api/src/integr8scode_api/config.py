@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integr8scode_api.domain.executions import ExecutionPolicy
+from integr8scode_api.domain.notifications import NotificationPolicy
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
 from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
 from integr8scode_events import KafkaSettings, MongoSettings
@@ -171,6 +172,21 @@ class ExecutionSettings(BaseSettings):
         )
 
 
+class NotificationSettings(BaseSettings):
+    """What ``PUT /notifications/settings`` accepts. Env prefix ``API_NOTIFICATIONS_``."""
+
+    model_config = SettingsConfigDict(env_prefix="API_NOTIFICATIONS_", extra="ignore")
+
+    allow_http: bool = Field(
+        default=False,
+        description="Accept http:// Slack webhook URLs (local receivers in development); "
+        "Slack itself only serves https.",
+    )
+
+    def policy(self) -> NotificationPolicy:
+        return NotificationPolicy(allow_http_slack=self.allow_http)
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment, read once in ``__main__``."""
 
@@ -191,6 +207,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @property
     def environment(self) -> str:

@@ -1,4 +1,4 @@
-"""Composition root of notifier: builds the resources, wires the routes, owns the lifespan."""
+"""Composition root of notifier: builds the resources, wires the handlers, owns the lifespan."""
 
 from __future__ import annotations
 
@@ -6,12 +6,36 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from pymongo import AsyncMongoClient
 
+from integr8scode_events import (
+    ConsumerRunner,
+    EventPublisher,
+    KafkaSettings,
+    ProducerInfo,
+    RetryPolicy,
+    Supervisor,
+    ensure_topics,
+)
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
+from integr8scode_events.topics import ALL_TOPICS, EXECUTION_EVENTS
 from integr8scode_notifier import SERVICE_NAME, __version__
+from integr8scode_notifier.adapters import mongo_deliveries, mongo_executions, mongo_settings
+from integr8scode_notifier.adapters.address_guard import AddressGuard
+from integr8scode_notifier.adapters.mongo_deliveries import MongoDeliveryStore
+from integr8scode_notifier.adapters.mongo_executions import MongoExecutionSource
+from integr8scode_notifier.adapters.mongo_settings import MongoSettingsSource
+from integr8scode_notifier.adapters.slack import SlackSender, redact_for_span
+from integr8scode_notifier.adapters.webhook import WebhookSender
 from integr8scode_notifier.config import Settings
+from integr8scode_notifier.delivery import DeliveryPolicy, Dispatcher
+from integr8scode_notifier.domain.addresses import AddressPolicy
+from integr8scode_notifier.domain.errors import DeliveryFailed
+from integr8scode_notifier.domain.retry import Backoff
+from integr8scode_notifier.handlers.terminal import TerminalEventHandlers
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -19,30 +43,123 @@ from integr8scode_telemetry import (
     instrument_fastapi,
 )
 
+USER_AGENT = f"integr8scode-notifier/{__version__}"
+
+
+async def _create_topics(settings: KafkaSettings, client_id: str) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
+    )
+    await admin.start()
+    try:
+        await ensure_topics(admin, ALL_TOPICS)
+    finally:
+        await admin.close()
+
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and every resource it owns; nothing connects before the lifespan starts."""
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
+    # Slack goes through aiohttp: its client spans, on this process's provider, with the
+    # webhook's secret path cut from the URL. Installed before the session exists.
+    aiohttp_instrumentor = AioHttpClientInstrumentor()
+    instrumented_aiohttp = (
+        settings.telemetry.tracing_enabled
+        and not aiohttp_instrumentor.is_instrumented_by_opentelemetry
+    )
+    if instrumented_aiohttp:
+        aiohttp_instrumentor.instrument(
+            tracer_provider=telemetry.tracer_provider, url_filter=redact_for_span
+        )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo.url,
         serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
+        tz_aware=True,
         connect=False,
     )
+    db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
+    publisher = EventPublisher(
+        settings.kafka, SERVICE_NAME, tracer_provider=telemetry.tracer_provider
+    )
+    guard = AddressGuard(
+        AddressPolicy(
+            allow_loopback=settings.allow_loopback_targets,
+            allow_private=settings.allow_private_targets,
+        ),
+        timeout_s=settings.resolve_timeout_s,
+    )
+    webhook = WebhookSender(guard, timeout_s=settings.http_timeout_s, user_agent=USER_AGENT)
+    slack = SlackSender(guard, timeout_s=settings.http_timeout_s, user_agent=USER_AGENT)
+    store = MongoDeliveryStore(db[mongo_deliveries.COLLECTION])
+    meter = telemetry.meter_provider.get_meter(SERVICE_NAME, __version__)
+    dispatcher = Dispatcher(
+        settings=MongoSettingsSource(db[mongo_settings.COLLECTION]),
+        executions=MongoExecutionSource(db[mongo_executions.COLLECTION]),
+        store=store,
+        senders=[webhook, slack],
+        publisher=publisher,
+        producer=ProducerInfo(service=SERVICE_NAME, version=__version__),
+        public_base_url=settings.public_base_url,
+        policy=DeliveryPolicy(
+            attempts=settings.delivery_attempts,
+            backoff=Backoff(initial_s=settings.backoff_initial_s, max_s=settings.backoff_max_s),
+        ),
+        tracer=telemetry.tracer_provider.get_tracer(SERVICE_NAME),
+        deliveries_counter=meter.create_counter(
+            "notifier.deliveries",
+            unit="{delivery}",
+            description="Finished delivery attempts per channel and outcome status.",
+        ),
+    )
+    consumer = ConsumerRunner(
+        settings=settings.kafka,
+        group_id=settings.consumer_group,
+        topics=[EXECUTION_EVENTS.name],
+        publisher=publisher,
+        handlers=TerminalEventHandlers(dispatcher).registry(),
+        # A channel that still fails after its own retries goes to the dead-letter queue at
+        # once: the runner's retries would multiply the delivery attempts. Other errors (Mongo
+        # or Kafka unavailable) keep the runner's retries.
+        retry=RetryPolicy(non_retryable=(DeliveryFailed,)),
+        tracer_provider=telemetry.tracer_provider,
+    )
+    supervisor = Supervisor()
+
+    async def prepare_then_consume() -> None:
+        # Retried by the supervisor until Kafka and Mongo answer.
+        await _create_topics(settings.kafka, SERVICE_NAME)
+        await store.ensure_indexes()
+        await publisher.start()
+        await consumer.run()
+
+    supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await slack.start()
+        supervisor.start()
         try:
             yield
         finally:
+            consumer.stop()
+            await supervisor.stop()
+            await publisher.stop()
+            await slack.close()
             await kafka_probe.close()
             await mongo.close()
+            if instrumented_aiohttp:
+                aiohttp_instrumentor.uninstrument()
             telemetry.shutdown()
+
+    async def workers_running() -> bool:
+        return supervisor.healthy()
 
     app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
     probes = [
         HealthProbe("kafka", kafka_probe.check),
         HealthProbe("mongo", lambda: mongo_reachable(mongo)),
+        HealthProbe("workers", workers_running),
     ]
     app.include_router(build_health_router(SERVICE_NAME, probes, settings.health_timeout_s))
     instrument_fastapi(app, telemetry)

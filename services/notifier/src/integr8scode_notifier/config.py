@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integr8scode_events import KafkaSettings, MongoSettings
@@ -19,6 +19,40 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     health_timeout_s: float = Field(default=2.0, gt=0, description="Per-probe readiness timeout.")
 
+    consumer_group: str = Field(default="notifier")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where clients reach the API: notifications link to "
+        "{public_base_url}/api/v1/executions/{id}.",
+    )
+    http_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Per attempt: connect, send and answer."
+    )
+    delivery_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Attempts per channel before the message is "
+        "dead-lettered (5xx, 429, timeouts, connection errors).",
+    )
+    backoff_initial_s: float = Field(default=0.5, ge=0, description="Wait before attempt 2.")
+    backoff_max_s: float = Field(default=10.0, ge=0, description="Longest wait between attempts.")
+    resolve_timeout_s: float = Field(default=5.0, gt=0, description="DNS lookup of a target.")
+    allow_loopback_targets: bool = Field(
+        default=False, description="Allow targets on the loopback (local development only)."
+    )
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Allow targets in private ranges (RFC 1918, unique-local, shared space).",
+    )
+
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("NOTIFIER_PUBLIC_BASE_URL must start with http:// or https://")
+        return value.rstrip("/")

@@ -33,5 +33,7 @@ def test_ready_names_every_unreachable_dependency() -> None:
     assert response.status_code == 503
     body = response.json()
     failed = {check["name"] for check in body["checks"] if not check["ok"]}
-    assert failed == {"kafka", "mongo"}
+    # The background workers may or may not have given up yet: they are allowed to fail too.
+    assert {"kafka", "mongo"} <= failed <= {"kafka", "mongo", "workers"}
+    assert "workers" in {check["name"] for check in body["checks"]}
     assert all(check["error"] for check in body["checks"])

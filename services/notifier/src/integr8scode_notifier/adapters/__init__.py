@@ -1,0 +1,1 @@
+"""Mongo, DNS and HTTP behind the Protocols of ``domain/ports.py``."""

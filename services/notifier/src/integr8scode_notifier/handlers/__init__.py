@@ -1,0 +1,1 @@
+"""The Kafka edge: which events the notifier handles."""
