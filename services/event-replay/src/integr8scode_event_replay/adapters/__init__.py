@@ -1,0 +1,1 @@
+"""Mongo, Kafka and token adapters behind the domain's Protocols."""

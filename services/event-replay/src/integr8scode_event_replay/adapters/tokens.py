@@ -1,0 +1,39 @@
+"""Verifies the api's access tokens (PyJWT, HS256, the secret the api signs with)."""
+
+from __future__ import annotations
+
+import jwt
+
+from integr8scode_event_replay.domain.errors import UnauthorizedError
+from integr8scode_event_replay.domain.ports import Principal
+
+ALGORITHM = "HS256"
+_REQUIRED = ["sub", "role", "exp", "iat", "jti"]
+
+
+class JwtVerifier:
+    """Checks signature, expiry and the required claims; needs no lookup."""
+
+    def __init__(self, secret: str, *, leeway_s: float = 5.0) -> None:
+        self._secret = secret
+        self._leeway = leeway_s
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                leeway=self._leeway,
+                options={"require": _REQUIRED},
+            )
+        except jwt.ExpiredSignatureError:
+            raise UnauthorizedError(
+                "access token expired; log in again", invalid_token=True
+            ) from None
+        except jwt.InvalidTokenError:
+            raise UnauthorizedError("invalid access token", invalid_token=True) from None
+        subject, role = claims.get("sub"), claims.get("role")
+        if not isinstance(subject, str) or not subject or not isinstance(role, str):
+            raise UnauthorizedError("invalid access token", invalid_token=True)
+        return Principal(user_id=subject, role=role)

@@ -1,0 +1,1 @@
+"""Kafka-facing handlers of event-replay."""

@@ -1,0 +1,398 @@
+"""One replay session's run: read matching events in order, pace them, publish, keep progress.
+
+The runner owns its session document while it runs (``owner`` + a lease renewed with every
+progress write), so it is the one writer of status and progress. Admin requests (pause,
+resume, cancel) reach it through the control store, which it reads between two messages (at
+once when the request came to this instance, else within ``control_poll_s``). Progress,
+including the cursor (``occurred_at`` + ``event_id`` of the last event handled), is persisted
+at least every ``progress_interval_s``, at every status change and when the process stops; a
+stopped or crashed run is picked up from its cursor by the pool of whichever instance finds it
+orphaned (its own, at the next start).
+
+Tracing: one root span ``event_replay.session`` per run (a replay is its own trace), one
+``event_replay.batch`` child per batch, and a PRODUCER span per message (by the publisher)
+linked to the original event's producer span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
+
+from integr8scode_event_replay.domain.errors import (
+    OwnershipLostError,
+    PublishFailedError,
+    ReplayError,
+    StoreUnavailableError,
+)
+from integr8scode_event_replay.domain.messages import (
+    StoredEvent,
+    UnreplayableEventError,
+    replay_message,
+)
+from integr8scode_event_replay.domain.pacing import spacing_s
+from integr8scode_event_replay.domain.ports import (
+    ControlStore,
+    EventSource,
+    ReplayPublisher,
+    SessionStore,
+)
+from integr8scode_event_replay.domain.sessions import ReplaySession, SessionStatus
+from integr8scode_event_replay.slots import Slots
+from integr8scode_events.tracing import EVENTS_BATCH_COUNT
+
+log = logging.getLogger(__name__)
+
+SESSION_SPAN = "event_replay.session"
+BATCH_SPAN = "event_replay.batch"
+SESSION_ID = "replay.session.id"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """The settings a run follows (see ``config.ReplaySettings``)."""
+
+    batch_size: int = 100
+    max_wait_s: float = 30.0
+    publish_attempts: int = 3
+    publish_backoff_s: float = 0.2
+    max_consecutive_failures: int = 3
+    progress_interval_s: float = 1.0
+    control_poll_s: float = 0.25
+    lease_s: float = 15.0
+
+    @property
+    def save_interval_s(self) -> float:
+        return min(self.progress_interval_s, self.lease_s / 3)
+
+
+@dataclass(frozen=True)
+class RunnerDeps:
+    """What every runner of this process shares."""
+
+    sessions: SessionStore
+    controls: ControlStore
+    events: EventSource
+    publisher: ReplayPublisher
+    slots: Slots
+    policy: RunPolicy
+    tracer: trace.Tracer
+    instance_id: str
+    clock: Callable[[], datetime] = utcnow
+
+
+class _CancelledError(Exception):
+    pass
+
+
+class _StoppingError(Exception):
+    pass
+
+
+class _FailedError(Exception):
+    pass
+
+
+class SessionRunner:
+    """Runs one session until it ends, or until ``stop()`` (then it releases the session)."""
+
+    def __init__(
+        self, session: ReplaySession, deps: RunnerDeps, *, creator: SpanContext | None = None
+    ) -> None:
+        self.session = session
+        self._d = deps
+        self._p = deps.policy
+        self._creator = creator
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._poll_now = True
+        self._desired: SessionStatus | None = None
+        self._last_poll = -math.inf
+        self._last_save = -math.inf
+        self._last_publish: float | None = None
+        self._span: trace.Span = trace.INVALID_SPAN
+
+    @property
+    def session_id(self) -> str:
+        return self.session.id
+
+    def poke(self) -> None:
+        """A control request for this session was stored: read it before the next message."""
+        self._poll_now = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop after the message in flight, persist the cursor and release the session."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run to the end; never raises (a bug ends the session ``failed``)."""
+        try:
+            await self._run()
+        except OwnershipLostError as exc:
+            log.warning("session %s: %s; leaving it to its new owner", self.session_id, exc)
+        except StoreUnavailableError as exc:
+            log.warning(
+                "session %s stopped: %s; it resumes from its cursor once its lease runs out",
+                self.session_id,
+                exc,
+            )
+        except Exception as exc:  # outermost loop of a session: record it, end the session
+            log.exception("session %s failed", self.session_id)
+            try:
+                await self._finish(SessionStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            except ReplayError as inner:
+                log.warning("could not record the failure of %s: %s", self.session_id, inner)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._acquire_slot()
+        except _CancelledError:
+            await self._finish(SessionStatus.CANCELLED)
+            return
+        except _StoppingError:
+            await self._release()
+            return
+        try:
+            await self._run_with_slot()
+        finally:
+            self._d.slots.release()
+
+    async def _acquire_slot(self) -> None:
+        while not self._d.slots.try_acquire():
+            await self._read_controls()  # a created session can be cancelled, not paused
+            await self._save()
+            await self._sleep(self._p.control_poll_s)
+
+    async def _run_with_slot(self) -> None:
+        session = self.session
+        links = [Link(self._creator)] if self._creator is not None else []
+        with self._d.tracer.start_as_current_span(
+            SESSION_SPAN,
+            context=Context(),  # a replay is its own trace; its messages link to the originals
+            kind=SpanKind.INTERNAL,
+            links=links,
+            attributes={
+                SESSION_ID: session.id,
+                "replay.target": session.spec.target.topic or "original",
+                "replay.speed": session.spec.speed.label,
+                "replay.max_events": session.spec.max_events,
+                "replay.matched": session.matched,
+                "replay.reprocess": session.spec.reprocess,
+                "replay.resumed_from_cursor": session.cursor is not None,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            self._span = span
+            context = span.get_span_context()
+            if context.is_valid:
+                session.trace_id = trace.format_trace_id(context.trace_id)
+            if session.status is SessionStatus.CREATED:
+                session.transition(SessionStatus.RUNNING, self._d.clock())
+            await self._save(force=True)
+            try:
+                await self._replay_batches()
+            except _CancelledError:
+                span.add_event("cancelled")
+                await self._finish(SessionStatus.CANCELLED)
+            except _FailedError as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                await self._finish(SessionStatus.FAILED, str(exc))
+            except _StoppingError:
+                span.add_event("stopped; released with its cursor")
+                await self._release()
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                raise
+            else:
+                await self._finish(SessionStatus.COMPLETED)
+            finally:
+                span.set_attributes(
+                    {
+                        "replay.published": session.published,
+                        "replay.skipped": session.skipped,
+                        "replay.failed": session.failed,
+                        "replay.status": session.status.value,
+                    }
+                )
+
+    async def _replay_batches(self) -> None:
+        session = self.session
+        while True:
+            await self._controls()
+            limit = min(self._p.batch_size, session.remaining_allowed)
+            if limit <= 0:
+                return  # the cap
+            page = await self._d.events.page(session.spec.filters, session.cursor, limit)
+            if not page:
+                return
+            with self._d.tracer.start_as_current_span(
+                BATCH_SPAN,
+                attributes={EVENTS_BATCH_COUNT: len(page), SESSION_ID: session.id},
+            ):
+                for stored in page:
+                    await self._controls()
+                    await self._pace(stored)
+                    await self._replay_one(stored)
+                    session.cursor = stored.cursor
+                    await self._save()
+            if len(page) < limit:
+                return
+
+    async def _replay_one(self, stored: StoredEvent) -> None:
+        session = self.session
+        try:
+            message = replay_message(
+                stored, session.spec.target, session.id, reprocess=session.spec.reprocess
+            )
+        except UnreplayableEventError as exc:
+            session.skipped += 1
+            session.last_error = exc.detail
+            self._span.add_event("skipped", {"event.id": stored.event_id, "reason": exc.detail})
+            log.warning("session %s skipped %s: %s", session.id, stored.event_id, exc.detail)
+            return
+        error: PublishFailedError | None = None
+        for attempt in range(1, self._p.publish_attempts + 1):
+            try:
+                await self._d.publisher.publish(message)
+            except PublishFailedError as exc:
+                error = exc
+                if attempt < self._p.publish_attempts:
+                    await asyncio.sleep(self._p.publish_backoff_s * 2 ** (attempt - 1))
+                continue
+            session.published += 1
+            session.consecutive_failures = 0
+            self._last_publish = asyncio.get_running_loop().time()
+            return
+        session.failed += 1
+        session.consecutive_failures += 1
+        session.last_error = f"event {stored.event_id} was not acknowledged: {error}"
+        self._last_publish = asyncio.get_running_loop().time()
+        log.error("session %s: %s", session.id, session.last_error)
+        if session.consecutive_failures >= self._p.max_consecutive_failures:
+            raise _FailedError(
+                f"{session.consecutive_failures} events in a row were not acknowledged; "
+                f"last: {error}"
+            )
+
+    async def _pace(self, stored: StoredEvent) -> None:
+        session = self.session
+        previous = session.cursor.occurred_at if session.cursor else None
+        spacing = spacing_s(previous, stored.occurred_at, session.spec.speed, self._p.max_wait_s)
+        if spacing <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        due = (self._last_publish if self._last_publish is not None else loop.time()) + spacing
+        while (left := due - loop.time()) > 0:
+            await self._sleep(min(left, self._p.control_poll_s))
+            await self._controls()  # a pause in here waits; after it the wait is served
+            await self._save()
+
+    # -- controls -----------------------------------------------------------------------------
+
+    async def _read_controls(self) -> SessionStatus | None:
+        if self._stopping:
+            raise _StoppingError
+        now = asyncio.get_running_loop().time()
+        if self._poll_now or now - self._last_poll >= self._p.control_poll_s:
+            self._poll_now = False
+            self._last_poll = now
+            with suppress_instrumentation():  # housekeeping: no Mongo span per poll
+                self._desired = await self._d.controls.requested(self.session_id)
+        if self._desired is SessionStatus.CANCELLED:
+            raise _CancelledError
+        return self._desired
+
+    async def _controls(self) -> None:
+        """Apply what an admin asked for: cancel (raises), pause (waits here until resumed)."""
+        session = self.session
+        desired = await self._read_controls()
+        if session.status is SessionStatus.RUNNING and desired is SessionStatus.PAUSED:
+            session.transition(SessionStatus.PAUSED, self._d.clock())
+            self._span.add_event("paused")
+            log.info("session %s paused", session.id)
+            await self._save(force=True)
+        while session.status is SessionStatus.PAUSED:
+            if desired is SessionStatus.RUNNING:
+                session.transition(SessionStatus.RUNNING, self._d.clock())
+                self._span.add_event("resumed")
+                log.info("session %s resumed", session.id)
+                await self._save(force=True)
+                return
+            await self._sleep(self._p.control_poll_s)
+            await self._save()  # keeps the lease while paused
+            desired = await self._read_controls()
+
+    # -- persistence --------------------------------------------------------------------------
+
+    async def _save(self, *, force: bool = False) -> None:
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._last_save < self._p.save_interval_s:
+            return
+        session = self.session
+        wall = self._d.clock()
+        session.updated_at = wall
+        session.owner = self._d.instance_id
+        session.lease_until = wall + timedelta(seconds=self._p.lease_s)
+        if force:
+            await self._d.sessions.save(session, self._d.instance_id)
+        else:
+            # Progress and lease renewals, every few seconds of a long or paused run, would
+            # bury the session's trace in Mongo spans; status changes stay traced.
+            with suppress_instrumentation():
+                await self._d.sessions.save(session, self._d.instance_id)
+        self._last_save = now
+
+    async def _finish(self, status: SessionStatus, error: str | None = None) -> None:
+        session = self.session
+        if session.terminal:
+            return
+        session.transition(status, self._d.clock())
+        if error is not None:
+            session.last_error = error
+        await self._let_go()
+        log.info(
+            "session %s %s: published %d, skipped %d, failed %d",
+            session.id,
+            status.value,
+            session.published,
+            session.skipped,
+            session.failed,
+        )
+
+    async def _release(self) -> None:
+        self.session.updated_at = self._d.clock()
+        await self._let_go()
+        log.info("session %s released at its cursor", self.session_id)
+
+    async def _let_go(self) -> None:
+        session = self.session
+        session.owner = None
+        session.lease_until = None
+        await self._d.sessions.save(session, self._d.instance_id)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or less when poked or stopped."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        self._wake.clear()
