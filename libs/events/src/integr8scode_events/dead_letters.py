@@ -21,8 +21,14 @@ def failure_headers(
     record: Any, headers: Mapping[str, str], group_id: str, exc: BaseException
 ) -> dict[str, str]:
     """The original headers (``traceparent`` kept: the dead letter belongs to the trace that
-    failed) with the ``x-*`` failure headers replaced by this failure's."""
-    failure = {name: value for name, value in headers.items() if name not in h.DEAD_LETTER_HEADERS}
+    failed) with the ``x-*`` failure headers replaced by this failure's. A retry's
+    ``x-retry-group`` is dropped: the dead letter is addressed to the DLQ processor, not to a
+    group (its ``x-dead-letter-id`` stays, so the processor finds its record)."""
+    failure = {
+        name: value
+        for name, value in headers.items()
+        if name not in h.DEAD_LETTER_HEADERS and name != h.RETRY_GROUP
+    }
     failure.update(
         {
             h.ORIGINAL_TOPIC: record.topic,

@@ -9,10 +9,14 @@ import sys
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from integr8scode_dlq_processor.app import create_app
-from integr8scode_dlq_processor.config import Settings
+from integr8scode_dlq_processor.config import InsecureConfigError, Settings
 from integr8scode_telemetry import configure_logging
+
+EXIT_CONFIG = 2
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -22,13 +26,28 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     sys.exit(0)
 
 
+def _refuse(problem: str) -> None:
+    print(f"dlq-processor: invalid configuration: {problem}", file=sys.stderr)
+    sys.exit(EXIT_CONFIG)
+
+
 def main() -> None:
-    """Read settings, serve until SIGTERM/SIGINT; uvicorn drains requests and runs the lifespan."""
+    """Read settings, serve until SIGTERM/SIGINT; uvicorn drains requests and runs the lifespan.
+    A bad setting (e.g. ``DLQ_RETRY_POLICIES``) ends the start with a message and status 2."""
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        _refuse(str(exc))
+        return
     configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except InsecureConfigError as exc:
+        _refuse(str(exc))
+        return
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

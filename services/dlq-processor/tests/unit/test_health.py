@@ -33,5 +33,6 @@ def test_ready_names_every_unreachable_dependency() -> None:
     assert response.status_code == 503
     body = response.json()
     failed = {check["name"] for check in body["checks"] if not check["ok"]}
-    assert failed == {"kafka", "mongo"}
-    assert all(check["error"] for check in body["checks"])
+    # The background workers may or may not have given up yet: they are allowed to fail too.
+    assert {"kafka", "mongo"} <= failed <= {"kafka", "mongo", "workers"}
+    assert all(check["error"] for check in body["checks"] if not check["ok"])

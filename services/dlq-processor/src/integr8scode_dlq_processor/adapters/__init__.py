@@ -1,0 +1,1 @@
+"""Mongo, Kafka and token adapters behind the Protocols of ``domain/ports.py``."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: the admin API under ``/api/v1/dlq``."""

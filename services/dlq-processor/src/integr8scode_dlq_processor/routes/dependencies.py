@@ -1,0 +1,57 @@
+"""FastAPI dependencies: the service context, and who the caller is (admins only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import trace
+
+from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
+from integr8scode_dlq_processor.domain.errors import Forbidden, Unauthorized
+from integr8scode_dlq_processor.domain.ports import Principal, TokenVerifier
+
+ADMIN_ROLE = "admin"
+
+
+@dataclass
+class DlqContext:
+    """What the routes work with, built once in ``app.py`` and kept on ``app.state.dlq``."""
+
+    service: DeadLetterService
+    tokens: TokenVerifier
+    wake_scheduler: Callable[[], None] = lambda: None
+
+
+def get_context(request: Request) -> DlqContext:
+    ctx = getattr(request.app.state, "dlq", None)
+    if not isinstance(ctx, DlqContext):
+        raise TypeError("app.state.dlq is not a DlqContext: build the app with build_app()")
+    return ctx
+
+
+Context = Annotated[DlqContext, Depends(get_context)]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from the api's POST /auth/login")
+
+
+async def require_admin(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller if the token verifies and carries the admin role; 401 / 403 otherwise."""
+    if credentials is None:
+        raise Unauthorized("missing bearer token (Authorization: Bearer <access_token>)")
+    principal = ctx.tokens.verify(credentials.credentials)
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("user.id", principal.user_id)
+    if principal.role != ADMIN_ROLE:
+        raise Forbidden("the dead-letter API needs the admin role")
+    return principal
+
+
+Admin = Annotated[Principal, Depends(require_admin)]
