@@ -27,7 +27,6 @@ from tests.stack import local_stack
 STACK = local_stack()
 REPLAY = STACK.services["event-replay"]
 SESSIONS = "/api/v1/replay/sessions"
-ADMIN = ("admin", "admin-change-me")
 LIFECYCLE = {"execution.requested", "execution.started", "execution.completed"}
 
 
@@ -35,21 +34,6 @@ LIFECYCLE = {"execution.requested", "execution.started", "execution.completed"}
 async def replay() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=REPLAY, timeout=30) as client:
         yield client
-
-
-@pytest.fixture
-async def admin(http: httpx.AsyncClient) -> dict[str, str]:
-    """A bearer header of the api's bootstrap admin."""
-
-    async def login() -> dict[str, str] | None:
-        response = await http.post(
-            "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
-        )
-        if response.status_code != 200:
-            return None
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    return await eventually(login, timeout_s=30, what="admin login")
 
 
 @pytest.fixture
