@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.ports import HeldSlot, Reservation, SagaStore, SlotPool
 from integr8scode_coordinator.domain.saga import Saga, SagaStatus
@@ -130,7 +132,10 @@ class Scheduler:
             if free <= 0 or self._stopping.is_set():
                 return
             limit = max(16, free * 4)
-            batch = await self._store.oldest_queued(limit=limit, exclude_users=capped)
+            # Polls are housekeeping: no trace of one Mongo span per poll. What a poll finds
+            # starts its own traced work (the saga run continues the request's trace).
+            with suppress_instrumentation():
+                batch = await self._store.oldest_queued(limit=limit, exclude_users=capped)
             newly_capped = False
             for saga in batch:
                 if len(self._runs) >= self._capacity:
@@ -178,13 +183,17 @@ class Scheduler:
         if not ids:
             return
         lease_until = datetime.now(UTC) + self._policy.lease
-        await self._slots.renew(self._saga.instance_id, ids, lease_until)
-        for execution_id in await self._store.cancel_requested(self._saga.instance_id, ids):
+        with suppress_instrumentation():
+            await self._slots.renew(self._saga.instance_id, ids, lease_until)
+            cancelled = await self._store.cancel_requested(self._saga.instance_id, ids)
+        for execution_id in cancelled:
             self.cancel_local(execution_id)
 
     async def _janitor(self) -> None:
         now = datetime.now(UTC)
-        for slot in await self._slots.expired(now, limit=50):
+        with suppress_instrumentation():
+            expired = await self._slots.expired(now, limit=50)
+        for slot in expired:
             if slot.execution_id in self._runs:
                 continue  # ours: the heartbeat is late, not dead
             if not await self._store.take_over(slot.execution_id, slot.lease_until):
@@ -208,5 +217,7 @@ class Scheduler:
 
     async def _outbox(self) -> None:
         older_than = datetime.now(UTC) - timedelta(seconds=self._timing.outbox_delay_s)
-        for event in await self._store.unpublished_terminal(older_than):
+        with suppress_instrumentation():
+            unpublished = await self._store.unpublished_terminal(older_than)
+        for event in unpublished:
             await self._saga.republish(event)
