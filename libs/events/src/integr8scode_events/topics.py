@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from integr8scode_events.errors import BrokerUnavailableError
+from integr8scode_events.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +84,21 @@ async def ensure_topics(
             )
     log.info("created topics %s", names)
     return names
+
+
+async def create_missing_topics(
+    settings: KafkaSettings, client_id: str, topics: Iterable[TopicSpec] = ALL_TOPICS
+) -> list[str]:
+    """At a service's start-up: connect an admin client, ``ensure_topics``, disconnect."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
+    )
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        await admin.close()
+        raise BrokerUnavailableError(f"could not reach Kafka to create topics: {exc}") from exc
+    try:
+        return await ensure_topics(admin, topics)
+    finally:
+        await admin.close()

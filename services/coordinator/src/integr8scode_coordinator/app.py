@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
@@ -25,30 +24,17 @@ from integr8scode_coordinator.scheduler import Scheduler
 from integr8scode_events import (
     ConsumerRunner,
     EventPublisher,
-    KafkaSettings,
     ProducerInfo,
     Supervisor,
-    ensure_topics,
 )
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import ALL_TOPICS, EXECUTION_REQUESTS
+from integr8scode_events.topics import EXECUTION_REQUESTS, create_missing_topics
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
 )
-
-
-async def _create_topics(settings: KafkaSettings, client_id: str) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
-    )
-    await admin.start()
-    try:
-        await ensure_topics(admin, ALL_TOPICS)
-    finally:
-        await admin.close()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -106,7 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def prepare_then_consume() -> None:
         # Retried by the supervisor until Kafka and Mongo answer.
-        await _create_topics(settings.kafka, SERVICE_NAME)
+        await create_missing_topics(settings.kafka, SERVICE_NAME)
         await store.ensure_indexes()
         await slots.ensure_slots()
         await runtimes.publish(runner.runtimes(), runner.name, settings.instance_id)

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
@@ -31,13 +30,11 @@ from integr8scode_dlq_processor.scheduler import RetryScheduler
 from integr8scode_events import (
     ConsumerRunner,
     EventPublisher,
-    KafkaSettings,
     RetryPolicy,
     Supervisor,
-    ensure_topics,
 )
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import ALL_TOPICS, DEAD_LETTER_QUEUE
+from integr8scode_events.topics import DEAD_LETTER_QUEUE, create_missing_topics
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -47,17 +44,6 @@ from integr8scode_telemetry import (
 
 # The DLQ consumer never gives a message up; while Mongo is down it retries with this backoff.
 _INTAKE_RETRY = RetryPolicy(initial_backoff_s=0.2, max_backoff_s=10.0)
-
-
-async def _create_topics(settings: KafkaSettings, client_id: str) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
-    )
-    await admin.start()
-    try:
-        await ensure_topics(admin, ALL_TOPICS)
-    finally:
-        await admin.close()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -112,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def prepare_then_consume() -> None:
         # Retried by the supervisor until Kafka and Mongo answer.
-        await _create_topics(settings.kafka, SERVICE_NAME)
+        await create_missing_topics(settings.kafka, SERVICE_NAME)
         await store.ensure_indexes()
         await claims.ensure_indexes()
         await publisher.start()

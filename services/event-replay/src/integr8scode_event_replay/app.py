@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from opentelemetry.trace import SpanContext
 from pymongo import AsyncMongoClient
@@ -32,13 +31,11 @@ from integr8scode_events import (
     ConsumerRunner,
     EventPublisher,
     EventStoreWriter,
-    KafkaSettings,
     Supervisor,
-    ensure_topics,
 )
 from integr8scode_events.event_store import COLLECTION as EVENTS_COLLECTION
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import ALL_TOPICS, DOMAIN_TOPICS
+from integr8scode_events.topics import DOMAIN_TOPICS, create_missing_topics
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -47,17 +44,6 @@ from integr8scode_telemetry import (
 )
 
 ARCHIVE_SPAN = "event_store.archive"
-
-
-async def _create_topics(settings: KafkaSettings, client_id: str) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
-    )
-    await admin.start()
-    try:
-        await ensure_topics(admin, ALL_TOPICS)
-    finally:
-        await admin.close()
 
 
 def build_app(
@@ -168,7 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def prepare_then_archive() -> None:
         # Retried by the supervisor until Kafka and Mongo answer.
-        await _create_topics(settings.kafka, SERVICE_NAME)
+        await create_missing_topics(settings.kafka, SERVICE_NAME)
         await writer.ensure_indexes()
         await publisher.start()
         await consumer.run()

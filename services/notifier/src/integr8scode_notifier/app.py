@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from pymongo import AsyncMongoClient
@@ -14,14 +13,12 @@ from pymongo import AsyncMongoClient
 from integr8scode_events import (
     ConsumerRunner,
     EventPublisher,
-    KafkaSettings,
     ProducerInfo,
     RetryPolicy,
     Supervisor,
-    ensure_topics,
 )
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import ALL_TOPICS, EXECUTION_EVENTS
+from integr8scode_events.topics import EXECUTION_EVENTS, create_missing_topics
 from integr8scode_notifier import SERVICE_NAME, __version__
 from integr8scode_notifier.adapters import mongo_deliveries, mongo_executions, mongo_settings
 from integr8scode_notifier.adapters.address_guard import AddressGuard
@@ -44,17 +41,6 @@ from integr8scode_telemetry import (
 )
 
 USER_AGENT = f"integr8scode-notifier/{__version__}"
-
-
-async def _create_topics(settings: KafkaSettings, client_id: str) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{client_id}-admin"
-    )
-    await admin.start()
-    try:
-        await ensure_topics(admin, ALL_TOPICS)
-    finally:
-        await admin.close()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -128,7 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def prepare_then_consume() -> None:
         # Retried by the supervisor until Kafka and Mongo answer.
-        await _create_topics(settings.kafka, SERVICE_NAME)
+        await create_missing_topics(settings.kafka, SERVICE_NAME)
         await store.ensure_indexes()
         await publisher.start()
         await consumer.run()
