@@ -55,7 +55,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Collection, Coroutine, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,6 +139,14 @@ def _from_queue_entry(entry: dict[str, Any]) -> Saga:
     )
 
 
+@dataclass
+class _SagaLock:
+    """One saga's in-process write lock and how many coroutines hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class MongoSagaStore:
     def __init__(
         self,
@@ -153,7 +161,7 @@ class MongoSagaStore:
         # Updates of one saga document from this process go one at a time (module docstring).
         # One lock per saga document: updates of one saga never interleave in this process,
         # while different sagas are written concurrently.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _SagaLock] = {}
 
     async def ensure_indexes(self) -> None:
         try:
@@ -479,12 +487,19 @@ class MongoSagaStore:
 
     @contextlib.asynccontextmanager
     async def _lock(self, execution_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(execution_id, asyncio.Lock())
+        # Counted, not judged by ``locked()``: between a release and the next waiter's wake-up
+        # the lock reads unlocked, and dropping it then let a newcomer take a fresh lock while
+        # the waiter still went ahead on the old one.
+        entry = self._locks.get(execution_id)
+        if entry is None:
+            entry = self._locks[execution_id] = _SagaLock()
+        entry.users += 1
         try:
-            async with lock:
+            async with entry.lock:
                 yield
         finally:
-            if not lock.locked() and self._locks.get(execution_id) is lock:
+            entry.users -= 1
+            if entry.users == 0 and self._locks.get(execution_id) is entry:
                 del self._locks[execution_id]
 
     async def _write(self, execution_id: str, update: Coroutine[Any, Any, Any]) -> Any:
