@@ -20,6 +20,7 @@ STACK = local_stack()
 SETTINGS, DELIVERIES = "/api/v1/notifications/settings", "/api/v1/notifications"
 SECRET = "e2e-webhook-secret-0123456789"
 SLACK_PATH = "/services/T000E2E/B000E2E/E2ESLACKTOKEN"
+HOOK_PATH = "/hook?token=E2EQUERYTOKEN"  # a credential in the query: never on a span
 NOTIFIER = "notifier"
 
 
@@ -38,7 +39,7 @@ async def _configure(user: ApiUser, webhook: RecordingReceiver, slack: Recording
     response = await user.http.put(
         SETTINGS,
         json={
-            "webhook": {"url": webhook.url("/hook"), "secret": SECRET},
+            "webhook": {"url": webhook.url(HOOK_PATH), "secret": SECRET},
             "slack": {"webhook_url": slack.url(SLACK_PATH)},
         },
         headers=user.headers,
@@ -179,7 +180,11 @@ async def test_both_channels_get_one_signed_message_listed_and_traced(user: ApiU
         assert client.tag("http.request.method") == "POST"
     (slack_client,) = _http_clients(trace, delivers["slack"])
     assert "E2ESLACKTOKEN" not in str(slack_client.tags)
-    assert SECRET not in str([s.tags for s in trace.spans])
+    (hook_client,) = _http_clients(trace, delivers["webhook"])
+    assert str(hook_client.tag("url.full")).endswith("/hook?token=REDACTED")
+    everything = str([s.tags for s in trace.spans])
+    for credential in (SECRET, "E2ESLACKTOKEN", "E2EQUERYTOKEN"):
+        assert credential not in everything
 
 
 async def test_a_receiver_that_rejects_the_request_is_recorded_not_retried(

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
 from integr8scode_telemetry.samplers import build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
 
@@ -113,10 +114,19 @@ def init_telemetry(
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
     if instrument_libraries and settings.tracing_enabled:
-        for instrumentor in (HTTPXClientInstrumentor(), PymongoInstrumentor()):
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument(tracer_provider=tracer_provider)
-                handle._instrumented.append(instrumentor)
+        httpx_instrumentor = HTTPXClientInstrumentor()
+        if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+            # Outbound URLs (webhooks) may carry tokens: spans show them redacted.
+            httpx_instrumentor.instrument(
+                tracer_provider=tracer_provider,
+                request_hook=redact_request_url,
+                async_request_hook=redact_request_url_async,
+            )
+            handle._instrumented.append(httpx_instrumentor)
+        pymongo_instrumentor = PymongoInstrumentor()
+        if not pymongo_instrumentor.is_instrumented_by_opentelemetry:
+            pymongo_instrumentor.instrument(tracer_provider=tracer_provider)
+            handle._instrumented.append(pymongo_instrumentor)
     log.info(
         "telemetry for %s: tracing=%s sampler=%s endpoint=%s",
         service_name,
