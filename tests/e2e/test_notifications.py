@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.client import ApiUser
@@ -22,6 +24,8 @@ SECRET = "e2e-webhook-secret-0123456789"
 SLACK_PATH = "/services/T000E2E/B000E2E/E2ESLACKTOKEN"
 HOOK_PATH = "/hook?token=E2EQUERYTOKEN"  # a credential in the query: never on a span
 NOTIFIER = "notifier"
+# The native stack's service logs (absent under Docker, where the check below is skipped).
+LOGS = Path(os.environ.get("INTEGR8SCODE_RUN", Path(__file__).parents[2] / ".local")) / "logs"
 
 
 def _verified(request: Received, secret: str) -> bool:
@@ -185,6 +189,8 @@ async def test_both_channels_get_one_signed_message_listed_and_traced(user: ApiU
     everything = str([s.tags for s in trace.spans])
     for credential in (SECRET, "E2ESLACKTOKEN", "E2EQUERYTOKEN"):
         assert credential not in everything
+        for log in LOGS.glob("svc-*.log"):
+            assert credential not in log.read_text(errors="replace"), f"{credential} in {log}"
 
 
 async def test_a_receiver_that_rejects_the_request_is_recorded_not_retried(

@@ -33,3 +33,6 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request's full URL at INFO; outbound webhook URLs carry tokens. Its
+    # warnings still show, and the HTTP client spans record each call (redacted).
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from integr8scode_telemetry.logs import TraceContextFilter
+from integr8scode_telemetry.logs import TraceContextFilter, configure_logging
 from integr8scode_telemetry.spans import set_span_attributes, start_span
 
 
@@ -128,3 +128,17 @@ def test_trace_context_filter_formats_zero_padded_ids() -> None:
         TraceContextFilter().filter(record)
     assert record.__dict__["trace_id"] == "0" * 29 + "abc"
     assert record.__dict__["span_id"] == "0" * 14 + "12"
+
+
+def test_configure_logging_keeps_httpx_request_urls_out_of_the_log() -> None:
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    handlers, root_level, httpx_level = root.handlers[:], root.level, httpx_log.level
+    try:
+        configure_logging("INFO")
+        assert not httpx_log.isEnabledFor(logging.INFO)
+        assert httpx_log.isEnabledFor(logging.WARNING)
+        assert logging.getLogger("integr8scode").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        httpx_log.setLevel(httpx_level)
