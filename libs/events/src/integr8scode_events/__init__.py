@@ -4,7 +4,7 @@ The public surface is re-exported here; see the README for how the pieces fit.
 """
 
 from integr8scode_events.codec import decode_event
-from integr8scode_events.consumer import BatchHandler, ConsumerRunner, RawMessage, RetryPolicy
+from integr8scode_events.consumer import ConsumerRunner
 from integr8scode_events.envelope import EventEnvelope, ProducerInfo
 from integr8scode_events.errors import (
     AlreadyBeingProcessedError,
@@ -28,9 +28,10 @@ from integr8scode_events.events import (
     NotificationFailed,
     NotificationSent,
 )
-from integr8scode_events.handlers import HandlerRegistry, MessageContext
+from integr8scode_events.handlers import BatchHandler, HandlerRegistry, MessageContext, RawMessage
 from integr8scode_events.idempotency import Claim, MongoProcessedEvents, idempotent
 from integr8scode_events.publisher import EventPublisher, PublishedRecord
+from integr8scode_events.retry_policy import RetryPolicy
 from integr8scode_events.settings import KafkaSettings, MongoSettings
 from integr8scode_events.supervisor import Supervisor
 from integr8scode_events.topics import ALL_TOPICS, DEAD_LETTER_QUEUE, TopicSpec, ensure_topics

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -28,49 +27,20 @@ from integr8scode_events import tracing as t
 from integr8scode_events.codec import decode_event
 from integr8scode_events.dead_letters import dead_letter, failure_headers
 from integr8scode_events.errors import DecodeError, PublishError
-from integr8scode_events.handlers import HandlerRegistry, MessageContext
+from integr8scode_events.handlers import (
+    BatchHandler,
+    HandlerRegistry,
+    MessageContext,
+    RawHandler,
+    RawMessage,
+)
 from integr8scode_events.publisher import EventPublisher
+from integr8scode_events.retry_policy import RetryPolicy
 from integr8scode_events.settings import KafkaSettings
 from integr8scode_events.topics import DEAD_LETTER_QUEUE
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """In-process retries of a failing handler before the message is dead-lettered."""
-
-    max_attempts: int = 3
-    initial_backoff_s: float = 0.05
-    max_backoff_s: float = 2.0
-    multiplier: float = 2.0
-    non_retryable: tuple[type[BaseException], ...] = ()
-
-    def backoff(self, attempt: int) -> float:
-        """Delay before attempt ``attempt + 1``, with full jitter."""
-        try:
-            growth = self.initial_backoff_s * self.multiplier ** (attempt - 1)
-        except OverflowError:  # the DLQ processor retries without end: attempt keeps growing
-            growth = self.max_backoff_s
-        ceiling = min(self.max_backoff_s, growth)
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """A message as it came from Kafka, for consumers that handle bytes (the DLQ processor)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: dict[str, str]
-    timestamp_ms: int
-
-
-RawHandler = Callable[[RawMessage, MessageContext], Awaitable[None]]
-BatchHandler = Callable[[Sequence[RawMessage]], Awaitable[None]]
 
 # Links a batch span carries at most (one per message of the batch).
 MAX_BATCH_LINKS = 128

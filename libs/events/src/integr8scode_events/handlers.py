@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,7 +27,23 @@ class MessageContext:
     span: Span
 
 
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as it came from Kafka, for consumers that handle bytes (the DLQ processor,
+    the event-store archiver)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+    timestamp_ms: int
+
+
 Handler = Callable[[E, MessageContext], Awaitable[None]]
+RawHandler = Callable[[RawMessage, MessageContext], Awaitable[None]]
+BatchHandler = Callable[[Sequence[RawMessage]], Awaitable[None]]
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from integr8scode_events.consumer import ConsumerRunner, RawMessage
-from integr8scode_events.handlers import HandlerRegistry, MessageContext
+from integr8scode_events.consumer import ConsumerRunner
+from integr8scode_events.handlers import HandlerRegistry, MessageContext, RawMessage
 from integr8scode_events.publisher import EventPublisher
 from integr8scode_events.settings import KafkaSettings
 
