@@ -34,6 +34,7 @@ from integr8scode_events.handlers import (
     RawHandler,
     RawMessage,
 )
+from integr8scode_events.partition_workers import PartitionWorkers
 from integr8scode_events.publisher import EventPublisher
 from integr8scode_events.retry_policy import RetryPolicy
 from integr8scode_events.settings import KafkaSettings
@@ -75,6 +76,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._runner.release_partitions(set(revoked))
         await self._runner.commit_pending(set(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -88,6 +90,8 @@ class ConsumerRunner:
     message at a time) or ``batch_handler`` (every message of a fetched batch at once, in one
     CONSUMER span linked to each message's producer context: the event-store archiver).
     A DLQ retry carrying ``x-retry-group`` is skipped by every group but the one it names.
+    ``partition_concurrency`` handles each partition in a worker of its own (see
+    ``partition_workers``): a slow handler then holds up only its partition.
     ``dead_letter_topic=None`` means a message is never given up: the handler is retried with
     capped backoff until it succeeds or the runner stops (the DLQ processor itself).
     """
@@ -110,7 +114,11 @@ class ConsumerRunner:
         poll_timeout_ms: int = 200,
         stop_grace_s: float = 10.0,
         auto_offset_reset: str = "earliest",
+        partition_concurrency: bool = False,
+        max_queued_per_partition: int = 100,
     ) -> None:
+        if partition_concurrency and batch_handler is not None:
+            raise ValueError("partition_concurrency applies to handlers and raw_handler")
         if sum(x is not None for x in (handlers, raw_handler, batch_handler)) != 1:
             raise ValueError("give exactly one of handlers, raw_handler or batch_handler")
         self._settings = settings
@@ -128,6 +136,11 @@ class ConsumerRunner:
         self._poll_timeout_ms = poll_timeout_ms
         self._stop_grace_s = stop_grace_s
         self._auto_offset_reset = auto_offset_reset
+        self._workers: PartitionWorkers | None = (
+            PartitionWorkers(self._handle, self._mark_done, max_queued=max_queued_per_partition)
+            if partition_concurrency
+            else None
+        )
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
@@ -168,7 +181,9 @@ class ConsumerRunner:
             raise PublishError(f"consumer group {self._group_id} can't reach Kafka: {exc}") from exc
         self._consumer = consumer
         try:
-            while not self._stopping.is_set():
+            if self._workers is not None:
+                await self._consume_by_partition(consumer, self._workers)
+            while self._workers is None and not self._stopping.is_set():
                 batch = await consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
                 )
@@ -178,10 +193,45 @@ class ConsumerRunner:
                     await self.commit_pending()
         finally:
             try:
+                await self.release_partitions(None)
                 await self.commit_pending()
             finally:
                 self._consumer = None
                 await consumer.stop()
+
+    async def _consume_by_partition(
+        self, consumer: AIOKafkaConsumer, workers: PartitionWorkers
+    ) -> None:
+        """Fetch and hand each partition's records to its worker; pause a partition whose
+        worker is behind; commit what the workers completed."""
+        while not self._stopping.is_set():
+            crashed = workers.crashed()
+            if crashed is not None:
+                raise crashed
+            batch = await consumer.getmany(
+                timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
+            )
+            for tp, records in batch.items():
+                if tp in consumer.assignment():  # not revoked since it was fetched
+                    workers.add(tp, records)
+            behind = workers.backlogged()
+            paused = consumer.paused()
+            if behind - paused:
+                consumer.pause(*(behind - paused))
+            if paused - behind:
+                consumer.resume(*(paused - behind))
+            await self.commit_pending()
+
+    async def release_partitions(self, partitions: set[TopicPartition] | None) -> None:
+        """Stop the partition workers of ``partitions`` (all with None); no-op without them."""
+        workers = self._workers
+        if workers is not None:
+            await workers.release(
+                workers.partitions if partitions is None else partitions, self._stop_grace_s
+            )
+
+    def _mark_done(self, tp: TopicPartition, next_offset: int) -> None:
+        self._pending[tp] = next_offset
 
     async def commit_pending(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the offsets of handled messages (of ``only`` these partitions)."""

@@ -52,7 +52,7 @@ class EventPublisher:
         service: str,
         *,
         tracer_provider: trace.TracerProvider | None = None,
-        linger_ms: int = 5,
+        linger_ms: int = 0,
         publish_timeout_s: float | None = None,
     ) -> None:
         self._settings = settings

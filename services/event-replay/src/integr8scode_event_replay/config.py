@@ -43,7 +43,12 @@ class ReplaySettings(BaseSettings):
     max_events_limit: int = Field(
         default=100_000, ge=1, description="Highest max_events a session may ask for."
     )
-    batch_size: int = Field(default=100, ge=1, le=5_000, description="Events read per batch.")
+    batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=5_000,
+        description="Events read per batch (one query each: on FerretDB a page costs a scan).",
+    )
     max_wait_s: float = Field(
         default=30.0, gt=0, description="Cap on any single wait between two paced events."
     )

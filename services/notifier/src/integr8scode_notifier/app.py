@@ -109,6 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
         # or Kafka unavailable) keep the runner's retries.
         retry=RetryPolicy(non_retryable=(DeliveryFailed,)),
         tracer_provider=telemetry.tracer_provider,
+        # Deliveries wait on other people's servers: a receiver that hangs or keeps failing
+        # holds up only its partition, not every user's notifications.
+        partition_concurrency=True,
     )
     supervisor = Supervisor()
 
