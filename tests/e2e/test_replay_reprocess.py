@@ -59,7 +59,8 @@ async def _replay_completed_event(
 
 def _handled_by_notifier(found: JaegerTrace) -> bool:
     names = {s.name for s in found.spans if s.service == "notifier"}
-    return {"kafka.consume", "notification.deliver"} <= names
+    replayed = any(s.service == "event-replay" and s.kind == "producer" for s in found.spans)
+    return replayed and {"kafka.consume", "notification.deliver"} <= names
 
 
 async def test_a_replay_is_a_duplicate_unless_the_session_asks_for_reprocessing(
