@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
+from integr8scode_events.batches import BatchDispatch, raw_message
 from integr8scode_events.codec import decode_event
 from integr8scode_events.dead_letters import dead_letter, failure_headers
 from integr8scode_events.errors import DecodeError, PublishError
@@ -32,7 +31,6 @@ from integr8scode_events.handlers import (
     HandlerRegistry,
     MessageContext,
     RawHandler,
-    RawMessage,
 )
 from integr8scode_events.partition_workers import PartitionWorkers
 from integr8scode_events.publisher import EventPublisher
@@ -41,22 +39,6 @@ from integr8scode_events.settings import KafkaSettings
 from integr8scode_events.topics import DEAD_LETTER_QUEUE
 
 log = logging.getLogger(__name__)
-
-
-# Links a batch span carries at most (one per message of the batch).
-MAX_BATCH_LINKS = 128
-
-
-def _raw(record: Any, headers: dict[str, str]) -> RawMessage:
-    return RawMessage(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=headers,
-        timestamp_ms=record.timestamp,
-    )
 
 
 def _for_another_group(headers: dict[str, str], group_id: str) -> bool:
@@ -127,7 +109,6 @@ class ConsumerRunner:
         self._publisher = publisher
         self._handlers = handlers
         self._raw_handler = raw_handler
-        self._batch_handler = batch_handler
         self._retry = retry or RetryPolicy()
         self._dead_letter_topic = dead_letter_topic
         self._span_name = span_name
@@ -136,6 +117,18 @@ class ConsumerRunner:
         self._poll_timeout_ms = poll_timeout_ms
         self._stop_grace_s = stop_grace_s
         self._auto_offset_reset = auto_offset_reset
+        self._batches = (
+            BatchDispatch(
+                batch_handler,
+                tracer=self._tracer,
+                span_name=span_name,
+                group_id=group_id,
+                retry=self._retry,
+                dead_letter=self._dead_letter if dead_letter_topic is not None else None,
+            )
+            if batch_handler is not None
+            else None
+        )
         self._workers: PartitionWorkers | None = (
             PartitionWorkers(self._handle, self._mark_done, max_queued=max_queued_per_partition)
             if partition_concurrency
@@ -262,8 +255,16 @@ class ConsumerRunner:
         return True
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        if self._batch_handler is not None:
-            await self._handle_as_one(self._batch_handler, batch)
+        if self._batches is not None:
+            records = [
+                record
+                for tp_records in batch.values()
+                for record in tp_records
+                if not _for_another_group(h.to_dict(record.headers), self._group_id)
+            ]
+            self.handled += await self._batches.handle(records)
+            for tp, tp_records in batch.items():
+                self._pending[tp] = tp_records[-1].offset + 1
             return
         for tp, records in batch.items():
             for record in records:
@@ -271,85 +272,6 @@ class ConsumerRunner:
                     return  # not started: left uncommitted for the next member
                 await self._handle(record)
                 self._pending[tp] = record.offset + 1
-
-    async def _handle_as_one(
-        self, handler: BatchHandler, batch: dict[TopicPartition, list[Any]]
-    ) -> None:
-        records = [
-            record
-            for tp_records in batch.values()
-            for record in tp_records
-            if not _for_another_group(h.to_dict(record.headers), self._group_id)
-        ]
-        messages = [_raw(record, h.to_dict(record.headers)) for record in records]
-        span_cm: AbstractContextManager[trace.Span] = nullcontext(INVALID_SPAN)
-        if not t.is_noop(self._tracer):
-            links = [
-                trace.Link(ctx)
-                for message in messages[:MAX_BATCH_LINKS]
-                if (ctx := t.span_context_from_traceparent(message.headers.get(h.TRACEPARENT)))
-            ]
-            topics = sorted({message.topic for message in messages})
-            span_cm = self._tracer.start_as_current_span(
-                self._span_name,
-                context=Context(),  # a batch mixes traces: its own root, linked to each
-                kind=SpanKind.CONSUMER,
-                links=links,
-                attributes={
-                    t.MESSAGING_SYSTEM: "kafka",
-                    t.MESSAGING_OPERATION_NAME: "process",
-                    t.MESSAGING_OPERATION_TYPE: "process",
-                    t.MESSAGING_DESTINATION: ",".join(topics),
-                    t.MESSAGING_GROUP: self._group_id,
-                    t.MESSAGING_BATCH_COUNT: len(messages),
-                },
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-        with span_cm as span:
-            if messages:
-                await self._batch_with_retries(handler, records, messages, span)
-        for tp, tp_records in batch.items():
-            self._pending[tp] = tp_records[-1].offset + 1
-
-    async def _batch_with_retries(
-        self,
-        handler: BatchHandler,
-        records: list[Any],
-        messages: list[RawMessage],
-        span: trace.Span,
-    ) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await handler(messages)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retried, then every message dead-lettered
-                span.record_exception(exc, attributes={"messaging.handler.attempt": attempt})
-                if self._dead_letter_topic is not None and (
-                    attempt >= self._retry.max_attempts
-                    or isinstance(exc, self._retry.non_retryable)
-                ):
-                    span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
-                    for record, message in zip(records, messages, strict=True):
-                        await self._dead_letter(record, dict(message.headers), span, exc)
-                    return
-                delay = self._retry.backoff(attempt)
-                log.warning(
-                    "batch handler failed on %d messages (attempt %d): %r; retrying in %.2fs",
-                    len(messages),
-                    attempt,
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
-            span.set_status(Status(StatusCode.OK))
-            self.handled += len(messages)
-            return
 
     async def _handle(self, record: Any) -> None:
         headers = h.to_dict(record.headers)
@@ -392,7 +314,7 @@ class ConsumerRunner:
     ) -> _Dispatch | None:
         if self._raw_handler is not None:
             raw_handler = self._raw_handler
-            message = _raw(record, headers)
+            message = raw_message(record, headers)
             return _Dispatch(lambda ctx: raw_handler(message, ctx))
         assert self._handlers is not None  # noqa: S101 - constructor guarantees one of the two
         try:
