@@ -2,6 +2,7 @@
 
 from integr8scode_telemetry import attributes
 from integr8scode_telemetry.health import HealthProbe, build_health_router
+from integr8scode_telemetry.http_errors import install_request_error_handlers
 from integr8scode_telemetry.logs import configure_logging
 from integr8scode_telemetry.samplers import AdaptiveSampler, build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
@@ -18,6 +19,7 @@ __all__ = [
     "build_sampler",
     "configure_logging",
     "init_telemetry",
+    "install_request_error_handlers",
     "instrument_fastapi",
     "set_span_attributes",
     "start_span",

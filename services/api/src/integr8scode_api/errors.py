@@ -6,11 +6,7 @@ server with its stack trace)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from fastapi import FastAPI, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from integr8scode_api.domain.errors import (
@@ -24,6 +20,7 @@ from integr8scode_api.domain.errors import (
     ValidationFailed,
 )
 from integr8scode_api.middleware import rate_limit_headers
+from integr8scode_telemetry import install_request_error_handlers
 
 STATUS_BY_ERROR: dict[type[ApiError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -60,49 +57,7 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_for(exc), headers=headers_for(exc))
 
 
-def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
-        parts = parts[1:] or parts
-    return ".".join(parts)
-
-
-def _message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "invalid value"))
-    return message.removeprefix("Value error, ")
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101
-    errors = list(exc.errors())
-    malformed = next((e for e in errors if e.get("type") == "json_invalid"), None)
-    if malformed is not None:
-        reason = (malformed.get("ctx") or {}).get("error", "not valid JSON")
-        position = malformed["loc"][-1] if len(malformed.get("loc", ())) > 1 else "?"
-        return JSONResponse(
-            {"detail": f"malformed JSON body: {reason} (at character {position})"},
-            status.HTTP_400_BAD_REQUEST,
-        )
-    summary = "; ".join(f"{_field(e['loc'])}: {_message(e)}" for e in errors)
-    return JSONResponse(
-        {
-            "detail": f"invalid request: {summary}",
-            "errors": [{"field": _field(e["loc"]), "message": _message(e)} for e in errors],
-        },
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-    )
-
-
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    # Starlette re-raises the exception after this answer, so the server still logs it.
-    return JSONResponse(
-        {"detail": "internal server error"},
-        status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping on ``app``."""
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)
+    install_request_error_handlers(app)

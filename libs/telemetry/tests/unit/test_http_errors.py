@@ -1,0 +1,51 @@
+"""Invalid requests get a 4xx that says what is wrong; bugs a 500 without internals."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from integr8scode_telemetry import install_request_error_handlers
+
+
+class Body(BaseModel):
+    name: str = Field(min_length=2)
+
+
+def _client() -> TestClient:
+    app = FastAPI()
+    install_request_error_handlers(app)
+
+    @app.post("/things")
+    async def create(body: Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_malformed_json_is_a_400_saying_where() -> None:
+    response = _client().post(
+        "/things", content=b'{"name": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("malformed JSON body: ")
+    assert "at character" in response.json()["detail"]
+
+
+def test_invalid_fields_are_a_422_naming_each() -> None:
+    response = _client().post("/things", json={"name": "x"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("invalid request: name: ")
+    assert [e["field"] for e in body["errors"]] == ["name"]
+
+
+def test_a_bug_is_a_500_without_internals() -> None:
+    response = _client().get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
