@@ -65,11 +65,18 @@ class BatchDispatch:
         self._retry = retry
         self._dead_letter = dead_letter
 
-    async def handle(self, records: Sequence[Any]) -> int:
-        """Handle ``records`` as one batch; returns how many were handled (not dead-lettered)."""
+    async def handle(self, fetched: Sequence[Any]) -> int:
+        """Handle the fetched records as one batch, leaving out DLQ retries addressed to
+        another group; returns how many were handled (not dead-lettered)."""
+        records: list[Any] = []
+        messages: list[RawMessage] = []
+        for record in fetched:
+            headers = h.to_dict(record.headers)
+            if not h.for_another_group(headers, self._group_id):
+                records.append(record)
+                messages.append(raw_message(record, headers))
         if not records:
             return 0
-        messages = [raw_message(record, h.to_dict(record.headers)) for record in records]
         with self._span(messages) as span:
             return await self._with_retries(records, messages, span)
 

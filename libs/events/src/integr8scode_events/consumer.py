@@ -41,12 +41,6 @@ from integr8scode_events.topics import DEAD_LETTER_QUEUE
 log = logging.getLogger(__name__)
 
 
-def _for_another_group(headers: dict[str, str], group_id: str) -> bool:
-    """A DLQ retry names the group that failed on it; the other groups handled it already."""
-    target = headers.get(h.RETRY_GROUP)
-    return bool(target) and target != group_id
-
-
 @dataclass(frozen=True)
 class _Dispatch:
     handle: Callable[[MessageContext], Awaitable[None]]
@@ -256,12 +250,7 @@ class ConsumerRunner:
 
     async def _handle_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
         if self._batches is not None:
-            records = [
-                record
-                for tp_records in batch.values()
-                for record in tp_records
-                if not _for_another_group(h.to_dict(record.headers), self._group_id)
-            ]
+            records = [record for tp_records in batch.values() for record in tp_records]
             self.handled += await self._batches.handle(records)
             for tp, tp_records in batch.items():
                 self._pending[tp] = tp_records[-1].offset + 1
@@ -275,7 +264,7 @@ class ConsumerRunner:
 
     async def _handle(self, record: Any) -> None:
         headers = h.to_dict(record.headers)
-        if _for_another_group(headers, self._group_id):
+        if h.for_another_group(headers, self._group_id):
             return
         if t.is_noop(self._tracer):
             # No tracing in this process: skip the span bookkeeping on the hot path.

@@ -56,3 +56,10 @@ def to_dict(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str
 def to_kafka(headers: Mapping[str, str]) -> KafkaHeaders:
     """A dict of text as Kafka's header list."""
     return [(name, value.encode()) for name, value in headers.items()]
+
+
+def for_another_group(headers: Mapping[str, str], group_id: str) -> bool:
+    """A DLQ retry names the group that failed on it (``x-retry-group``); the other groups
+    handled the message already and skip it."""
+    target = headers.get(RETRY_GROUP)
+    return bool(target) and target != group_id
