@@ -1,0 +1,368 @@
+"""deploy/helm/integr8scode, rendered with `helm template` (no cluster): the security properties
+the chart promises. Needs the helm binary `bash deploy/helm/check.sh helm` builds (or `HELM`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "integr8scode"
+PRODUCTION_VALUES = ROOT / "deploy" / "helm" / "values-production.yaml"
+HELM_VERSION = "v4.3.2"
+RELEASE = "t"
+TMP = "/tmp"  # noqa: S108 - the mount path checked, not a file this test writes
+
+Doc = dict[str, Any]
+
+# component -> (OTel service.name, env prefix, default port)
+SERVICES: dict[str, tuple[str, str, int]] = {
+    "api": ("integr8scode-backend", "API", 8000),
+    "coordinator": ("execution-coordinator", "COORDINATOR", 8001),
+    "dlq-processor": ("dlq-processor", "DLQ", 8002),
+    "event-replay": ("event-replay", "REPLAY", 8003),
+    "notifier": ("notifier", "NOTIFIER", 8004),
+}
+
+# Distinctive values, so a leak anywhere in the rendered output is found by a substring search.
+JWT = "jwt-secret-under-test-0123456789abcdefXYZ"
+ADMIN_PASSWORD = "admin-password-under-test-42"
+MONGO_URL = "mongodb://mongo-user:mongo-pass-under-test@mongo.internal:27017/?tls=true"
+REDIS_URL = "rediss://:redis-pass-under-test@redis.internal:6380/0"
+SECRET_SET = [
+    f"secrets.jwtSecret={JWT}",
+    f"secrets.adminPassword={ADMIN_PASSWORD}",
+    f"mongo.url={MONGO_URL}",
+    f"redis.url={REDIS_URL}",
+]
+
+
+def _helm_path() -> Path:
+    if env := os.environ.get("HELM"):
+        return Path(env)
+    cache = Path(os.environ.get("INTEGR8SCODE_CACHE", Path.home() / ".cache" / "integr8scode"))
+    return cache / "bin" / f"helm-{HELM_VERSION}"
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    path = _helm_path()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"helm not found at {path}: build it with `bash deploy/helm/check.sh helm` "
+            "(or point HELM at a helm v4 binary)"
+        )
+    return path
+
+
+def _template(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), "template", RELEASE, str(CHART), "--namespace", "ns", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _set(values: list[str]) -> list[str]:
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def render(helm: Path, *args: str) -> list[Doc]:
+    result = _template(helm, *args)
+    assert result.returncode == 0, f"helm template {' '.join(args)} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def default_docs(helm: Path) -> list[Doc]:
+    return render(helm, *_set(SECRET_SET))
+
+
+@pytest.fixture(scope="module")
+def production_docs(helm: Path) -> list[Doc]:
+    return render(helm, "-f", str(PRODUCTION_VALUES))
+
+
+@pytest.fixture(scope="module")
+def observability_docs(helm: Path) -> list[Doc]:
+    return render(helm, *_set([*SECRET_SET, "otelCollector.enabled=true", "jaeger.enabled=true"]))
+
+
+@pytest.fixture(scope="module", params=["default", "production", "observability"])
+def any_docs(request: pytest.FixtureRequest) -> list[Doc]:
+    docs: list[Doc] = request.getfixturevalue(f"{request.param}_docs")
+    return docs
+
+
+def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def component(doc: Doc) -> str:
+    labels: dict[str, str] = doc["metadata"]["labels"]
+    return labels["app.kubernetes.io/component"]
+
+
+def service_deployments(docs: list[Doc]) -> dict[str, Doc]:
+    return {component(d): d for d in of_kind(docs, "Deployment") if component(d) in SERVICES}
+
+
+def containers(deployment: Doc) -> Iterator[tuple[Doc, Doc]]:
+    """(pod spec, container) for every container and init container."""
+    spec: Doc = deployment["spec"]["template"]["spec"]
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        yield spec, container
+
+
+def effective(pod: Doc, container: Doc, key: str) -> Any:
+    """A security setting as the kubelet applies it: the container's, else the pod's."""
+    own = container.get("securityContext", {})
+    if key in own:
+        return own[key]
+    return pod.get("securityContext", {}).get(key)
+
+
+def config_data(docs: list[Doc], name: str) -> dict[str, str]:
+    for doc in of_kind(docs, "ConfigMap"):
+        if doc["metadata"]["name"] == name:
+            data: dict[str, str] = doc["data"]
+            return data
+    raise AssertionError(f"no ConfigMap {name}")
+
+
+def test_every_container_is_non_root_unprivileged_and_read_only(any_docs: list[Doc]) -> None:
+    deployments = of_kind(any_docs, "Deployment")
+    assert deployments
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        for pod, container in containers(deployment):
+            where = f"{name}/{container['name']}"
+            assert effective(pod, container, "runAsNonRoot") is True, where
+            assert effective(pod, container, "runAsUser") not in (None, 0), where
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+            assert container["securityContext"].get("privileged", False) is False, where
+            assert "ALL" in container["securityContext"]["capabilities"]["drop"], where
+            assert not container["securityContext"]["capabilities"].get("add"), where
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            tmp = [m for m in container["volumeMounts"] if m["mountPath"] == TMP]
+            assert len(tmp) == 1, f"{where}: /tmp must be writable on a read-only root"
+            assert "emptyDir" in volumes[tmp[0]["name"]], where
+
+
+def test_seccomp_is_runtime_default_except_for_the_sandboxing_coordinator(
+    default_docs: list[Doc],
+) -> None:
+    for name, deployment in service_deployments(default_docs).items():
+        for pod, container in containers(deployment):
+            profile = effective(pod, container, "seccompProfile")
+            expected = "Unconfined" if name == "coordinator" else "RuntimeDefault"
+            assert profile == {"type": expected}, name
+            # Not granted unless asked for (SANDBOX-PRIVILEGES in values.yaml).
+            assert "procMount" not in container["securityContext"], name
+        assert "hostUsers" not in deployment["spec"]["template"]["spec"], name
+
+
+def test_the_coordinators_security_context_comes_from_its_values(helm: Path) -> None:
+    docs = render(
+        helm,
+        *_set([*SECRET_SET, "coordinator.hostUsers=false"]),
+        "--set-string",
+        "coordinator.securityContext.procMount=Unmasked",
+        "--set-string",
+        "coordinator.podSecurityContext.seccompProfile.type=RuntimeDefault",
+    )
+    deployment = service_deployments(docs)["coordinator"]
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["hostUsers"] is False
+    assert spec["containers"][0]["securityContext"]["procMount"] == "Unmasked"
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The other services keep the global context.
+    api = service_deployments(docs)["api"]["spec"]["template"]["spec"]["containers"][0]
+    assert "procMount" not in api["securityContext"]
+
+
+def test_every_service_has_startup_liveness_and_readiness_probes_on_its_port(
+    any_docs: list[Doc],
+) -> None:
+    deployments = service_deployments(any_docs)
+    assert set(deployments) == set(SERVICES)
+    for name, deployment in deployments.items():
+        _, prefix, port = SERVICES[name]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        config = config_data(any_docs, deployment["metadata"]["name"])
+        assert config[f"{prefix}_PORT"] == str(port), name
+        assert config[f"{prefix}_HOST"] == "0.0.0.0", name
+        expected = {
+            "startupProbe": "/health/live",
+            "livenessProbe": "/health/live",
+            "readinessProbe": "/health/ready",
+        }
+        for probe, path in expected.items():
+            get = container[probe]["httpGet"]
+            assert get["path"] == path, f"{name} {probe}"
+            resolved = ports.get(get["port"], get["port"])
+            assert resolved == port, f"{name} {probe} on port {get['port']}"
+
+
+def test_a_changed_port_moves_the_probes_and_the_setting(helm: Path) -> None:
+    docs = render(helm, *_set([*SECRET_SET, "notifier.port=9104"]))
+    deployment = service_deployments(docs)["notifier"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 9104, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"]["port"] == "http"
+    assert config_data(docs, deployment["metadata"]["name"])["NOTIFIER_PORT"] == "9104"
+
+
+def test_only_the_api_and_the_coordinator_autoscale(any_docs: list[Doc]) -> None:
+    hpas = of_kind(any_docs, "HorizontalPodAutoscaler")
+    assert {hpa["apiVersion"] for hpa in hpas} == {"autoscaling/v2"}
+    deployments = service_deployments(any_docs)
+    targets = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in hpas}
+    assert targets == {
+        deployments["api"]["metadata"]["name"],
+        deployments["coordinator"]["metadata"]["name"],
+    }
+    for name in ("api", "coordinator"):
+        # The HPA owns the replica count: a fixed one would fight it on every upgrade.
+        assert "replicas" not in deployments[name]["spec"], name
+
+
+def test_a_default_deny_network_policy_covers_every_pod(any_docs: list[Doc]) -> None:
+    policies = of_kind(any_docs, "NetworkPolicy")
+    deny = [
+        p
+        for p in policies
+        if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+        and "app.kubernetes.io/component" not in p["spec"]["podSelector"].get("matchLabels", {})
+    ]
+    assert len(deny) == 1, "expected one default-deny policy for the release's pods"
+    selector: dict[str, str] = deny[0]["spec"]["podSelector"]["matchLabels"]
+    assert selector.get("app.kubernetes.io/instance") == RELEASE
+    for deployment in of_kind(any_docs, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), deployment["metadata"]["name"]
+
+
+def test_the_notifier_reaches_the_internet_but_not_private_ranges(default_docs: list[Doc]) -> None:
+    (policy,) = [
+        p
+        for p in of_kind(default_docs, "NetworkPolicy")
+        if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "notifier"
+    ]
+    blocks = [
+        peer["ipBlock"]
+        for rule in policy["spec"]["egress"]
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    ]
+    world = {b["cidr"]: set(b.get("except", [])) for b in blocks}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= world["0.0.0.0/0"]
+    assert "fc00::/7" in world["::/0"]
+    assert policy["spec"]["ingress"] == []
+
+
+def test_admin_apis_only_accept_selected_clients(default_docs: list[Doc]) -> None:
+    for name in ("dlq-processor", "event-replay"):
+        (policy,) = [
+            p
+            for p in of_kind(default_docs, "NetworkPolicy")
+            if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == name
+        ]
+        for rule in policy["spec"]["ingress"]:
+            assert rule.get("from"), f"{name}: an ingress rule without `from` admits anyone"
+
+
+def test_rendering_without_a_jwt_secret_fails(helm: Path) -> None:
+    result = _template(helm)
+    assert result.returncode != 0
+    assert "secrets.jwtSecret" in result.stderr
+    short = _template(helm, *_set(["secrets.jwtSecret=short", "secrets.adminPassword=long-enough"]))
+    assert short.returncode != 0
+    assert "at least 32 characters" in short.stderr
+    disabled = _template(helm, *_set(["secrets.create=false"]))
+    assert disabled.returncode != 0
+    assert "secrets.existingSecret" in disabled.stderr
+
+
+def test_an_existing_secret_replaces_the_charts_own(production_docs: list[Doc]) -> None:
+    assert of_kind(production_docs, "Secret") == []
+    deployment = service_deployments(production_docs)["api"]
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for var in ("API_JWT_SECRET", "API_ADMIN_PASSWORD", "MONGO_URL", "REDIS_URL"):
+        assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "integr8scode-secrets", "key": var}
+
+
+def test_secret_values_appear_only_in_the_secret(default_docs: list[Doc]) -> None:
+    secrets = of_kind(default_docs, "Secret")
+    assert len(secrets) == 1
+    stored = secrets[0]["stringData"]
+    assert set(stored.values()) == {JWT, ADMIN_PASSWORD, MONGO_URL, REDIS_URL}
+    for doc in default_docs:
+        if doc["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(doc)
+        for value in (JWT, ADMIN_PASSWORD, "mongo-pass-under-test", "redis-pass-under-test"):
+            assert value not in text, f"{doc['kind']} {doc['metadata']['name']} holds a secret"
+    for configmap in of_kind(default_docs, "ConfigMap"):
+        keys = set(configmap.get("data", {}))
+        assert not keys & {"API_JWT_SECRET", "API_ADMIN_PASSWORD", "MONGO_URL", "REDIS_URL"}
+
+
+def test_services_get_secrets_they_need_and_no_more(default_docs: list[Doc]) -> None:
+    wanted = {
+        "api": {"API_JWT_SECRET", "API_ADMIN_PASSWORD", "MONGO_URL", "REDIS_URL"},
+        "coordinator": {"MONGO_URL"},
+        "dlq-processor": {"API_JWT_SECRET", "MONGO_URL"},
+        "event-replay": {"API_JWT_SECRET", "MONGO_URL"},
+        "notifier": {"MONGO_URL"},
+    }
+    for name, deployment in service_deployments(default_docs).items():
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        from_secrets = {e["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+        assert from_secrets == wanted[name], name
+
+
+def test_each_service_gets_its_otel_service_name(any_docs: list[Doc]) -> None:
+    for name, deployment in service_deployments(any_docs).items():
+        config = config_data(any_docs, deployment["metadata"]["name"])
+        assert config["OTEL_SERVICE_NAME"] == SERVICES[name][0], name
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+        assert deployment["metadata"]["name"] in refs, name
+
+
+def test_the_in_chart_collector_receives_the_services_telemetry(
+    observability_docs: list[Doc],
+) -> None:
+    collector = next(
+        d for d in of_kind(observability_docs, "Service") if component(d) == "otel-collector"
+    )
+    endpoint = f"http://{collector['metadata']['name']}:4317"
+    for deployment in service_deployments(observability_docs).values():
+        config = config_data(observability_docs, deployment["metadata"]["name"])
+        assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+
+
+def test_no_pod_mounts_a_service_account_token(any_docs: list[Doc]) -> None:
+    for account in of_kind(any_docs, "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False, account["metadata"]["name"]
+    for deployment in of_kind(any_docs, "Deployment"):
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec["automountServiceAccountToken"] is False, deployment["metadata"]["name"]
+
+
+def test_every_service_has_a_disruption_budget(any_docs: list[Doc]) -> None:
+    budgets = {component(p) for p in of_kind(any_docs, "PodDisruptionBudget")}
+    assert set(SERVICES) <= budgets
