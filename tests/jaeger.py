@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ class JaegerSpan:
     kind: str | None
     tags: dict[str, Any]
     links: list[tuple[str, str]]
+    process: dict[str, Any] = field(default_factory=dict)  # the resource: the process's tags
 
     def tag(self, name: str) -> Any:
         return self.tags.get(name)
@@ -56,6 +57,10 @@ class JaegerTrace:
 
 def parse_trace(data: dict[str, Any]) -> JaegerTrace:
     processes = {pid: p["serviceName"] for pid, p in data["processes"].items()}
+    resources = {
+        pid: {t["key"]: t["value"] for t in p.get("tags", [])}
+        for pid, p in data["processes"].items()
+    }
     spans = []
     for raw in data["spans"]:
         tags = {t["key"]: t["value"] for t in raw.get("tags", [])}
@@ -76,6 +81,7 @@ def parse_trace(data: dict[str, Any]) -> JaegerTrace:
                 kind=tags.get("span.kind"),
                 tags=tags,
                 links=links,
+                process=resources[raw["processID"]],
             )
         )
     return JaegerTrace(trace_id=data["traceID"], spans=spans)

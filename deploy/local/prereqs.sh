@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what a bare Debian machine lacks for the native stack and the Python workspace:
-# Debian packages (Redis, bubblewrap, docker-compose for static validation, curl), uv, and the
-# workspace's virtualenv. Idempotent; safe to run on every `make up` / `make test`.
+# Debian packages (Redis, bubblewrap, docker-compose for static validation, curl; podman, buildah
+# and mmdebstrap for the service images), uv, and the workspace's virtualenv. Idempotent; safe to run on every `make up` / `make test`.
 source "$(dirname "$0")/lib.sh"
 
 UV_VERSION="${UV_VERSION:-0.13.8}"
-DEBS=(redis-server bubblewrap docker-compose curl iproute2 procps)
+DEBS=(redis-server bubblewrap docker-compose curl iproute2 procps
+  podman buildah runc fuse-overlayfs mmdebstrap uidmap containernetworking-plugins slirp4netns)
 
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -71,6 +71,7 @@ demo() {
 }
 
 down_native() {
+  bash "$ROOT_DIR/deploy/containers/run.sh" down
   bash "$C/services.sh" stop
   local c
   for c in collector jaeger kafka ferretdb redis; do bash "$C/$c.sh" stop; done
@@ -81,6 +82,7 @@ status_native() {
   local c
   for c in "${COMPONENTS[@]}"; do bash "$C/$c.sh" status || true; done
   bash "$C/services.sh" status
+  bash "$ROOT_DIR/deploy/containers/run.sh" status
 }
 
 all_healthy() {

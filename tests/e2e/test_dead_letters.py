@@ -82,6 +82,7 @@ def _retried_in_trace(trace: JaegerTrace) -> bool:
     )
 
 
+@pytest.mark.contract
 async def test_a_receiver_that_recovers_gets_exactly_one_message_in_the_same_trace(
     user: ApiUser, dlq: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.client import ApiUser
 from tests.e2e.notify_receivers import Answer, Received, RecordingReceiver, holds_for
 from tests.jaeger import JaegerSpan, JaegerTrace, wait_for_trace
@@ -98,6 +100,7 @@ def _notifier_complete(trace: JaegerTrace) -> bool:
     )
 
 
+@pytest.mark.contract
 async def test_both_channels_get_one_signed_message_listed_and_traced(user: ApiUser) -> None:
     async with RecordingReceiver() as webhook, RecordingReceiver() as slack:
         await _configure(user, webhook, slack)
@@ -196,7 +199,7 @@ async def test_both_channels_get_one_signed_message_listed_and_traced(user: ApiU
     everything = str([s.tags for s in trace.spans])
     for credential in (SECRET, "E2ESLACKTOKEN", "E2EQUERYTOKEN"):
         assert credential not in everything
-        for log in LOGS.glob("svc-*.log"):
+        for log in [*LOGS.glob("svc-*.log"), *LOGS.glob("ctr-*.log")]:  # native or containers
             assert credential not in log.read_text(errors="replace"), f"{credential} in {log}"
 
 

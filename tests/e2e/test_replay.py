@@ -110,6 +110,7 @@ def header(record: Any, name: str) -> str | None:
     return next((v.decode() for k, v in record.headers if k == name), None)
 
 
+@pytest.mark.contract
 async def test_a_replay_publishes_the_same_events_with_replay_headers_and_links(
     user: ApiUser,
     replay: httpx.AsyncClient,

@@ -14,7 +14,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 NAME=collector
-JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
+JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
 export JAEGER_VERSION
 JAEGER_BIN="$BIN_DIR/jaeger-$JAEGER_VERSION"
 COLLECTOR_CONFIG="$LOCAL_DIR/jaeger/collector.yaml"

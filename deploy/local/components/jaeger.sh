@@ -13,7 +13,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 NAME=jaeger
-JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
+JAEGER_VERSION="${JAEGER_VERSION:-v1.75.0}"
 JAEGER_BIN="$BIN_DIR/jaeger-$JAEGER_VERSION"
 JAEGER_CONFIG="$LOCAL_DIR/jaeger/jaeger.yaml"
 JAEGER_PKG="github.com/jaegertracing/jaeger/cmd/jaeger"

@@ -1,7 +1,7 @@
 """Integr8sCode telemetry: one ``init_telemetry`` call per process, and the few helpers that pay."""
 
 from integr8scode_telemetry import attributes
-from integr8scode_telemetry.health import HealthProbe, build_health_router
+from integr8scode_telemetry.health import HealthProbe, build_health_router, probe_live
 from integr8scode_telemetry.http_errors import install_request_error_handlers
 from integr8scode_telemetry.logs import configure_logging
 from integr8scode_telemetry.samplers import AdaptiveSampler, build_sampler
@@ -21,6 +21,7 @@ __all__ = [
     "init_telemetry",
     "install_request_error_handlers",
     "instrument_fastapi",
+    "probe_live",
     "set_span_attributes",
     "start_span",
 ]

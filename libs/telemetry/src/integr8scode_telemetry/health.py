@@ -8,6 +8,8 @@ timeout each and answers 503 naming the ones that failed.
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,3 +66,21 @@ def build_health_router(
         return HealthReport(status="ok" if ok else "unavailable", service=service, checks=results)
 
     return router
+
+
+def probe_live(host: str, port: int, timeout_s: float = 2.0) -> int:
+    """Exit status of a container health check: 0 when ``/health/live`` answers 200 on the port
+    the service is configured with, 1 otherwise. A wildcard bind address is probed on loopback.
+
+    Services call it for ``<entry point> healthcheck`` (Dockerfile ``HEALTHCHECK``), so the check
+    reads the same settings as the service and follows a changed port."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a bind address, probed on loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    url = f"http://{host}:{port}/health/live"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, OSError):
+        return 1

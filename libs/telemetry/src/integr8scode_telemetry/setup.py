@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import uuid
@@ -115,7 +116,12 @@ def init_telemetry(
         metrics.set_meter_provider(meter_provider)
     if instrument_libraries and settings.tracing_enabled:
         httpx_instrumentor = HTTPXClientInstrumentor()
-        if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+        # Only services that make HTTP calls install httpx (a service image has just its own
+        # dependencies); instrumenting it where it is absent only logs an error.
+        if (
+            importlib.util.find_spec("httpx") is not None
+            and not httpx_instrumentor.is_instrumented_by_opentelemetry
+        ):
             # Outbound URLs (webhooks) may carry tokens: spans show them redacted.
             httpx_instrumentor.instrument(
                 tracer_provider=tracer_provider,

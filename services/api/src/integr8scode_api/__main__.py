@@ -10,7 +10,7 @@ import uvicorn
 
 from integr8scode_api.app import create_app
 from integr8scode_api.config import Settings
-from integr8scode_telemetry import configure_logging
+from integr8scode_telemetry import configure_logging, probe_live
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -24,6 +24,8 @@ def main() -> None:
     """Read settings, serve until SIGTERM/SIGINT; uvicorn drains requests and runs the lifespan."""
     signal.signal(signal.SIGTERM, _exit_cleanly)
     settings = Settings()
+    if sys.argv[1:] == ["healthcheck"]:  # the image's HEALTHCHECK: same settings, same port
+        sys.exit(probe_live(settings.host, settings.port))
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),

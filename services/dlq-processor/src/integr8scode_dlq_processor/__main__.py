@@ -14,7 +14,7 @@ from pydantic_settings import SettingsError
 
 from integr8scode_dlq_processor.app import create_app
 from integr8scode_dlq_processor.config import InsecureConfigError, Settings
-from integr8scode_telemetry import configure_logging
+from integr8scode_telemetry import configure_logging, probe_live
 
 EXIT_CONFIG = 2
 
@@ -40,6 +40,8 @@ def main() -> None:
     except (ValidationError, SettingsError) as exc:
         _refuse(str(exc))
         return
+    if sys.argv[1:] == ["healthcheck"]:  # the image's HEALTHCHECK: same settings, same port
+        sys.exit(probe_live(settings.host, settings.port))
     configure_logging(settings.log_level)
     try:
         app = create_app(settings)
