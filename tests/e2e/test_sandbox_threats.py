@@ -1,8 +1,15 @@
-"""Hostile scripts through the public API: each ends in a terminal status with a clear error."""
+"""Hostile scripts through the public API: each ends in a terminal status with a clear error.
+
+Part of the contract `make container-test` runs again: the sandbox must hold inside the
+coordinator's container too, with only the privileges docs/containers.md lists."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.client import ApiUser
+
+pytestmark = pytest.mark.contract
 
 
 async def test_network_access_is_refused(user: ApiUser) -> None:
