@@ -158,36 +158,106 @@ def test_every_container_is_non_root_unprivileged_and_read_only(any_docs: list[D
             assert "emptyDir" in volumes[tmp[0]["name"]], where
 
 
-def test_seccomp_is_runtime_default_except_for_the_sandboxing_coordinator(
-    default_docs: list[Doc],
+# The least privilege the coordinator's bubblewrap sandboxes need inside a container
+# (SANDBOX-PRIVILEGES in values.yaml): exactly this container security context, in a pod user
+# namespace; every other container keeps the global one.
+COORDINATOR_SECCOMP = {
+    "type": "Localhost",
+    "localhostProfile": "integr8scode/seccomp-coordinator.json",
+}
+COORDINATOR_CONTEXT: Doc = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "procMount": "Unmasked",
+    "seccompProfile": COORDINATOR_SECCOMP,
+    "appArmorProfile": {"type": "Unconfined"},
+}
+
+
+def test_the_coordinator_gets_exactly_the_sandbox_privileges(any_docs: list[Doc]) -> None:
+    spec = service_deployments(any_docs)["coordinator"]["spec"]["template"]["spec"]
+    assert spec["hostUsers"] is False
+    (container,) = spec["containers"]
+    assert container["securityContext"] == COORDINATOR_CONTEXT
+    assert "seccompProfile" not in spec["securityContext"]
+    assert "appArmorProfile" not in spec["securityContext"]
+    assert spec["securityContext"]["runAsUser"] == 10001
+
+
+def test_every_other_container_keeps_runtime_default_seccomp_and_a_masked_proc(
+    any_docs: list[Doc],
 ) -> None:
-    for name, deployment in service_deployments(default_docs).items():
+    for deployment in of_kind(any_docs, "Deployment"):
+        if component(deployment) == "coordinator":
+            continue
+        name = deployment["metadata"]["name"]
         for pod, container in containers(deployment):
-            profile = effective(pod, container, "seccompProfile")
-            expected = "Unconfined" if name == "coordinator" else "RuntimeDefault"
-            assert profile == {"type": expected}, name
-            # Not granted unless asked for (SANDBOX-PRIVILEGES in values.yaml).
-            assert "procMount" not in container["securityContext"], name
+            assert effective(pod, container, "seccompProfile") == {"type": "RuntimeDefault"}, name
+            assert container["securityContext"].get("procMount", "Default") == "Default", name
+            assert effective(pod, container, "appArmorProfile") is None, name
         assert "hostUsers" not in deployment["spec"]["template"]["spec"], name
+
+
+@pytest.mark.parametrize("profile", ["Unconfined", "RuntimeDefault"])
+def test_the_coordinators_seccomp_profile_can_be_switched(helm: Path, profile: str) -> None:
+    docs = render(helm, *_set([*SECRET_SET, f"coordinator.sandboxSeccomp.type={profile}"]))
+    spec = service_deployments(docs)["coordinator"]["spec"]["template"]["spec"]
+    context = spec["containers"][0]["securityContext"]
+    assert context == {**COORDINATOR_CONTEXT, "seccompProfile": {"type": profile}}
+    api = service_deployments(docs)["api"]["spec"]["template"]["spec"]["containers"][0]
+    assert api["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_the_coordinators_seccomp_profile_has_one_source(helm: Path) -> None:
+    both = _template(
+        helm, *_set([*SECRET_SET, "coordinator.securityContext.seccompProfile.type=Unconfined"])
+    )
+    assert both.returncode != 0
+    assert "coordinator.sandboxSeccomp" in both.stderr
+    unknown = _template(helm, *_set([*SECRET_SET, "coordinator.sandboxSeccomp.type=Privileged"]))
+    assert unknown.returncode != 0
+    no_file = _template(helm, *_set([*SECRET_SET, "coordinator.sandboxSeccomp.localhostProfile="]))
+    assert no_file.returncode != 0
+    assert "localhostProfile" in no_file.stderr
 
 
 def test_the_coordinators_security_context_comes_from_its_values(helm: Path) -> None:
     docs = render(
         helm,
-        *_set([*SECRET_SET, "coordinator.hostUsers=false"]),
-        "--set-string",
-        "coordinator.securityContext.procMount=Unmasked",
+        *_set(
+            [
+                *SECRET_SET,
+                "coordinator.hostUsers=true",
+                "coordinator.securityContext.procMount=null",
+            ]
+        ),
         "--set-string",
         "coordinator.podSecurityContext.seccompProfile.type=RuntimeDefault",
     )
     deployment = service_deployments(docs)["coordinator"]
     spec = deployment["spec"]["template"]["spec"]
-    assert spec["hostUsers"] is False
-    assert spec["containers"][0]["securityContext"]["procMount"] == "Unmasked"
+    assert spec["hostUsers"] is True
+    assert "procMount" not in spec["containers"][0]["securityContext"]
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     # The other services keep the global context.
     api = service_deployments(docs)["api"]["spec"]["template"]["spec"]["containers"][0]
     assert "procMount" not in api["securityContext"]
+
+
+def test_the_notes_name_the_node_seccomp_profile(helm: Path) -> None:
+    result = subprocess.run(
+        [str(helm), "install", RELEASE, str(CHART), "--dry-run=client", *_set(SECRET_SET)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/var/lib/kubelet/seccomp/integr8scode/seccomp-coordinator.json" in result.stdout
 
 
 def test_every_service_has_startup_liveness_and_readiness_probes_on_its_port(

@@ -337,8 +337,24 @@ tolerations:
 {{- toYaml ($svc.podSecurityContext | default $root.Values.global.podSecurityContext) }}
 {{- end }}
 
+{{/* A service with `sandboxSeccomp` (the coordinator) gets its container seccompProfile from it:
+     Localhost (with localhostProfile), Unconfined or RuntimeDefault (SANDBOX-PRIVILEGES). */}}
 {{- define "integr8scode.securityContext" -}}
 {{- $root := index . 0 }}
 {{- $svc := index . 1 }}
-{{- toYaml ($svc.securityContext | default $root.Values.global.securityContext) }}
+{{- $ctx := deepCopy ($svc.securityContext | default $root.Values.global.securityContext) }}
+{{- with $svc.sandboxSeccomp }}
+{{- if and $svc.securityContext (hasKey $svc.securityContext "seccompProfile") }}
+{{- fail "coordinator.securityContext.seccompProfile: set coordinator.sandboxSeccomp instead (type Localhost | Unconfined | RuntimeDefault)" }}
+{{- end }}
+{{- $profile := dict "type" .type }}
+{{- if eq .type "Localhost" }}
+{{- if not .localhostProfile }}
+{{- fail "coordinator.sandboxSeccomp.localhostProfile is required with type Localhost (e.g. integr8scode/seccomp-coordinator.json)" }}
+{{- end }}
+{{- $_ := set $profile "localhostProfile" .localhostProfile }}
+{{- end }}
+{{- $_ := set $ctx "seccompProfile" $profile }}
+{{- end }}
+{{- toYaml $ctx }}
 {{- end }}
