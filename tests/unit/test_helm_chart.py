@@ -3,6 +3,7 @@ the chart promises. Needs the helm binary `bash deploy/helm/check.sh helm` build
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -200,6 +201,25 @@ def test_every_other_container_keeps_runtime_default_seccomp_and_a_masked_proc(
             assert container["securityContext"].get("procMount", "Default") == "Default", name
             assert effective(pod, container, "appArmorProfile") is None, name
         assert "hostUsers" not in deployment["spec"]["template"]["spec"], name
+
+
+def test_the_localhost_seccomp_profile_is_the_repos(default_docs: list[Doc]) -> None:
+    # What the operator copies to /var/lib/kubelet/seccomp/<localhostProfile> on each node.
+    spec = service_deployments(default_docs)["coordinator"]["spec"]["template"]["spec"]
+    profile = spec["containers"][0]["securityContext"]["seccompProfile"]["localhostProfile"]
+    shipped = ROOT / "deploy" / "containers" / Path(profile).name
+    assert shipped.is_file(), f"{profile} names no profile under deploy/containers"
+    loaded = json.loads(shipped.read_text())
+    assert loaded["defaultAction"] == "SCMP_ACT_ALLOW"
+    denied = {
+        name
+        for rule in loaded["syscalls"]
+        if rule.get("action") != "SCMP_ACT_ALLOW"
+        for name in rule["names"]
+    }
+    # What bubblewrap needs stays allowed; what no sandbox needs is refused.
+    assert not {"unshare", "clone", "clone3", "mount", "umount2", "pivot_root"} & denied
+    assert {"init_module", "ptrace", "bpf", "io_uring_setup", "fsopen"} <= denied
 
 
 @pytest.mark.parametrize("profile", ["Unconfined", "RuntimeDefault"])
