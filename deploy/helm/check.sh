@@ -9,7 +9,7 @@
 #   7. server-dryrun.sh: the chart installed into a throwaway kube-apiserver + etcd on 127.0.0.1
 #      (helm install --dry-run=server, then a real install there: validation, defaulting, Pod
 #      Security admission of every manifest; both processes stopped at the end). The first run
-#      builds kube-apiserver from the Go module proxy (~14 min on 2 cores, 2.8 GB RAM).
+#      builds kube-apiserver from the Go module proxy (~7 min on 2 cores, ~2.4 GB RAM).
 #      INTEGR8SCODE_SKIP_APISERVER=1 skips this step (and says so).
 # A warm run builds and installs nothing.
 #
