@@ -62,7 +62,7 @@ lint: ## ruff lint and format check
 
 typecheck: ## mypy strict over every package and the tests
 	uv run --no-sync mypy $(addprefix -p ,$(PACKAGES))
-	uv run --no-sync mypy tests bench deploy/local/demo.py
+	uv run --no-sync mypy tests bench deploy/local/demo.py deploy/helm/apiserver/cluster.py
 	@for d in libs/*/tests services/*/tests; do uv run --no-sync mypy "$$d" || exit 1; done
 
 contracts: ## import-linter: libs never import services, libs and services stay independent
