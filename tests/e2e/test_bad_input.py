@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.e2e.client import ApiUser, new_user
 
@@ -79,6 +80,19 @@ async def test_unknown_execution_and_bad_pagination(user: ApiUser) -> None:
     assert (await user.get("no-such-execution")).status_code == 404
     response = await user.http.get("/api/v1/executions?limit=0", headers=user.headers)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/api/v1/executions", "/api/v1/notifications"])
+@pytest.mark.parametrize("offset", ["9223372036854775808", "1000001", "-1"])
+async def test_an_offset_out_of_range_is_a_422_naming_it(
+    user: ApiUser, path: str, offset: str
+) -> None:
+    response = await user.http.get(path, params={"offset": offset}, headers=user.headers)
+    assert response.status_code == 422, response.text
+    assert "offset" in response.text
+    deepest = await user.http.get(path, params={"offset": "1000000"}, headers=user.headers)
+    assert deepest.status_code == 200, deepest.text
+    assert deepest.json()["items"] == []
 
 
 async def test_cancel_after_the_end_is_a_conflict(user: ApiUser) -> None:

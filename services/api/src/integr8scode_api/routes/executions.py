@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import StreamingResponse
 
 from integr8scode_api.dependencies import CurrentUser
@@ -18,6 +18,7 @@ from integr8scode_api.domain.executions import (
     Runtime,
 )
 from integr8scode_api.execution_service import ExecutionService
+from integr8scode_api.routes.pagination import Limit, Offset
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
@@ -65,8 +66,8 @@ def build_execution_router(
     @router.get("/executions", dependencies=[Depends(default_rate_limit)])
     async def list_executions(
         user: CurrentUser,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> ExecutionPage:
         """The caller's executions, newest first."""
         return await service.list(user, limit, offset)

@@ -14,6 +14,7 @@ from integr8scode_api.domain.notifications import (
     NotificationSettingsView,
 )
 from integr8scode_api.notification_service import NotificationService
+from integr8scode_api.routes.pagination import Limit, Offset
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
@@ -54,8 +55,8 @@ def build_notification_router(
     @router.get("")
     async def list_notifications(
         user: CurrentUser,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
         execution_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     ) -> NotificationPage:
         """The caller's deliveries, newest first: status (``pending``, ``delivered``,
