@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 UV_VERSION="${UV_VERSION:-0.13.8}"
-DEBS=(redis-server bubblewrap docker-compose curl iproute2 procps
+DEBS=(redis-server bubblewrap libseccomp2 docker-compose curl iproute2 procps
   podman buildah runc fuse-overlayfs mmdebstrap uidmap containernetworking-plugins slirp4netns)
 
 missing=()

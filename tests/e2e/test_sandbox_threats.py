@@ -5,6 +5,8 @@ coordinator's container too, with only the privileges docs/containers.md lists."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.client import ApiUser
@@ -115,3 +117,33 @@ async def test_cancel_a_running_execution(user: ApiUser) -> None:
     assert cancel.status_code == 202
     result = await user.wait_terminal(execution_id, timeout_s=20)
     assert result["status"] == "cancelled"
+
+
+# x86-64 numbers of calls the sandbox's syscall filter refuses (the coordinator's adapters/seccomp;
+# its container's profile is the same list); each is called with arguments that would otherwise
+# get past the kernel's argument checks.
+DENIED = {"keyctl": 250, "bpf": 321, "perf_event_open": 298, "io_uring_setup": 425, "ptrace": 101}
+
+PROBE = """
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+out = {}
+for name, nr in %s.items():
+    ctypes.set_errno(0)
+    buf = ctypes.create_string_buffer(256)
+    rc = libc.syscall(nr, 0, 0, buf, 0, 0)
+    out[name] = [rc, os.strerror(ctypes.get_errno())]
+rc = libc.unshare(0x10000000)  # CLONE_NEWUSER: a namespace of its own
+out["unshare_user"] = [rc, os.strerror(ctypes.get_errno())]
+print(json.dumps(out))
+"""
+
+
+async def test_denied_syscalls_fail_with_eperm(user: ApiUser) -> None:
+    result = await user.run(PROBE % DENIED)
+    assert result["status"] == "completed", result
+    calls = json.loads(result["stdout"])
+    for name in DENIED:
+        assert calls[name] == [-1, "Operation not permitted"], (name, calls[name])
+    rc, _ = calls["unshare_user"]
+    assert rc == -1  # bubblewrap's --disable-userns: no nested namespaces for the program

@@ -7,6 +7,8 @@ with the cgroups this host allows and with rlimits only, where the difference ma
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
 import os
 import shutil
 import socket
@@ -461,3 +463,51 @@ async def test_a_script_is_invisible_to_other_runs(runner: BubblewrapRunner) -> 
     snoop = run(runner, snoop_script, timeout_s=10)
     _, seen = await asyncio.gather(victim, snoop)
     assert "HITS []" in seen.stdout, seen
+
+
+# -- syscall filter ----------------------------------------------------------------------------
+
+SECCOMP_PROBE = """
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+out = {}
+for name, nr in %s.items():
+    ctypes.set_errno(0)
+    buf = ctypes.create_string_buffer(256)
+    rc = libc.syscall(nr, 0, 0, buf, 0, 0)
+    out[name] = [rc, ctypes.get_errno()]
+status = open("/proc/self/status").read()
+out["seccomp"] = [l.split()[1] for l in status.splitlines() if l.startswith("Seccomp:")]
+print(json.dumps(out))
+"""
+# x86-64 numbers of a few denied calls, called with arguments that would otherwise get past the
+# kernel's own checks (keyctl's GET_KEYRING_ID, PTRACE_TRACEME, io_uring_setup(0, buf), ...).
+DENIED_NUMBERS = {
+    "keyctl": 250,
+    "add_key": 248,
+    "bpf": 321,
+    "perf_event_open": 298,
+    "io_uring_setup": 425,
+    "ptrace": 101,
+    "userfaultfd": 323,
+    "kcmp": 312,
+}
+
+
+async def test_denied_syscalls_fail_with_eperm_for_every_process_of_the_run(
+    runner: BubblewrapRunner,
+) -> None:
+    assert "seccomp" in runner.enforced_limits
+    result = await run(runner, SECCOMP_PROBE % DENIED_NUMBERS)
+    assert result.outcome == "completed", result
+    calls = json.loads(result.stdout)
+    assert calls.pop("seccomp") == ["2"]  # a filter is installed
+    for name, (rc, err) in calls.items():
+        assert (rc, err) == (-1, errno.EPERM), name
+
+
+async def test_a_child_process_inherits_the_filter(runner: BubblewrapRunner) -> None:
+    script = "grep Seccomp: /proc/self/status; sh -c 'grep Seccomp: /proc/self/status'"
+    result = await run(runner, script, "bash")
+    assert result.outcome == "completed", result
+    assert result.stdout.split() == ["Seccomp:", "2", "Seccomp:", "2"]

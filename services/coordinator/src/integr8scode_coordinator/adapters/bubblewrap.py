@@ -14,7 +14,8 @@ threaded process) in a process group of its own::
   the merged-/usr links) and an interpreter's own prefix read-only, mounts a fresh ``/proc`` and
   a minimal ``/dev`` (read-only, plus a size-limited ``/dev/shm``), size-limited tmpfs at
   ``/work`` (the working directory) and ``/tmp``, a synthetic ``/etc/passwd`` and ``/etc/group``,
-  and remounts ``/`` read-only. The script and stdin come from memfds handed to this one child
+  remounts ``/`` read-only, and installs the syscall filter (``seccomp``) last, so it holds for
+  pid 1 and every process of the run. The script and stdin come from memfds handed to this one child
   only (every other descriptor is closed in the child), so no other run — and nothing on the
   host's disk — ever sees them.
 - ``sh`` is the sandbox's pid 1 (``SANDBOX_INIT``): it runs the program as its child, reaps
@@ -57,10 +58,12 @@ from integr8scode_coordinator.adapters.sandbox_process import (
     LAUNCHER_ENV,
     PASSWD_FD,
     SCRIPT_FD,
+    SECCOMP_FD,
     STATUS_FD,
     ChildFiles,
     SandboxProcess,
 )
+from integr8scode_coordinator.adapters.seccomp import SeccompUnavailableError, compile_filter
 from integr8scode_coordinator.domain.runtimes import LANGUAGES, WORKDIR, LanguageSpec, match_version
 from integr8scode_coordinator.domain.sandbox import (
     MIB,
@@ -98,6 +101,7 @@ class BubblewrapConfig:
     setpriv: str | None  # set when we are root: drop to host uid 65534 before bwrap
     interpreters: tuple[Interpreter, ...]
     mounts: tuple[Mount, ...]
+    seccomp: bytes | None = None  # the compiled syscall filter (adapters/seccomp.py)
     shell: str = "/bin/sh"
     flood_factor: int = 10  # stop a program after this many times the output cap
     poll_interval_s: float = 0.05  # cgroup counters, while a run is going
@@ -135,9 +139,11 @@ def build_command(
     pids_cgroup: bool = False,
     files: bool = True,
     command: Sequence[str] | None = None,
+    seccomp_fd: int | None = SECCOMP_FD,
 ) -> list[str]:
     """The whole argv of one run. With ``files`` the child must hold the script, passwd, group
-    and status descriptors at ``SCRIPT_FD``, ``PASSWD_FD``, ``GROUP_FD`` and ``STATUS_FD``."""
+    and status descriptors at ``SCRIPT_FD``, ``PASSWD_FD``, ``GROUP_FD`` and ``STATUS_FD``;
+    with a filter in the config, the filter at ``seccomp_fd``."""
     c = config
     tmpfs = str(limits.tmpfs_size_mb * MIB)
     argv: list[str] = []
@@ -181,6 +187,8 @@ def build_command(
             "--file", str(SCRIPT_FD), spec.script_path,
             "--json-status-fd", str(STATUS_FD),
         ]  # fmt: skip
+    if c.seccomp is not None and seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     rlimits = rlimit_args(spec, limits, pids_cgroup=pids_cgroup)
     argv += ["--remount-ro", "/", "--as-pid-1", "--"]
     if files:
@@ -197,12 +205,33 @@ def verify_interpreters(config: BubblewrapConfig) -> list[Interpreter]:
     limits = SandboxLimits(timeout_s=10, memory_mb=256)
     for interpreter in config.interpreters:
         spec = LANGUAGES[interpreter.language]
-        argv = build_command(
-            config, spec, interpreter, limits, files=False, command=[interpreter.path, "--version"]
-        )
-        done = subprocess.run(  # noqa: S603 - our own fixed command line
-            argv, capture_output=True, text=True, timeout=30, env=LAUNCHER_ENV, check=False
-        )
+        # Under the run's syscall filter too: a runtime it breaks shows up here, at start.
+        seccomp_fd = os.memfd_create("seccomp", 0) if config.seccomp is not None else None
+        try:
+            if seccomp_fd is not None and config.seccomp is not None:
+                os.write(seccomp_fd, config.seccomp)
+                os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            argv = build_command(
+                config,
+                spec,
+                interpreter,
+                limits,
+                files=False,
+                command=[interpreter.path, "--version"],
+                seccomp_fd=seccomp_fd,
+            )
+            done = subprocess.run(  # noqa: S603 - our own fixed command line
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=LAUNCHER_ENV,
+                check=False,
+                pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            )
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if done.returncode == 0:
             working.append(interpreter)
         else:
@@ -256,12 +285,17 @@ class BubblewrapRunner:
         mounts = system_mounts()
         if os.path.exists("/etc/ld.so.cache"):
             mounts.append(Mount("ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"))
+        try:
+            seccomp = compile_filter()
+        except SeccompUnavailableError as exc:
+            raise SandboxUnavailableError(f"no syscall filter for the sandbox: {exc}") from exc
         config = BubblewrapConfig(
             bwrap=bwrap,
             prlimit=os.path.realpath(prlimit),
             setpriv=setpriv,
             interpreters=tuple(detect_interpreters(extra_commands=extra_commands)),
             mounts=tuple(mounts),
+            seccomp=seccomp,
         )
         config = dataclasses.replace(config, interpreters=tuple(verify_interpreters(config)))
         cgroups = CgroupHost.probe() if use_cgroups else CgroupHost(memory=None, pids=None)
@@ -279,6 +313,8 @@ class BubblewrapRunner:
         """Which mechanism enforces what on this host, for logs and spans."""
         found = [f"cgroup.{c}" for c in self.cgroups.enforced]
         found += ["rlimit.as|data", "rlimit.nproc", "rlimit.cpu", "rlimit.fsize", "rlimit.nofile"]
+        if self.config.seccomp is not None:
+            found.append("seccomp")
         found += ["tmpfs.size", "wall_clock", "output_cap"]
         return tuple(found)
 
@@ -352,7 +388,13 @@ class BubblewrapRunner:
             try:
                 try:
                     stdin, script = request.stdin.encode(), request.script.encode()
-                    files = ChildFiles(stdin=stdin, script=script, passwd=PASSWD, group=GROUP)
+                    files = ChildFiles(
+                        stdin=stdin,
+                        script=script,
+                        passwd=PASSWD,
+                        group=GROUP,
+                        seccomp=self.config.seccomp,
+                    )
                     watch.spawn(argv, files)
                 except OSError as exc:
                     return _no_run("failed", f"{PLATFORM_FAILURE}: {exc}")

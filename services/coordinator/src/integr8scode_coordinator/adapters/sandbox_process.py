@@ -41,10 +41,13 @@ from integr8scode_coordinator.domain.sandbox import (
     SandboxLimits,
 )
 
-# Descriptors as the launcher chain sees them. bwrap consumes 3-6; pid 1 gets 0, 7, 8, 9 and
-# hands the program 0 (stdin), 8 as stdout and 9 as stderr. 1 and 2 carry only the launcher's
-# own diagnostics (bwrap's setup errors), so they can't be confused with the program's output.
+# Descriptors as the launcher chain sees them. bwrap consumes 3-6 and 10 (the seccomp filter);
+# pid 1 gets 0, 7, 8, 9 and hands the program 0 (stdin), 8 as stdout and 9 as stderr. 1 and 2
+# carry only the launcher's own diagnostics (bwrap's setup errors), so they can't be confused
+# with the program's output. Everything from FIRST_CLOSED_FD up is closed in the child.
 STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD, RELEASE_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6, 7, 8, 9
+SECCOMP_FD = 10
+FIRST_CLOSED_FD = 11
 LAUNCHER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 # Dispositions a Python parent leaves ignored (SIG_IGN survives exec); programs expect defaults.
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
@@ -77,10 +80,19 @@ class ProcessTimings(Protocol):
 
 class ChildFiles:
     """What one launcher gets, at fixed numbers (see ``STATUS_FD``…): memfds with stdin, the
-    script, passwd and group; the read end of the release pipe; the write ends of the output,
-    diagnostics and status pipes. The parent keeps the other ends."""
+    script, passwd, group and (when there is one) the seccomp filter; the read end of the
+    release pipe; the write ends of the output, diagnostics and status pipes. The parent keeps
+    the other ends."""
 
-    def __init__(self, *, stdin: bytes, script: bytes, passwd: bytes, group: bytes) -> None:
+    def __init__(
+        self,
+        *,
+        stdin: bytes,
+        script: bytes,
+        passwd: bytes,
+        group: bytes,
+        seccomp: bytes | None = None,
+    ) -> None:
         self.child: dict[int, int] = {}  # child's fd → ours
         self.readers: dict[str, int] = {}
         self.release = -1  # closing it lets the sandbox's pid 1 exit
@@ -89,6 +101,8 @@ class ChildFiles:
             self.child[SCRIPT_FD] = _memfd("script", script)
             self.child[PASSWD_FD] = _memfd("passwd", passwd)
             self.child[GROUP_FD] = _memfd("group", group)
+            if seccomp is not None:
+                self.child[SECCOMP_FD] = _memfd("seccomp", seccomp)
             for name, child_fd in (
                 ("stdout", STDOUT_FD),
                 ("stderr", STDERR_FD),
@@ -108,14 +122,14 @@ class ChildFiles:
             raise
 
     def file_actions(self) -> list[tuple[int, ...]]:
-        """dup2 ours onto the child's numbers, then close every other descriptor >= 10: this
-        process may hold inheritable descriptors it was started with, and they must not reach
-        the sandbox."""
+        """dup2 ours onto the child's numbers, then close every other descriptor from
+        ``FIRST_CLOSED_FD`` up: this process may hold inheritable descriptors it was started
+        with, and they must not reach the sandbox."""
         actions: list[tuple[int, ...]] = [
             (os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in self.child.items()
         ]
         for name in os.listdir("/proc/self/fd"):
-            if int(name) >= 10:
+            if int(name) >= FIRST_CLOSED_FD:
                 actions.append((os.POSIX_SPAWN_CLOSE, int(name)))
         return actions
 
@@ -411,9 +425,10 @@ class SandboxProcess:
 
 
 def _high(fd: int) -> int:
-    """The same file at a descriptor >= 10, close-on-exec, so ``posix_spawn``'s dup2 actions
-    onto 0..9 never overwrite a source they still need."""
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    """The same file at a descriptor >= ``FIRST_CLOSED_FD``, close-on-exec, so
+    ``posix_spawn``'s dup2 actions onto the child's numbers never overwrite a source they still
+    need."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FIRST_CLOSED_FD)
     os.close(fd)
     return high
 
@@ -429,6 +444,7 @@ def _memfd(name: str, data: bytes, *, read_only: bool = False) -> int:
             ro = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
             os.close(fd)
             fd = ro
+        fd = _high(fd)  # a low number could be the target of another dup2 of the spawn
     except BaseException:
         os.close(fd)
         raise
