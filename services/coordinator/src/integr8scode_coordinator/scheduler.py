@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -124,24 +124,37 @@ class Scheduler:
                     await asyncio.wait_for(self._stopping.wait(), interval_s)
 
     async def _admit(self) -> None:
-        # Users found at their cap are left out of the next read: however many sagas one user
-        # has queued, the users behind them are reached in the same pass.
-        capped: set[str] = set()
+        """Fill free local capacity from the queue, fairly: users are served in rounds by how
+        many executions they run cluster-wide (none first, then one, ...), oldest first within a
+        round. One user's backlog, however long, can't keep the freed slots from the others: a
+        newcomer's run waits at most for one run to end. Each round reads only the queued sagas
+        of users at or below its level (``exclude_users``), so a backlog that fills the read
+        window never hides anyone."""
+        capped: set[str] = set()  # at their cap: left out of every further read
+        tried: set[str] = set()  # one attempt per saga and pass (a lost claim isn't retried)
+        # Polls are housekeeping: no trace of one Mongo span per poll. What a poll finds
+        # starts its own traced work (the saga run continues the request's trace).
+        with suppress_instrumentation():
+            held = await self._slots.held_by_user()
+        level = 0
         while True:
             free = self._capacity - len(self._runs)
             if free <= 0 or self._stopping.is_set():
                 return
             limit = max(16, free * 4)
-            # Polls are housekeeping: no trace of one Mongo span per poll. What a poll finds
-            # starts its own traced work (the saga run continues the request's trace).
+            above = {user for user, count in held.items() if count > level}
             with suppress_instrumentation():
-                batch = await self._store.oldest_queued(limit=limit, exclude_users=capped)
-            newly_capped = False
-            for saga in batch:
+                batch = await self._store.oldest_queued(limit=limit, exclude_users=capped | above)
+            progressed = False
+            for saga in fair_order(batch, held):
                 if len(self._runs) >= self._capacity:
                     return
+                if held.get(saga.user_id, 0) > level or saga.execution_id in tried:
+                    continue  # admitted enough this round (in a later one), or tried already
+                tried.add(saga.execution_id)
                 if saga.cancel_requested:
                     await self._saga.cancel_queued(saga, cancelled_by="user")
+                    progressed = True
                     continue
                 lease_until = datetime.now(UTC) + self._policy.lease
                 reservation = await self._slots.reserve(
@@ -153,8 +166,8 @@ class Scheduler:
                 )
                 if reservation is Reservation.FULL:
                     return
+                progressed = True
                 if reservation is Reservation.USER_LIMIT:
-                    newly_capped = newly_capped or saga.user_id not in capped
                     capped.add(saga.user_id)
                     continue
                 if not await self._store.claim_queued(
@@ -162,10 +175,15 @@ class Scheduler:
                 ):
                     await self._slots.release(saga.execution_id, self._saga.instance_id)
                     continue
+                held[saga.user_id] = held.get(saga.user_id, 0) + 1
                 self._start(saga)
-            # Read again only if capped users may have hidden others (at most once per user).
-            if len(batch) < limit or not newly_capped:
+            if len(batch) == limit and progressed:
+                continue  # this round may have more than one read holds
+            # Every queued saga of this round was seen: the next round, if anyone is left.
+            higher = [count for count in held.values() if count > level]
+            if not higher:
                 return
+            level = min(higher)
 
     def _start(self, saga: Saga) -> None:
         cancel = asyncio.Event()
@@ -221,3 +239,17 @@ class Scheduler:
             unpublished = await self._store.unpublished_terminal(older_than)
         for event in unpublished:
             await self._saga.republish(event)
+
+
+def fair_order(queued: Sequence[Saga], held: dict[str, int]) -> Iterator[Saga]:
+    """Queued sagas in admission order: the user running the fewest executions cluster-wide
+    goes first, oldest first among equals, counting each admission as it happens (``held`` is
+    updated by the caller). So one user's backlog can't keep the slots that free up from
+    everybody else: another user's run waits at most for one of theirs to end.
+
+    A saga the caller skips (at its user's cap) doesn't hold up the others."""
+    pending = list(queued)  # oldest first, as the store returns them
+    while pending:
+        saga = min(pending, key=lambda s: held.get(s.user_id, 0))  # min keeps the oldest of ties
+        pending.remove(saga)
+        yield saga

@@ -255,6 +255,14 @@ class FakeSlotPool:
         free.lease_until = lease_until
         return Reservation.RESERVED
 
+    async def held_by_user(self) -> dict[str, int]:
+        now = _now()
+        counts: dict[str, int] = {}
+        for slot in self.slots:
+            if slot.user_id and _alive(slot, now):
+                counts[slot.user_id] = counts.get(slot.user_id, 0) + 1
+        return counts
+
     async def release(self, execution_id: str, owner: str) -> None:
         self.released.append(execution_id)
         for slot in self.slots:

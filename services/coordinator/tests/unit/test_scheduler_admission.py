@@ -1,4 +1,5 @@
-"""Scheduler._admit: oldest first, per-user cap, global slots, local capacity, queued cancels.
+"""Scheduler._admit: fair share (fewest running first, then oldest), per-user cap, global slots,
+local capacity, queued cancels.
 
 Each test drives one admission pass by hand; runs are held open (``runner.hold``) so what was
 admitted stays visible in ``scheduler.running``, then ``settle`` lets them finish.
@@ -50,7 +51,8 @@ async def test_a_user_at_the_cap_does_not_block_the_users_behind(
 
     await scheduler._admit()
 
-    assert scheduler.running == [*heavy[:2], *light]
+    # Fair share: light goes as soon as heavy runs more than light does.
+    assert scheduler.running == [heavy[0], *light, heavy[1]]
     assert harness.store.status(heavy[2]) is SagaStatus.QUEUED
     await harness.settle()
 
@@ -67,7 +69,42 @@ async def test_a_long_queue_of_one_user_at_the_cap_does_not_starve_the_others(
 
     await scheduler._admit()
 
-    assert scheduler.running == [*heavy[:2], *light]
+    assert scheduler.running == [heavy[0], light[0], heavy[1], light[1]]
+    await harness.settle()
+
+
+async def test_one_users_backlog_does_not_keep_the_slots_from_another_user(
+    make_harness: MakeHarness,
+) -> None:
+    # The per-user cap equals the capacity: FIFO would give all four slots to the backlog.
+    harness = make_harness(per_user=4)
+    harness.runner.hold = asyncio.Event()
+    backlog = harness.queue("backlog", 6, T0)
+    other = harness.queue("other", 1, T0 + timedelta(minutes=1))
+    scheduler = harness.scheduler(local_capacity=4)
+
+    await scheduler._admit()
+
+    assert scheduler.running == [backlog[0], other[0], backlog[1], backlog[2]]
+    await harness.settle()
+
+
+async def test_users_already_running_elsewhere_count_for_the_order(
+    make_harness: MakeHarness,
+) -> None:
+    # Another instance runs two of "busy"'s executions: "idle" goes first though it came later.
+    harness = make_harness(per_user=4)
+    harness.runner.hold = asyncio.Event()
+    for i in range(2):
+        harness.slots.hold(f"elsewhere-{i}", "busy", "other-instance", T0 + timedelta(days=3650))
+    busy = harness.queue("busy", 1, T0)
+    idle = harness.queue("idle", 1, T0 + timedelta(minutes=1))
+    scheduler = harness.scheduler(local_capacity=1)
+
+    await scheduler._admit()
+
+    assert scheduler.running == idle
+    assert harness.store.status(busy[0]) is SagaStatus.QUEUED
     await harness.settle()
 
 

@@ -91,6 +91,19 @@ class MongoSlotPool:
             raise StoreUnavailableError(f"slot pool unavailable: {exc}") from exc
         return Reservation.FULL
 
+    async def held_by_user(self) -> dict[str, int]:
+        try:
+            held = await self._c.find({}, {"user_id": 1, "lease_until": 1}).to_list()
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"slot pool unavailable: {exc}") from exc
+        now = datetime.now(UTC)
+        counts: dict[str, int] = {}
+        for d in held:
+            lease = d.get("lease_until")
+            if d.get("user_id") and lease is not None and _aware(lease) > now:
+                counts[d["user_id"]] = counts.get(d["user_id"], 0) + 1
+        return counts
+
     async def release(self, execution_id: str, owner: str) -> None:
         try:
             await self._c.delete_many({"execution_id": execution_id, "owner": owner})

@@ -100,6 +100,10 @@ class SlotPool(Protocol):
         """Free the slot ``owner`` holds for ``execution_id`` (idempotent)."""
         ...
 
+    async def held_by_user(self) -> dict[str, int]:
+        """Live (unexpired) slots per user, cluster-wide: admission's fair-share order."""
+        ...
+
     async def renew(
         self, owner: str, execution_ids: Sequence[str], lease_until: datetime
     ) -> None: ...
