@@ -161,7 +161,12 @@ class ExecutionSaga:
     # -- run (scheduler, slot held) ----------------------------------------------------------
 
     async def run(self, saga: Saga, cancel: asyncio.Event) -> SagaStatus:
-        """Run a reserved saga to its terminal state. The slot is released whatever happens."""
+        """Run a reserved saga to its terminal state, then release its slot.
+
+        The slot is released only once the saga has ended: it is the janitor's only handle on a
+        run. If the saga can't be ended (the store is down through the run and its
+        compensation, or the task is cancelled at shutdown), the slot stays; its lease lapses
+        (the heartbeat renews only live runs) and a live instance's janitor ends the saga."""
         parent = propagate.extract(
             {
                 k: v
@@ -188,9 +193,8 @@ class ExecutionSaga:
             except Exception as exc:  # noqa: BLE001 - compensate: the saga must end, not hang
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
-                status = await self._compensate(request, exc)
-            finally:
-                await self._release(saga.execution_id, self.instance_id)
+                status = await self._compensate(request, exc)  # raises if it can't end it
+            await self._release(saga.execution_id, self.instance_id)
             span.set_attribute(a.EXECUTION_STATUS, status.value)
             return status
 

@@ -61,6 +61,9 @@ class Scheduler:
         self._capacity = local_capacity
         self._timing = timing or SchedulerTiming()
         self._runs: dict[str, _Run] = {}
+        # Reserved but not started yet: their slot leases are renewed too (a slow store during
+        # reserve → claim → start must not let the janitor take a run that is about to start).
+        self._admitting: set[str] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -156,25 +159,19 @@ class Scheduler:
                     await self._saga.cancel_queued(saga, cancelled_by="user")
                     progressed = True
                     continue
-                lease_until = datetime.now(UTC) + self._policy.lease
-                reservation = await self._slots.reserve(
-                    saga.execution_id,
-                    saga.user_id,
-                    self._saga.instance_id,
-                    lease_until,
-                    self._policy.per_user,
-                )
-                if reservation is Reservation.FULL:
+                self._admitting.add(saga.execution_id)
+                try:
+                    outcome = await self._reserve_and_claim(saga)
+                finally:
+                    self._admitting.discard(saga.execution_id)
+                if outcome is Reservation.FULL:
                     return
                 progressed = True
-                if reservation is Reservation.USER_LIMIT:
+                if outcome is Reservation.USER_LIMIT:
                     capped.add(saga.user_id)
                     continue
-                if not await self._store.claim_queued(
-                    saga.execution_id, self._saga.instance_id, lease_until
-                ):
-                    await self._slots.release(saga.execution_id, self._saga.instance_id)
-                    continue
+                if outcome is None:
+                    continue  # the claim went to another instance
                 held[saga.user_id] = held.get(saga.user_id, 0) + 1
                 self._start(saga)
             if len(batch) == limit and progressed:
@@ -185,19 +182,48 @@ class Scheduler:
                 return
             level = min(higher)
 
+    async def _reserve_and_claim(self, saga: Saga) -> Reservation | None:
+        """A slot, then the saga's claim: RESERVED when both are ours (None: the claim was
+        lost and the slot given back)."""
+        lease_until = datetime.now(UTC) + self._policy.lease
+        reservation = await self._slots.reserve(
+            saga.execution_id,
+            saga.user_id,
+            self._saga.instance_id,
+            lease_until,
+            self._policy.per_user,
+        )
+        if reservation is not Reservation.RESERVED:
+            return reservation
+        if not await self._store.claim_queued(
+            saga.execution_id, self._saga.instance_id, lease_until
+        ):
+            await self._slots.release(saga.execution_id, self._saga.instance_id)
+            return None
+        return Reservation.RESERVED
+
     def _start(self, saga: Saga) -> None:
         cancel = asyncio.Event()
         task = asyncio.create_task(self._saga.run(saga, cancel), name=f"saga-{saga.execution_id}")
         self._runs[saga.execution_id] = _Run(task, cancel)
 
-        def done(_: asyncio.Task[SagaStatus]) -> None:
+        def done(finished: asyncio.Task[SagaStatus]) -> None:
             self._runs.pop(saga.execution_id, None)
             self._wake.set()
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                # The saga could not be ended (the store is down): its slot was kept, its lease
+                # lapses without this instance's heartbeat, and a janitor ends it later.
+                log.error(
+                    "saga %s could not be ended (%s: %s); left to the janitor",
+                    saga.execution_id,
+                    type(exc).__name__,
+                    exc,
+                )
 
         task.add_done_callback(done)
 
     async def _heartbeat(self) -> None:
-        ids = list(self._runs)
+        ids = [*self._runs, *self._admitting]
         if not ids:
             return
         lease_until = datetime.now(UTC) + self._policy.lease
@@ -212,7 +238,7 @@ class Scheduler:
         with suppress_instrumentation():
             expired = await self._slots.expired(now, limit=50)
         for slot in expired:
-            if slot.execution_id in self._runs:
+            if slot.execution_id in self._runs or slot.execution_id in self._admitting:
                 continue  # ours: the heartbeat is late, not dead
             if not await self._store.take_over(slot.execution_id, slot.lease_until):
                 continue  # another instance recovers this one
@@ -223,7 +249,13 @@ class Scheduler:
 
     async def _recover(self, slot: HeldSlot) -> None:
         saga = await self._store.get(slot.execution_id)
-        if saga is not None and saga.owner == slot.owner and not saga.status.terminal:
+        # Still queued: the holder may have inserted its claim and then failed (the store went
+        # away mid-claim); ``requeue`` drops that claim only if it is the holder's, so the saga
+        # can be claimed again instead of staying queued behind a claim nobody will finish.
+        holders = saga is not None and (
+            saga.owner == slot.owner or saga.status is SagaStatus.QUEUED
+        )
+        if saga is not None and holders and not saga.status.terminal:
             if saga.status is SagaStatus.RUNNING:
                 log.warning("failing %s: its coordinator was lost mid-run", saga.execution_id)
                 await self._saga.fail_lost(saga)

@@ -693,3 +693,44 @@ async def test_results_are_saved_once_per_execution(db: AsyncDatabase[dict[str, 
 
     docs = await db["execution_results"].find({}).to_list()
     assert docs == [{"_id": "ex-1", "stdout": "45\n"}]
+
+
+async def test_a_claim_left_by_our_own_failed_attempt_is_carried_on(
+    sagas: MongoSagaStore, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    # The claim insert landed but its answer didn't (the Mongo-wire server died mid-call).
+    await _created(sagas, "ex-own-leftover")
+    stale = _now() - timedelta(seconds=5)
+    await db["saga_claims"].insert_one(
+        {"_id": "ex-own-leftover", "owner": ME, "at": stale, "lease_until": stale}
+    )
+    future = _now() + timedelta(seconds=30)
+
+    assert await sagas.claim_queued("ex-own-leftover", OTHER, future) is False
+    assert await sagas.claim_queued("ex-own-leftover", ME, future) is True
+
+    saga = await sagas.get("ex-own-leftover")
+    assert saga is not None
+    assert (saga.status, saga.owner) == (SagaStatus.RESERVED, ME)
+    claim = await db["saga_claims"].find_one({"_id": "ex-own-leftover"})
+    assert claim is not None
+    assert abs(claim["lease_until"].replace(tzinfo=UTC) - future) < timedelta(milliseconds=1)
+
+
+async def test_a_claim_left_by_a_lost_instance_is_cleared_by_requeue(
+    sagas: MongoSagaStore, db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await _created(sagas, "ex-dead-leftover")
+    stale = _now() - timedelta(seconds=5)
+    await db["saga_claims"].insert_one(
+        {"_id": "ex-dead-leftover", "owner": OTHER, "at": stale, "lease_until": stale}
+    )
+    future = _now() + timedelta(seconds=30)
+    assert await sagas.claim_queued("ex-dead-leftover", ME, future) is False
+
+    assert await sagas.requeue("ex-dead-leftover", ME) is False  # not ours to clear
+    assert await sagas.requeue("ex-dead-leftover", OTHER) is True  # the janitor, for OTHER
+
+    assert await sagas.claim_queued("ex-dead-leftover", ME, future) is True
+    queued = {q.execution_id for q in await sagas.oldest_queued(10)}
+    assert "ex-dead-leftover" not in queued  # claimed: out of the queue

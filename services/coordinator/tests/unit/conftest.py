@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span, Tracer
 
+from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
 from integr8scode_coordinator.domain.saga import (
     ExecutionRequest,
@@ -93,6 +94,10 @@ class FakeSagaStore:
         self.terminal_events: dict[str, dict[str, Any]] = {}
         self.published: set[str] = set()
         self.lost_claims: set[str] = set()  # claim_queued loses the race for these
+        self.fail_finish = False  # finish raises, as with the Mongo-wire server down
+        self.claim_gate: asyncio.Event | None = None  # claim_queued waits for it (a slow store)
+        # Claims left behind by a claimer that failed after inserting them: execution → owner.
+        self.stale_claims: dict[str, str] = {}
         self.takeovers: set[tuple[str, datetime]] = set()
 
     def put(self, saga: Saga) -> None:
@@ -124,11 +129,16 @@ class FakeSagaStore:
         return [copy.deepcopy(s) for s in queued[:limit]]
 
     async def claim_queued(self, execution_id: str, owner: str, lease_until: datetime) -> bool:
+        if self.claim_gate is not None:
+            await self.claim_gate.wait()
         saga = self.sagas.get(execution_id)
         if saga is None or saga.status is not SagaStatus.QUEUED:
             return False
         if execution_id in self.lost_claims:
             return False
+        if self.stale_claims.get(execution_id, owner) != owner:
+            return False  # somebody's claim is in the way (duplicate key on Mongo)
+        self.stale_claims.pop(execution_id, None)  # our own leftover: we carry on with it
         saga.status, saga.owner, saga.lease_until = SagaStatus.RESERVED, owner, lease_until
         saga.steps.append("reserve_slot")
         return True
@@ -153,6 +163,8 @@ class FakeSagaStore:
         only_from: SagaStatus | None = None,
         error: str | None = None,
     ) -> bool:
+        if self.fail_finish:
+            raise StoreUnavailableError("saga store unavailable: connection refused")
         saga = self.sagas.get(execution_id)
         if saga is None or saga.status.terminal:
             return False
@@ -188,10 +200,11 @@ class FakeSagaStore:
 
     async def requeue(self, execution_id: str, owner: str) -> bool:
         saga = self.sagas.get(execution_id)
-        if saga is None or saga.owner != owner:
+        if saga is None or (saga.owner or self.stale_claims.get(execution_id)) != owner:
             return False
         if saga.status not in (SagaStatus.QUEUED, SagaStatus.RESERVED):
             return False
+        self.stale_claims.pop(execution_id, None)
         saga.status, saga.owner, saga.lease_until = SagaStatus.QUEUED, None, None
         saga.steps.append("requeue")
         return True

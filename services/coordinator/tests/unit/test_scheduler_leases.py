@@ -241,7 +241,9 @@ async def test_outbox_keeps_an_event_the_broker_still_refuses(harness: Harness) 
     assert len(await harness.store.unpublished_terminal(_now() + timedelta(seconds=1))) == 1
 
 
-async def test_drain_cancels_runs_past_the_grace_and_frees_their_slots(harness: Harness) -> None:
+async def test_drain_cancels_runs_past_the_grace_and_leaves_them_to_the_janitor(
+    harness: Harness,
+) -> None:
     harness.runner.hold = asyncio.Event()
     [execution_id] = harness.queue("user-1", 1, _now())
     scheduler = harness.scheduler()
@@ -251,7 +253,103 @@ async def test_drain_cancels_runs_past_the_grace_and_frees_their_slots(harness: 
     await scheduler.drain(grace_s=0)
 
     assert scheduler.running == []
-    assert harness.slots.held == set()
-    # No terminal state: the lease runs out and a live instance's janitor fails it.
+    # No terminal state, and the slot stays: it is how a live instance finds the lost run.
     assert harness.store.status(execution_id) is SagaStatus.RUNNING
     assert harness.publisher.terminal(execution_id) == []
+    slot = harness.slots.holder(execution_id)
+    assert slot is not None
+    slot.lease_until = _now() - timedelta(seconds=1)  # nobody renews it any more
+
+    await harness.scheduler()._janitor()
+
+    assert harness.store.status(execution_id) is SagaStatus.FAILED
+    assert len(harness.publisher.terminal(execution_id)) == 1
+    assert harness.slots.held == set()
+
+
+async def test_a_run_whose_saga_cant_be_ended_keeps_its_slot_for_the_janitor(
+    harness: Harness,
+) -> None:
+    # The store fails through the run's end and its compensation (a Mongo-wire crash).
+    [execution_id] = harness.queue("user-1", 1, _now())
+    harness.store.fail_finish = True
+    scheduler = harness.scheduler()
+
+    await scheduler._admit()
+    await harness.settle()
+
+    assert harness.store.status(execution_id) is SagaStatus.RUNNING
+    assert execution_id in harness.slots.held  # released, it would strand the saga
+    harness.store.fail_finish = False
+    slot = harness.slots.holder(execution_id)
+    assert slot is not None
+    slot.lease_until = _now() - timedelta(seconds=1)
+
+    await scheduler._janitor()
+
+    assert harness.store.status(execution_id) is SagaStatus.FAILED
+    assert len(harness.publisher.terminal(execution_id)) == 1
+    assert harness.slots.held == set()
+
+
+async def test_a_claim_left_by_a_failed_claimer_is_cleared_by_the_janitor(
+    harness: Harness,
+) -> None:
+    # A dead instance reserved a slot and inserted its claim, then the store went away before
+    # it moved the saga: the saga reads queued, and the leftover claim refuses every claimer.
+    request = harness.request("ex-stale", user_id="user-1")
+    harness.saga_doc(request, SagaStatus.QUEUED)
+    harness.store.stale_claims["ex-stale"] = DEAD
+    harness.slots.hold("ex-stale", "user-1", DEAD, _now() - timedelta(seconds=5))
+    scheduler = harness.scheduler()
+
+    await scheduler._admit()
+    assert scheduler.running == []  # blocked by the leftover claim
+
+    await scheduler._janitor()  # the dead holder's slot expired: its claim goes with it
+    await scheduler._admit()
+    await harness.settle()
+
+    assert harness.store.status("ex-stale") is SagaStatus.COMPLETED
+    assert [r.execution_id for r in harness.runner.requests] == ["ex-stale"]
+    assert harness.slots.held == set()
+
+
+async def test_a_claim_of_another_live_claimer_is_left_alone(harness: Harness) -> None:
+    # The expired slot is the dead instance's, but the claim belongs to a live one.
+    request = harness.request("ex-live-claim", user_id="user-1")
+    harness.saga_doc(request, SagaStatus.QUEUED)
+    harness.store.stale_claims["ex-live-claim"] = ALIVE
+    harness.slots.hold("ex-live-claim", "user-1", DEAD, _now() - timedelta(seconds=5))
+
+    await harness.scheduler()._janitor()
+
+    assert harness.store.stale_claims == {"ex-live-claim": ALIVE}
+    assert harness.slots.held == set()  # the dead holder's slot is freed all the same
+
+
+async def test_a_reservation_whose_claim_is_slow_keeps_its_lease(harness: Harness) -> None:
+    # The store answers slowly between reserve and start: the heartbeat renews the reserved
+    # slot, and the janitor leaves it alone (it would requeue a run that is about to start).
+    [execution_id] = harness.queue("user-1", 1, _now())
+    harness.store.claim_gate = asyncio.Event()
+    scheduler = harness.scheduler()
+    admitting = asyncio.create_task(scheduler._admit())
+    for _ in range(100):
+        if harness.slots.holder(execution_id) is not None:
+            break
+        await asyncio.sleep(0)
+    slot = harness.slots.holder(execution_id)
+    assert slot is not None
+    slot.lease_until = _now() - timedelta(seconds=1)  # the claim took longer than the lease
+
+    await scheduler._janitor()
+    assert harness.store.status(execution_id) is SagaStatus.QUEUED  # not requeued or failed
+    await scheduler._heartbeat()
+    assert slot.lease_until > _now()  # renewed though not started yet
+
+    harness.store.claim_gate.set()
+    await admitting
+    await harness.settle()
+    assert harness.store.status(execution_id) is SagaStatus.COMPLETED
+    assert [r.execution_id for r in harness.runner.requests] == [execution_id]

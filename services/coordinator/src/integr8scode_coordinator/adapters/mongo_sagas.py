@@ -268,7 +268,18 @@ class MongoSagaStore:
             "cancel_requested": False,
         }
         if not await self._insert(self._claims, claim):
-            return False  # someone else holds it
+            # Someone holds it, unless it is our own claim from an attempt the store failed
+            # midway (the insert landed, the answer didn't): admission is sequential here, so
+            # we carry on with it. Another owner's leftover is cleared by the janitor, with
+            # that owner's expired slot (``requeue``).
+            held = await self._call(self._claims.find_one({"_id": execution_id}, {"owner": 1}))
+            if held is None or held.get("owner") != owner:
+                return False
+            await self._call(
+                self._claims.update_one(
+                    {"_id": execution_id, "owner": owner}, {"$set": {"lease_until": lease_until}}
+                )
+            )
         if await self._call(self._outbox.find_one({"_id": execution_id}, {"_id": 1})):
             await self._delete(self._claims, {"_id": execution_id, "owner": owner})
             return False  # it is being (or was just) ended: cancelled while queued
