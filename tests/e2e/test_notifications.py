@@ -90,13 +90,17 @@ def _notifier_complete(trace: JaegerTrace) -> bool:
         for s in trace.spans
         if s.service == NOTIFIER and s.kind == "client" and s.tag("http.request.method")
     ]
-    # Each service exports on its own schedule: wait for every span the test looks at.
+    # Each service exports on its own schedule: wait for every span the test looks at,
+    # including the parent (the coordinator's publish) of the notifier's consume.
     names = set(trace.names())
+    ids = {s.span_id for s in trace.spans}
+    consumes = [s for s in trace.named("kafka.consume") if s.service == NOTIFIER]
     return (
         len(delivers) >= 2
         and len(clients) >= 2
         and {"sandbox.run", "saga.step", "publish execution_events"} <= names
-        and any(s.name == "kafka.consume" and s.service == NOTIFIER for s in trace.spans)
+        and bool(consumes)
+        and all(s.parent_id in ids for s in consumes)
     )
 
 

@@ -6,16 +6,21 @@ skipped when the stack is not the native one of this clone.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from integr8scode_events import EventPublisher, KafkaSettings, PublishUncertainError
 from tests.e2e.client import TERMINAL, ApiUser
+from tests.kafka_support import read_all, sample_event
 from tests.polling import eventually
 from tests.stack import local_stack
 
@@ -71,6 +76,91 @@ async def test_kafka_down_answers_503_and_leaves_nothing_queued(
     assert all(item["status"] != "queued" for item in items)
     assert items[0]["status"] == "failed"
     assert "not queued" in items[0]["error"]
+
+
+async def test_a_frozen_broker_never_contradicts_what_clients_were_told(user: ApiUser) -> None:
+    """Kafka frozen (SIGSTOP) during a POST with an Idempotency-Key. A retry meanwhile is told
+    to wait (409), never 202 for something that may fail unseen. The first request ends one of
+    two ways, each consistent: the producer took the message but got no acknowledgement → 202
+    (it is in the submission outbox), and after the broker resumes it runs once and is never
+    seen failed; or the producer could not even take it → 503, it ends failed "not queued"
+    (nobody was told otherwise) and the key is free for a new execution."""
+    await _services_ready()  # after the test before restarted Kafka
+    warm = await user.run("print('warm')")  # the api's producer has a live connection
+    assert warm["status"] == "completed"
+    key = f"frozen-{os.getpid()}-{id(user)}"
+    body = {"script": "print('delivered late')", "language": "python"}
+    headers = {**user.headers, "Idempotency-Key": key}
+    kafka = int((PIDS / "kafka.pid").read_text())
+    os.killpg(kafka, signal.SIGSTOP)
+    try:
+        first = asyncio.create_task(user.http.post("/api/v1/execute", json=body, headers=headers))
+
+        async def stored() -> str | None:
+            items = (await user.http.get("/api/v1/executions", headers=user.headers)).json()
+            newest = items["items"][0] if items["items"] else None
+            return str(newest["execution_id"]) if newest and newest["status"] == "queued" else None
+
+        execution_id = await eventually(stored, timeout_s=10, what="the first request stored")
+        retry = await user.http.post("/api/v1/execute", json=body, headers=headers)
+        assert retry.status_code == 409, retry.text
+        assert retry.headers["Retry-After"]
+        other = await user.http.post(
+            "/api/v1/execute", json={**body, "script": "print('other')"}, headers=headers
+        )
+        assert other.status_code == 422, other.text
+        assert "Idempotency-Key" in other.json()["detail"]
+        answered = await first
+    finally:
+        os.killpg(kafka, signal.SIGCONT)
+
+    if answered.status_code == 202:  # taken, not confirmed: the outbox delivers it
+        assert answered.json()["execution_id"] == execution_id
+        result = await user.wait_terminal(execution_id, timeout_s=120)
+        assert result["status"] == "completed", result
+        assert result["stdout"] == "delivered late\n"
+        assert result["error"] is None
+        history = [c["status"] for c in result["status_history"]]
+        assert history == ["queued", "running", "completed"]
+        again = await user.http.post("/api/v1/execute", json=body, headers=headers)
+        assert again.status_code == 202, again.text
+        assert again.json()["execution_id"] == execution_id
+        return
+    assert answered.status_code == 503, answered.text  # never taken: not accepted, and ended
+    refused = (await user.get(execution_id)).json()
+    assert refused["status"] == "failed"
+    assert "not queued" in refused["error"]
+    await _services_ready()
+    again = await user.http.post("/api/v1/execute", json=body, headers=headers)
+    assert again.status_code == 202, again.text
+    assert again.json()["execution_id"] != execution_id
+    result = await user.wait_terminal(again.json()["execution_id"], timeout_s=120)
+    assert result["status"] == "completed", result
+    # The refused one stays as it was told: failed, never run after all.
+    assert (await user.get(execution_id)).json()["status"] == "failed"
+
+
+async def test_an_unconfirmed_publish_is_uncertain_and_still_delivered() -> None:
+    """The library's side of the frozen broker: a message the producer took but that got no
+    acknowledgement in time raises ``PublishUncertainError`` (not a plain refusal), and once
+    the broker resumes it is in the topic — which is why the api keeps it in its outbox."""
+    await _services_ready()
+    topic = f"e2e_uncertain_{uuid.uuid4().hex[:8]}"
+    publisher = EventPublisher(
+        KafkaSettings(bootstrap_servers=STACK.kafka_bootstrap), "e2e", publish_timeout_s=2
+    )
+    async with publisher:
+        await publisher.publish(sample_event(), topic=topic)  # connected, metadata known
+        event = sample_event()
+        kafka = int((PIDS / "kafka.pid").read_text())
+        os.killpg(kafka, signal.SIGSTOP)
+        try:
+            with pytest.raises(PublishUncertainError):
+                await publisher.publish(event, topic=topic)
+        finally:
+            os.killpg(kafka, signal.SIGCONT)
+        records = await read_all(topic, expected=2, timeout_s=60)
+    assert str(event.event_id) in {json.loads(r.value)["event_id"] for r in records}
 
 
 async def test_after_kafka_returns_executions_run_again(user: ApiUser) -> None:

@@ -12,6 +12,7 @@ from integr8scode_events.errors import (
     DecodeError,
     EventsError,
     PublishError,
+    PublishUncertainError,
     UnknownEventTypeError,
 )
 from integr8scode_events.event_store import EventStoreWriter, stored_document
@@ -67,6 +68,7 @@ __all__ = [
     "NotificationSent",
     "ProducerInfo",
     "PublishError",
+    "PublishUncertainError",
     "PublishedRecord",
     "RawMessage",
     "RetryPolicy",

@@ -12,7 +12,15 @@ class BrokerUnavailableError(EventsError):
 
 
 class PublishError(BrokerUnavailableError):
-    """A message was not acknowledged by the broker; the caller must not assume it was sent."""
+    """A message was not acknowledged by the broker; the caller must not assume it was sent.
+    Raised as such only when the message never reached the producer: it was not sent."""
+
+
+class PublishUncertainError(PublishError):
+    """The producer took the message but no acknowledgement came in time (or its delivery
+    failed after it was handed over): it may still be, or have been, written to the topic.
+    The caller must neither assume it was sent nor that it wasn't; sending the same event again
+    is how to find out, when its consumers are idempotent."""
 
 
 class DecodeError(EventsError):

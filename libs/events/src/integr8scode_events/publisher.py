@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.envelope import EventEnvelope
-from integr8scode_events.errors import PublishError
+from integr8scode_events.errors import PublishError, PublishUncertainError
 from integr8scode_events.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -212,27 +212,45 @@ class EventPublisher:
         assert self._producer is not None  # noqa: S101 - start() sets it or raises
         span.set_attribute(t.MESSAGING_BODY_SIZE, len(value or b""))
         producer = self._producer
+        deadline = time.monotonic() + self._publish_timeout_s
         try:
             if time.monotonic() > self._acked_recently_until:
                 await self._ensure_reachable(producer)
+            # Handing the message over (metadata, buffer space): until this returns, it is not
+            # sent, whatever happens.
             async with asyncio.timeout(self._publish_timeout_s):
-                metadata = await producer.send_and_wait(
+                delivery = await producer.send(
                     topic, value=value, key=key, headers=h.to_kafka(carrier)
                 )
+        except TimeoutError as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, "not handed to the producer in time"))
+            raise PublishError(f"Kafka did not take the message to {topic} in time") from exc
+        except KafkaError as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"broker refused the message: {exc}"))
+            raise PublishError(f"Kafka refused the message to {topic}: {exc}") from exc
+        try:
+            # Shielded: the idempotent producer keeps the batch whatever we do, and its future
+            # must stay intact for whoever wants to know how the delivery ended.
+            metadata = await asyncio.wait_for(
+                asyncio.shield(delivery), max(0.0, deadline - time.monotonic())
+            )
             self._acked_recently_until = time.monotonic() + _REACHABLE_FOR_S
         except TimeoutError as exc:
-            # The idempotent producer keeps retrying a batch it accepted: the message may
-            # still arrive later. Callers treat this as "not known to be sent".
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, "no acknowledgement in time"))
-            raise PublishError(
+            raise PublishUncertainError(
                 f"Kafka did not acknowledge the message to {topic} within "
                 f"{self._publish_timeout_s:g}s; it may still be delivered"
             ) from exc
         except KafkaError as exc:
+            # After the hand-over even a failed delivery may have been written (a lost answer).
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"broker did not acknowledge: {exc}"))
-            raise PublishError(f"Kafka did not acknowledge the message to {topic}: {exc}") from exc
+            raise PublishUncertainError(
+                f"Kafka did not acknowledge the message to {topic}: {exc}"
+            ) from exc
         span.set_attribute(t.MESSAGING_PARTITION, str(metadata.partition))
         span.set_attribute(t.MESSAGING_OFFSET, metadata.offset)
         return PublishedRecord(topic=topic, partition=metadata.partition, offset=metadata.offset)

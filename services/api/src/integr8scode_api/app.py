@@ -8,6 +8,7 @@ in the lifespan, and hand it to the routes through ``ApiContext``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 
 from integr8scode_api import SERVICE_NAME, __version__
 from integr8scode_api.adapters.coordinator_views import CoordinatorViews
-from integr8scode_api.adapters.mongo_executions import MongoExecutions
+from integr8scode_api.adapters.mongo_executions import OUTBOX_COLLECTION, MongoExecutions
 from integr8scode_api.adapters.mongo_notifications import (
     NOTIFICATIONS_COLLECTION,
     SETTINGS_COLLECTION,
@@ -125,7 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     publisher = EventPublisher(
         settings.kafka, SERVICE_NAME, tracer_provider=telemetry.tracer_provider
     )
-    executions = MongoExecutions(db["executions"], db["idempotency_keys"])
+    executions = MongoExecutions(db["executions"], db["idempotency_keys"], db[OUTBOX_COLLECTION])
     feed = RedisStatusFeed(redis, prefix=settings.redis_key_prefix)
     execution_service = ExecutionService(
         executions=executions,
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         feed=feed,
         policy=settings.execution.policy(),
         producer=ProducerInfo(service=SERVICE_NAME, version=__version__),
+        submit_timeout_s=settings.kafka.request_timeout_ms / 1000,
     )
     notifications = NotificationService(
         settings=MongoNotificationSettings(db[SETTINGS_COLLECTION]),
@@ -157,6 +159,17 @@ def create_app(settings: Settings) -> FastAPI:
         await status_consumer.run()
 
     supervisor.add("status-consumer", prepare_then_consume, on_stop=status_consumer.stop)
+
+    outbox_stop = asyncio.Event()
+
+    async def flush_submissions() -> None:
+        # Requests the broker didn't confirm in time, re-published until it does.
+        while not outbox_stop.is_set():
+            await execution_service.flush_outbox()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(outbox_stop.wait(), settings.execution.outbox_interval_s)
+
+    supervisor.add("submission-outbox", flush_submissions, on_stop=outbox_stop.set)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

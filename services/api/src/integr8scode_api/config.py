@@ -160,6 +160,11 @@ class ExecutionSettings(BaseSettings):
         default="integr8scode-backend-status",
         description="Consumer group applying lifecycle events to executions.",
     )
+    outbox_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often requests the broker didn't confirm in time are re-published.",
+    )
 
     def policy(self) -> ExecutionPolicy:
         return ExecutionPolicy(

@@ -14,6 +14,7 @@ from integr8scode_api.domain.errors import (
     Conflict,
     DependencyUnavailable,
     Forbidden,
+    InProgress,
     NotFound,
     RateLimited,
     Unauthorized,
@@ -49,6 +50,8 @@ def headers_for(exc: ApiError) -> dict[str, str]:
         return rate_limit_headers(exc.decision)
     if isinstance(exc, DependencyUnavailable):
         return {"Retry-After": str(DEPENDENCY_RETRY_AFTER_S)}
+    if isinstance(exc, InProgress):
+        return {"Retry-After": str(exc.retry_after_s)}
     return {}
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from integr8scode_api.adapters.coordinator_views import CoordinatorViews
 from integr8scode_api.adapters.mongo_executions import MongoExecutions
@@ -16,6 +19,7 @@ from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.domain.errors import (
     Conflict,
     DependencyUnavailable,
+    InProgress,
     NotFound,
     ValidationFailed,
 )
@@ -29,6 +33,7 @@ from integr8scode_api.domain.executions import (
     ExecutionView,
     RequestRejectedError,
     Runtime,
+    ValidatedRequest,
     validate_request,
     view_of,
 )
@@ -39,6 +44,8 @@ from integr8scode_events import (
     ExecutionRequested,
     ProducerInfo,
     PublishError,
+    PublishUncertainError,
+    decode_event,
 )
 from integr8scode_events.payloads import (
     ExecutionCancelRequestedPayload,
@@ -49,6 +56,37 @@ from integr8scode_telemetry import attributes as a
 from integr8scode_telemetry import set_span_attributes
 
 NOT_QUEUED = "not queued: the message broker did not accept the request; retry later"
+IN_PROGRESS = (
+    "the first request with this Idempotency-Key is still waiting for the message broker; "
+    "retry shortly for its outcome"
+)
+SUBMISSION_PENDING, SUBMISSION_ACKED, SUBMISSION_OUTBOX = "pending", "acked", "outbox"
+
+
+def request_fingerprint(valid: ValidatedRequest) -> str:
+    """What makes two requests the same request, for an ``Idempotency-Key``."""
+    canonical = json.dumps(
+        [
+            valid.language,
+            valid.language_version,
+            valid.script,
+            valid.stdin,
+            valid.limits.model_dump(mode="json"),
+        ],
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _context() -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class ExecutionService:
@@ -61,7 +99,9 @@ class ExecutionService:
         feed: RedisStatusFeed,
         policy: ExecutionPolicy,
         producer: ProducerInfo,
+        submit_timeout_s: float,
     ) -> None:
+        self._submit_timeout_s = submit_timeout_s  # how long a publish waits for the broker
         self._executions = executions
         self._views = views
         self._publisher = publisher
@@ -80,8 +120,20 @@ class ExecutionService:
         idempotency_key: str | None,
         client_address: str | None,
     ) -> ExecuteAccepted:
-        """Store the execution as queued and publish the request; answers only once the broker
-        acknowledged. If it can't, the execution ends as failed and the caller gets 503."""
+        """Store the execution as queued and publish the request; 202 once the broker
+        acknowledged it, or once it is in the submission outbox.
+
+        - Acknowledged: 202.
+        - Refused before the producer took it (no broker answers): nobody has been told it
+          was accepted, so it ends ``failed`` ("not queued") and the caller gets 503.
+        - Taken but not confirmed in time: it may still arrive, so it is neither failed nor
+          forgotten. It goes to the outbox, which re-publishes it (same event id; the
+          coordinator takes an execution once) until the broker confirms: 202.
+
+        With an ``Idempotency-Key`` a retry gets the same execution: 409 (retry shortly)
+        while the first request still waits for the broker, then 202. So no client sees an
+        execution accepted that later fails without running, and none sees a status change
+        once it was terminal."""
         set_span_attributes(
             {
                 a.USER_ID: user.id,
@@ -95,35 +147,59 @@ class ExecutionService:
         except RequestRejectedError as exc:
             raise ValidationFailed(str(exc)) from exc
         execution_id = str(uuid.uuid4())
+        fingerprint = request_fingerprint(valid)
         if idempotency_key:
             existing = await self._executions.claim_idempotency_key(
                 user.id, idempotency_key, execution_id
             )
             if existing is not None:
-                return await self._replay_idempotent(user, existing, idempotency_key)
+                return await self._replay_idempotent(user, existing, valid, fingerprint)
         set_span_attributes(
             {a.EXECUTION_ID: execution_id, a.EXECUTION_LANGUAGE_VERSION: valid.language_version}
         )
         now = datetime.now(UTC)
         span_context = trace.get_current_span().get_span_context()
         trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-        await self._executions.create(
-            {
-                "_id": execution_id,
-                "user_id": user.id,
-                "status": ExecutionStatus.QUEUED.value,
-                "language": valid.language,
-                "language_version": valid.language_version,
-                "script_length": len(valid.script),
-                "limits": valid.limits.model_dump(),
-                "idempotency_key": idempotency_key,
-                "created_at": now,
-                "trace_id": trace_id,
-                "correlation_id": execution_id,
-                "status_history": [{"status": ExecutionStatus.QUEUED.value, "at": now}],
-            }
-        )
-        event = ExecutionRequested(
+        doc: dict[str, Any] = {
+            "_id": execution_id,
+            "user_id": user.id,
+            "status": ExecutionStatus.QUEUED.value,
+            "language": valid.language,
+            "language_version": valid.language_version,
+            "script_length": len(valid.script),
+            "limits": valid.limits.model_dump(),
+            "idempotency_key": idempotency_key,
+            "created_at": now,
+            "trace_id": trace_id,
+            "correlation_id": execution_id,
+            "status_history": [{"status": ExecutionStatus.QUEUED.value, "at": now}],
+        }
+        if idempotency_key:
+            doc["request_fingerprint"] = fingerprint
+            doc["submission"] = SUBMISSION_PENDING  # what a concurrent retry must wait for
+        await self._executions.create(doc)
+        event = self._requested_event(execution_id, user, valid)
+        try:
+            await self._publisher.publish(event)
+        except PublishUncertainError:
+            await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
+            if idempotency_key:
+                await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
+            set_span_attributes({"execution.submission": SUBMISSION_OUTBOX})
+            return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
+        except PublishError as exc:
+            await self._executions.mark_not_queued(execution_id, NOT_QUEUED)
+            if idempotency_key:
+                await self._executions.release_idempotency_key(user.id, idempotency_key)
+            raise DependencyUnavailable(NOT_QUEUED) from exc
+        if idempotency_key:
+            await self._executions.set_submission(execution_id, SUBMISSION_ACKED)
+        return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
+
+    def _requested_event(
+        self, execution_id: str, user: User, valid: ValidatedRequest
+    ) -> ExecutionRequested:
+        return ExecutionRequested(
             producer=self._producer,
             correlation_id=execution_id,
             execution_id=execution_id,
@@ -138,22 +214,57 @@ class ExecutionService:
                 ),
             ),
         )
-        try:
-            await self._publisher.publish(event)
-        except PublishError as exc:
-            await self._executions.mark_not_queued(execution_id, NOT_QUEUED)
-            if idempotency_key:
-                await self._executions.release_idempotency_key(user.id, idempotency_key)
-            raise DependencyUnavailable(NOT_QUEUED) from exc
-        return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
 
-    async def _replay_idempotent(self, user: User, execution_id: str, key: str) -> ExecuteAccepted:
+    async def _replay_idempotent(
+        self, user: User, execution_id: str, valid: ValidatedRequest, fingerprint: str
+    ) -> ExecuteAccepted:
         doc = await self._executions.get(execution_id)
         if doc is None:
-            # The first request with this key is still being stored: same answer, no second run.
-            return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
+            raise InProgress(IN_PROGRESS)  # the first request is still storing it
+        if doc.get("request_fingerprint", fingerprint) != fingerprint:
+            raise ValidationFailed(
+                "Idempotency-Key was already used for a different request; use a new key"
+            )
         set_span_attributes({a.EXECUTION_ID: execution_id, "idempotency.replayed": True})
-        return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus(doc["status"]))
+        status = ExecutionStatus(doc["status"])
+        if doc.get("submission") == SUBMISSION_PENDING and status is ExecutionStatus.QUEUED:
+            age_s = (datetime.now(UTC) - _aware(doc["created_at"])).total_seconds()
+            if age_s < self._submit_timeout_s * 2:
+                raise InProgress(IN_PROGRESS)
+            # The first request died before it knew: submit it again (the coordinator takes an
+            # execution once however often it arrives).
+            await self._resubmit(execution_id, self._requested_event(execution_id, user, valid))
+        return ExecuteAccepted(execution_id=execution_id, status=status)
+
+    async def _resubmit(self, execution_id: str, event: ExecutionRequested) -> None:
+        try:
+            await self._publisher.publish(event)
+        except PublishUncertainError:
+            await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
+            await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
+            return
+        except PublishError as exc:
+            raise DependencyUnavailable(NOT_QUEUED) from exc
+        await self._executions.set_submission(execution_id, SUBMISSION_ACKED)
+
+    async def flush_outbox(self, limit: int = 100) -> int:
+        """Re-publish the requests the broker has not confirmed yet, oldest first; returns how
+        many it confirmed. Stops at the first one the broker still doesn't take."""
+        confirmed = 0
+        with suppress_instrumentation():  # a poll: no trace of its own
+            entries = await self._executions.outbox_entries(limit)
+        for entry in entries:
+            # The retry is part of the request's trace, not a trace of its own.
+            token = otel_context.attach(propagate.extract(entry.get("trace_context") or {}))
+            try:
+                await self._publisher.publish(decode_event(entry["event"].encode()))
+                await self._executions.confirmed(entry["_id"])
+            except PublishError:
+                break
+            finally:
+                otel_context.detach(token)
+            confirmed += 1
+        return confirmed
 
     async def get(self, user: User, execution_id: str) -> ExecutionView:
         doc = await self._owned(user, execution_id)

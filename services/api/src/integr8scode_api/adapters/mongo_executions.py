@@ -1,4 +1,9 @@
-"""Executions on Mongo: collections ``executions`` and ``idempotency_keys`` (owned by the API).
+"""Executions on Mongo: collections ``executions``, ``idempotency_keys`` and
+``submission_outbox`` (owned by the API).
+
+``submission_outbox`` holds the ``execution.requested`` events whose publish the broker did not
+confirm in time: the API answered 202 for them and re-publishes each (same event id) until the
+broker acknowledges it; the coordinator takes an execution once however often it arrives.
 
 The API writes an execution when it accepts it and then only applies lifecycle events to it.
 Transitions are conditional updates, so a redelivered or late event never moves a terminal
@@ -18,6 +23,7 @@ from integr8scode_api.domain.errors import DependencyUnavailable
 from integr8scode_api.domain.executions import TERMINAL_STATUSES, ExecutionStatus
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
+OUTBOX_COLLECTION = "submission_outbox"
 
 
 class MongoExecutions:
@@ -25,9 +31,11 @@ class MongoExecutions:
         self,
         executions: AsyncCollection[dict[str, Any]],
         idempotency_keys: AsyncCollection[dict[str, Any]],
+        outbox: AsyncCollection[dict[str, Any]],
     ) -> None:
         self._c = executions
         self._keys = idempotency_keys
+        self._outbox = outbox
 
     async def ensure_indexes(self) -> None:
         await self._call(self._c.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)]))
@@ -96,6 +104,8 @@ class MongoExecutions:
             allowed = current in {ExecutionStatus.QUEUED, ExecutionStatus.RUNNING} or provisional
         if not allowed:
             return None
+        if provisional and "error" not in fields:
+            fields = {**fields, "error": None}  # the provisional failure's text goes with it
         change = {"status": status.value, "at": at}
         await self._call(
             self._c.update_one(
@@ -109,6 +119,41 @@ class MongoExecutions:
         doc.update({"status": status.value, "not_queued": False, **fields})
         doc["status_history"] = [*doc.get("status_history", []), change]
         return doc
+
+    async def set_submission(self, execution_id: str, submission: str) -> None:
+        """Where the request's publish stands (``pending`` while the first POST waits for the
+        broker, then ``acked`` or ``outbox``): what a retry with the same key answers from."""
+        await self._call(
+            self._c.update_one({"_id": execution_id}, {"$set": {"submission": submission}})
+        )
+
+    async def to_outbox(self, execution_id: str, event: str, trace_context: dict[str, str]) -> None:
+        """Keep an unconfirmed request for re-publishing (idempotent), with the trace context
+        its re-publishing continues (the request's)."""
+        entry = {
+            "_id": execution_id,
+            "event": event,
+            "trace_context": trace_context,
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            await self._outbox.insert_one(entry)
+        except DuplicateKeyError:
+            return
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+
+    async def outbox_entries(self, limit: int) -> list[dict[str, Any]]:
+        """The oldest unconfirmed requests (a small collection: only what the broker owes)."""
+        entries: list[dict[str, Any]] = await self._call(
+            self._outbox.find({}).sort("created_at", ASCENDING).limit(limit).to_list()
+        )
+        return entries
+
+    async def confirmed(self, execution_id: str) -> None:
+        """The broker acknowledged the request: out of the outbox, and said so on the doc."""
+        await self._call(self._outbox.delete_one({"_id": execution_id}))
+        await self.set_submission(execution_id, "acked")
 
     async def mark_not_queued(self, execution_id: str, error: str) -> None:
         """The broker never took the request: the execution ends as failed, not stuck queued."""

@@ -25,6 +25,15 @@ class Conflict(ApiError):  # noqa: N818
     """The request clashes with existing state (a taken username)."""
 
 
+class InProgress(Conflict):
+    """The same request (same ``Idempotency-Key``) is still being handled; retry after
+    ``retry_after_s`` for its outcome."""
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Unauthorized(ApiError):  # noqa: N818
     """No credentials, or credentials that do not prove who the caller is. ``invalid_token``
     says it was the bearer token that failed (RFC 6750 ``error="invalid_token"``)."""
