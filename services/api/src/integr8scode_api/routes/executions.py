@@ -45,7 +45,14 @@ def build_execution_router(
         status_code=status.HTTP_202_ACCEPTED,
         dependencies=[Depends(execute_rate_limit)],
         responses={
-            422: {"description": "Unknown language or version, oversized script, limits too high"},
+            409: {
+                "description": "The first request with this Idempotency-Key still waits for "
+                "the message broker; retry after Retry-After seconds for its outcome"
+            },
+            422: {
+                "description": "Unknown language or version, oversized script, limits too "
+                "high, or an Idempotency-Key already used for a different request"
+            },
             503: {"description": "The message broker is unavailable; nothing was queued"},
         },
     )
