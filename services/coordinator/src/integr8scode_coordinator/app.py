@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_output_bytes=settings.max_output_bytes,
         lease=timedelta(seconds=settings.lease_s),
         per_user=settings.per_user_slots,
+        store_retry_s=settings.store_retry_s,
     )
     saga = ExecutionSaga(
         store=store,

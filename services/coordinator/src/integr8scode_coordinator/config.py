@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     max_memory_mb: int = Field(default=512, ge=16)
     max_output_bytes: int = Field(default=1_048_576, ge=1024, description="Per stream.")
     lease_s: float = Field(default=15.0, gt=1, description="Run lease; renewed every third.")
+    store_retry_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a finished run retries storing its result while Mongo is away.",
+    )
     drain_grace_s: float = Field(
         default=20.0, ge=0, description="How long runs may finish at shutdown."
     )

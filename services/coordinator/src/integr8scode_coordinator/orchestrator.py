@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from integr8scode_coordinator.domain import outcomes
+from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.ports import Publisher, ResultStore, SagaStore, SlotPool
 from integr8scode_coordinator.domain.saga import (
     SAGA_NAME,
@@ -50,6 +51,18 @@ from integr8scode_telemetry import attributes as a
 
 log = logging.getLogger(__name__)
 
+PLATFORM_ERRORS: dict[type[Exception], str] = {
+    StoreUnavailableError: "the execution store was unavailable; the result could not be kept",
+}
+
+
+def _platform_error(exc: Exception) -> str:
+    known = PLATFORM_ERRORS.get(type(exc))
+    if known is not None:
+        return known
+    first_line = (str(exc).splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
 
 @dataclass(frozen=True)
 class RunPolicy:
@@ -60,6 +73,7 @@ class RunPolicy:
     max_output_bytes: int
     lease: timedelta
     per_user: int
+    store_retry_s: float = 30.0  # how long a finished run waits for the store to come back
 
 
 class ExecutionSaga:
@@ -208,19 +222,43 @@ class ExecutionSaga:
             )
             await self._publish_started(request, started_at, self._queue_wait_ms(saga))
             result = await self._runner.run(self._sandbox_request(request), cancel)
-        with self._step(request.execution_id, SagaStep.STORE_RESULT):
-            await self._results.save(request.execution_id, self._result_document(request, result))
-            await self._store.record_step(
-                request.execution_id, SagaStep.STORE_RESULT.value, SagaStatus.RUNNING
-            )
+        # The run is done and its result in hand: a store that is down for a while must not
+        # turn it into a failure. Retry until ``store_retry_s`` (the heartbeat keeps the slot).
+        document = self._result_document(request, result)
         status = outcomes.status_of(result)
         event = outcomes.terminal_event(request, result, self._producer, cancelled_by="user")
-        await self._finish(request.execution_id, status, event, error=result.error)
+
+        async def store_and_finish() -> None:
+            with self._step(request.execution_id, SagaStep.STORE_RESULT):
+                await self._results.save(request.execution_id, document)
+                await self._store.record_step(
+                    request.execution_id, SagaStep.STORE_RESULT.value, SagaStatus.RUNNING
+                )
+            await self._finish(request.execution_id, status, event, error=result.error)
+
+        await self._retrying_store(store_and_finish)
         return status
+
+    async def _retrying_store(self, operation: Callable[[], Awaitable[None]]) -> None:
+        deadline = asyncio.get_running_loop().time() + self._policy.store_retry_s
+        delay = 0.2
+        while True:
+            try:
+                await operation()
+            except StoreUnavailableError as exc:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                log.warning("execution store unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)  # backoff while the store is away
+                delay = min(delay * 2, 5.0)
+                continue
+            return
 
     async def _compensate(self, request: ExecutionRequest, exc: Exception) -> SagaStatus:
         with self._step(request.execution_id, SagaStep.COMPENSATE):
-            error = f"platform error: {type(exc).__name__}: {exc}"
+            # What the client reads: what went wrong, not the driver's internals (those are in
+            # the log and on the span).
+            error = f"platform error: {_platform_error(exc)}"
             log.exception("saga %s failed; compensating", request.execution_id)
             event = outcomes.failed_event(
                 request, self._producer, error, TerminalReason.PLATFORM_ERROR

@@ -314,8 +314,12 @@ def _alive(slot: Slot, now: datetime) -> bool:
 class FakeResultStore:
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
+        self.down_for = 0  # the next this many saves fail, as with the store away
 
     async def save(self, execution_id: str, document: dict[str, Any]) -> None:
+        if self.down_for > 0:
+            self.down_for -= 1
+            raise StoreUnavailableError("could not store the result: connection refused")
         self.documents[execution_id] = document
 
 
@@ -544,6 +548,7 @@ def make_harness() -> MakeHarness:
             max_output_bytes=65536,
             lease=lease,
             per_user=per_user,
+            store_retry_s=1.0,
         )
         store, slots = FakeSagaStore(), FakeSlotPool(global_slots)
         results, runner, publisher = FakeResultStore(), FakeRunner(), FakePublisher()

@@ -241,3 +241,27 @@ async def test_a_cancel_set_before_the_run_ends_it_cancelled(harness: Harness) -
     [_, cancelled] = harness.publisher.of("ex-pre-cancelled")
     assert isinstance(cancelled, ExecutionCancelled)
     assert cancelled.payload.was_running is True
+
+
+async def test_a_store_away_for_a_moment_doesnt_fail_a_finished_run(harness: Harness) -> None:
+    harness.results.down_for = 2  # two attempts fail, the third stores it (within the retry)
+    saga = await harness.reserved(harness.request("ex-store-blip"))
+
+    assert await harness.saga.run(saga, asyncio.Event()) is SagaStatus.COMPLETED
+
+    assert harness.store.status("ex-store-blip") is SagaStatus.COMPLETED
+    assert "ex-store-blip" in harness.results.documents
+    assert len(harness.publisher.terminal("ex-store-blip")) == 1
+
+
+async def test_a_store_away_for_good_fails_the_run_with_a_short_reason(harness: Harness) -> None:
+    harness.results.down_for = 1000
+    saga = await harness.reserved(harness.request("ex-store-gone"))
+
+    assert await harness.saga.run(saga, asyncio.Event()) is SagaStatus.FAILED
+
+    stored = harness.store.sagas["ex-store-gone"]
+    assert stored.error == (
+        "platform error: the execution store was unavailable; the result could not be kept"
+    )
+    assert harness.slots.held == set()

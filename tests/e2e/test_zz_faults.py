@@ -1,0 +1,151 @@
+"""Faults under load: the Mongo-wire server killed (SIGKILL) while executions are submitted and
+running, then restarted. Clients retry what failed with their Idempotency-Key, as real ones do.
+
+The invariant, checked from the API afterwards: every execution a client got 202 for reaches
+exactly one terminal status, with a history that never leaves a terminal status once shown
+(queued → running → terminal at most), and the platform serves new executions without a hand.
+
+Bounded: 4 users submit 40 executions at about 10/s; the kill lands mid-stream. It stops and
+starts part of the native stack of this clone, so it runs near the end and only there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.client import TERMINAL, ApiUser, new_user
+from tests.polling import eventually
+from tests.stack import local_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+PIDS = ROOT / ".local" / "pids"
+COMPONENTS = ROOT / "deploy" / "local" / "components"
+STACK = local_stack()
+USERS, EXECUTIONS, RATE_PER_S = 4, 40, 10.0
+DOWN_FOR_S = 5.0
+
+pytestmark = pytest.mark.skipif(
+    not (PIDS / "ferretdb.pid").exists(), reason="needs the native stack started from this clone"
+)
+
+
+async def _services_ready() -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+
+        async def ready() -> bool:
+            for base in STACK.services.values():
+                if (await http.get(f"{base}/health/ready")).status_code != 200:
+                    return False
+            return True
+
+        await eventually(ready, timeout_s=120, what="every service ready")
+
+
+async def _submit_until_accepted(user: ApiUser, script: str, deadline: float) -> str | None:
+    """POST with one Idempotency-Key until a 202 (or the deadline); the execution id."""
+    key = uuid.uuid4().hex
+    while time.monotonic() < deadline:
+        try:
+            response = await user.execute(script, headers={"Idempotency-Key": key})
+        except httpx.TransportError:
+            response = None
+        if response is not None and response.status_code == 202:
+            return str(response.json()["execution_id"])
+        if response is not None and response.status_code not in (409, 429, 500, 502, 503):
+            raise AssertionError(f"unexpected answer {response.status_code}: {response.text}")
+        await asyncio.sleep(0.5)  # a client's retry pace, not synchronisation
+    return None
+
+
+def _kill_mongo_wire_server() -> None:
+    pid = int((PIDS / "ferretdb.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+
+
+def _start_mongo_wire_server() -> None:
+    subprocess.run(
+        ["bash", str(COMPONENTS / "ferretdb.sh"), "start"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def _history_is_one_story(doc: dict[str, Any]) -> str | None:
+    """Why the status history breaks the invariant, or None."""
+    statuses = [change["status"] for change in doc["status_history"]]
+    terminals = [s for s in statuses if s in TERMINAL]
+    if len(terminals) != 1 or statuses[-1] != terminals[0]:
+        return f"not exactly one terminal status, last: {statuses}"
+    if statuses[0] != "queued" or statuses.count("running") > 1:
+        return f"ran twice or started oddly: {statuses}"
+    if doc["status"] != terminals[0]:
+        return f"status {doc['status']} differs from its history {statuses}"
+    return None
+
+
+async def test_a_mongo_wire_server_crash_strands_and_contradicts_nothing(
+    http: httpx.AsyncClient,
+) -> None:
+    await _services_ready()
+    users = [await new_user(http, prefix="fault") for _ in range(USERS)]
+    script = "import time; time.sleep(0.3); print('ok')"
+    started = time.monotonic()
+    deadline = started + 90
+    submissions: list[asyncio.Task[str | None]] = []
+
+    async def outage() -> None:
+        _kill_mongo_wire_server()
+        await asyncio.sleep(DOWN_FOR_S)  # the outage's length is the fault under test
+        await asyncio.to_thread(_start_mongo_wire_server)
+
+    fault: asyncio.Task[None] | None = None
+    for i in range(EXECUTIONS):
+        user = users[i % USERS]
+        submissions.append(asyncio.create_task(_submit_until_accepted(user, script, deadline)))
+        if i == EXECUTIONS // 3:
+            fault = asyncio.create_task(outage())
+        await asyncio.sleep(1 / RATE_PER_S)  # the load's pace
+    assert fault is not None
+    await fault
+
+    results = await asyncio.gather(*submissions)
+    owner = {eid: users[i % USERS] for i, eid in enumerate(results) if eid is not None}
+    assert len(owner) == EXECUTIONS, f"only {len(owner)} of {EXECUTIONS} accepted in 90 s"
+
+    async def terminal_docs() -> dict[str, dict[str, Any]] | None:
+        docs: dict[str, dict[str, Any]] = {}
+        for execution_id, user in owner.items():
+            response = await user.get(execution_id)
+            if response.status_code != 200:
+                return None
+            body: dict[str, Any] = response.json()
+            if body["status"] not in TERMINAL:
+                return None
+            docs[execution_id] = body
+        return docs
+
+    docs = await eventually(
+        terminal_docs, timeout_s=180, interval_s=1, what="every accepted execution terminal"
+    )
+    broken = {eid: why for eid, doc in docs.items() if (why := _history_is_one_story(doc))}
+    assert not broken, broken
+    by_status: dict[str, int] = {}
+    for doc in docs.values():
+        by_status[doc["status"]] = by_status.get(doc["status"], 0) + 1
+    print(f"mongo-wire kill -9 for {DOWN_FOR_S:g}s: {len(docs)} accepted, terminal {by_status}")
+
+    # Recovered without a hand: a new execution runs.
+    fresh = users[0]
+    result = await fresh.run("print(1)")
+    assert result["status"] == "completed"
