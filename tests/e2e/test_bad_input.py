@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -101,3 +103,24 @@ async def test_cancel_after_the_end_is_a_conflict(user: ApiUser) -> None:
     await user.wait_terminal(execution_id)
     cancel = await user.http.post(f"/api/v1/executions/{execution_id}/cancel", headers=user.headers)
     assert cancel.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "why"),
+    [
+        ("weak_pw_user", "password123", "too easy to guess"),
+        ("Same.As.Name", "same.as.name", "must not be the username"),
+    ],
+)
+async def test_a_weak_password_is_refused_with_why(
+    http: httpx.AsyncClient, username: str, password: str, why: str
+) -> None:
+    name = f"{username}_{uuid.uuid4().hex[:6]}"
+    if password == "same.as.name":
+        password = name.lower()
+    response = await http.post(
+        "/api/v1/auth/register", json={"username": name, "password": password}
+    )
+    assert response.status_code == 422, response.text
+    assert why in response.json()["detail"]
+    assert {e["field"] for e in response.json()["errors"]} == {"password"}

@@ -14,12 +14,14 @@ REGISTER, LOGIN, ME = "/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/au
 
 async def test_register_login_me(live: LiveStack) -> None:
     client = await live.client()
-    created = await client.post(REGISTER, json={"username": "Alice", "password": "password1"})
+    created = await client.post(
+        REGISTER, json={"username": "Alice", "password": "Sturdy-Lantern-41"}
+    )
     assert created.status_code == 201, created.text
     user = created.json()
     assert (user["username"], user["role"]) == ("alice", "user")
 
-    login = await client.post(LOGIN, json={"username": "alice", "password": "password1"})
+    login = await client.post(LOGIN, json={"username": "alice", "password": "Sturdy-Lantern-41"})
     assert login.status_code == 200, login.text
     token = login.json()
     assert token["token_type"] == "bearer"
@@ -34,30 +36,30 @@ async def test_the_password_is_stored_as_argon2id_under_a_unique_username(
     live: LiveStack,
 ) -> None:
     client = await live.client()
-    await client.post(REGISTER, json={"username": "bob", "password": "password1"})
+    await client.post(REGISTER, json={"username": "bob", "password": "Sturdy-Lantern-41"})
     users = live.mongo[live.database]["users"]
     doc = await users.find_one({"username": "bob"})
     assert doc is not None
     assert doc["password_hash"].startswith("$argon2id$")
-    assert "password1" not in str(doc)
+    assert "Sturdy-Lantern-41" not in str(doc)
     indexes = await users.index_information()
     assert indexes["username_unique"]["unique"]
 
 
 async def test_a_taken_username_is_409_in_any_case(live: LiveStack) -> None:
     client = await live.client()
-    first = await client.post(REGISTER, json={"username": "carol", "password": "password1"})
+    first = await client.post(REGISTER, json={"username": "carol", "password": "Sturdy-Lantern-41"})
     assert first.status_code == 201
-    again = await client.post(REGISTER, json={"username": "CAROL", "password": "password2"})
+    again = await client.post(REGISTER, json={"username": "CAROL", "password": "Quiet-Harbor-73"})
     assert again.status_code == 409
     assert again.json() == {"detail": "username 'carol' is already taken"}
 
 
 async def test_bad_password_and_unknown_user_are_the_same_401(live: LiveStack) -> None:
     client = await live.client()
-    await client.post(REGISTER, json={"username": "dave", "password": "password1"})
-    wrong = await client.post(LOGIN, json={"username": "dave", "password": "password2"})
-    unknown = await client.post(LOGIN, json={"username": "nobody", "password": "password1"})
+    await client.post(REGISTER, json={"username": "dave", "password": "Sturdy-Lantern-41"})
+    wrong = await client.post(LOGIN, json={"username": "dave", "password": "Quiet-Harbor-73"})
+    unknown = await client.post(LOGIN, json={"username": "nobody", "password": "Sturdy-Lantern-41"})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json() == {"detail": BAD_CREDENTIALS}
 
@@ -73,8 +75,10 @@ async def test_a_token_of_another_process_secret_is_401(live: LiveStack) -> None
     ours = await live.client()
     other_secret = {"auth": {"jwt_secret": "a-completely-different-secret-of-32+chars"}}
     theirs = await live.client(live.settings(**other_secret))
-    await theirs.post(REGISTER, json={"username": "erin", "password": "password1"})
-    token = (await theirs.post(LOGIN, json={"username": "erin", "password": "password1"})).json()
+    await theirs.post(REGISTER, json={"username": "erin", "password": "Sturdy-Lantern-41"})
+    token = (
+        await theirs.post(LOGIN, json={"username": "erin", "password": "Sturdy-Lantern-41"})
+    ).json()
     response = await ours.get(ME, headers={"Authorization": f"Bearer {token['access_token']}"})
     assert response.status_code == 401
 
@@ -83,8 +87,10 @@ async def test_admin_routes_are_403_for_users_and_open_to_the_bootstrap_admin(
     live: LiveStack,
 ) -> None:
     client = await live.client()
-    await client.post(REGISTER, json={"username": "frank", "password": "password1"})
-    token = (await client.post(LOGIN, json={"username": "frank", "password": "password1"})).json()
+    await client.post(REGISTER, json={"username": "frank", "password": "Sturdy-Lantern-41"})
+    token = (
+        await client.post(LOGIN, json={"username": "frank", "password": "Sturdy-Lantern-41"})
+    ).json()
     user_headers = {"Authorization": f"Bearer {token['access_token']}"}
     assert (await client.get("/api/v1/admin/rate-limits", headers=user_headers)).status_code == 403
     assert (await client.get("/api/v1/admin/rate-limits")).status_code == 401
@@ -99,7 +105,9 @@ async def test_admin_routes_are_403_for_users_and_open_to_the_bootstrap_admin(
 
 async def test_nobody_can_register_the_admin_name(live: LiveStack) -> None:
     client = await live.client()
-    response = await client.post(REGISTER, json={"username": "ROOT", "password": "password1"})
+    response = await client.post(
+        REGISTER, json={"username": "ROOT", "password": "Sturdy-Lantern-41"}
+    )
     assert response.status_code == 409
 
 

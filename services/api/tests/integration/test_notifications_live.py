@@ -22,11 +22,11 @@ SLACK_URL = "https://hooks.slack.com/services/T9/B9/LIVETOKEN"
 async def _login(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     name = f"n{uuid.uuid4().hex[:10]}"
     created = await client.post(
-        "/api/v1/auth/register", json={"username": name, "password": "password1"}
+        "/api/v1/auth/register", json={"username": name, "password": "Sturdy-Lantern-41"}
     )
     assert created.status_code == 201, created.text
     login = await client.post(
-        "/api/v1/auth/login", json={"username": name, "password": "password1"}
+        "/api/v1/auth/login", json={"username": name, "password": "Sturdy-Lantern-41"}
     )
     return created.json()["id"], {"Authorization": f"Bearer {login.json()['access_token']}"}
 

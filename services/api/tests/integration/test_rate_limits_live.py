@@ -15,7 +15,7 @@ RULES, ME, LOGIN = "/api/v1/admin/rate-limits", "/api/v1/auth/me", "/api/v1/auth
 
 
 async def _user_headers(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    creds = {"username": name, "password": "password1"}
+    creds = {"username": name, "password": "Sturdy-Lantern-41"}
     await client.post("/api/v1/auth/register", json=creds)
     token = (await client.post(LOGIN, json=creds)).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
@@ -81,7 +81,7 @@ async def test_the_auth_rule_counts_per_client_address(live: LiveStack) -> None:
         window_s=60,
         algorithm="sliding_window",
     )
-    bad = {"username": "nobody", "password": "password1"}
+    bad = {"username": "nobody", "password": "Sturdy-Lantern-41"}
     client = await live.client(address="10.0.0.2", same_app_as=admin_client)
     codes = [(await client.post(LOGIN, json=bad)).status_code for _ in range(3)]
     assert codes == [401, 401, 429]
@@ -129,7 +129,7 @@ async def test_switching_a_rule_to_the_other_algorithm_starts_clean(live: LiveSt
 async def test_with_redis_down_requests_pass_without_limit_headers(live: LiveStack) -> None:
     dead_redis = live.settings(redis={"url": "redis://127.0.0.1:1/0"})
     client = await live.client(dead_redis)
-    creds = {"username": "survivor", "password": "password1"}
+    creds = {"username": "survivor", "password": "Sturdy-Lantern-41"}
     assert (await client.post("/api/v1/auth/register", json=creds)).status_code == 201
     login = await client.post(LOGIN, json=creds)
     assert login.status_code == 200
@@ -141,6 +141,8 @@ async def test_with_redis_down_and_fail_closed_requests_are_503(live: LiveStack)
         redis={"url": "redis://127.0.0.1:1/0"}, rate_limit={"fail_open": False}
     )
     client = await live.client(settings)
-    response = await client.post(LOGIN, json={"username": "x-user", "password": "password1"})
+    response = await client.post(
+        LOGIN, json={"username": "x-user", "password": "Sturdy-Lantern-41"}
+    )
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"

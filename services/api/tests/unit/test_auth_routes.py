@@ -17,7 +17,7 @@ SECRET = "unit-test-secret-that-is-long-enough-for-hs256"  # the harness's
 def test_register_login_me(harness: Harness) -> None:
     client = harness.client
     created = client.post(
-        "/api/v1/auth/register", json={"username": "Alice", "password": "password1"}
+        "/api/v1/auth/register", json={"username": "Alice", "password": "Sturdy-Lantern-41"}
     )
     assert created.status_code == 201
     body = created.json()
@@ -25,7 +25,9 @@ def test_register_login_me(harness: Harness) -> None:
     assert body["role"] == "user"
     assert "password_hash" not in body
 
-    login = client.post("/api/v1/auth/login", json={"username": "alice", "password": "password1"})
+    login = client.post(
+        "/api/v1/auth/login", json={"username": "alice", "password": "Sturdy-Lantern-41"}
+    )
     assert login.status_code == 200
     token = login.json()
     assert token["token_type"] == "bearer"
@@ -37,7 +39,7 @@ def test_register_login_me(harness: Harness) -> None:
 
 
 def test_duplicate_username_is_409(harness: Harness) -> None:
-    creds = {"username": "alice", "password": "password1"}
+    creds = {"username": "alice", "password": "Sturdy-Lantern-41"}
     assert harness.client.post("/api/v1/auth/register", json=creds).status_code == 201
     again = harness.client.post("/api/v1/auth/register", json={**creds, "username": "ALICE"})
     assert again.status_code == 409
@@ -57,12 +59,14 @@ def test_invalid_registration_is_422_with_a_clear_message(harness: Harness) -> N
 
 
 def test_login_failures_share_one_401(harness: Harness) -> None:
-    harness.client.post("/api/v1/auth/register", json={"username": "alice", "password": "pass1234"})
+    harness.client.post(
+        "/api/v1/auth/register", json={"username": "alice", "password": "Amber-Falcon-88"}
+    )
     wrong = harness.client.post(
         "/api/v1/auth/login", json={"username": "alice", "password": "nope-nope"}
     )
     unknown = harness.client.post(
-        "/api/v1/auth/login", json={"username": "bob", "password": "pass1234"}
+        "/api/v1/auth/login", json={"username": "bob", "password": "Amber-Falcon-88"}
     )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json() == {"detail": BAD_CREDENTIALS}
@@ -102,7 +106,7 @@ def test_me_for_a_deleted_account_is_401(harness: Harness) -> None:
 def test_user_store_down_is_503_not_500(harness: Harness) -> None:
     harness.users.down = True
     response = harness.client.post(
-        "/api/v1/auth/register", json={"username": "alice", "password": "password1"}
+        "/api/v1/auth/register", json={"username": "alice", "password": "Sturdy-Lantern-41"}
     )
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"

@@ -17,22 +17,22 @@ from tests.polling import eventually
 
 
 async def test_register_normalizes_hashes_and_stores(harness: Harness) -> None:
-    user = await harness.auth.register("Alice", "password1")
+    user = await harness.auth.register("Alice", "Sturdy-Lantern-41")
     assert user.username == "alice"
     assert user.role is Role.USER
-    assert user.password_hash == "v2$password1"
+    assert user.password_hash == "v2$Sturdy-Lantern-41"
     assert harness.users.by_id[user.id] == user
 
 
 async def test_register_refuses_a_taken_name_in_any_case(harness: Harness) -> None:
-    await harness.auth.register("alice", "password1")
+    await harness.auth.register("alice", "Sturdy-Lantern-41")
     with pytest.raises(Conflict, match="already taken"):
-        await harness.auth.register("ALICE", "password2")
+        await harness.auth.register("ALICE", "Quiet-Harbor-73")
 
 
 async def test_register_refuses_the_reserved_admin_name(harness: Harness) -> None:
     with pytest.raises(Conflict):
-        await harness.auth.register("Root", "password1")
+        await harness.auth.register("Root", "Sturdy-Lantern-41")
 
 
 async def test_register_checks_the_password_rule(harness: Harness) -> None:
@@ -41,30 +41,30 @@ async def test_register_checks_the_password_rule(harness: Harness) -> None:
 
 
 async def test_unknown_user_and_wrong_password_look_the_same(harness: Harness) -> None:
-    await harness.auth.register("alice", "password1")
+    await harness.auth.register("alice", "Sturdy-Lantern-41")
     harness.hasher.verified.clear()
     with pytest.raises(Unauthorized) as wrong:
-        await harness.auth.authenticate("alice", "password2")
+        await harness.auth.authenticate("alice", "Quiet-Harbor-73")
     with pytest.raises(Unauthorized) as unknown:
-        await harness.auth.authenticate("bob", "password1")
+        await harness.auth.authenticate("bob", "Sturdy-Lantern-41")
     with pytest.raises(Unauthorized) as invalid_name:
-        await harness.auth.authenticate("b", "password1")
+        await harness.auth.authenticate("b", "Sturdy-Lantern-41")
     assert wrong.value.detail == unknown.value.detail == invalid_name.value.detail
     # each attempt cost one verification: a real one, or one against the dummy hash
     assert len(harness.hasher.verified) == 3
 
 
 async def test_login_issues_a_token_for_the_user(harness: Harness) -> None:
-    user = await harness.auth.register("alice", "password1")
-    token = await harness.auth.login("ALICE", "password1")
+    user = await harness.auth.register("alice", "Sturdy-Lantern-41")
+    token = await harness.auth.login("ALICE", "Sturdy-Lantern-41")
     assert harness.tokens.verify(token.access_token).user_id == user.id
 
 
 async def test_login_rehashes_a_hash_made_with_old_parameters(harness: Harness) -> None:
-    user = await harness.auth.register("alice", "password1")
+    user = await harness.auth.register("alice", "Sturdy-Lantern-41")
     harness.hasher.version = 3
-    await harness.auth.authenticate("alice", "password1")
-    assert harness.users.by_id[user.id].password_hash == "v3$password1"
+    await harness.auth.authenticate("alice", "Sturdy-Lantern-41")
+    assert harness.users.by_id[user.id].password_hash == "v3$Sturdy-Lantern-41"
 
 
 async def test_ensure_admin_creates_once_and_is_idempotent(harness: Harness) -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 LOGIN = "/api/v1/auth/login"
 RULES = "/api/v1/admin/rate-limits"
-BAD_LOGIN = {"username": "nobody", "password": "password1"}
+BAD_LOGIN = {"username": "nobody", "password": "Sturdy-Lantern-41"}
 
 
 def _tighten(harness: Harness, name: str, **spec: object) -> None:

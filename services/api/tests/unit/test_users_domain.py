@@ -21,7 +21,27 @@ def test_invalid_usernames_are_refused_with_the_rule(name: str) -> None:
 
 @pytest.mark.parametrize("password", ["x" * 8, "y" * 128])
 def test_passwords_within_bounds_pass(password: str) -> None:
-    assert check_password(password) == password
+    assert check_password(password, strength=False) == password
+
+
+@pytest.mark.parametrize(
+    "password", ["password1", "qwertyuiop", "12345678", "aaaaaaaaaaaa", "iloveyou2"]
+)
+def test_common_and_easy_passwords_are_refused_with_why(password: str) -> None:
+    with pytest.raises(ValidationFailed, match="too easy to guess"):
+        check_password(password)
+
+
+def test_the_username_is_not_a_password() -> None:
+    with pytest.raises(ValidationFailed, match="must not be the username"):
+        check_password("Alice.Smith", "alice.smith")
+    with pytest.raises(ValidationFailed, match="too easy to guess"):
+        check_password("alicesmith1", "alicesmith")  # the username with a digit
+
+
+@pytest.mark.parametrize("password", ["Sturdy-Lantern-41", "correct horse battery staple"])
+def test_passwords_hard_to_guess_pass(password: str) -> None:
+    assert check_password(password, "alice") == password
 
 
 @pytest.mark.parametrize("password", ["x" * 7, "y" * 129, ""])

@@ -38,10 +38,13 @@ class AuthService:
         self._reserved = frozenset(u.lower() for u in reserved_usernames)
         self._dummy_hash: str | None = None
 
-    async def register(self, username: str, password: str, role: Role = Role.USER) -> User:
-        """A new account; ``ValidationFailed`` on bad input, ``Conflict`` when the name is taken."""
+    async def register(
+        self, username: str, password: str, role: Role = Role.USER, *, strength: bool = True
+    ) -> User:
+        """A new account; ``ValidationFailed`` on bad input (a password easy to guess, too, with
+        ``strength``), ``Conflict`` when the name is taken."""
         name = normalize_username(username)
-        check_password(password)
+        check_password(password, name, strength=strength)
         if name in self._reserved and role is not Role.ADMIN:
             raise Conflict(f"username '{name}' is already taken")
         user = User.new(name, await self._hasher.hash(password), role)
@@ -77,7 +80,9 @@ class AuthService:
         existing = await self._users.by_username(name)
         if existing is None:
             try:
-                existing = await self.register(name, password, Role.ADMIN)
+                # The admin password is the operator's setting (checked at start outside
+                # local profiles); a bootstrap is not the place to refuse it.
+                existing = await self.register(name, password, Role.ADMIN, strength=False)
             except Conflict:  # another instance created it between our read and write
                 existing = await self._users.by_username(name)
             else:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+from zxcvbn import zxcvbn
 
 from integr8scode_api.domain.errors import ValidationFailed
 
@@ -19,6 +20,9 @@ USERNAME_RULE = (
     f"username must be {USERNAME_MIN}-{USERNAME_MAX} characters of letters, digits, '_', '.', '-'"
 )
 PASSWORD_RULE = f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters long"
+# zxcvbn's 0-4 estimate: below 2 the password is among the common ones, a keyboard walk, a
+# repeat, a dictionary word with a digit, ... (guessable in well under 10^8 tries).
+PASSWORD_MIN_STRENGTH = 2
 
 
 class Role(StrEnum):
@@ -72,8 +76,18 @@ def normalize_username(raw: str) -> str:
     return raw.lower()
 
 
-def check_password(password: str) -> str:
-    """The password if it is acceptable for a new account; raises ``ValidationFailed``."""
+def check_password(password: str, username: str | None = None, *, strength: bool = True) -> str:
+    """The password if it is acceptable for a new account; raises ``ValidationFailed``: its
+    length, not the username, and (with ``strength``) not easy to guess — zxcvbn's estimate,
+    which knows the most common passwords, keyboard walks, dates and the username itself."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise ValidationFailed(PASSWORD_RULE)
+    if username is not None and password.casefold() == username.casefold():
+        raise ValidationFailed("password must not be the username")
+    if strength:
+        estimate = zxcvbn(password, user_inputs=[username] if username else [])
+        if estimate["score"] < PASSWORD_MIN_STRENGTH:
+            feedback = estimate["feedback"]
+            why = feedback.get("warning") or " ".join(feedback.get("suggestions") or [])
+            raise ValidationFailed("password is too easy to guess" + (f": {why}" if why else ""))
     return password

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from integr8scode_api.dependencies import Context, CurrentUser
 from integr8scode_api.domain.users import (
@@ -30,7 +30,11 @@ class RegisterRequest(BaseModel):
         "stored in lower case",
         examples=["alice"],
     )
-    password: str = Field(description="8-128 characters", examples=["correct horse battery"])
+    password: str = Field(
+        description="8-128 characters, not the username, not easy to guess (common passwords, "
+        "keyboard walks, repeats and the like are refused with the reason)",
+        examples=["correct horse battery"],
+    )
 
     @field_validator("username")
     @classmethod
@@ -39,8 +43,9 @@ class RegisterRequest(BaseModel):
 
     @field_validator("password")
     @classmethod
-    def _password(cls, value: str) -> str:
-        return check_password(value)
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        # ``username`` is declared first, so it is validated (and normalized) by now, if valid.
+        return check_password(value, info.data.get("username"))
 
 
 class LoginRequest(BaseModel):
