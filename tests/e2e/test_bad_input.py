@@ -124,3 +124,17 @@ async def test_a_weak_password_is_refused_with_why(
     assert response.status_code == 422, response.text
     assert why in response.json()["detail"]
     assert {e["field"] for e in response.json()["errors"]} == {"password"}
+
+
+async def test_failed_logins_throttle_the_account_with_retry_after(http: httpx.AsyncClient) -> None:
+    user = await new_user(http, prefix="throttled")
+    wrong = {"username": user.username, "password": "not-the-password-1"}
+    for _ in range(10):  # API_LOGIN_MAX_FAILURES
+        assert (await http.post("/api/v1/auth/login", json=wrong)).status_code == 401
+    right = {"username": user.username, "password": user.password}
+    refused = await http.post("/api/v1/auth/login", json=right)
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "too many failed logins" in refused.json()["detail"]
+    other = await new_user(http, prefix="unthrottled")  # other accounts are not affected
+    assert other.token

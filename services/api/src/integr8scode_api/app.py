@@ -31,6 +31,7 @@ from integr8scode_api.adapters.mongo_users import COLLECTION as USERS
 from integr8scode_api.adapters.mongo_users import MongoUserRepository
 from integr8scode_api.adapters.passwords import Argon2PasswordHasher
 from integr8scode_api.adapters.rate_limit_rules import RedisRuleStore
+from integr8scode_api.adapters.redis_login_throttle import RedisLoginThrottle
 from integr8scode_api.adapters.redis_probe import redis_reachable
 from integr8scode_api.adapters.redis_rate_limit import RedisRateLimiter
 from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
@@ -112,7 +113,16 @@ def create_app(settings: Settings) -> FastAPI:
         backoff_s=rl.backoff_s,
     )
     auth_service = AuthService(
-        users, hasher, tokens, reserved_usernames=frozenset({settings.auth.admin_username})
+        users,
+        hasher,
+        tokens,
+        reserved_usernames=frozenset({settings.auth.admin_username}),
+        throttle=RedisLoginThrottle(
+            limiter_redis,
+            settings.redis_key_prefix,
+            max_failures=settings.auth.login_max_failures,
+            window_s=settings.auth.login_failure_window_s,
+        ),
     )
     ctx = ApiContext(
         auth=auth_service,

@@ -46,6 +46,12 @@ class AuthSettings(BaseSettings):
         "that verifies tokens. Unset: a random one per process (local environments only).",
     )
     access_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    login_max_failures: int = Field(
+        default=10, ge=1, description="Failed logins per account before it is throttled."
+    )
+    login_failure_window_s: float = Field(
+        default=900.0, gt=0, description="Window of those failures, and how long it then waits."
+    )
     admin_username: str = Field(default="admin", pattern=r"^[a-zA-Z0-9_.-]{3,32}$")
     admin_password: SecretStr = Field(
         default=SecretStr(DEFAULT_ADMIN_PASSWORD),

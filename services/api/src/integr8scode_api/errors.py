@@ -6,6 +6,8 @@ server with its stack trace)."""
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
@@ -17,6 +19,7 @@ from integr8scode_api.domain.errors import (
     InProgress,
     NotFound,
     RateLimited,
+    TooManyAttempts,
     Unauthorized,
     ValidationFailed,
 )
@@ -30,6 +33,7 @@ STATUS_BY_ERROR: dict[type[ApiError], int] = {
     Forbidden: status.HTTP_403_FORBIDDEN,
     ValidationFailed: status.HTTP_422_UNPROCESSABLE_CONTENT,
     RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+    TooManyAttempts: status.HTTP_429_TOO_MANY_REQUESTS,
     DependencyUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 DEPENDENCY_RETRY_AFTER_S = 1
@@ -50,6 +54,8 @@ def headers_for(exc: ApiError) -> dict[str, str]:
         return rate_limit_headers(exc.decision)
     if isinstance(exc, DependencyUnavailable):
         return {"Retry-After": str(DEPENDENCY_RETRY_AFTER_S)}
+    if isinstance(exc, TooManyAttempts):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if isinstance(exc, InProgress):
         return {"Retry-After": str(exc.retry_after_s)}
     return {}

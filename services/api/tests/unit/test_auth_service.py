@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from integr8scode_api.domain.errors import Conflict, Unauthorized, ValidationFailed
+from integr8scode_api.domain.auth import AuthService
+from integr8scode_api.domain.errors import (
+    Conflict,
+    TooManyAttempts,
+    Unauthorized,
+    ValidationFailed,
+)
 from integr8scode_api.domain.users import Role
 
 if TYPE_CHECKING:
@@ -98,3 +104,60 @@ async def test_bootstrap_retries_until_the_store_answers(harness: Harness) -> No
     admin = await asyncio.wait_for(task, timeout=5)
     assert admin is not None
     assert admin.role is Role.ADMIN
+
+
+class FakeThrottle:
+    """``LoginThrottle`` counting in memory: blocked at ``limit`` failures."""
+
+    def __init__(self, limit: int = 3) -> None:
+        self.limit = limit
+        self.failures: dict[str, int] = {}
+
+    async def blocked_for(self, account: str) -> float:
+        return 60.0 if self.failures.get(account, 0) >= self.limit else 0.0
+
+    async def failed(self, account: str) -> None:
+        self.failures[account] = self.failures.get(account, 0) + 1
+
+    async def succeeded(self, account: str) -> None:
+        self.failures.pop(account, None)
+
+
+def _throttled(harness: Harness, throttle: FakeThrottle) -> AuthService:
+    return AuthService(harness.users, harness.hasher, harness.tokens, throttle=throttle)
+
+
+async def test_failed_logins_throttle_the_account_even_for_the_right_password(
+    harness: Harness,
+) -> None:
+    throttle = FakeThrottle(limit=3)
+    auth = _throttled(harness, throttle)
+    await auth.register("alice", "Sturdy-Lantern-41")
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate("Alice", "wrong-guess-123")
+    with pytest.raises(TooManyAttempts) as refused:
+        await auth.authenticate("alice", "Sturdy-Lantern-41")
+    assert refused.value.retry_after_s == 60.0
+    assert throttle.failures == {"alice": 3}  # counted by the stored (lower-case) name
+
+
+async def test_unknown_accounts_are_throttled_alike(harness: Harness) -> None:
+    throttle = FakeThrottle(limit=2)
+    auth = _throttled(harness, throttle)
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate("nobody", "whatever-it-is")
+    with pytest.raises(TooManyAttempts):
+        await auth.authenticate("nobody", "whatever-it-is")
+
+
+async def test_a_successful_login_clears_the_count(harness: Harness) -> None:
+    throttle = FakeThrottle(limit=3)
+    auth = _throttled(harness, throttle)
+    await auth.register("bob", "Quiet-Harbor-73")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate("bob", "wrong-guess-123")
+    await auth.authenticate("bob", "Quiet-Harbor-73")
+    assert throttle.failures == {}

@@ -9,10 +9,17 @@ import secrets
 from integr8scode_api.domain.errors import (
     Conflict,
     DependencyUnavailable,
+    TooManyAttempts,
     Unauthorized,
     ValidationFailed,
 )
-from integr8scode_api.domain.ports import IssuedToken, PasswordHasher, TokenIssuer, UserRepository
+from integr8scode_api.domain.ports import (
+    IssuedToken,
+    LoginThrottle,
+    PasswordHasher,
+    TokenIssuer,
+    UserRepository,
+)
 from integr8scode_api.domain.users import Role, User, check_password, normalize_username
 
 log = logging.getLogger(__name__)
@@ -31,7 +38,9 @@ class AuthService:
         tokens: TokenIssuer,
         *,
         reserved_usernames: frozenset[str] = frozenset(),
+        throttle: LoginThrottle | None = None,
     ) -> None:
+        self._throttle = throttle
         self._users = users
         self._hasher = hasher
         self._tokens = tokens
@@ -54,20 +63,37 @@ class AuthService:
 
     async def authenticate(self, username: str, password: str) -> User:
         """The account these credentials open; ``Unauthorized`` with one message whether the
-        user is unknown or the password wrong, after the same amount of hashing work."""
+        user is unknown or the password wrong, after the same amount of hashing work.
+        ``TooManyAttempts`` while the account is throttled after failed logins (known or not:
+        the throttle says nothing about the account either)."""
         try:
             name = normalize_username(username)
         except ValidationFailed:  # can't exist; answer like any unknown user
             name = None
+        if name is not None and self._throttle is not None:
+            wait_s = await self._throttle.blocked_for(name)
+            if wait_s > 0:
+                raise TooManyAttempts(
+                    f"too many failed logins for this account; try again in {wait_s:.0f}s",
+                    retry_after_s=wait_s,
+                )
         user = await self._users.by_username(name) if name is not None else None
         if user is None:
             await self._hasher.verify(await self._dummy(), password)
+            await self._failed(name)
             raise Unauthorized(BAD_CREDENTIALS)
         if not await self._hasher.verify(user.password_hash, password):
+            await self._failed(name)
             raise Unauthorized(BAD_CREDENTIALS)
+        if self._throttle is not None:
+            await self._throttle.succeeded(user.username)
         if self._hasher.needs_rehash(user.password_hash):
             await self._rehash(user, password)
         return user
+
+    async def _failed(self, name: str | None) -> None:
+        if name is not None and self._throttle is not None:
+            await self._throttle.failed(name)
 
     async def login(self, username: str, password: str) -> IssuedToken:
         return self._tokens.issue(await self.authenticate(username, password))

@@ -64,6 +64,14 @@ class RateLimited(ApiError):  # noqa: N818
         self.retry_after_s = decision.retry_after_s
 
 
+class TooManyAttempts(ApiError):  # noqa: N818
+    """Too many failed logins for one account; try again after ``retry_after_s``."""
+
+    def __init__(self, detail: str, *, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class DependencyUnavailable(ApiError):  # noqa: N818
     """A backing service (Mongo, Redis) did not answer; the request may succeed later."""
 

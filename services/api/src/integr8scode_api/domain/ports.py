@@ -91,3 +91,16 @@ class RateLimitRuleStore(Protocol):
     async def delete(self, name: str) -> bool:
         """Remove the run-time rule ``name`` (a default comes back); False if there was none."""
         ...
+
+
+class LoginThrottle(Protocol):
+    """Failed logins per account: after too many, the account refuses logins for a while
+    (whoever tries, and whether it exists: the answer tells nothing about the account)."""
+
+    async def blocked_for(self, account: str) -> float:
+        """Seconds until ``account`` may try again; 0 when it may now."""
+        ...
+
+    async def failed(self, account: str) -> None: ...
+
+    async def succeeded(self, account: str) -> None: ...
