@@ -55,7 +55,72 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+_ERROR_BODY = {
+    "title": "ErrorBody",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "title": "Detail"}},
+}
+_FIELD_ERROR = {
+    "title": "FieldError",
+    "type": "object",
+    "required": ["field", "message"],
+    "properties": {
+        "field": {"type": "string", "title": "Field", "examples": ["limits.memory_mb"]},
+        "message": {"type": "string", "title": "Message"},
+    },
+}
+_VALIDATION_BODY = {
+    "title": "RequestValidationErrorBody",
+    "type": "object",
+    "required": ["detail", "errors"],
+    "properties": {
+        "detail": {
+            "type": "string",
+            "title": "Detail",
+            "description": "every problem, in one line",
+        },
+        "errors": {
+            "type": "array",
+            "title": "Errors",
+            "items": {"$ref": "#/components/schemas/FieldError"},
+        },
+    },
+}
+_MALFORMED = {
+    "description": "Malformed JSON body (the detail says where it broke)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
+
+
+def _document_request_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document say what these handlers answer: FastAPI's default 422 schema
+    (a list of pydantic errors under ``detail``) is not it, and the 400 isn't listed at all."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = _VALIDATION_BODY
+            schemas.pop("ValidationError", None)
+            schemas["FieldError"] = _FIELD_ERROR
+        schemas.setdefault("ErrorBody", _ERROR_BODY)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("400", _MALFORMED)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_request_error_handlers(app: FastAPI) -> None:
-    """Answer invalid requests with a 400/422 that says what is wrong, and bugs with a 500."""
+    """Answer invalid requests with a 400/422 that says what is wrong, and bugs with a 500;
+    the OpenAPI document describes those answers as they are."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
+    _document_request_errors(app)

@@ -49,3 +49,22 @@ def test_a_bug_is_a_500_without_internals() -> None:
     response = _client().get("/boom")
     assert response.status_code == 500
     assert response.json() == {"detail": "internal server error"}
+
+
+def test_the_openapi_document_describes_the_400_and_422_as_answered() -> None:
+    client = _client()
+    schema = client.get("/openapi.json").json()
+    responses = schema["paths"]["/things"]["post"]["responses"]
+    assert responses["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    body = schema["components"]["schemas"]["HTTPValidationError"]
+    assert body["required"] == ["detail", "errors"]
+    assert body["properties"]["detail"]["type"] == "string"
+    assert "ValidationError" not in schema["components"]["schemas"]
+    # ... and the answer has exactly that shape.
+    answer = client.post("/things", json={"name": "x"}).json()
+    assert set(answer) == {"detail", "errors"}
+    field = schema["components"]["schemas"]["FieldError"]
+    assert set(answer["errors"][0]) == set(field["properties"]) == set(field["required"])
+    assert "400" not in schema["paths"]["/boom"]["get"]["responses"]  # no body, no 400
