@@ -153,7 +153,12 @@ class ExecutionService:
                 user.id, idempotency_key, execution_id
             )
             if existing is not None:
-                return await self._replay_idempotent(user, existing, valid, fingerprint)
+                replayed = await self._replay_idempotent(
+                    user, existing, valid, fingerprint, idempotency_key
+                )
+                if replayed is not None:
+                    return replayed
+                execution_id = existing  # its first request died before storing it: go on
         set_span_attributes(
             {a.EXECUTION_ID: execution_id, a.EXECUTION_LANGUAGE_VERSION: valid.language_version}
         )
@@ -177,7 +182,8 @@ class ExecutionService:
         if idempotency_key:
             doc["request_fingerprint"] = fingerprint
             doc["submission"] = SUBMISSION_PENDING  # what a concurrent retry must wait for
-        await self._executions.create(doc)
+        if not await self._executions.create(doc):
+            raise InProgress(IN_PROGRESS)  # a concurrent retry took over that dead request
         event = self._requested_event(execution_id, user, valid)
         try:
             await self._publisher.publish(event)
@@ -216,10 +222,20 @@ class ExecutionService:
         )
 
     async def _replay_idempotent(
-        self, user: User, execution_id: str, valid: ValidatedRequest, fingerprint: str
-    ) -> ExecuteAccepted:
+        self,
+        user: User,
+        execution_id: str,
+        valid: ValidatedRequest,
+        fingerprint: str,
+        key: str,
+    ) -> ExecuteAccepted | None:
+        """The answer for a retry with a key already bound to ``execution_id``; None when the
+        first request died before storing the execution, for the caller to store it now."""
         doc = await self._executions.get(execution_id)
         if doc is None:
+            bound_at = await self._executions.idempotency_key_bound_at(user.id, key)
+            if bound_at is not None and self._stale(bound_at):
+                return None
             raise InProgress(IN_PROGRESS)  # the first request is still storing it
         if doc.get("request_fingerprint", fingerprint) != fingerprint:
             raise ValidationFailed(
@@ -228,13 +244,17 @@ class ExecutionService:
         set_span_attributes({a.EXECUTION_ID: execution_id, "idempotency.replayed": True})
         status = ExecutionStatus(doc["status"])
         if doc.get("submission") == SUBMISSION_PENDING and status is ExecutionStatus.QUEUED:
-            age_s = (datetime.now(UTC) - _aware(doc["created_at"])).total_seconds()
-            if age_s < self._submit_timeout_s * 2:
+            if not self._stale(doc["created_at"]):
                 raise InProgress(IN_PROGRESS)
             # The first request died before it knew: submit it again (the coordinator takes an
             # execution once however often it arrives).
             await self._resubmit(execution_id, self._requested_event(execution_id, user, valid))
         return ExecuteAccepted(execution_id=execution_id, status=status)
+
+    def _stale(self, since: datetime) -> bool:
+        """Older than any request still waiting for the broker can be (twice its timeout)."""
+        age_s = (datetime.now(UTC) - _aware(since)).total_seconds()
+        return age_s >= self._submit_timeout_s * 2
 
     async def _resubmit(self, execution_id: str, event: ExecutionRequested) -> None:
         try:

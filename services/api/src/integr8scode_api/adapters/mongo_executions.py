@@ -40,8 +40,15 @@ class MongoExecutions:
     async def ensure_indexes(self) -> None:
         await self._call(self._c.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)]))
 
-    async def create(self, doc: dict[str, Any]) -> None:
-        await self._call(self._c.insert_one(doc))
+    async def create(self, doc: dict[str, Any]) -> bool:
+        """Store a new execution; False if one with its id exists already."""
+        try:
+            await self._c.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as exc:
+            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+        return True
 
     async def get(self, execution_id: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
@@ -77,6 +84,15 @@ class MongoExecutions:
         except PyMongoError as exc:
             raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
         return None
+
+    async def idempotency_key_bound_at(self, user_id: str, key: str) -> datetime | None:
+        found = await self._call(
+            self._keys.find_one({"_id": f"{user_id}:{key}"}, {"created_at": 1})
+        )
+        if found is None:
+            return None
+        bound_at: datetime = found["created_at"]
+        return bound_at
 
     async def release_idempotency_key(self, user_id: str, key: str) -> None:
         await self._call(self._keys.delete_one({"_id": f"{user_id}:{key}"}))
