@@ -15,44 +15,25 @@ there.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.client import TERMINAL, ApiUser, new_user
+from tests.e2e.stack_control import component, native_stack_here, services_ready, signal_group
 from tests.polling import eventually
-from tests.stack import local_stack
 
-ROOT = Path(__file__).resolve().parents[2]
-PIDS = ROOT / ".local" / "pids"
-COMPONENTS = ROOT / "deploy" / "local" / "components"
-STACK = local_stack()
 USERS, EXECUTIONS, RATE_PER_S = 4, 40, 10.0
 
 pytestmark = pytest.mark.skipif(
-    not (PIDS / "ferretdb.pid").exists(), reason="needs the native stack started from this clone"
+    not native_stack_here(), reason="needs the native stack started from this clone"
 )
-
-
-async def _services_ready() -> None:
-    async with httpx.AsyncClient(timeout=5) as http:
-
-        async def ready() -> bool:
-            for base in STACK.services.values():
-                if (await http.get(f"{base}/health/ready")).status_code != 200:
-                    return False
-            return True
-
-        await eventually(ready, timeout_s=120, what="every service ready")
 
 
 async def _submit_until_accepted(user: ApiUser, script: str, deadline: float) -> str | None:
@@ -71,19 +52,6 @@ async def _submit_until_accepted(user: ApiUser, script: str, deadline: float) ->
     return None
 
 
-def _component(name: str, command: str, *args: str) -> None:
-    subprocess.run(
-        ["bash", str(COMPONENTS / f"{name}.sh"), command, *args],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-
-
-def _kill(pid_name: str) -> None:
-    os.killpg(int((PIDS / f"{pid_name}.pid").read_text()), signal.SIGKILL)
-
-
 @dataclass(frozen=True)
 class Fault:
     """What breaks, for how long, and how it comes back."""
@@ -98,27 +66,32 @@ FAULTS = [
     Fault(
         "mongo-wire kill -9",
         5,
-        lambda: _kill("ferretdb"),
-        lambda: _component("ferretdb", "start"),
+        lambda: signal_group("ferretdb", signal.SIGKILL),
+        lambda: component("ferretdb", "start"),
     ),
-    Fault("kafka kill -9", 10, lambda: _kill("kafka"), lambda: _component("kafka", "start")),
+    Fault(
+        "kafka kill -9",
+        10,
+        lambda: signal_group("kafka", signal.SIGKILL),
+        lambda: component("kafka", "start"),
+    ),
     Fault(
         "redis stopped",
         5,
-        lambda: _component("redis", "stop"),
-        lambda: _component("redis", "start"),
+        lambda: component("redis", "stop"),
+        lambda: component("redis", "start"),
     ),
     Fault(
         "api kill -9",
         3,
-        lambda: _kill("svc-api"),
-        lambda: _component("services", "start", "api"),
+        lambda: signal_group("svc-api", signal.SIGKILL),
+        lambda: component("services", "start", "api"),
     ),
     Fault(
         "coordinator kill -9",
         3,
-        lambda: _kill("svc-coordinator"),
-        lambda: _component("services", "start", "coordinator"),
+        lambda: signal_group("svc-coordinator", signal.SIGKILL),
+        lambda: component("services", "start", "coordinator"),
     ),
 ]
 
@@ -140,7 +113,7 @@ def _history_is_one_story(doc: dict[str, Any]) -> str | None:
 async def test_a_fault_under_load_strands_and_contradicts_nothing(
     http: httpx.AsyncClient, fault: Fault
 ) -> None:
-    await _services_ready()
+    await services_ready()
     users = [await new_user(http, prefix="fault") for _ in range(USERS)]
     script = "import time; time.sleep(0.3); print('ok')"
     started = time.monotonic()
@@ -198,6 +171,6 @@ async def test_a_fault_under_load_strands_and_contradicts_nothing(
     )
 
     # Recovered without a hand: a new execution runs.
-    await _services_ready()
+    await services_ready()
     result = await users[0].run("print(1)")
     assert result["status"] == "completed"

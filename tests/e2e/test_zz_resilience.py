@@ -10,58 +10,35 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from integr8scode_events import EventPublisher, KafkaSettings, PublishUncertainError
 from tests.e2e.client import TERMINAL, ApiUser
+from tests.e2e.stack_control import (
+    STACK,
+    component,
+    native_stack_here,
+    pid_of,
+    services_ready,
+)
 from tests.kafka_support import read_all, sample_event
 from tests.polling import eventually
-from tests.stack import local_stack
-
-ROOT = Path(__file__).resolve().parents[2]
-PIDS = ROOT / ".local" / "pids"
-COMPONENTS = ROOT / "deploy" / "local" / "components"
-STACK = local_stack()
 
 pytestmark = pytest.mark.skipif(
-    not (PIDS / "kafka.pid").exists(), reason="needs the native stack started from this clone"
+    not native_stack_here(), reason="needs the native stack started from this clone"
 )
-
-
-def _component(name: str, command: str, *args: str) -> None:
-    subprocess.run(
-        ["bash", str(COMPONENTS / f"{name}.sh"), command, *args],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
 
 
 @pytest.fixture
 def kafka_stopped() -> Iterator[None]:
-    _component("kafka", "stop")
+    component("kafka", "stop")
     try:
         yield
     finally:
-        _component("kafka", "start")
-
-
-async def _services_ready() -> None:
-    async with httpx.AsyncClient(timeout=5) as http:
-
-        async def ready() -> bool:
-            for base in STACK.services.values():
-                if (await http.get(f"{base}/health/ready")).status_code != 200:
-                    return False
-            return True
-
-        await eventually(ready, timeout_s=120, what="every service ready again")
+        component("kafka", "start")
 
 
 async def test_kafka_down_answers_503_and_leaves_nothing_queued(
@@ -85,13 +62,13 @@ async def test_a_frozen_broker_never_contradicts_what_clients_were_told(user: Ap
     (it is in the submission outbox), and after the broker resumes it runs once and is never
     seen failed; or the producer could not even take it → 503, it ends failed "not queued"
     (nobody was told otherwise) and the key is free for a new execution."""
-    await _services_ready()  # after the test before restarted Kafka
+    await services_ready()  # after the test before restarted Kafka
     warm = await user.run("print('warm')")  # the api's producer has a live connection
     assert warm["status"] == "completed"
     key = f"frozen-{os.getpid()}-{id(user)}"
     body = {"script": "print('delivered late')", "language": "python"}
     headers = {**user.headers, "Idempotency-Key": key}
-    kafka = int((PIDS / "kafka.pid").read_text())
+    kafka = pid_of("kafka")
     os.killpg(kafka, signal.SIGSTOP)
     try:
         first = asyncio.create_task(user.http.post("/api/v1/execute", json=body, headers=headers))
@@ -130,7 +107,7 @@ async def test_a_frozen_broker_never_contradicts_what_clients_were_told(user: Ap
     refused = (await user.get(execution_id)).json()
     assert refused["status"] == "failed"
     assert "not queued" in refused["error"]
-    await _services_ready()
+    await services_ready()
     again = await user.http.post("/api/v1/execute", json=body, headers=headers)
     assert again.status_code == 202, again.text
     assert again.json()["execution_id"] != execution_id
@@ -144,7 +121,7 @@ async def test_an_unconfirmed_publish_is_uncertain_and_still_delivered() -> None
     """The library's side of the frozen broker: a message the producer took but that got no
     acknowledgement in time raises ``PublishUncertainError`` (not a plain refusal), and once
     the broker resumes it is in the topic — which is why the api keeps it in its outbox."""
-    await _services_ready()
+    await services_ready()
     topic = f"e2e_uncertain_{uuid.uuid4().hex[:8]}"
     publisher = EventPublisher(
         KafkaSettings(bootstrap_servers=STACK.kafka_bootstrap), "e2e", publish_timeout_s=2
@@ -152,7 +129,7 @@ async def test_an_unconfirmed_publish_is_uncertain_and_still_delivered() -> None
     async with publisher:
         await publisher.publish(sample_event(), topic=topic)  # connected, metadata known
         event = sample_event()
-        kafka = int((PIDS / "kafka.pid").read_text())
+        kafka = pid_of("kafka")
         os.killpg(kafka, signal.SIGSTOP)
         try:
             with pytest.raises(PublishUncertainError):
@@ -164,7 +141,7 @@ async def test_an_unconfirmed_publish_is_uncertain_and_still_delivered() -> None
 
 
 async def test_after_kafka_returns_executions_run_again(user: ApiUser) -> None:
-    await _services_ready()
+    await services_ready()
     result = await user.run("print(42)")
     assert result["status"] == "completed"
     assert result["stdout"] == "42\n"
@@ -184,10 +161,10 @@ async def test_coordinator_killed_mid_run_ends_in_exactly_one_terminal_status(
         return status == "running"
 
     await eventually(running, timeout_s=30, what="execution running")
-    pid = int((PIDS / "svc-coordinator.pid").read_text())
+    pid = pid_of("svc-coordinator")
     os.killpg(pid, signal.SIGKILL)  # the coordinator and its sandbox, no goodbye
-    _component("services", "start", "coordinator")
-    restarted = int((PIDS / "svc-coordinator.pid").read_text())
+    component("services", "start", "coordinator")
+    restarted = pid_of("svc-coordinator")
     assert restarted != pid
 
     result = await user.wait_terminal(execution_id, timeout_s=90)
