@@ -7,24 +7,19 @@ skipped when the stack is not the native one of this clone.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from integr8scode_events import EventPublisher, KafkaSettings, PublishUncertainError
 from tests.e2e.client import TERMINAL, ApiUser
 from tests.e2e.stack_control import (
-    STACK,
     component,
     native_stack_here,
     pid_of,
     services_ready,
 )
-from tests.kafka_support import read_all, sample_event
 from tests.polling import eventually
 
 pytestmark = pytest.mark.skipif(
@@ -115,29 +110,6 @@ async def test_a_frozen_broker_never_contradicts_what_clients_were_told(user: Ap
     assert result["status"] == "completed", result
     # The refused one stays as it was told: failed, never run after all.
     assert (await user.get(execution_id)).json()["status"] == "failed"
-
-
-async def test_an_unconfirmed_publish_is_uncertain_and_still_delivered() -> None:
-    """The library's side of the frozen broker: a message the producer took but that got no
-    acknowledgement in time raises ``PublishUncertainError`` (not a plain refusal), and once
-    the broker resumes it is in the topic — which is why the api keeps it in its outbox."""
-    await services_ready()
-    topic = f"e2e_uncertain_{uuid.uuid4().hex[:8]}"
-    publisher = EventPublisher(
-        KafkaSettings(bootstrap_servers=STACK.kafka_bootstrap), "e2e", publish_timeout_s=2
-    )
-    async with publisher:
-        await publisher.publish(sample_event(), topic=topic)  # connected, metadata known
-        event = sample_event()
-        kafka = pid_of("kafka")
-        os.killpg(kafka, signal.SIGSTOP)
-        try:
-            with pytest.raises(PublishUncertainError):
-                await publisher.publish(event, topic=topic)
-        finally:
-            os.killpg(kafka, signal.SIGCONT)
-        records = await read_all(topic, expected=2, timeout_s=60)
-    assert str(event.event_id) in {json.loads(r.value)["event_id"] for r in records}
 
 
 async def test_after_kafka_returns_executions_run_again(user: ApiUser) -> None:
