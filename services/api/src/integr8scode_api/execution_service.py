@@ -188,7 +188,9 @@ class ExecutionService:
         try:
             await self._publisher.publish(event)
         except PublishUncertainError:
-            await self._to_outbox(execution_id, event, keyed=bool(idempotency_key))
+            await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
+            if idempotency_key:
+                await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
             set_span_attributes({"execution.submission": SUBMISSION_OUTBOX})
             return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
         except PublishError as exc:
@@ -249,15 +251,6 @@ class ExecutionService:
             await self._resubmit(execution_id, self._requested_event(execution_id, user, valid))
         return ExecuteAccepted(execution_id=execution_id, status=status)
 
-    async def _to_outbox(
-        self, execution_id: str, event: ExecutionRequested, *, keyed: bool
-    ) -> None:
-        """Taken by the producer, not confirmed: the outbox re-publishes it until it is; a keyed
-        execution says so, for retries with its key."""
-        await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
-        if keyed:
-            await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
-
     def _stale(self, since: datetime) -> bool:
         """Older than any request still waiting for the broker can be (twice its timeout)."""
         age_s = (datetime.now(UTC) - _aware(since)).total_seconds()
@@ -267,7 +260,8 @@ class ExecutionService:
         try:
             await self._publisher.publish(event)
         except PublishUncertainError:
-            await self._to_outbox(execution_id, event, keyed=True)
+            await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
+            await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
             return
         except PublishError as exc:
             raise DependencyUnavailable(NOT_QUEUED) from exc
