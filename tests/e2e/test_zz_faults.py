@@ -100,12 +100,6 @@ FAULTS = [
         lambda: signal_group("svc-notifier", signal.SIGKILL),
         lambda: component("services", "start", "notifier"),
     ),
-    Fault(
-        "broker frozen (SIGSTOP)",
-        10,
-        lambda: signal_group("kafka", signal.SIGSTOP),
-        lambda: signal_group("kafka", signal.SIGCONT),
-    ),
 ]
 
 
