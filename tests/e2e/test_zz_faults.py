@@ -1,10 +1,14 @@
-"""Faults under load, one per case: the Mongo-wire server, Kafka, the api or the coordinator
-killed (SIGKILL), or Redis stopped, while executions are submitted and running; then restarted.
-Clients retry what failed with their Idempotency-Key, as real ones do.
+"""Faults under load, one per case: the Mongo-wire server, Kafka, the api, the coordinator or the
+notifier killed (SIGKILL), the broker frozen (SIGSTOP), or Redis stopped, while executions are
+submitted and running; then restarted. Clients retry what failed with their Idempotency-Key,
+as real ones do.
 
-The invariant, checked from the API afterwards: every execution a client got 202 for reaches
-exactly one terminal status, with a history that never leaves a terminal status once shown
-(queued → running → terminal at most), and the platform serves new executions without a hand.
+The invariant, checked afterwards: every execution a client got 202 for reaches exactly one
+terminal status, with a history that never leaves a terminal status once shown (queued → running
+→ terminal at most); its webhook arrives as one delivery; Kafka carried exactly one terminal event
+for it (and at most one start), the coordinator's saga ended the same and ran it at most once, and
+the event store archived the terminal event (``fault_checks``); and the platform serves new
+executions without a hand.
 Each case prints its line of the fault table (accepted, terminal by status, recovery time).
 
 Bounded: 4 users submit 40 executions at about 10/s; the fault lands a third of the way in. It
@@ -25,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e import fault_checks
 from tests.e2e.client import TERMINAL, ApiUser, new_user
 from tests.e2e.notify_receivers import RecordingReceiver, holds_for
 from tests.e2e.stack_control import component, native_stack_here, services_ready, signal_group
@@ -75,6 +80,12 @@ FAULTS = [
         10,
         lambda: signal_group("kafka", signal.SIGKILL),
         lambda: component("kafka", "start"),
+    ),
+    Fault(
+        "kafka frozen (SIGSTOP)",
+        10,
+        lambda: signal_group("kafka", signal.SIGSTOP),
+        lambda: signal_group("kafka", signal.SIGCONT),
     ),
     Fault(
         "redis stopped",
@@ -182,6 +193,7 @@ async def test_a_fault_under_load_strands_and_contradicts_nothing(
                 headers=user.headers,
             )
             assert response.status_code == 200, response.text
+        offsets_before = await fault_checks.end_offsets()
         docs, settled_after_s = await _load_with_fault(users, fault)
 
         def deliveries_by_execution() -> dict[str, list[str | None]]:
@@ -210,12 +222,19 @@ async def test_a_fault_under_load_strands_and_contradicts_nothing(
 
     broken = {eid: why for eid, doc in docs.items() if (why := _history_is_one_story(doc))}
     assert not broken, broken
+    # The same story from below the api: Kafka, the coordinator's sagas, the event store.
+    statuses = {execution_id: doc["status"] for execution_id, doc in docs.items()}
+    carried = await fault_checks.read_between(offsets_before, await fault_checks.end_offsets())
+    assert not (broken := fault_checks.kafka_story(carried, statuses)), broken
+    assert not (broken := await fault_checks.saga_story(statuses)), broken
+    await fault_checks.event_store_story(statuses)
     by_status: dict[str, int] = {}
     for doc in docs.values():
         by_status[doc["status"]] = by_status.get(doc["status"], 0) + 1
     print(
         f"\nfault table | {fault.name} for {fault.down_for_s:g}s | accepted {len(docs)} | "
-        f"terminal {by_status} | stuck 0 | duplicated 0 | webhooks {len(docs)} "
+        f"terminal {by_status} | stuck 0 | duplicated 0 (api, Kafka, sagas) | "
+        f"terminal events archived {len(docs)} | webhooks {len(docs)} "
         f"(resent with the same delivery id: {resent}) | "
         f"all terminal {settled_after_s:.1f}s after restart"
     )
