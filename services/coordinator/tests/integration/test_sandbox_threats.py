@@ -20,6 +20,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.domain.sandbox import SandboxLimits, SandboxRequest, SandboxResult
@@ -119,6 +120,19 @@ async def test_a_run_is_one_sandbox_run_span(runner: BubblewrapRunner) -> None:
     enforced = attributes["sandbox.enforced"]
     assert isinstance(enforced, tuple)
     assert "rlimit.nproc" in enforced
+
+
+async def test_a_timed_out_run_is_an_error_for_the_trace(runner: BubblewrapRunner) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = BubblewrapRunner(runner.config, runner.cgroups, tracer_provider=provider)
+    request = SandboxRequest("exec-2", "python", "", "while True: pass", "", SandboxLimits(0.5, 64))
+    result = await traced.run(request, asyncio.Event())
+    assert result.outcome == "timed_out", result
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {}).get("error.type") == "timeout"
 
 
 async def test_runtimes_name_the_detected_versions(runner: BubblewrapRunner) -> None:

@@ -364,6 +364,10 @@ class BubblewrapRunner:
                 span.set_attribute("sandbox.error", result.error)
             if result.error and result.error.startswith(PLATFORM_FAILURE):
                 span.set_status(Status(StatusCode.ERROR, result.error))
+            elif result.outcome == "timed_out":
+                # An error for the trace (tail sampling keeps it), typed as the conventions ask.
+                span.set_attribute(a.ERROR_TYPE, "timeout")
+                span.set_status(Status(StatusCode.ERROR, result.error or "timed out"))
             return result
 
     async def _run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
