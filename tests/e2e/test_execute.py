@@ -101,7 +101,7 @@ async def test_one_trace_holds_the_whole_execution(user: ApiUser) -> None:
     assert server.tag("execution.id") == execution_id
     assert server.tag("execution.language") == "python"
     assert server.tag("execution.language_version")
-    assert server.tag("execution.script_length") == len(SCRIPTS["python"])
+    assert server.tag("execution.script_length") == len(SCRIPTS["python"].encode())
     assert server.tag("client.address")
     assert server.tag("rate_limit.allowed") is True
 
