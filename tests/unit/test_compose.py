@@ -82,6 +82,10 @@ def test_collector_pipeline_matches_the_native_one(compose: dict[str, Any]) -> N
     for cfg in (docker_cfg, native_cfg):
         traces = cfg["service"]["pipelines"]["traces"]
         assert traces["processors"] == ["memory_limiter", "tail_sampling", "batch"]
-        policies = {p["type"] for p in cfg["processors"]["tail_sampling"]["policies"]}
+        tail = cfg["processors"]["tail_sampling"]
+        policies = {p["type"] for p in tail["policies"]}
         assert {"status_code", "latency", "probabilistic"} <= policies
+        # Late spans follow their trace's decision, whichever it was (kept or dropped whole).
+        assert tail["decision_cache"]["sampled_cache_size"] > 0
+        assert tail["decision_cache"]["non_sampled_cache_size"] > 0
         assert "prometheus" in cfg["service"]["pipelines"]["metrics"]["exporters"]

@@ -445,6 +445,22 @@ def test_the_in_chart_collector_receives_the_services_telemetry(
         assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
 
 
+def test_the_in_chart_collector_keeps_traces_whole(observability_docs: list[Doc]) -> None:
+    [config_map] = [
+        d
+        for d in of_kind(observability_docs, "ConfigMap")
+        if component(d) == "otel-collector"
+    ]
+    [text] = config_map["data"].values()
+    tail = yaml.safe_load(text)["processors"]["tail_sampling"]
+    assert tail["decision_wait"] == "30s"
+    assert tail["decision_cache"] == {
+        "sampled_cache_size": 200000,
+        "non_sampled_cache_size": 200000,
+    }
+    assert {p["type"] for p in tail["policies"]} >= {"status_code", "latency", "probabilistic"}
+
+
 def test_no_pod_mounts_a_service_account_token(any_docs: list[Doc]) -> None:
     for account in of_kind(any_docs, "ServiceAccount"):
         assert account["automountServiceAccountToken"] is False, account["metadata"]["name"]
