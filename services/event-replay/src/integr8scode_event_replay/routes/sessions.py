@@ -31,7 +31,11 @@ router = APIRouter(
     prefix="/api/v1/replay",
     tags=["replay"],
     dependencies=[Depends(require_admin)],
-    responses={401: {"description": "No valid token"}, 403: {"description": "Not an admin"}},
+    responses={
+        401: {"description": "No valid token"},
+        403: {"description": "Not an admin"},
+        503: {"description": "The session or event store is unavailable; see Retry-After"},
+    },
 )
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64, description="Session id")]
