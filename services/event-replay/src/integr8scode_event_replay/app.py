@@ -145,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
             max_speed_factor=replay.max_speed_factor,
         ),
         preview_size=replay.preview_size,
+        dry_run_budget_s=replay.dry_run_budget_s,
         lease_s=replay.lease_s,
         instance_id=settings.instance_id,
         control_ack_timeout_s=replay.control_ack_timeout_s,

@@ -56,6 +56,12 @@ class ReplaySettings(BaseSettings):
         default=1_000.0, gt=0, description="Slowest pace a session may ask for."
     )
     preview_size: int = Field(default=20, ge=1, le=1_000, description="Events in a dry run.")
+    dry_run_budget_s: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Time a dry run's count and preview get; past it the count is a lower bound.",
+    )
     publish_attempts: int = Field(default=3, ge=1, description="Tries per event before failed.")
     max_consecutive_failures: int = Field(
         default=3, ge=1, description="Failed events in a row that fail the session."

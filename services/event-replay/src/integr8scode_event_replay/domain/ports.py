@@ -56,15 +56,34 @@ class ControlStore(Protocol):
     async def requested(self, session_id: str) -> SessionStatus | None: ...
 
 
+@dataclass(frozen=True)
+class EventCount:
+    """A count that may have stopped early: ``complete`` False means "at least ``n``"."""
+
+    n: int
+    complete: bool
+
+
 class EventSource(Protocol):
     """The event store, read in (``occurred_at``, ``event_id``) order."""
 
-    async def count(self, filters: ReplayFilters) -> int: ...
+    async def count(self, filters: ReplayFilters) -> int:
+        """All matching events (on FerretDB a scan of the whole store: never on a request)."""
+        ...
+
+    async def count_up_to(self, filters: ReplayFilters, limit: int, budget_s: float) -> EventCount:
+        """Matching events, counted until ``limit`` or until ``budget_s`` has passed."""
+        ...
 
     async def page(
-        self, filters: ReplayFilters, after: Cursor | None, limit: int
+        self,
+        filters: ReplayFilters,
+        after: Cursor | None,
+        limit: int,
+        budget_s: float | None = None,
     ) -> Sequence[StoredEvent]:
-        """Up to ``limit`` matching events after ``after`` (from the first when None)."""
+        """Up to ``limit`` matching events after ``after`` (from the first when None);
+        ``QueryTimeoutError`` when ``budget_s`` is given and runs out."""
         ...
 
 
