@@ -34,7 +34,7 @@ _FIELDS = frozenset({"v", "kid", "ct"})
 
 def is_sealed(value: object) -> bool:
     """Whether ``value`` has the stored form of a sealed value (any version, any key)."""
-    return isinstance(value, Mapping) and _FIELDS <= set(value)
+    return isinstance(value, Mapping) and set(value) >= _FIELDS
 
 
 def _associated_data(version: int, key_id: str, owner: str, field: str) -> bytes:

@@ -17,7 +17,7 @@ from integr8scode_secrets import (
     is_sealed,
 )
 
-SECRET = "whsec-0123456789-abcdef"  # noqa: S105 - test data
+SECRET = "whsec-0123456789-abcdef"
 OWNER = "user-1"
 
 
