@@ -20,8 +20,9 @@ class UnknownKeyError(UnsealError):
     """The value was sealed under a key id that is not in the ring (dropped too early, or the
     service's ring lacks the newest key)."""
 
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"sealed under key id {key_id!r}, which is not in the key ring")
+    def __init__(self, key_id: str, field: str = "") -> None:
+        where = f"{field}: " if field else ""
+        super().__init__(f"{where}sealed under key id {key_id!r}, which is not in the key ring")
         self.key_id = key_id
 
 

@@ -54,12 +54,12 @@ class SecretBox:
     def ring(self) -> KeyRing:
         return self._ring
 
-    def _cipher(self, key_id: str) -> AESGCM:
+    def _cipher(self, key_id: str, field: str) -> AESGCM:
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             key = self._ring.key(key_id)
             if key is None:
-                raise UnknownKeyError(key_id)
+                raise UnknownKeyError(key_id, field)
             cipher = self._ciphers[key_id] = AESGCM(key)
         return cipher
 
@@ -67,7 +67,7 @@ class SecretBox:
         """``plaintext`` sealed under the current key for ``owner``'s ``field``."""
         key_id = self._ring.current
         nonce = os.urandom(_NONCE_BYTES)
-        ciphertext = self._cipher(key_id).encrypt(
+        ciphertext = self._cipher(key_id, field).encrypt(
             nonce,
             plaintext.encode("utf-8"),
             _associated_data(FORMAT_VERSION, key_id, owner, field),
@@ -86,7 +86,7 @@ class SecretBox:
             raise TamperedError(f"{field}: unsupported sealed format version {version!r}")
         if not isinstance(key_id, str) or not isinstance(token, str):
             raise TamperedError(f"{field}: malformed sealed value")
-        cipher = self._cipher(key_id)
+        cipher = self._cipher(key_id, field)
         try:
             raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):

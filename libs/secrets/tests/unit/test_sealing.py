@@ -106,7 +106,7 @@ def test_an_unknown_key_id_is_named_and_the_value_is_not() -> None:
     with pytest.raises(UnknownKeyError) as caught:
         SecretBox(_ring("k1")).open(sealed, owner=OWNER, field="f")
     assert caught.value.key_id == "k0"
-    assert "'k0'" in str(caught.value)
+    assert "f: sealed under key id 'k0'" in str(caught.value)
     assert SECRET not in str(caught.value)
 
 
