@@ -51,6 +51,7 @@ from integr8scode_api.routes.notifications import build_notification_router
 from integr8scode_events import ConsumerRunner, EventPublisher, ProducerInfo, Supervisor
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import EXECUTION_EVENTS
+from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -72,6 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     environment = settings.environment
     jwt_secret = settings.auth.resolve_jwt_secret(environment)
     settings.auth.check_admin_password(environment)
+    # Refuses a missing key ring outside local environments, before anything else is built.
+    secret_box = SecretBox(settings.secrets.key_ring(environment))
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo.url,
@@ -148,7 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
         submit_timeout_s=settings.kafka.request_timeout_ms / 1000,
     )
     notifications = NotificationService(
-        settings=MongoNotificationSettings(db[SETTINGS_COLLECTION]),
+        settings=MongoNotificationSettings(db[SETTINGS_COLLECTION], secret_box),
         log=MongoNotificationLog(db[NOTIFICATIONS_COLLECTION]),
         policy=settings.notifications.policy(),
     )
