@@ -31,8 +31,13 @@ from opentelemetry.trace import SpanContext
 from integr8scode_event_replay.adapters.mongo_events import stored_event
 from integr8scode_event_replay.adapters.tokens import JwtVerifier
 from integr8scode_event_replay.app import build_app
-from integr8scode_event_replay.domain.errors import OwnershipLostError, PublishFailedError
+from integr8scode_event_replay.domain.errors import (
+    OwnershipLostError,
+    PublishFailedError,
+    StoreUnavailableError,
+)
 from integr8scode_event_replay.domain.messages import ReplayMessage, StoredEvent
+from integr8scode_event_replay.domain.ports import AccountStatus
 from integr8scode_event_replay.domain.sessions import (
     ACTIVE,
     Cursor,
@@ -293,6 +298,20 @@ FAST = RunPolicy(
 )
 
 
+class FakeAccounts:
+    """``AccountDirectory``: every account is an enabled admin at generation 0 unless
+    ``by_id`` says otherwise (None: deleted); ``down`` makes it raise StoreUnavailableError."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, AccountStatus | None] = {}
+        self.down = False
+
+    async def status(self, user_id: str) -> AccountStatus | None:
+        if self.down:
+            raise StoreUnavailableError("account store unavailable: test")
+        return self.by_id.get(user_id, AccountStatus("admin", False, 0))
+
+
 @dataclass
 class Harness:
     """Fakes, a tracer with an in-memory exporter, and the real pool/service/app over them."""
@@ -307,6 +326,7 @@ class Harness:
     service: ReplayService
     app: FastAPI
     limits: SpecLimits
+    accounts: FakeAccounts
     runners: list[SessionRunner] = field(default_factory=list)
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
@@ -421,7 +441,8 @@ def build_harness(
         control_ack_timeout_s=1.0,
         clock=lambda: datetime.now(UTC),
     )
-    app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET)))
+    accounts = FakeAccounts()
+    app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET), accounts=accounts))
     return Harness(
         events=events,
         sessions=sessions,
@@ -433,6 +454,7 @@ def build_harness(
         service=service,
         app=app,
         limits=limits,
+        accounts=accounts,
         runners=harness_runners,
     )
 
