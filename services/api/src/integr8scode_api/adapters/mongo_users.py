@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
 from integr8scode_api.domain.lookalikes import skeleton
@@ -100,18 +100,25 @@ class MongoUserRepository:
         )
         async for doc in cursor:
             plain = skeleton(doc["username"])
-            for value in (plain, f"{plain}#{doc['_id']}"):
-                try:
-                    await self._users.update_one(
-                        {"_id": doc["_id"], "skeleton": {"$exists": False}},
-                        {"$set": {"skeleton": value}},
-                    )
-                except DuplicateKeyError:
-                    log.warning(
-                        "user %s looks like an older account; kept, marked by its id", doc["_id"]
-                    )
-                    continue
-                break
+            twin = await self._users.find_one(
+                {"skeleton": plain, "_id": {"$ne": doc["_id"]}}, {"_id": 1}
+            )
+            if twin is not None:
+                log.warning(
+                    "user %s looks like %s; kept, marked by its id", doc["_id"], twin["_id"]
+                )
+            value = plain if twin is None else f"{plain}#{doc['_id']}"
+            try:
+                await self._set_skeleton(doc["_id"], value)
+            except (DuplicateKeyError, OperationFailure):
+                # A look-alike registered between the read and the write (FerretDB reports
+                # a unique violation on update as a plain OperationFailure).
+                await self._set_skeleton(doc["_id"], f"{plain}#{doc['_id']}")
+
+    async def _set_skeleton(self, user_id: str, value: str) -> None:
+        await self._users.update_one(
+            {"_id": user_id, "skeleton": {"$exists": False}}, {"$set": {"skeleton": value}}
+        )
 
     async def add(self, user: User) -> None:
         await self.ensure_indexes()
