@@ -116,6 +116,10 @@ async def test_update_access_delete_page_and_count_admins(live: LiveStack) -> No
     assert revoked is not None
     assert (revoked.disabled, revoked.token_generation) == (True, 2)
     assert await repo.update_access("missing") is None
+    # the fields the dlq-processor and event-replay read, under these names
+    raw = await live.mongo[live.database][COLLECTION].find_one({"_id": alice.id})
+    assert raw is not None
+    assert (raw["role"], raw["disabled"], raw["token_generation"]) == ("admin", True, 2)
 
     assert [u.username for u in await repo.page(offset=0, limit=10)] == ["alice", "boss"]
     assert [u.username for u in await repo.page(offset=1, limit=10)] == ["boss"]
