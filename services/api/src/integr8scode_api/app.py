@@ -38,6 +38,7 @@ from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.adapters.tokens import JwtTokenIssuer
 from integr8scode_api.config import Settings
 from integr8scode_api.dependencies import ApiContext, rate_limited
+from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.rate_limit import RateLimitGate
 from integr8scode_api.errors import install_error_handlers
@@ -45,7 +46,7 @@ from integr8scode_api.execution_service import ExecutionService
 from integr8scode_api.handlers.lifecycle import LifecycleHandlers
 from integr8scode_api.middleware import RateLimitHeadersMiddleware
 from integr8scode_api.notification_service import NotificationService
-from integr8scode_api.routes import admin_rate_limits, auth
+from integr8scode_api.routes import admin_rate_limits, admin_users, auth
 from integr8scode_api.routes.executions import build_execution_router
 from integr8scode_api.routes.notifications import build_notification_router
 from integr8scode_events import ConsumerRunner, EventPublisher, ProducerInfo, Supervisor
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Every public router, mounted under API_PREFIX behind the rate limit. Append new ones here.
-API_ROUTERS: tuple[APIRouter, ...] = (auth.router, admin_rate_limits.router)
+API_ROUTERS: tuple[APIRouter, ...] = (auth.router, admin_rate_limits.router, admin_users.router)
 
 Lifespan = AbstractAsyncContextManager[None]
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
         tokens=tokens,
         rate_limits=gate,
         rules=rules,
+        accounts=AccountAdmin(users),
         tracer=telemetry.tracer,
     )
 

@@ -33,11 +33,12 @@ async def _login(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     created = await client.post(
         "/api/v1/auth/register", json={"username": name, "password": "Sturdy-Lantern-41"}
     )
-    assert created.status_code == 201, created.text
+    assert created.status_code == 202, created.text
     login = await client.post(
         "/api/v1/auth/login", json={"username": name, "password": "Sturdy-Lantern-41"}
     )
-    return created.json()["id"], {"Authorization": f"Bearer {login.json()['access_token']}"}
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    return (await client.get("/api/v1/auth/me", headers=headers)).json()["id"], headers
 
 
 async def test_settings_are_stored_whole_and_answered_masked(live: LiveStack) -> None:

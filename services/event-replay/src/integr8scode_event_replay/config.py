@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         description="HS256 key of the api's tokens (REPLAY_JWT_SECRET, else API_JWT_SECRET).",
     )
     token_leeway_s: float = Field(default=5.0, ge=0, description="Clock skew tolerated on exp.")
+    account_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="How long an account's role/state is cached: the longest a demoted, "
+        "disabled or deleted admin keeps access (0: read it at every request).",
+    )
 
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     archiver: ArchiverSettings = Field(default_factory=ArchiverSettings)

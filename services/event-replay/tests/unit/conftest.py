@@ -35,9 +35,10 @@ from integr8scode_event_replay.domain.errors import (
     OwnershipLostError,
     PublishFailedError,
     QueryTimeoutError,
+    StoreUnavailableError,
 )
 from integr8scode_event_replay.domain.messages import ReplayMessage, StoredEvent
-from integr8scode_event_replay.domain.ports import EventCount
+from integr8scode_event_replay.domain.ports import AccountStatus, EventCount
 from integr8scode_event_replay.domain.sessions import (
     ACTIVE,
     Cursor,
@@ -330,6 +331,20 @@ FAST = RunPolicy(
 )
 
 
+class FakeAccounts:
+    """``AccountDirectory``: every account is an enabled admin at generation 0 unless
+    ``by_id`` says otherwise (None: deleted); ``down`` makes it raise StoreUnavailableError."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, AccountStatus | None] = {}
+        self.down = False
+
+    async def status(self, user_id: str) -> AccountStatus | None:
+        if self.down:
+            raise StoreUnavailableError("account store unavailable: test")
+        return self.by_id.get(user_id, AccountStatus("admin", False, 0))
+
+
 @dataclass
 class Harness:
     """Fakes, a tracer with an in-memory exporter, and the real pool/service/app over them."""
@@ -344,6 +359,7 @@ class Harness:
     service: ReplayService
     app: FastAPI
     limits: SpecLimits
+    accounts: FakeAccounts
     runners: list[SessionRunner] = field(default_factory=list)
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
@@ -463,7 +479,8 @@ def build_harness(
         control_ack_timeout_s=1.0,
         clock=lambda: datetime.now(UTC),
     )
-    app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET)))
+    accounts = FakeAccounts()
+    app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET), accounts=accounts))
     return Harness(
         events=events,
         sessions=sessions,
@@ -475,6 +492,7 @@ def build_harness(
         service=service,
         app=app,
         limits=limits,
+        accounts=accounts,
         runners=harness_runners,
     )
 

@@ -99,10 +99,12 @@ ADMIN_ROLE = "admin"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a verified access token speaks for."""
+    """Who a verified access token speaks for; ``token_generation`` is the account's when the
+    token was issued (0 for tokens from before generations existed)."""
 
     user_id: str
     role: str
+    token_generation: int = 0
 
     @property
     def admin(self) -> bool:
@@ -113,3 +115,19 @@ class TokenVerifier(Protocol):
     """Verifies an access token of the api; ``UnauthorizedError`` when it does not verify."""
 
     def verify(self, token: str) -> Principal: ...
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """An account as it is now (the api's ``users`` collection)."""
+
+    role: str
+    disabled: bool
+    token_generation: int
+
+
+class AccountDirectory(Protocol):
+    async def status(self, user_id: str) -> AccountStatus | None:
+        """The account now (cached for at most a few seconds), None when there is none;
+        ``StoreUnavailableError`` when it can't be read."""
+        ...
