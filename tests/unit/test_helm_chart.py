@@ -503,9 +503,7 @@ def test_the_in_chart_collector_receives_the_services_telemetry(
 
 def test_the_in_chart_collector_keeps_traces_whole(observability_docs: list[Doc]) -> None:
     [config_map] = [
-        d
-        for d in of_kind(observability_docs, "ConfigMap")
-        if component(d) == "otel-collector"
+        d for d in of_kind(observability_docs, "ConfigMap") if component(d) == "otel-collector"
     ]
     [text] = config_map["data"].values()
     tail = yaml.safe_load(text)["processors"]["tail_sampling"]
