@@ -88,14 +88,6 @@ def test_node_heap_is_three_quarters_of_memory_with_a_floor() -> None:
     assert node_heap_mb(SandboxLimits(5, 16)) == 16
 
 
-def test_memory_rlimit_kind_per_language() -> None:
-    assert {lang: spec.memory_rlimit for lang, spec in LANGUAGES.items()} == {
-        "python": "as",
-        "javascript": "data",  # V8 reserves gigabytes of address space
-        "bash": "as",
-    }
-
-
 # -- detection helpers -----------------------------------------------------------------------
 
 
