@@ -14,6 +14,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -523,6 +524,44 @@ async def test_host_files_and_secrets_are_not_readable(
     env = next(line for line in out.splitlines() if line.startswith("ENV"))
     assert "INTEGR8SCODE" not in env
     assert "VIRTUAL_ENV" not in env
+
+
+async def test_no_socket_file_exists_anywhere_inside(
+    runner: BubblewrapRunner, tmp_path: Path
+) -> None:
+    """Walk the sandbox's whole filesystem (but its own fresh /proc): not one Unix socket, and
+    of /usr only what programs need. A socket on the host (here: a listening one) stays out."""
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    host.bind(str(tmp_path / "host.sock"))
+    host.listen(1)
+    script = (
+        "import os, stat\n"
+        "sockets, entries = [], 0\n"
+        "for root, dirs, files in os.walk('/'):\n"
+        "    if root == '/':\n"
+        "        dirs.remove('proc')\n"
+        "    for name in dirs + files:\n"
+        "        entries += 1\n"
+        "        try:\n"
+        "            mode = os.lstat(os.path.join(root, name)).st_mode\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if stat.S_ISSOCK(mode):\n"
+        "            sockets.append(os.path.join(root, name))\n"
+        "print('SOCKETS', sockets, 'ENTRIES', entries)\n"
+        "print('USR', *sorted(os.listdir('/usr')))\n"
+        "print('SHARE', *sorted(os.listdir('/usr/share')))\n"
+    )
+    try:
+        result = await run(runner, script, timeout_s=20)
+    finally:
+        host.close()
+    assert result.outcome == "completed", result
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("SOCKETS [] ENTRIES "), lines[0]
+    assert int(lines[0].split()[-1]) > 1000  # the walk did see the runtime's files
+    assert {"include", "src", "games"}.isdisjoint(lines[1].split()), lines[1]
+    assert set(lines[2].split()) <= {"SHARE", "zoneinfo"}, lines[2]  # no doc, man, icons…
 
 
 async def test_symlinks_lead_nowhere_outside(runner: BubblewrapRunner) -> None:

@@ -10,8 +10,9 @@ threaded process) in a process group of its own::
 - ``setpriv`` (only when the coordinator runs as root) drops to host uid/gid 65534 before bwrap,
   so the user namespace maps the sandbox's uid to an unprivileged host uid rather than to root.
 - ``bwrap`` unshares every namespace (user, pid, net, ipc, uts, cgroup, mount), drops all
-  capabilities, forbids nested user namespaces, clears the environment, binds only ``/usr`` (and
-  the merged-/usr links) and an interpreter's own prefix read-only, mounts a fresh ``/proc`` and
+  capabilities, forbids nested user namespaces, clears the environment, binds only the
+  directories programs need read-only (``runtime_detection``; checked by ``bind_audit``: no
+  socket can be in them), mounts a fresh ``/proc`` and
   a minimal ``/dev`` (read-only, plus a size-limited ``/dev/shm``), size-limited tmpfs at
   ``/work`` (the working directory) and ``/tmp``, a synthetic ``/etc/passwd`` and ``/etc/group``,
   remounts ``/`` read-only, and installs the syscall filter (``seccomp``) last, so it holds for
@@ -46,6 +47,7 @@ from typing import Literal
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from integr8scode_coordinator.adapters.bind_audit import audit
 from integr8scode_coordinator.adapters.cgroups import CgroupHost, RunCgroup
 from integr8scode_coordinator.adapters.runtime_detection import (
     Interpreter,
@@ -185,8 +187,10 @@ def build_command(
     ]  # fmt: skip
     for mount in c.mounts:
         argv += [f"--{mount.kind}", mount.source, mount.dest]
+    bound = [m.source for m in c.mounts if m.kind == "ro-bind"]
     for directory in interpreter.binds:
-        argv += ["--ro-bind", directory, directory]
+        if not any(directory == b or directory.startswith(b + "/") for b in bound):
+            argv += ["--ro-bind", directory, directory]
     argv += [
         "--proc", "/proc",
         "--dev", "/dev",
@@ -298,18 +302,28 @@ class BubblewrapRunner:
             setpriv = shutil.which("setpriv")
             if setpriv is None:
                 log.warning("setpriv not found: sandboxes map to host root (still without caps)")
-        mounts = system_mounts()
+        shell = BubblewrapConfig.shell
+        mounts = system_mounts(tools=(shell, os.path.realpath(prlimit)))
         if os.path.exists("/etc/ld.so.cache"):
             mounts.append(Mount("ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"))
         try:
             seccomp = compile_filter()
         except SeccompUnavailableError as exc:
             raise SandboxUnavailableError(f"no syscall filter for the sandbox: {exc}") from exc
+        interpreters = detect_interpreters(extra_commands=extra_commands)
+        bound = [*mounts, *(Mount("ro-bind", d, d) for i in interpreters for d in i.binds)]
+        report = audit(bound)  # raises when a bind could expose the host
+        log.info(
+            "sandbox binds %s: %d entries checked in %.0f ms, no socket, only root may write",
+            ", ".join(report.roots),
+            report.entries,
+            report.elapsed_ms,
+        )
         config = BubblewrapConfig(
             bwrap=bwrap,
             prlimit=os.path.realpath(prlimit),
             setpriv=setpriv,
-            interpreters=tuple(detect_interpreters(extra_commands=extra_commands)),
+            interpreters=tuple(interpreters),
             mounts=tuple(mounts),
             seccomp=seccomp,
         )

@@ -53,6 +53,9 @@ class LanguageSpec:
     short_parts: int  # how many leading components make the version clients see
     argv: Callable[[str, str, SandboxLimits], list[str]]
     markers: tuple[tuple[Limit, str], ...]  # stderr texts that mean a limit refused something
+    # Arguments that make the interpreter print, one per line, data directories it reads at
+    # run time that are not next to its binary or libraries (bound into the sandbox).
+    data_dirs_args: tuple[str, ...] = ()
 
     @property
     def script_path(self) -> str:
@@ -76,6 +79,12 @@ LANGUAGES: dict[str, LanguageSpec] = {
                 (Limit.MEMORY, "MemoryError"),
                 (Limit.PROCESSES, "can't start new thread"),
                 (Limit.PROCESSES, "BlockingIOError: [Errno 11]"),
+            ),
+            data_dirs_args=(
+                "-I",
+                "-S",
+                "-c",
+                "import sysconfig\nfor k in 'stdlib', 'platstdlib': print(sysconfig.get_path(k))",
             ),
         ),
         LanguageSpec(
