@@ -190,7 +190,7 @@ def _new_user(http: httpx.Client) -> dict[str, str]:
     username, password = f"fuzz_{uuid.uuid4().hex[:10]}", f"pw-{uuid.uuid4().hex}"
     credentials = {"username": username, "password": password}
     registered = http.post("/api/v1/auth/register", json=credentials)
-    assert registered.status_code == 201, registered.text
+    assert registered.status_code == 202, registered.text
     login = http.post("/api/v1/auth/login", json=credentials)
     assert login.status_code == 200, login.text
     return _bearer(login.json()["access_token"])

@@ -318,7 +318,11 @@ async def test_a_big_mapping_that_is_barely_touched_runs(any_runner: BubblewrapR
     result = await run(any_runner, SPARSE_MMAP.format(touch_mb=10))
     assert result.outcome == "completed", result
     assert result.stdout == "touched 10 MB\n"
-    assert 10 * 1024 < result.peak_memory_kb < 128 * 1024
+    assert result.peak_memory_kb < 128 * 1024
+    if any_runner.cgroups.memory is not None:
+        # Without a memory cgroup the peak is sampled (every 20 ms): a run this short may end
+        # between two samples, so only the cgroup's figure is exact.
+        assert result.peak_memory_kb > 10 * 1024
 
 
 async def test_touching_more_than_the_limit_fails_with_the_memory_verdict(

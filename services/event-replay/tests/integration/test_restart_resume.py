@@ -52,6 +52,11 @@ def admin_headers() -> dict[str, str]:
 async def database() -> AsyncIterator[str]:
     name = f"replay_it_{uuid.uuid4().hex[:10]}"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(STACK.mongo_url)
+    # The admin behind admin_headers(), as the api stores accounts (tokens are checked against
+    # the account as it is now).
+    await client[name]["users"].insert_one(
+        {"_id": "it-admin", "username": "it-admin", "role": "admin", "token_generation": 0}
+    )
     try:
         yield name
     finally:
