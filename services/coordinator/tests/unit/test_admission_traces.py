@@ -103,6 +103,9 @@ async def test_queue_wait_and_admission_are_spans_of_the_executions_trace(
     # The claim's store calls are the admission's children.
     [claim] = harness.spans("mongo.claim_queued")
     assert _parent(claim) == _span_id(admit)
+    # The run's own store calls are traced (it does not inherit the pass's suppression).
+    [save] = harness.spans("mongo.save")
+    assert save in _in_trace(harness, consume)
 
 
 async def test_an_attempt_that_finds_no_slot_leaves_no_span(make_harness: MakeHarness) -> None:
