@@ -50,6 +50,17 @@ def _admitted(trace: JaegerTrace) -> bool:
     return set(ADMISSION) <= names and "sandbox.run" in names
 
 
+async def _admitted_trace(trace_id: str) -> JaegerTrace:
+    try:
+        return await wait_for_trace(
+            STACK.jaeger_query, trace_id, until=_admitted, timeout_s=EXPORT_DEADLINE_S
+        )
+    except AssertionError:
+        found = await wait_for_trace(STACK.jaeger_query, trace_id, timeout_s=5)
+        missing = sorted({*ADMISSION, "sandbox.run"} - set(found.names()))
+        raise AssertionError(f"trace {trace_id} lacks {missing}; it has {found.names()}") from None
+
+
 def _check_admission(trace: JaegerTrace, execution_id: str) -> None:
     consume = next(
         s
@@ -127,9 +138,7 @@ async def test_admission_in_each_trace_and_no_root_traces_from_background_work(
         assert result["trace_id"], result
     ours: list[str] = []  # trace ids as Jaeger spells them
     for result in results:
-        trace = await wait_for_trace(
-            STACK.jaeger_query, result["trace_id"], until=_admitted, timeout_s=EXPORT_DEADLINE_S
-        )
+        trace = await _admitted_trace(result["trace_id"])
         _check_admission(trace, result["execution_id"])
         ours.append(trace.trace_id)
 
