@@ -136,6 +136,11 @@ async def trace_census(
                 census.truncated.add(service)
             for raw in data:
                 census.traces.setdefault(raw["traceID"], parse_trace(raw))
+    return count(census)
+
+
+def count(census: Census) -> Census:
+    """Fill ``roots`` and ``missing_parents`` from ``census.traces``."""
     for trace_id, trace in census.traces.items():
         ids = {s.span_id for s in trace.spans}
         for span in trace.spans:
