@@ -45,6 +45,11 @@ def _census(*traces: tuple[str, list[dict[str, Any]]]) -> Census:
     now = datetime.now(UTC)
     census = Census(start=now, end=now)
     for trace_id, spans in traces:
+        for span in spans:
+            span["traceID"] = trace_id
+            for reference in span["references"]:
+                if reference["refType"] == "CHILD_OF":
+                    reference["traceID"] = trace_id
         census.traces[trace_id] = parse_trace(
             {"traceID": trace_id, "spans": spans, "processes": PROCESSES}
         )
