@@ -33,7 +33,7 @@ GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 
 # What the default value set lacks on purpose: the chart refuses to render without a JWT secret
 # and, outside local environments, without an admin password. Check-only values, never real ones.
-DEFAULT_SET=(--set "secrets.jwtSecret=check-only-jwt-secret-0123456789abcdef" --set "secrets.adminPassword=check-only-password")
+DEFAULT_SET=(--set "secrets.jwtSecret=check-only-jwt-secret-0123456789abcdef" --set "secrets.adminPassword=check-only-password" --set "secrets.sealingKeys=check-only:Y2hlY2stb25seS1zZWFsaW5nLWtleS0wMTIzNDU2Nzg")
 
 # ensure_helm: build helm once per version into $BIN_DIR (a temp GOBIN, then a rename).
 ensure_helm() {

@@ -287,7 +287,7 @@ cmd_run() {
   # The --set flags that complete the default values (check.sh passes its own).
   local default_set=("$@")
   if [ "${#default_set[@]}" -eq 0 ]; then
-    default_set=(--set "secrets.jwtSecret=check-only-jwt-secret-0123456789abcdef" --set "secrets.adminPassword=check-only-password")
+    default_set=(--set "secrets.jwtSecret=check-only-jwt-secret-0123456789abcdef" --set "secrets.adminPassword=check-only-password" --set "secrets.sealingKeys=check-only:Y2hlY2stb25seS1zZWFsaW5nLWtleS0wMTIzNDU2Nzg")
   fi
   need_cmd openssl dry-run
   need_cmd curl dry-run

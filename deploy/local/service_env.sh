@@ -13,7 +13,7 @@ SERVICES=(
 )
 
 # The variables service_env sets, for passing them on by name (`podman run -e NAME`).
-SERVICE_ENV_NAMES=(OTEL_EXPORTER_OTLP_ENDPOINT KAFKA_BOOTSTRAP_SERVERS MONGO_URL REDIS_URL DEPLOYMENT_ENVIRONMENT COORDINATOR_LEASE_S API_RATE_LIMIT_AUTH_LIMIT NOTIFIER_ALLOW_LOOPBACK_TARGETS API_NOTIFICATIONS_ALLOW_HTTP DLQ_DEFAULT_MAX_ATTEMPTS DLQ_DEFAULT_INITIAL_BACKOFF_S DLQ_DEFAULT_MAX_BACKOFF_S DLQ_POLL_INTERVAL_S API_JWT_SECRET)
+SERVICE_ENV_NAMES=(OTEL_EXPORTER_OTLP_ENDPOINT KAFKA_BOOTSTRAP_SERVERS MONGO_URL REDIS_URL DEPLOYMENT_ENVIRONMENT COORDINATOR_LEASE_S API_RATE_LIMIT_AUTH_LIMIT NOTIFIER_ALLOW_LOOPBACK_TARGETS API_NOTIFICATIONS_ALLOW_HTTP DLQ_DEFAULT_MAX_ATTEMPTS DLQ_DEFAULT_INITIAL_BACKOFF_S DLQ_DEFAULT_MAX_BACKOFF_S DLQ_POLL_INTERVAL_S API_JWT_SECRET INTEGR8SCODE_SECRETS_KEYS)
 
 service_env() {
   export OTEL_EXPORTER_OTLP_ENDPOINT="${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:$OTLP_GRPC_PORT}"
@@ -40,4 +40,13 @@ service_env() {
   [ -s "$secret_file" ] || (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=' >"$secret_file")
   API_JWT_SECRET="${API_JWT_SECRET:-$(cat "$secret_file")}"
   export API_JWT_SECRET
+  # The key ring that seals stored credentials (api writes, notifier reads): one 32-byte key per
+  # clone, kept beside the clone's data (.local/data) so restarts keep opening what is stored.
+  # Rotate by editing the file (new key first, comma, old key), restarting, then
+  # `uv run --no-sync integr8scode-api rotate-secrets` (services/api/README.md).
+  local keys_file="$CONF_DIR/secrets_keys"
+  [ -s "$keys_file" ] || (umask 077 && printf 'local-%s:%s\n' "$(date +%Y%m%d)" \
+    "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$keys_file")
+  INTEGR8SCODE_SECRETS_KEYS="${INTEGR8SCODE_SECRETS_KEYS:-$(tr -d '\n' <"$keys_file")}"
+  export INTEGR8SCODE_SECRETS_KEYS
 }

@@ -75,7 +75,7 @@ async def new_user(http: httpx.AsyncClient, prefix: str = "e2e") -> ApiUser:
     registered = await http.post(
         "/api/v1/auth/register", json={"username": username, "password": password}
     )
-    assert registered.status_code == 201, registered.text
+    assert registered.status_code == 202, registered.text
     login = await http.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert login.status_code == 200, login.text
     return ApiUser(username, password, login.json()["access_token"], http)

@@ -34,6 +34,16 @@ def component(name: str, command: str, *args: str) -> None:
     )
 
 
+def log_tail(name: str, lines: int = 40) -> str:
+    """The last lines of a component's log (``svc-notifier``, ``kafka``, ...), for failure
+    messages."""
+    path = ROOT / ".local" / "logs" / f"{name}.log"
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
 def pid_of(name: str) -> int:
     return int((PIDS / f"{name}.pid").read_text())
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.client import ApiUser, new_user
+from tests.stack import local_stack
 
 
 def _detail(response: httpx.Response) -> str:
@@ -138,3 +139,19 @@ async def test_failed_logins_throttle_the_account_with_retry_after(http: httpx.A
     assert "too many failed logins" in refused.json()["detail"]
     other = await new_user(http, prefix="unthrottled")  # other accounts are not affected
     assert other.token
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "allowed"),
+    [
+        ("integr8scode-backend", "/api/v1/notifications/settings", "GET, HEAD, PUT"),
+        ("integr8scode-backend", "/api/v1/execute", "POST"),
+        ("event-replay", "/api/v1/replay/sessions", "GET, HEAD, POST"),
+    ],
+)
+async def test_a_wrong_method_is_a_405_allowing_every_method_of_the_path(
+    http: httpx.AsyncClient, base: str, path: str, allowed: str
+) -> None:
+    response = await http.request("OPTIONS", f"{local_stack().services[base]}{path}")
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed

@@ -101,7 +101,7 @@ async def test_one_trace_holds_the_whole_execution(user: ApiUser) -> None:
     assert server.tag("execution.id") == execution_id
     assert server.tag("execution.language") == "python"
     assert server.tag("execution.language_version")
-    assert server.tag("execution.script_length") == len(SCRIPTS["python"])
+    assert server.tag("execution.script_length") == len(SCRIPTS["python"].encode())
     assert server.tag("client.address")
     assert server.tag("rate_limit.allowed") is True
 
@@ -125,7 +125,10 @@ async def test_one_trace_holds_the_whole_execution(user: ApiUser) -> None:
     assert sandbox.tag("execution.status") == "completed"
     assert _has_ancestor(trace, sandbox, consume)
 
-    mongo = [s for s in trace.spans if s.tag("db.system") == "mongodb"]
+    mongo = [s for s in trace.spans if s.tag("db.system.name") == "mongodb"]
+    assert all(s.tag("db.system") is None for s in mongo)  # only the current conventions
+    assert all(s.tag("db.collection.name") for s in mongo if s.tag("db.operation.name") != "ping")
+    assert any(s.name == "insert executions" for s in mongo)
     assert any(s.service == "execution-coordinator" for s in mongo)
     assert any(s.service == "integr8scode-backend" for s in mongo)
 

@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from pymongo import AsyncMongoClient
 
+from integr8scode_events import MongoSettings
+from integr8scode_secrets import is_sealed
 from tests.e2e.client import ApiUser
 from tests.e2e.notify_receivers import Answer, Received, RecordingReceiver, holds_for
 from tests.jaeger import JaegerSpan, JaegerTrace, wait_for_trace
@@ -284,3 +288,41 @@ async def _counts(
     webhook: RecordingReceiver, webhook_count: int, slack: RecordingReceiver, slack_count: int
 ) -> bool:
     return len(webhook.requests) == webhook_count and len(slack.requests) == slack_count
+
+
+async def test_stored_credentials_are_sealed_and_deliveries_still_signed(user: ApiUser) -> None:
+    """Needs the api and the notifier of this branch, started with one key ring
+    (INTEGR8SCODE_SECRETS_KEYS; `make up` generates it)."""
+    user_id = jwt.decode(user.token, options={"verify_signature": False})["sub"]
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(STACK.mongo_url, tz_aware=True)
+    try:
+        async with RecordingReceiver() as webhook, RecordingReceiver() as slack:
+            await _configure(user, webhook, slack)
+            stored = await mongo[MongoSettings().database]["notification_settings"].find_one(
+                {"_id": user_id}
+            )
+            assert stored is not None
+            raw = repr(stored)
+            for plaintext in (SECRET, "E2ESLACKTOKEN", "E2EQUERYTOKEN", "T000E2E"):
+                assert plaintext not in raw, f"{plaintext} stored in the clear"
+            for sealed in (
+                stored["webhook"]["url"],
+                stored["webhook"]["secret"],
+                stored["slack"]["webhook_url"],
+            ):
+                assert is_sealed(sealed)
+            shown = await user.http.get(SETTINGS, headers=user.headers)
+            assert shown.json()["webhook"]["url"] == webhook.url("/hook?***")
+            assert "E2EQUERYTOKEN" not in shown.text
+
+            result = await user.run("print('sealed')")
+            assert result["status"] == "completed"
+            (hook,) = await webhook.wait_for(1)
+            (message,) = await slack.wait_for(1)
+    finally:
+        await mongo.close()
+    # The notifier opened all three: the URL with its query, the secret that signs, Slack's path.
+    assert hook.path == HOOK_PATH
+    assert _verified(hook, SECRET)
+    assert hook.json()["execution"]["execution_id"] == result["execution_id"]
+    assert message.path == SLACK_PATH

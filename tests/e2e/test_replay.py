@@ -204,6 +204,7 @@ async def test_a_dry_run_counts_and_previews_and_publishes_nothing(
     assert view["status"] == "completed"
     assert view["dry_run"] is True
     assert (view["matched"], view["published"]) == (len(docs), 0)
+    assert (view["matched_is_lower_bound"], view["preview_complete"]) == (False, True)
     assert [p["event_id"] for p in view["preview"]] == [d["event_id"] for d in docs]
     assert {p["target_topic"] for p in view["preview"]} == {topic}
     assert view["preview"][0]["event_type"] == "execution.requested"
@@ -231,9 +232,11 @@ async def test_the_safety_cap_holds(
         headers=admin,
     )
     assert created.status_code == 201, created.text
-    assert (created.json()["capped"], created.json()["planned"]) == (True, 2)
+    # The POST answers before anything is counted: the session counts in the background.
+    assert (created.json()["matched"], created.json()["capped"]) == (None, None)
     session = await wait_session(replay, admin, created.json()["id"], "completed", "failed")
     assert (session["status"], session["published"]) == ("completed", 2)
+    assert (session["matched"], session["capped"], session["planned"]) == (len(docs), True, 2)
     assert await end_offset(topic) == 2
     records = await read_all(topic, 2)
     assert [header(r, h.REPLAYED_EVENT_ID) for r in records] == [d["event_id"] for d in docs[:2]]

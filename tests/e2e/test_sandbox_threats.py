@@ -6,6 +6,7 @@ coordinator's container too, with only the privileges docs/containers.md lists."
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -147,3 +148,90 @@ async def test_denied_syscalls_fail_with_eperm(user: ApiUser) -> None:
         assert calls[name] == [-1, "Operation not permitted"], (name, calls[name])
     rc, _ = calls["unshare_user"]
     assert rc == -1  # bubblewrap's --disable-userns: no nested namespaces for the program
+
+
+# -- limits of the whole run (issue 10) ---------------------------------------------------------
+# The coordinator sets cpu_time_s to the request's timeout_s. Memory is resident memory of the
+# whole run (the memory cgroup, or the watch's sum without one), not address space.
+
+SPARSE_MMAP = (
+    "import mmap\n"
+    "m = mmap.mmap(-1, 200 << 20)\n"
+    "for i in range(0, {touch_mb} << 20, 4096):\n"
+    "    m[i] = 1\n"
+    "print('touched {touch_mb} MB')\n"
+)
+
+
+async def test_a_big_mapping_barely_touched_runs_under_the_memory_limit(user: ApiUser) -> None:
+    result = await user.run(
+        SPARSE_MMAP.format(touch_mb=10), limits={"timeout_s": 10, "memory_mb": 128}
+    )
+    assert result["status"] == "completed", result
+    assert result["stdout"] == "touched 10 MB\n"
+    assert result["resource_usage"]["peak_memory_kb"] < 128 * 1024
+
+
+async def test_touching_more_than_the_memory_limit_fails_with_the_memory_verdict(
+    user: ApiUser,
+) -> None:
+    result = await user.run(
+        SPARSE_MMAP.format(touch_mb=200), limits={"timeout_s": 10, "memory_mb": 128}
+    )
+    assert result["status"] == "failed", result
+    assert result["error"] == "memory limit of 128 MB exceeded"
+    assert result["stdout"] == ""
+
+
+async def test_twenty_threads_run_under_the_memory_limit(user: ApiUser) -> None:
+    script = (
+        "import threading\n"
+        "done = []\n"
+        "threads = [threading.Thread(target=lambda: done.append(1)) for _ in range(20)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print(len(done), 'threads')\n"
+    )
+    result = await user.run(script, limits={"timeout_s": 10, "memory_mb": 128})
+    assert result["status"] == "completed", result
+    assert result["stdout"] == "20 threads\n"
+
+
+async def test_the_cpu_limit_holds_for_the_whole_run(user: ApiUser) -> None:
+    """8 busy processes: each alone stays far under the per-process RLIMIT_CPU of 4 s when the
+    run as a whole reaches 4 s of CPU (about 2 s of wall time on 2 free cores). Before the
+    whole-run watch, this ran into the wall-clock timeout having used ~8 s of CPU."""
+    script = (
+        "import os\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n"
+        "        while True:\n"
+        "            pass\n"
+        "os.wait()\n"
+    )
+    result = await user.run(script, limits={"timeout_s": 4, "memory_mb": 128})
+    assert result["status"] == "failed", result
+    assert result["error"] == "CPU time limit of 4s exceeded"
+    cpu_ms = result["resource_usage"]["cpu_time_ms"]
+    # One poll of the watch (50 ms) on every core, plus the time to kill.
+    assert 4000 <= cpu_ms <= 4000 + 2 * 50 * (os.cpu_count() or 1) + 200, cpu_ms
+
+
+async def test_no_socket_file_is_reachable_inside(user: ApiUser) -> None:
+    script = (
+        "import os, stat\n"
+        "found = []\n"
+        "for root, dirs, files in os.walk('/'):\n"
+        "    if root == '/':\n"
+        "        dirs.remove('proc')\n"
+        "    for name in dirs + files:\n"
+        "        try:\n"
+        "            if stat.S_ISSOCK(os.lstat(os.path.join(root, name)).st_mode):\n"
+        "                found.append(os.path.join(root, name))\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "print('SOCKETS', found)\n"
+    )
+    result = await user.run(script, limits={"timeout_s": 20, "memory_mb": 128})
+    assert result["status"] == "completed", result
+    assert result["stdout"] == "SOCKETS []\n"

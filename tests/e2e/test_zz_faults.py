@@ -32,7 +32,13 @@ import pytest
 from tests.e2e import fault_checks
 from tests.e2e.client import TERMINAL, ApiUser, new_user
 from tests.e2e.notify_receivers import RecordingReceiver, holds_for
-from tests.e2e.stack_control import component, native_stack_here, services_ready, signal_group
+from tests.e2e.stack_control import (
+    component,
+    log_tail,
+    native_stack_here,
+    services_ready,
+    signal_group,
+)
 from tests.polling import eventually
 
 USERS, EXECUTIONS, RATE_PER_S = 4, 40, 10.0
@@ -208,7 +214,14 @@ async def test_a_fault_under_load_strands_and_contradicts_nothing(
         async def every_one_delivered() -> bool:
             return set(docs) <= set(deliveries_by_execution())
 
-        await eventually(every_one_delivered, timeout_s=120, what="a webhook per execution")
+        try:
+            await eventually(every_one_delivered, timeout_s=120, what="a webhook per execution")
+        except AssertionError as exc:
+            missing = sorted(set(docs) - set(deliveries_by_execution()))
+            raise AssertionError(
+                f"{exc}; no webhook for {len(missing)}: {missing[:5]}\n"
+                f"notifier log:\n{log_tail('svc-notifier')}"
+            ) from exc
 
         async def one_delivery_each() -> bool:
             # At least once, as one delivery: a notifier killed between sending and recording

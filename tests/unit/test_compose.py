@@ -82,6 +82,25 @@ def test_collector_pipeline_matches_the_native_one(compose: dict[str, Any]) -> N
     for cfg in (docker_cfg, native_cfg):
         traces = cfg["service"]["pipelines"]["traces"]
         assert traces["processors"] == ["memory_limiter", "tail_sampling", "batch"]
-        policies = {p["type"] for p in cfg["processors"]["tail_sampling"]["policies"]}
+        tail = cfg["processors"]["tail_sampling"]
+        policies = {p["type"] for p in tail["policies"]}
         assert {"status_code", "latency", "probabilistic"} <= policies
+        # Late spans follow their trace's decision, whichever it was (kept or dropped whole).
+        assert tail["decision_cache"]["sampled_cache_size"] > 0
+        assert tail["decision_cache"]["non_sampled_cache_size"] > 0
         assert "prometheus" in cfg["service"]["pipelines"]["metrics"]["exporters"]
+
+
+def test_the_api_and_the_notifier_share_the_key_ring_and_nobody_else_gets_it(
+    compose: dict[str, Any],
+) -> None:
+    rings = {
+        name: service["environment"].get("INTEGR8SCODE_SECRETS_KEYS")
+        for name, service in compose["services"].items()
+        if name in SERVICES
+    }
+    assert rings["api"] == rings["notifier"] == "${INTEGR8SCODE_SECRETS_KEYS:-}"
+    assert {name for name, ring in rings.items() if ring is not None} == {"api", "notifier"}
+    # Both still get the shared service environment alongside it.
+    for name in ("api", "notifier"):
+        assert compose["services"][name]["environment"]["MONGO_URL"] == "mongodb://mongo:27017"

@@ -36,9 +36,12 @@ JWT = "jwt-secret-under-test-0123456789abcdefXYZ"
 ADMIN_PASSWORD = "admin-password-under-test-42"
 MONGO_URL = "mongodb://mongo-user:mongo-pass-under-test@mongo.internal:27017/?tls=true"
 REDIS_URL = "rediss://:redis-pass-under-test@redis.internal:6380/0"
+# One id:key pair (--set splits on commas; the key without its base64 padding, which is optional).
+SEALING_KEYS = "k-under-test:c2VhbGluZy1rZXktdW5kZXItdGVzdC0wMTIzNDU2Nzg"
 SECRET_SET = [
     f"secrets.jwtSecret={JWT}",
     f"secrets.adminPassword={ADMIN_PASSWORD}",
+    f"secrets.sealingKeys={SEALING_KEYS}",
     f"mongo.url={MONGO_URL}",
     f"redis.url={REDIS_URL}",
 ]
@@ -386,37 +389,90 @@ def test_rendering_without_a_jwt_secret_fails(helm: Path) -> None:
     assert "secrets.existingSecret" in disabled.stderr
 
 
+def test_rendering_without_a_sealing_key_ring_fails_outside_local(helm: Path) -> None:
+    without = [v for v in SECRET_SET if not v.startswith("secrets.sealingKeys=")]
+    result = _template(helm, *_set(without))
+    assert result.returncode != 0
+    assert "secrets.sealingKeys is required in environment" in result.stderr
+    local = render(helm, *_set([*without, "global.deploymentEnvironment=local"]))
+    for deployment in service_deployments(local).values():
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert "INTEGR8SCODE_SECRETS_KEYS" not in {e["name"] for e in env}
+
+
+def test_the_api_and_the_notifier_read_one_key_ring(default_docs: list[Doc]) -> None:
+    (secret,) = of_kind(default_docs, "Secret")
+    refs = set()
+    for name in ("api", "notifier"):
+        env = service_deployments(default_docs)[name]["spec"]["template"]["spec"]["containers"][0]
+        (ring,) = [e for e in env["env"] if e["name"] == "INTEGR8SCODE_SECRETS_KEYS"]
+        ref = ring["valueFrom"]["secretKeyRef"]
+        refs.add((ref["name"], ref["key"]))
+    assert refs == {(secret["metadata"]["name"], "INTEGR8SCODE_SECRETS_KEYS")}
+    assert secret["stringData"]["INTEGR8SCODE_SECRETS_KEYS"] == SEALING_KEYS
+
+
 def test_an_existing_secret_replaces_the_charts_own(production_docs: list[Doc]) -> None:
     assert of_kind(production_docs, "Secret") == []
     deployment = service_deployments(production_docs)["api"]
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    for var in ("API_JWT_SECRET", "API_ADMIN_PASSWORD", "MONGO_URL", "REDIS_URL"):
+    for var in (
+        "API_JWT_SECRET",
+        "API_ADMIN_PASSWORD",
+        "INTEGR8SCODE_SECRETS_KEYS",
+        "MONGO_URL",
+        "REDIS_URL",
+    ):
         assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "integr8scode-secrets", "key": var}
+    notifier = service_deployments(production_docs)["notifier"]
+    env = {e["name"]: e for e in notifier["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["INTEGR8SCODE_SECRETS_KEYS"]["valueFrom"]["secretKeyRef"] == {
+        "name": "integr8scode-secrets",
+        "key": "INTEGR8SCODE_SECRETS_KEYS",
+    }
 
 
 def test_secret_values_appear_only_in_the_secret(default_docs: list[Doc]) -> None:
     secrets = of_kind(default_docs, "Secret")
     assert len(secrets) == 1
     stored = secrets[0]["stringData"]
-    assert set(stored.values()) == {JWT, ADMIN_PASSWORD, MONGO_URL, REDIS_URL}
+    assert set(stored.values()) == {JWT, ADMIN_PASSWORD, SEALING_KEYS, MONGO_URL, REDIS_URL}
     for doc in default_docs:
         if doc["kind"] == "Secret":
             continue
         text = yaml.safe_dump(doc)
-        for value in (JWT, ADMIN_PASSWORD, "mongo-pass-under-test", "redis-pass-under-test"):
+        for value in (
+            JWT,
+            ADMIN_PASSWORD,
+            SEALING_KEYS.split(":")[1],
+            "mongo-pass-under-test",
+            "redis-pass-under-test",
+        ):
             assert value not in text, f"{doc['kind']} {doc['metadata']['name']} holds a secret"
     for configmap in of_kind(default_docs, "ConfigMap"):
         keys = set(configmap.get("data", {}))
-        assert not keys & {"API_JWT_SECRET", "API_ADMIN_PASSWORD", "MONGO_URL", "REDIS_URL"}
+        assert not keys & {
+            "API_JWT_SECRET",
+            "API_ADMIN_PASSWORD",
+            "INTEGR8SCODE_SECRETS_KEYS",
+            "MONGO_URL",
+            "REDIS_URL",
+        }
 
 
 def test_services_get_secrets_they_need_and_no_more(default_docs: list[Doc]) -> None:
     wanted = {
-        "api": {"API_JWT_SECRET", "API_ADMIN_PASSWORD", "MONGO_URL", "REDIS_URL"},
+        "api": {
+            "API_JWT_SECRET",
+            "API_ADMIN_PASSWORD",
+            "INTEGR8SCODE_SECRETS_KEYS",
+            "MONGO_URL",
+            "REDIS_URL",
+        },
         "coordinator": {"MONGO_URL"},
         "dlq-processor": {"API_JWT_SECRET", "MONGO_URL"},
         "event-replay": {"API_JWT_SECRET", "MONGO_URL"},
-        "notifier": {"MONGO_URL"},
+        "notifier": {"INTEGR8SCODE_SECRETS_KEYS", "MONGO_URL"},
     }
     for name, deployment in service_deployments(default_docs).items():
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -443,6 +499,20 @@ def test_the_in_chart_collector_receives_the_services_telemetry(
     for deployment in service_deployments(observability_docs).values():
         config = config_data(observability_docs, deployment["metadata"]["name"])
         assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+
+
+def test_the_in_chart_collector_keeps_traces_whole(observability_docs: list[Doc]) -> None:
+    [config_map] = [
+        d for d in of_kind(observability_docs, "ConfigMap") if component(d) == "otel-collector"
+    ]
+    [text] = config_map["data"].values()
+    tail = yaml.safe_load(text)["processors"]["tail_sampling"]
+    assert tail["decision_wait"] == "30s"
+    assert tail["decision_cache"] == {
+        "sampled_cache_size": 200000,
+        "non_sampled_cache_size": 200000,
+    }
+    assert {p["type"] for p in tail["policies"]} >= {"status_code", "latency", "probabilistic"}
 
 
 def test_no_pod_mounts_a_service_account_token(any_docs: list[Doc]) -> None:

@@ -27,14 +27,16 @@ from integr8scode_api.adapters.tokens import JwtTokenIssuer
 from integr8scode_api.app import build_app, create_app
 from integr8scode_api.config import RateLimitSettings, Settings
 from integr8scode_api.dependencies import ApiContext
+from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
+from integr8scode_api.domain.lookalikes import skeleton
 from integr8scode_api.domain.ports import ListedRule
 from integr8scode_api.domain.rate_limit import RateLimitDecision, RateLimitGate, RateLimitRule
 from integr8scode_api.domain.users import Role, User
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
-ADMIN = ("root", "root-password")
+ADMIN = ("opschief", "opschief-password")  # not one of the public reserved names
 
 
 class FakeUsers:
@@ -55,7 +57,7 @@ class FakeUsers:
 
     async def add(self, user: User) -> None:
         self._check()
-        if any(u.username == user.username for u in self.by_id.values()):
+        if any(skeleton(u.username) == skeleton(user.username) for u in self.by_id.values()):
             raise Conflict(f"username '{user.username}' is already taken")
         self.by_id[user.id] = user
 
@@ -72,6 +74,35 @@ class FakeUsers:
         self.by_id[user_id] = self.by_id[user_id].model_copy(
             update={"password_hash": password_hash}
         )
+
+    async def page(self, *, offset: int, limit: int, role: Role | None = None) -> Sequence[User]:
+        self._check()
+        found = [u for u in self.by_id.values() if role is None or u.role is role]
+        found.sort(key=lambda u: u.created_at, reverse=True)
+        return found[offset : offset + limit]
+
+    async def update_access(
+        self, user_id: str, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User | None:
+        self._check()
+        user = self.by_id.get(user_id)
+        if user is None:
+            return None
+        changes: dict[str, Any] = {"token_generation": user.token_generation + 1}
+        if role is not None:
+            changes["role"] = role
+        if disabled is not None:
+            changes["disabled"] = disabled
+        self.by_id[user_id] = user = user.model_copy(update=changes)
+        return user
+
+    async def delete(self, user_id: str) -> bool:
+        self._check()
+        return self.by_id.pop(user_id, None) is not None
+
+    async def count_active_admins(self) -> int:
+        self._check()
+        return sum(1 for u in self.by_id.values() if u.role is Role.ADMIN and not u.disabled)
 
 
 class FakeHasher:
@@ -192,7 +223,14 @@ def build_harness(*, fail_open: bool = True, rate_limit: dict[str, Any] | None =
     tokens = JwtTokenIssuer(SECRET, ttl_s=3600)
     gate = RateLimitGate(limiter, rules, fail_open=fail_open, backoff_s=1.0, clock=clock)
     auth = AuthService(users, hasher, tokens, reserved_usernames=frozenset({ADMIN[0]}))
-    ctx = ApiContext(auth=auth, users=users, tokens=tokens, rate_limits=gate, rules=rules)
+    ctx = ApiContext(
+        auth=auth,
+        users=users,
+        tokens=tokens,
+        rate_limits=gate,
+        rules=rules,
+        accounts=AccountAdmin(users),
+    )
     app = build_app(ctx)
     client = TestClient(app, raise_server_exceptions=False)
     return Harness(users, hasher, limiter, rules, tokens, clock, gate, auth, app, client)

@@ -36,6 +36,7 @@ from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
 from integr8scode_dlq_processor.domain.errors import RepublishFailed, StoreUnavailable
 from integr8scode_dlq_processor.domain.policies import Action, Jitter, PolicyBook, RetryPolicy
 from integr8scode_dlq_processor.domain.ports import (
+    AccountStatus,
     ClaimOutcome,
     ClaimResult,
     CountRow,
@@ -288,11 +289,31 @@ def token(role: str = "admin", *, secret: str = SECRET, **claims: Any) -> str:
     return jwt.encode({k: v for k, v in body.items() if v is not None}, secret, "HS256")
 
 
+class FakeAccounts:
+    """``AccountDirectory`` in a dict: ``token()``'s subjects exist with their role; ``down``
+    makes it raise StoreUnavailable."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, AccountStatus] = {
+            f"user-{role}": AccountStatus(role=role, disabled=False, token_generation=0)
+            for role in ("admin", "user")
+        }
+        self.down = False
+        self.reads = 0
+
+    async def status(self, user_id: str) -> AccountStatus | None:
+        self.reads += 1
+        if self.down:
+            raise StoreUnavailable("account store unavailable: test")
+        return self.by_id.get(user_id)
+
+
 @dataclass
 class AdminHarness:
     parts: Parts
     client: TestClient
     woken: list[bool]
+    accounts: FakeAccounts
 
     def headers(self, role: str = "admin", **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {token(role, **claims)}"}
@@ -302,13 +323,15 @@ class AdminHarness:
 def admin() -> AdminHarness:
     parts = build_parts()
     woken: list[bool] = []
+    accounts = FakeAccounts()
     ctx = DlqContext(
         service=parts.service,
         tokens=JwtVerifier(SECRET),
+        accounts=accounts,
         wake_scheduler=lambda: woken.append(True),
     )
     client = TestClient(build_app(ctx), raise_server_exceptions=False)
-    return AdminHarness(parts, client, woken)
+    return AdminHarness(parts, client, woken, accounts)
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ from integr8scode_notifier.delivery import DeliveryPolicy, Dispatcher
 from integr8scode_notifier.domain.errors import StoreUnavailableError
 from integr8scode_notifier.domain.notifications import (
     Channel,
+    ChannelSetting,
     Delivery,
     SlackTarget,
     UserChannels,
@@ -174,7 +175,8 @@ class Harness:
         self, user_id: str = "user-1", *, webhook: bool = True, slack: bool = True
     ) -> None:
         self.settings.channels[user_id] = UserChannels(
-            webhook=WEBHOOK if webhook else None, slack=SLACK if slack else None
+            webhook=ChannelSetting.of(WEBHOOK) if webhook else None,
+            slack=ChannelSetting.of(SLACK) if slack else None,
         )
 
     async def handle(self, event: ExecutionCompleted, key: str | None = None) -> Span:

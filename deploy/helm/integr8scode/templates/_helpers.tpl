@@ -170,6 +170,9 @@ secrets.jwtSecret. Rendering stops here otherwise.
 {{- if and (not $s.adminPassword) (not (has .Values.global.deploymentEnvironment (list "local" "test" "ci"))) }}
 {{- fail (printf "secrets.adminPassword is required in environment %q (the api refuses the default admin password outside local, test and ci)" .Values.global.deploymentEnvironment) }}
 {{- end }}
+{{- if and (not $s.sealingKeys) (not (has .Values.global.deploymentEnvironment (list "local" "test" "ci"))) }}
+{{- fail (printf "secrets.sealingKeys is required in environment %q (INTEGR8SCODE_SECRETS_KEYS: id:key pairs, each key `openssl rand -base64 32`; the api and the notifier refuse to start without it outside local, test and ci)" .Values.global.deploymentEnvironment) }}
+{{- end }}
 {{- if and $s.adminPassword (or (lt (len $s.adminPassword) 8) (gt (len $s.adminPassword) 128)) }}
 {{- fail "secrets.adminPassword must be 8 to 128 characters" }}
 {{- end }}
@@ -177,7 +180,7 @@ secrets.jwtSecret. Rendering stops here otherwise.
 {{- end }}
 {{- end }}
 
-{{/* secretKeyRef for one of jwtSecret | adminPassword | mongoUrl | redisUrl. Call with (list $ "jwtSecret"). */}}
+{{/* secretKeyRef for one of jwtSecret | adminPassword | sealingKeys | mongoUrl | redisUrl. Call with (list $ "jwtSecret"). */}}
 {{- define "integr8scode.secretKeyRef" -}}
 {{- $root := index . 0 }}
 {{- $what := index . 1 }}
@@ -265,6 +268,12 @@ Precedence (later wins): chart-derived settings, global.env, the service's env.
 - name: API_JWT_SECRET
   valueFrom:
     {{- include "integr8scode.secretKeyRef" (list $root "jwtSecret") | nindent 4 }}
+{{- end }}
+{{- if and (has $name (list "api" "notifier")) (or $root.Values.secrets.existingSecret $root.Values.secrets.sealingKeys) }}
+{{- /* The api seals stored credentials and the notifier opens them: the same key ring. */}}
+- name: INTEGR8SCODE_SECRETS_KEYS
+  valueFrom:
+    {{- include "integr8scode.secretKeyRef" (list $root "sealingKeys") | nindent 4 }}
 {{- end }}
 {{- if eq $name "api" }}
 {{- if or $root.Values.secrets.existingSecret $root.Values.secrets.adminPassword }}

@@ -49,10 +49,16 @@ processors:
     limit_mib: {{ $oc.memoryLimitMib | int }}
     spike_limit_mib: {{ div ($oc.memoryLimitMib | int) 4 }}
 
-  # A trace is kept when any policy samples it.
+  # A trace is kept when any policy samples it, and kept or dropped whole: spans that arrive after
+  # the decision (DLQ retries, slow notifications) follow it through the decision caches; past
+  # them, the probabilistic policy hashes the trace id and decides the same again.
   tail_sampling:
-    decision_wait: 2s
-    num_traces: 50000
+    decision_wait: {{ $oc.decisionWait }}
+    num_traces: {{ $oc.numTraces | int }}
+    expected_new_traces_per_sec: {{ $oc.expectedNewTracesPerSec | int }}
+    decision_cache:
+      sampled_cache_size: {{ $oc.decisionCacheSize | int }}
+      non_sampled_cache_size: {{ $oc.decisionCacheSize | int }}
     policies:
       - name: errors
         type: status_code

@@ -34,3 +34,6 @@ NOTIFICATION_ID = "notification.id"
 NOTIFICATION_CHANNEL = "notification.channel"
 
 REPLAY_SESSION_ID = "replay.session.id"
+
+# OpenTelemetry's general error attribute: the class of error on a span whose status is ERROR.
+ERROR_TYPE = "error.type"

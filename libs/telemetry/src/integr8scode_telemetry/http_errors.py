@@ -1,7 +1,8 @@
 """The request errors every service answers alike (DESIGN.md §3): ``{"detail": ...}``.
 
 A body that isn't JSON is a 400 naming where it broke; invalid fields are a 422 naming each
-field, with ``errors`` listing them; anything unexpected is a 500 without internals (Starlette
+field, with ``errors`` listing them; a 405's ``Allow`` names every method the path answers;
+anything unexpected is a 500 without internals (Starlette
 re-raises it after the answer, so the server still logs the stack trace). A service maps its
 own domain errors itself and calls ``install_request_error_handlers`` for the rest, like it
 mounts ``build_health_router``.
@@ -13,8 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
@@ -49,6 +53,32 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         },
         status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this path. Starlette's 405 names only the
+    methods of the first route whose path matched, and FastAPI makes one route per method."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = allowed_methods(request)
+        if allowed:
+            exc = StarletteHTTPException(
+                exc.status_code,
+                exc.detail,
+                headers={**(exc.headers or {}), "Allow": ", ".join(allowed)},
+            )
+    return await http_exception_handler(request, exc)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -122,5 +152,6 @@ def install_request_error_handlers(app: FastAPI) -> None:
     """Answer invalid requests with a 400/422 that says what is wrong, and bugs with a 500;
     the OpenAPI document describes those answers as they are."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     _document_request_errors(app)

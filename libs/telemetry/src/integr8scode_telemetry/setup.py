@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from integr8scode_telemetry.mongo_spans import name_mongo_span
 from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
 from integr8scode_telemetry.samplers import build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
@@ -97,9 +98,10 @@ def init_telemetry(
     ``set_global=False`` builds a provider for one component without touching the globals
     (tests that run a producer and a consumer with separate providers in one process).
     """
-    # Stable HTTP semantic conventions (http.response.status_code, url.full, ...): the
-    # instrumentations read this once, so it is set before the first one is created.
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    # Stable HTTP and database semantic conventions (http.response.status_code, url.full,
+    # db.system.name, db.collection.name, server.address, ...): the instrumentations read this
+    # once, so it is set before the first one is created.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
     if set_global:
         propagate.set_global_textmap(
             CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
@@ -131,7 +133,9 @@ def init_telemetry(
             handle._instrumented.append(httpx_instrumentor)
         pymongo_instrumentor = PymongoInstrumentor()
         if not pymongo_instrumentor.is_instrumented_by_opentelemetry:
-            pymongo_instrumentor.instrument(tracer_provider=tracer_provider)
+            pymongo_instrumentor.instrument(
+                tracer_provider=tracer_provider, request_hook=name_mongo_span
+            )
             handle._instrumented.append(pymongo_instrumentor)
     log.info(
         "telemetry for %s: tracing=%s sampler=%s endpoint=%s",

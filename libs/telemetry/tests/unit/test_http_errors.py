@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,14 @@ def _client() -> TestClient:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
+
+    @app.get("/things")
+    async def things() -> list[str]:
+        return []
+
+    @app.get("/missing")
+    async def missing() -> None:
+        raise HTTPException(404, "no such thing")
 
     return TestClient(app, raise_server_exceptions=False)
 
@@ -68,3 +76,18 @@ def test_the_openapi_document_describes_the_400_and_422_as_answered() -> None:
     field = schema["components"]["schemas"]["FieldError"]
     assert set(answer["errors"][0]) == set(field["properties"]) == set(field["required"])
     assert "400" not in schema["paths"]["/boom"]["get"]["responses"]  # no body, no 400
+
+
+def test_a_405_allows_every_method_of_the_path() -> None:
+    # FastAPI makes one route per method; Starlette would name only the first route's.
+    for method in ("DELETE", "OPTIONS", "PUT"):
+        response = _client().request(method, "/things")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD, POST"
+        assert response.json() == {"detail": "Method Not Allowed"}
+
+
+def test_other_http_errors_answer_as_before() -> None:
+    response = _client().get("/missing")
+    assert (response.status_code, response.json()) == (404, {"detail": "no such thing"})
+    assert _client().get("/nowhere").status_code == 404

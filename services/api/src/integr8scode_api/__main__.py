@@ -1,7 +1,11 @@
-"""Entry point: ``python -m integr8scode_api`` (or the ``integr8scode-api`` script)."""
+"""Entry point: ``python -m integr8scode_api`` (or the ``integr8scode-api`` script).
+
+``integr8scode-api healthcheck`` probes the running server; ``integr8scode-api rotate-secrets``
+re-seals every stored credential under the current key and exits (1 if any couldn't be)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
 from types import FrameType
@@ -10,6 +14,9 @@ import uvicorn
 
 from integr8scode_api.app import create_app
 from integr8scode_api.config import Settings
+from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.secrets_rotation import describe, rotate_secrets
+from integr8scode_secrets import KeyRingError
 from integr8scode_telemetry import configure_logging, probe_live
 
 
@@ -27,6 +34,8 @@ def main() -> None:
     if sys.argv[1:] == ["healthcheck"]:  # the image's HEALTHCHECK: same settings, same port
         sys.exit(probe_live(settings.host, settings.port))
     configure_logging(settings.log_level)
+    if sys.argv[1:] == ["rotate-secrets"]:
+        sys.exit(_rotate(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -35,6 +44,17 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _rotate(settings: Settings) -> int:
+    try:
+        report = asyncio.run(rotate_secrets(settings))
+    except (KeyRingError, DependencyUnavailable) as exc:
+        print(f"rotate-secrets: {exc}", file=sys.stderr)
+        return 2
+    for line in describe(report):
+        print(line)
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.adapters.tokens import JwtTokenIssuer
 from integr8scode_api.config import Settings
 from integr8scode_api.dependencies import ApiContext, rate_limited
+from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.rate_limit import RateLimitGate
 from integr8scode_api.errors import install_error_handlers
@@ -45,12 +46,13 @@ from integr8scode_api.execution_service import ExecutionService
 from integr8scode_api.handlers.lifecycle import LifecycleHandlers
 from integr8scode_api.middleware import RateLimitHeadersMiddleware
 from integr8scode_api.notification_service import NotificationService
-from integr8scode_api.routes import admin_rate_limits, auth
+from integr8scode_api.routes import admin_rate_limits, admin_users, auth
 from integr8scode_api.routes.executions import build_execution_router
 from integr8scode_api.routes.notifications import build_notification_router
 from integr8scode_events import ConsumerRunner, EventPublisher, ProducerInfo, Supervisor
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import EXECUTION_EVENTS
+from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -63,7 +65,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Every public router, mounted under API_PREFIX behind the rate limit. Append new ones here.
-API_ROUTERS: tuple[APIRouter, ...] = (auth.router, admin_rate_limits.router)
+API_ROUTERS: tuple[APIRouter, ...] = (auth.router, admin_rate_limits.router, admin_users.router)
 
 Lifespan = AbstractAsyncContextManager[None]
 
@@ -73,6 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
     environment = settings.environment
     jwt_secret = settings.auth.resolve_jwt_secret(environment)
     settings.auth.check_admin_password(environment)
+    # Refuses a missing key ring outside local environments, before anything else is built.
+    secret_box = SecretBox(settings.secrets.key_ring(environment))
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo.url,
@@ -131,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         tokens=tokens,
         rate_limits=gate,
         rules=rules,
+        accounts=AccountAdmin(users),
         tracer=telemetry.tracer,
     )
 
@@ -149,7 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
         submit_timeout_s=settings.kafka.request_timeout_ms / 1000,
     )
     notifications = NotificationService(
-        settings=MongoNotificationSettings(db[SETTINGS_COLLECTION]),
+        settings=MongoNotificationSettings(db[SETTINGS_COLLECTION], secret_box),
         log=MongoNotificationLog(db[NOTIFICATIONS_COLLECTION]),
         policy=settings.notifications.policy(),
     )

@@ -13,6 +13,7 @@ from integr8scode_api.domain.notifications import NotificationPolicy
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
 from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
 from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_secrets import SecretsSettings
 from integr8scode_telemetry import TelemetrySettings
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
 
     @property
     def environment(self) -> str:

@@ -13,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
+from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.errors import Forbidden, RateLimited, Unauthorized
 from integr8scode_api.domain.ports import RateLimitRuleStore, TokenIssuer, UserRepository
@@ -20,6 +21,11 @@ from integr8scode_api.domain.rate_limit import RateLimitCheck, RateLimitGate
 from integr8scode_api.domain.users import Principal, Role, User
 from integr8scode_api.middleware import STATE_KEY
 from integr8scode_telemetry import attributes, set_span_attributes, start_span
+
+REVOKED = (
+    "this token was revoked (the account's role or state changed, or it logged out "
+    "everywhere); log in again"
+)
 
 # Not (yet) in the shared trace contract: set when the limiter could not be asked.
 RATE_LIMIT_DEGRADED = "rate_limit.degraded"
@@ -35,6 +41,7 @@ class ApiContext:
     tokens: TokenIssuer
     rate_limits: RateLimitGate
     rules: RateLimitRuleStore
+    accounts: AccountAdmin
     tracer: Tracer | None = None
 
 
@@ -93,10 +100,15 @@ async def current_principal(ctx: Context, credentials: BearerCredentials) -> Pri
 async def current_user(
     ctx: Context, principal: Annotated[Principal, Depends(current_principal)]
 ) -> User:
-    """The caller's account, read from the store: 401 too when it no longer exists."""
+    """The caller's account, read from the store: 401 too when it no longer exists, is
+    disabled, or changed role or state (or logged out everywhere) after the token was issued."""
     user = await ctx.users.get(principal.user_id)
     if user is None:
         raise Unauthorized("the account of this token no longer exists", invalid_token=True)
+    if user.disabled:
+        raise Unauthorized("this account is disabled", invalid_token=True)
+    if principal.token_generation < user.token_generation:
+        raise Unauthorized(REVOKED, invalid_token=True)
     return user
 
 

@@ -136,7 +136,7 @@ class ExecutionService:
             {
                 a.USER_ID: user.id,
                 a.EXECUTION_LANGUAGE: request.language,
-                a.EXECUTION_SCRIPT_LENGTH: len(request.script),
+                a.EXECUTION_SCRIPT_LENGTH: len(request.script.encode()),  # bytes, as the limit
                 a.CLIENT_ADDRESS: client_address,
             }
         )
@@ -169,7 +169,7 @@ class ExecutionService:
             "status": ExecutionStatus.QUEUED.value,
             "language": valid.language,
             "language_version": valid.language_version,
-            "script_length": len(valid.script),
+            "script_length": len(valid.script.encode()),  # bytes (UTF-8)
             "limits": valid.limits.model_dump(),
             "idempotency_key": idempotency_key,
             "created_at": now,

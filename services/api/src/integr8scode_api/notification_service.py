@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from integr8scode_api.domain.notification_ports import NotificationLog, NotificationSettingsStore
 from integr8scode_api.domain.notifications import (
+    NewSettings,
     NotificationPage,
     NotificationPolicy,
     NotificationSettingsRequest,
@@ -45,15 +46,15 @@ class NotificationService:
     ) -> NotificationSettingsView:
         """Replace the user's channels; the answer masks what is secret."""
         validate_settings(request, self._policy)
-        stored = StoredSettings(
+        new = NewSettings(
             user_id=user.id,
             webhook_url=request.webhook.url if request.webhook else None,
             webhook_secret=request.webhook.secret if request.webhook else None,
             slack_webhook_url=request.slack.webhook_url if request.slack else None,
             updated_at=self._clock(),
         )
-        await self._settings.put(stored)
-        return NotificationSettingsView.of(stored)
+        await self._settings.put(new)
+        return NotificationSettingsView.of(StoredSettings.of(new))
 
     async def list_deliveries(
         self, user: User, *, execution_id: str | None, limit: int, offset: int

@@ -130,7 +130,7 @@ async def test_with_redis_down_requests_pass_without_limit_headers(live: LiveSta
     dead_redis = live.settings(redis={"url": "redis://127.0.0.1:1/0"})
     client = await live.client(dead_redis)
     creds = {"username": "survivor", "password": "Sturdy-Lantern-41"}
-    assert (await client.post("/api/v1/auth/register", json=creds)).status_code == 201
+    assert (await client.post("/api/v1/auth/register", json=creds)).status_code == 202
     login = await client.post(LOGIN, json=creds)
     assert login.status_code == 200
     assert "X-RateLimit-Limit" not in login.headers

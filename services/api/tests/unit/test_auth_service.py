@@ -10,6 +10,7 @@ import pytest
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.errors import (
     Conflict,
+    Forbidden,
     TooManyAttempts,
     Unauthorized,
     ValidationFailed,
@@ -36,9 +37,72 @@ async def test_register_refuses_a_taken_name_in_any_case(harness: Harness) -> No
         await harness.auth.register("ALICE", "Quiet-Harbor-73")
 
 
-async def test_register_refuses_the_reserved_admin_name(harness: Harness) -> None:
-    with pytest.raises(Conflict):
-        await harness.auth.register("Root", "Sturdy-Lantern-41")
+@pytest.mark.parametrize("name", ["Root", "adrnin", "ADM1N", "r00t", "systern", "support"])
+async def test_register_refuses_reserved_names_and_look_alikes_saying_so(
+    harness: Harness, name: str
+) -> None:
+    with pytest.raises(ValidationFailed, match="reserved"):
+        await harness.auth.register(name, "Sturdy-Lantern-41")
+    assert harness.users.by_id == {}
+
+
+@pytest.mark.parametrize("name", ["OpsChief", "0psChief"])
+async def test_the_configured_admin_name_is_refused_like_a_taken_one(
+    harness: Harness, name: str
+) -> None:
+    # Saying "reserved" would tell the admin's name ("opschief" in the harness).
+    with pytest.raises(Conflict, match="already taken"):
+        await harness.auth.register(name, "Sturdy-Lantern-41")
+
+
+async def test_register_refuses_a_look_alike_of_a_taken_name(harness: Harness) -> None:
+    await harness.auth.register("bob.smith", "Sturdy-Lantern-41")
+    for twin in ("b0b.smith", "bob.srnith", "BOB.SMITH"):
+        with pytest.raises(Conflict):
+            await harness.auth.register(twin, "Quiet-Harbor-73")
+    assert [u.username for u in harness.users.by_id.values()] == ["bob.smith"]
+
+
+async def test_sign_up_answers_the_same_for_a_free_and_a_taken_name(harness: Harness) -> None:
+    assert await harness.auth.sign_up("Carol", "Sturdy-Lantern-41") == "carol"
+    harness.hasher.verified.clear()
+    taken = await harness.auth.sign_up("carol", "Quiet-Harbor-73")
+    look_alike = await harness.auth.sign_up("caro1", "Quiet-Harbor-73")
+    assert (taken, look_alike) == ("carol", "caro1")
+    assert len(harness.users.by_id) == 1  # nothing made for either
+    with pytest.raises(Unauthorized):  # the taken name's second owner finds out at login
+        await harness.auth.authenticate("carol", "Quiet-Harbor-73")
+
+
+async def test_sign_up_hashes_whether_or_not_the_name_is_taken(harness: Harness) -> None:
+    hashed: list[str] = []
+    real_hash = harness.hasher.hash
+
+    async def counting(password: str) -> str:
+        hashed.append(password)
+        return await real_hash(password)
+
+    harness.hasher.hash = counting  # type: ignore[method-assign]
+    await harness.auth.sign_up("dave", "Sturdy-Lantern-41")
+    await harness.auth.sign_up("dave", "Quiet-Harbor-73")
+    await harness.auth.sign_up("opschief", "Quiet-Harbor-73")  # the configured admin name
+    assert hashed == ["Sturdy-Lantern-41", "Quiet-Harbor-73", "Quiet-Harbor-73"]
+
+
+async def test_a_disabled_account_cannot_log_in_even_with_its_password(harness: Harness) -> None:
+    user = await harness.auth.register("erin", "Sturdy-Lantern-41")
+    await harness.users.update_access(user.id, disabled=True)
+    with pytest.raises(Forbidden, match="disabled"):
+        await harness.auth.login("erin", "Sturdy-Lantern-41")
+    with pytest.raises(Unauthorized):  # a wrong password still says only that
+        await harness.auth.login("erin", "Quiet-Harbor-73")
+
+
+async def test_a_token_carries_the_generation_of_its_account(harness: Harness) -> None:
+    user = await harness.auth.register("frank", "Sturdy-Lantern-41")
+    await harness.auth.log_out_everywhere(user)
+    token = await harness.auth.login("frank", "Sturdy-Lantern-41")
+    assert harness.tokens.verify(token.access_token).token_generation == 1
 
 
 async def test_register_checks_the_password_rule(harness: Harness) -> None:

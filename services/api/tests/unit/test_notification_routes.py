@@ -13,6 +13,7 @@ import pytest
 from integr8scode_api.dependencies import rate_limited
 from integr8scode_api.domain.errors import DependencyUnavailable
 from integr8scode_api.domain.notifications import (
+    NewSettings,
     NotificationPolicy,
     NotificationView,
     StoredSettings,
@@ -31,15 +32,18 @@ SLACK_URL = "https://hooks.slack.com/services/T1/B2/SLACKTOKEN"
 
 @dataclass
 class FakeSettingsStore:
-    stored: dict[str, StoredSettings] = field(default_factory=dict)
+    """Keeps what a PUT gave (plaintext); answers what the real store answers: no credential."""
+
+    stored: dict[str, NewSettings] = field(default_factory=dict)
     down: bool = False
 
     async def get(self, user_id: str) -> StoredSettings | None:
         if self.down:
             raise DependencyUnavailable("notification settings unavailable", dependency="mongo")
-        return self.stored.get(user_id)
+        new = self.stored.get(user_id)
+        return None if new is None else StoredSettings.of(new)
 
-    async def put(self, settings: StoredSettings) -> None:
+    async def put(self, settings: NewSettings) -> None:
         if self.down:
             raise DependencyUnavailable("notification settings unavailable", dependency="mongo")
         self.stored[settings.user_id] = settings
@@ -153,6 +157,18 @@ def test_an_absent_or_null_channel_is_removed(notifications: Notifications) -> N
         SETTINGS, json={"webhook": {"url": "http://example.com/x"}}, headers=headers
     )
     assert without_secret.json()["webhook"] == {"url": "http://example.com/x", "has_secret": False}
+
+
+def test_a_webhook_query_is_stored_but_never_answered(notifications: Notifications) -> None:
+    h = notifications.harness
+    user = h.add_user()
+    url = "https://example.com/in/hook?token=QUERYTOKEN&x=1"
+    put = h.client.put(SETTINGS, json={"webhook": {"url": url}}, headers=h.bearer(user))
+    assert put.status_code == 200
+    assert "QUERYTOKEN" not in put.text
+    assert put.json()["webhook"]["url"] == "https://example.com/in/hook?***"
+    assert h.client.get(SETTINGS, headers=h.bearer(user)).json() == put.json()
+    assert notifications.store.stored[user.id].webhook_url == url  # the store gets it whole
 
 
 @pytest.mark.parametrize(

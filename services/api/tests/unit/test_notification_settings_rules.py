@@ -7,11 +7,13 @@ from pydantic import ValidationError
 
 from integr8scode_api.domain.errors import ValidationFailed
 from integr8scode_api.domain.notifications import (
+    NewSettings,
     NotificationPolicy,
     NotificationSettingsRequest,
     NotificationSettingsView,
     StoredSettings,
     check_url,
+    mask_webhook_url,
     validate_settings,
 )
 
@@ -87,12 +89,14 @@ def test_slack_needs_https_unless_allowed() -> None:
 
 
 def test_the_view_masks_every_secret() -> None:
-    stored = StoredSettings(
-        user_id="u",
-        webhook_url="https://example.com/hook",
-        webhook_secret="very-secret-value-123",
-        slack_webhook_url="https://hooks.slack.com/services/T1/B2/TOKEN",
-        updated_at=None,
+    stored = StoredSettings.of(
+        NewSettings(
+            user_id="u",
+            webhook_url="https://example.com/hook",
+            webhook_secret="very-secret-value-123",
+            slack_webhook_url="https://hooks.slack.com/services/T1/B2/TOKEN",
+            updated_at=None,
+        )
     )
     view = NotificationSettingsView.of(stored).model_dump_json()
     assert "very-secret-value-123" not in view
@@ -106,3 +110,15 @@ def test_the_view_masks_every_secret() -> None:
         "slack": None,
         "updated_at": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://example.com/hook", "https://example.com/hook"),
+        ("https://example.com:8443/a/b?token=T&x=1", "https://example.com:8443/a/b?***"),
+        ("http://example.com?", "http://example.com?***"),
+    ],
+)
+def test_a_webhook_url_is_shown_without_its_query(url: str, shown: str) -> None:
+    assert mask_webhook_url(url) == shown

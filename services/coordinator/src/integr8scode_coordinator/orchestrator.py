@@ -211,6 +211,9 @@ class ExecutionSaga:
                 status = await self._compensate(request, exc)  # raises if it can't end it
             await self._release(saga.execution_id, self.instance_id)
             span.set_attribute(a.EXECUTION_STATUS, status.value)
+            if status is SagaStatus.TIMED_OUT:
+                span.set_attribute(a.ERROR_TYPE, "timeout")
+                span.set_status(Status(StatusCode.ERROR, "the run timed out"))
             return status
 
     async def _run_steps(

@@ -14,12 +14,14 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.domain.sandbox import SandboxLimits, SandboxRequest, SandboxResult
@@ -119,6 +121,19 @@ async def test_a_run_is_one_sandbox_run_span(runner: BubblewrapRunner) -> None:
     enforced = attributes["sandbox.enforced"]
     assert isinstance(enforced, tuple)
     assert "rlimit.nproc" in enforced
+
+
+async def test_a_timed_out_run_is_an_error_for_the_trace(runner: BubblewrapRunner) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = BubblewrapRunner(runner.config, runner.cgroups, tracer_provider=provider)
+    request = SandboxRequest("exec-2", "python", "", "while True: pass", "", SandboxLimits(0.5, 64))
+    result = await traced.run(request, asyncio.Event())
+    assert result.outcome == "timed_out", result
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {}).get("error.type") == "timeout"
 
 
 async def test_runtimes_name_the_detected_versions(runner: BubblewrapRunner) -> None:
@@ -259,7 +274,8 @@ async def test_python_memory_bomb_fails_with_memory_error(any_runner: Bubblewrap
 
 async def test_node_buffer_bomb_fails_with_memory_error(any_runner: BubblewrapRunner) -> None:
     for script in (
-        "const b = Buffer.alloc(1024 * 1024 * 1024); console.log(b.length)",
+        # Filled, so resident: an untouched Buffer.alloc is zero pages and would fit.
+        "const b = Buffer.alloc(1024 * 1024 * 1024, 1); console.log(b.length)",
         "const kept = []; while (true) kept.push(Buffer.alloc(16 << 20, 1))",
         "const kept = []; while (true) kept.push(new Array(1e6).fill(1.5))",
     ):
@@ -268,10 +284,11 @@ async def test_node_buffer_bomb_fails_with_memory_error(any_runner: BubblewrapRu
         assert result.error == "memory limit of 128 MB exceeded", result
 
 
-async def test_memory_of_many_processes_is_limited_together(runner: BubblewrapRunner) -> None:
-    """Each child stays under the per-process rlimit; together they pass the cgroup's limit."""
-    if "cgroup.memory" not in runner.enforced_limits:
-        pytest.skip("the host does not allow a memory cgroup")
+async def test_memory_of_many_processes_is_limited_together(
+    any_runner: BubblewrapRunner,
+) -> None:
+    """Each child stays far under any per-process limit; together they pass the run's limit
+    (the cgroup's, or the watch's sum without one)."""
     script = (
         "import os, time\n"
         "for _ in range(4):\n"
@@ -280,10 +297,75 @@ async def test_memory_of_many_processes_is_limited_together(runner: BubblewrapRu
         "        time.sleep(30)\n"
         "time.sleep(30)\n"
     )
-    result = await run(runner, script, timeout_s=10)
+    result = await run(any_runner, script, timeout_s=10)
     assert result.outcome == "failed", result
     assert result.error == "memory limit of 128 MB exceeded"
     assert result.peak_memory_kb > 100 * 1024
+    assert result.wall_time_ms < 5000  # stopped at the limit, long before the timeout
+
+
+SPARSE_MMAP = (
+    "import mmap\n"
+    "m = mmap.mmap(-1, 200 << 20)\n"  # 200 MB of address space, private and writable
+    "for i in range(0, {touch_mb} << 20, 4096):\n"
+    "    m[i] = 1\n"
+    "print('touched {touch_mb} MB')\n"
+)
+
+
+async def test_a_big_mapping_that_is_barely_touched_runs(any_runner: BubblewrapRunner) -> None:
+    """The limit is on resident memory, not on address space: 200 MB mapped, 10 MB used."""
+    result = await run(any_runner, SPARSE_MMAP.format(touch_mb=10))
+    assert result.outcome == "completed", result
+    assert result.stdout == "touched 10 MB\n"
+    assert 10 * 1024 < result.peak_memory_kb < 128 * 1024
+
+
+async def test_touching_more_than_the_limit_fails_with_the_memory_verdict(
+    any_runner: BubblewrapRunner,
+) -> None:
+    result = await run(any_runner, SPARSE_MMAP.format(touch_mb=200))
+    assert result.outcome == "failed", result
+    assert result.error == "memory limit of 128 MB exceeded"
+    assert result.stdout == ""
+    # Stopped near the limit: the cgroup at it, the watch within one sample's worth of touching.
+    assert 100 * 1024 < result.peak_memory_kb < 200 * 1024
+
+
+THREADS = {
+    "python": (
+        "import threading\n"
+        "done = []\n"
+        "def work(i):\n"
+        "    done.append(sum(range(10_000 * i)))\n"
+        "threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print(len(done), 'threads')\n"
+    ),
+    "javascript": (
+        "const { Worker } = require('worker_threads');\n"
+        "let done = 0;\n"
+        "for (let i = 0; i < 8; i++) {\n"
+        "  const w = new Worker('require(\"worker_threads\").parentPort.postMessage(1)',"
+        " { eval: true });\n"
+        "  w.on('message', () => { if (++done === 8) console.log(done, 'threads'); });\n"
+        "}\n"
+    ),
+    "bash": "for i in $(seq 20); do (echo $((i * i)) >/dev/null) & done; wait; echo 20 threads",
+}
+
+
+@pytest.mark.parametrize("language", ["python", "javascript", "bash"])
+async def test_threads_run_under_the_memory_limit(
+    any_runner: BubblewrapRunner, language: str
+) -> None:
+    """Each thread reserves an 8 MiB stack (and glibc a 64 MiB arena) of address space: 20 of
+    them are far past 128 MB of address space, and nowhere near it resident."""
+    result = await run(any_runner, THREADS[language], language)
+    assert result.outcome == "completed", result
+    assert result.stdout.endswith(" threads\n"), result
+    assert result.exit_code == 0
 
 
 # -- disk ------------------------------------------------------------------------------------
@@ -355,6 +437,39 @@ async def test_a_busy_loop_that_times_out_still_reports_its_cpu(
     assert result.peak_memory_kb > 0
 
 
+CPU_BOUND_PROCESSES = {
+    "python": (
+        "import os\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n"
+        "        while True:\n"
+        "            pass\n"
+        "os.wait()\n"
+    ),
+    "bash": "for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done; wait",
+    "javascript": (
+        "const { Worker } = require('worker_threads');\n"
+        "for (let i = 0; i < 8; i++) new Worker('for (;;) {}', { eval: true });\n"
+    ),
+}
+# One poll of the watch on every core the busy processes can use, plus the time to kill.
+CPU_SLACK_MS = 2 * 50 * (os.cpu_count() or 1) + 200
+
+
+@pytest.mark.parametrize("language", ["python", "bash", "javascript"])
+async def test_the_cpu_limit_holds_for_the_whole_run(
+    any_runner: BubblewrapRunner, language: str
+) -> None:
+    """8 busy processes (threads for node) under 2 s of CPU: each alone is far under the
+    per-process RLIMIT_CPU when the run as a whole is stopped."""
+    result = await run(any_runner, CPU_BOUND_PROCESSES[language], language, cpu_time_s=2)
+    assert result.outcome == "failed", result
+    assert result.error == "CPU time limit of 2s exceeded"
+    # Node's threads are one process: its RLIMIT_CPU may fire at 2 s just before the watch,
+    # and the kernel then reports a little less than it counted; hence no exact lower bound.
+    assert 1500 <= result.cpu_time_ms <= 2000 + CPU_SLACK_MS, result.cpu_time_ms
+
+
 async def test_cpu_limit_stops_a_busy_loop(runner: BubblewrapRunner) -> None:
     request = SandboxRequest(
         "cpu", "python", "", "while True:\n    pass", "", SandboxLimits(10, 64, cpu_time_s=1)
@@ -423,6 +538,44 @@ async def test_host_files_and_secrets_are_not_readable(
     env = next(line for line in out.splitlines() if line.startswith("ENV"))
     assert "INTEGR8SCODE" not in env
     assert "VIRTUAL_ENV" not in env
+
+
+async def test_no_socket_file_exists_anywhere_inside(
+    runner: BubblewrapRunner, tmp_path: Path
+) -> None:
+    """Walk the sandbox's whole filesystem (but its own fresh /proc): not one Unix socket, and
+    of /usr only what programs need. A socket on the host (here: a listening one) stays out."""
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    host.bind(str(tmp_path / "host.sock"))
+    host.listen(1)
+    script = (
+        "import os, stat\n"
+        "sockets, entries = [], 0\n"
+        "for root, dirs, files in os.walk('/'):\n"
+        "    if root == '/':\n"
+        "        dirs.remove('proc')\n"
+        "    for name in dirs + files:\n"
+        "        entries += 1\n"
+        "        try:\n"
+        "            mode = os.lstat(os.path.join(root, name)).st_mode\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if stat.S_ISSOCK(mode):\n"
+        "            sockets.append(os.path.join(root, name))\n"
+        "print('SOCKETS', sockets, 'ENTRIES', entries)\n"
+        "print('USR', *sorted(os.listdir('/usr')))\n"
+        "print('SHARE', *sorted(os.listdir('/usr/share')))\n"
+    )
+    try:
+        result = await run(runner, script, timeout_s=20)
+    finally:
+        host.close()
+    assert result.outcome == "completed", result
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("SOCKETS [] ENTRIES "), lines[0]
+    assert int(lines[0].split()[-1]) > 1000  # the walk did see the runtime's files
+    assert {"include", "src", "games"}.isdisjoint(lines[1].split()), lines[1]
+    assert set(lines[2].split()) <= {"SHARE", "zoneinfo"}, lines[2]  # no doc, man, icons…
 
 
 async def test_symlinks_lead_nowhere_outside(runner: BubblewrapRunner) -> None:

@@ -62,6 +62,11 @@ async def test_each_outcome_ends_the_saga_with_its_event(
     }
     assert harness.slots.held == set()
     assert harness.slots.released == ["ex-run"]
+    # A timeout is an error for the trace (tail sampling keeps those); the other ends are not.
+    [execution] = harness.spans("saga.execution")
+    timed_out = status is SagaStatus.TIMED_OUT
+    assert (execution.status.status_code is StatusCode.ERROR) is timed_out
+    assert (execution.attributes or {}).get("error.type") == ("timeout" if timed_out else None)
 
 
 async def test_the_sandbox_gets_the_request_under_the_policy_limits(harness: Harness) -> None:

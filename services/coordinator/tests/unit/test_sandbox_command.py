@@ -1,20 +1,15 @@
-"""adapters.bubblewrap: the command line of one run, and the rlimits it sets — built, not run;
-adapters.sandbox_process: reading a live process tree."""
+"""adapters.bubblewrap: the command line of one run, and the rlimits it sets — built, not run."""
 
 from __future__ import annotations
-
-import os
-
-import pytest
 
 from integr8scode_coordinator.adapters.bubblewrap import (
     SANDBOX_INIT,
     BubblewrapConfig,
     build_command,
+    data_backstop_mb,
     rlimit_args,
 )
 from integr8scode_coordinator.adapters.runtime_detection import Interpreter, Mount
-from integr8scode_coordinator.adapters.sandbox_process import tree_usage
 from integr8scode_coordinator.domain.runtimes import LANGUAGES
 from integr8scode_coordinator.domain.sandbox import SandboxLimits
 
@@ -136,37 +131,39 @@ def test_without_root_there_is_no_setpriv() -> None:
     assert argv[0] == "/usr/bin/bwrap"
 
 
-@pytest.mark.parametrize(
-    ("language", "memory_flag"), [("python", "--as"), ("bash", "--as"), ("javascript", "--data")]
-)
-def test_rlimits(language: str, memory_flag: str) -> None:
-    args = rlimit_args(LANGUAGES[language], LIMITS, pids_cgroup=False)
-    assert args == [
+def test_rlimits_without_a_memory_cgroup() -> None:
+    assert rlimit_args(LIMITS, pids_cgroup=False) == [
         "--core=0",
         f"--fsize={16 * 1024 * 1024}",
         "--nofile=64",
         "--nproc=65",  # the sandbox's pid 1 counts too
-        f"{memory_flag}={128 * 1024 * 1024}",
+        f"--data={640 * 1024 * 1024}",  # a backstop 512 MiB above the watched limit
         "--cpu=3:4",  # whole seconds, rounded up; SIGKILL a second after SIGXCPU
     ]
 
 
+def test_with_a_memory_cgroup_no_rlimit_limits_memory() -> None:
+    """The cgroup holds resident memory; an address-space or data rlimit would refuse mmaps
+    and thread stacks that are never touched."""
+    args = rlimit_args(LIMITS, pids_cgroup=True, memory_cgroup=True)
+    assert not [a for a in args if a.startswith(("--as", "--data", "--rss", "--memlock"))]
+    argv = build_command(
+        CONFIG, LANGUAGES["javascript"], NODE, LIMITS, pids_cgroup=True, memory_cgroup=True
+    )
+    assert not [a for a in argv if a.startswith(("--as=", "--data="))]
+
+
+def test_the_data_backstop_is_far_above_the_limit() -> None:
+    assert data_backstop_mb(SandboxLimits(5, 16)) == 528
+    assert data_backstop_mb(SandboxLimits(5, 128)) == 640
+    assert data_backstop_mb(SandboxLimits(5, 1024)) == 2048
+
+
 def test_with_a_pids_cgroup_the_nproc_rlimit_is_only_a_backstop() -> None:
-    args = rlimit_args(LANGUAGES["python"], LIMITS, pids_cgroup=True)
+    args = rlimit_args(LIMITS, pids_cgroup=True)
     assert "--nproc=66" in args
 
 
 def test_no_cpu_rlimit_without_a_cpu_limit() -> None:
     limits = SandboxLimits(timeout_s=5, memory_mb=64)
-    assert not any(
-        a.startswith("--cpu") for a in rlimit_args(LANGUAGES["bash"], limits, pids_cgroup=False)
-    )
-
-
-def test_tree_usage_reads_a_live_process_tree() -> None:
-    burn = sum(i * i for i in range(200_000))  # some CPU of our own to count
-    cpu_ms, peak_kb = tree_usage(os.getpid())
-    assert burn > 0
-    assert cpu_ms > 0
-    assert peak_kb > 1024
-    assert tree_usage(2**22 + 12345) == (0.0, 0)  # a pid that can't exist
+    assert not any(a.startswith("--cpu") for a in rlimit_args(limits, pids_cgroup=False))

@@ -104,6 +104,7 @@ def test_a_death_by_signal_reports_the_signal() -> None:
         ("timeout", ("timed_out", None, 9, "wall-clock timeout of 2s exceeded")),
         ("memory", ("failed", None, 9, "memory limit of 128 MB exceeded")),
         ("processes", ("failed", None, 9, "process limit of 64 reached")),
+        ("cpu", ("failed", None, 9, "CPU time limit of 3s exceeded")),
         (
             "output",
             (

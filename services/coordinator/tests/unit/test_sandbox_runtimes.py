@@ -1,16 +1,24 @@
 """domain.runtimes and adapters.runtime_detection: the language table, version parsing and
-matching, and what an interpreter needs bound — no interpreter is run here."""
+matching, and what an interpreter needs bound (host binaries are asked for their libraries and
+versions; nothing runs in a sandbox here)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+from integr8scode_coordinator.adapters.bind_audit import forbidden
 from integr8scode_coordinator.adapters.runtime_detection import (
     Interpreter,
     Mount,
     binds_for,
+    data_dirs,
+    library_dirs,
     probe,
     runtimes_of,
     system_mounts,
@@ -88,45 +96,66 @@ def test_node_heap_is_three_quarters_of_memory_with_a_floor() -> None:
     assert node_heap_mb(SandboxLimits(5, 16)) == 16
 
 
-def test_memory_rlimit_kind_per_language() -> None:
-    assert {lang: spec.memory_rlimit for lang, spec in LANGUAGES.items()} == {
-        "python": "as",
-        "javascript": "data",  # V8 reserves gigabytes of address space
-        "bash": "as",
-    }
-
-
 # -- detection helpers -----------------------------------------------------------------------
 
 
 def test_system_mounts_follow_the_hosts_merged_usr(tmp_path: Path) -> None:
     (tmp_path / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "usr" / "share" / "zoneinfo").mkdir(parents=True)
     (tmp_path / "bin").symlink_to("usr/bin")
-    (tmp_path / "lib").mkdir()  # not merged on this fake host
+    (tmp_path / "lib").mkdir()  # not merged on this fake host: its libraries come with the tools
     assert system_mounts(str(tmp_path)) == [
-        Mount("ro-bind", "/usr", "/usr"),
         Mount("symlink", "usr/bin", "/bin"),
-        Mount("ro-bind", "/lib", "/lib"),
+        Mount("ro-bind", "/usr/bin", "/usr/bin"),
+        Mount("ro-bind", "/usr/share/zoneinfo", "/usr/share/zoneinfo"),
     ]
 
 
-def test_an_interpreter_outside_the_system_dirs_brings_its_prefix(tmp_path: Path) -> None:
-    prefix = tmp_path / "opt" / "node-v20"
-    (prefix / "bin").mkdir(parents=True)
-    binary = prefix / "bin" / "node"
-    binary.write_bytes(b"\x7fELF")
+def _libc_dir() -> str:
+    """Where this process's libc really is (what the loader lists for any dynamic binary)."""
+    with open("/proc/self/maps") as f:
+        path = next(line.split()[-1] for line in f if "/libc.so" in line or "/libc-" in line)
+    return os.path.dirname(os.path.realpath(path))
+
+
+def test_the_tools_bring_their_library_directories_and_never_a_whole_tree() -> None:
+    binds = [m.source for m in system_mounts(tools=("/bin/sh",)) if m.kind == "ro-bind"]
+    assert _libc_dir() in binds
+    for whole in ("/", "/usr", "/usr/lib", "/usr/share", "/lib", "/etc", "/var", "/run"):
+        assert whole not in binds
+
+
+def test_library_dirs_list_what_the_loader_loads() -> None:
+    dirs = library_dirs(os.path.realpath(sys.executable))
+    assert _libc_dir() in dirs
+    assert all(os.path.isabs(d) and os.path.isdir(d) for d in dirs)
+
+
+def test_a_binary_brings_its_own_directory_and_libraries(tmp_path: Path) -> None:
     venv = tmp_path / "venv" / "bin"
     venv.mkdir(parents=True)
-    (venv / "node").symlink_to(binary)  # like a virtualenv's python3
-    real, binds = binds_for(str(venv / "node"))
-    assert real == str(binary)
-    assert binds == (str(prefix),)  # the symlink's directory stays outside
+    (venv / "sh").symlink_to(os.path.realpath("/bin/sh"))  # like a virtualenv's python3
+    real, binds = binds_for(str(venv / "sh"))
+    assert real == os.path.realpath("/bin/sh")
+    assert os.path.dirname(real) in binds
+    assert str(venv) not in binds  # the symlink's directory stays outside
+    assert _libc_dir() in binds
 
 
-def test_system_binaries_need_no_extra_binds() -> None:
-    real, binds = binds_for("/bin/sh")
-    assert real.startswith("/usr/")
-    assert binds == ()
+def test_python_names_its_standard_library() -> None:
+    python = os.path.realpath(sys.executable)
+    dirs = data_dirs(LANGUAGES["python"], python)
+    assert os.path.realpath(sysconfig.get_path("stdlib")) in dirs
+    assert data_dirs(LANGUAGES["bash"], "/bin/sh") == ()
+
+
+def test_an_interpreter_needing_a_private_directory_is_skipped(tmp_path: Path) -> None:
+    assert forbidden(str(tmp_path))  # pytest's temp dirs live under /tmp
+    bash = os.path.realpath("/usr/bin/bash")
+    copy = tmp_path / "bash"
+    shutil.copy2(bash, copy)
+    assert probe(LANGUAGES["bash"], bash) is not None
+    assert probe(LANGUAGES["bash"], str(copy)) is None  # the same binary, bound from /tmp
 
 
 def test_wrapper_scripts_are_not_interpreters(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from pymongo import AsyncMongoClient
 
 from integr8scode_dlq_processor import SERVICE_NAME, __version__
 from integr8scode_dlq_processor.adapters.kafka_republisher import KafkaRepublisher
+from integr8scode_dlq_processor.adapters.mongo_accounts import COLLECTION as USERS
+from integr8scode_dlq_processor.adapters.mongo_accounts import MongoAccountDirectory
 from integr8scode_dlq_processor.adapters.mongo_attempts import COLLECTION as ATTEMPTS
 from integr8scode_dlq_processor.adapters.mongo_attempts import MongoAttemptClaims
 from integr8scode_dlq_processor.adapters.mongo_dead_letters import COLLECTION as DEAD_LETTERS
@@ -133,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     ctx = DlqContext(
         service=service,
         tokens=JwtVerifier(jwt_secret, leeway_s=settings.jwt_leeway_s),
+        accounts=MongoAccountDirectory(db[USERS], ttl_s=settings.account_cache_s),
         wake_scheduler=scheduler.wake,
     )
     probes = [

@@ -13,6 +13,8 @@ from pymongo import AsyncMongoClient
 
 from integr8scode_event_replay import SERVICE_NAME, __version__
 from integr8scode_event_replay.adapters.kafka_replay import KafkaReplayPublisher
+from integr8scode_event_replay.adapters.mongo_accounts import COLLECTION as USERS
+from integr8scode_event_replay.adapters.mongo_accounts import MongoAccountDirectory
 from integr8scode_event_replay.adapters.mongo_events import MongoEventSource
 from integr8scode_event_replay.adapters.mongo_sessions import MongoControlStore, MongoSessionStore
 from integr8scode_event_replay.adapters.tokens import JwtVerifier
@@ -146,6 +148,7 @@ def create_app(settings: Settings) -> FastAPI:
             max_speed_factor=replay.max_speed_factor,
         ),
         preview_size=replay.preview_size,
+        dry_run_budget_s=replay.dry_run_budget_s,
         lease_s=replay.lease_s,
         instance_id=settings.instance_id,
         control_ack_timeout_s=replay.control_ack_timeout_s,
@@ -196,7 +199,9 @@ def create_app(settings: Settings) -> FastAPI:
     ]
     app = build_app(
         ReplayContext(
-            service=service, tokens=JwtVerifier(jwt_secret, leeway_s=settings.token_leeway_s)
+            service=service,
+            tokens=JwtVerifier(jwt_secret, leeway_s=settings.token_leeway_s),
+            accounts=MongoAccountDirectory(db[USERS], ttl_s=settings.account_cache_s),
         ),
         lifespan=lifespan,
         probes=probes,

@@ -56,6 +56,12 @@ class ReplaySettings(BaseSettings):
         default=1_000.0, gt=0, description="Slowest pace a session may ask for."
     )
     preview_size: int = Field(default=20, ge=1, le=1_000, description="Events in a dry run.")
+    dry_run_budget_s: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Time a dry run's count and preview get; past it the count is a lower bound.",
+    )
     publish_attempts: int = Field(default=3, ge=1, description="Tries per event before failed.")
     max_consecutive_failures: int = Field(
         default=3, ge=1, description="Failed events in a row that fail the session."
@@ -109,6 +115,13 @@ class Settings(BaseSettings):
         description="HS256 key of the api's tokens (REPLAY_JWT_SECRET, else API_JWT_SECRET).",
     )
     token_leeway_s: float = Field(default=5.0, ge=0, description="Clock skew tolerated on exp.")
+    account_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="How long an account's role/state is cached: the longest a demoted, "
+        "disabled or deleted admin keeps access (0: read it at every request).",
+    )
 
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     archiver: ArchiverSettings = Field(default_factory=ArchiverSettings)

@@ -193,7 +193,6 @@ class SessionRunner:
                 "replay.target": session.spec.target.topic or "original",
                 "replay.speed": session.spec.speed.label,
                 "replay.max_events": session.spec.max_events,
-                "replay.matched": session.matched,
                 "replay.reprocess": session.spec.reprocess,
                 "replay.resumed_from_cursor": session.cursor is not None,
             },
@@ -207,8 +206,14 @@ class SessionRunner:
             if session.status is SessionStatus.CREATED:
                 session.transition(SessionStatus.RUNNING, self._d.clock())
             await self._save(force=True)
+            # A child of the session span, so its Mongo span is in the replay's trace.
+            counting = (
+                asyncio.create_task(self._count(), name=f"count {session.id}")
+                if session.matched is None
+                else None
+            )
             try:
-                await self._replay_batches()
+                exhausted = await self._replay_batches()
             except _CancelledError:
                 span.add_event("cancelled")
                 await self._finish(SessionStatus.CANCELLED)
@@ -223,8 +228,14 @@ class SessionRunner:
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 raise
             else:
+                await self._settle_count(counting, exhausted=exhausted)
                 await self._finish(SessionStatus.COMPLETED)
             finally:
+                if counting is not None and not counting.done():
+                    counting.cancel()
+                    await asyncio.gather(counting, return_exceptions=True)
+                if session.matched is not None:
+                    span.set_attribute("replay.matched", session.matched)
                 span.set_attributes(
                     {
                         "replay.published": session.published,
@@ -234,16 +245,17 @@ class SessionRunner:
                     }
                 )
 
-    async def _replay_batches(self) -> None:
+    async def _replay_batches(self) -> bool:
+        """Replay until the cap or the last match; True when every match was handled."""
         session = self.session
         while True:
             await self._controls()
             limit = min(self._p.batch_size, session.remaining_allowed)
             if limit <= 0:
-                return  # the cap
+                return False  # the cap
             page = await self._d.events.page(session.spec.filters, session.cursor, limit)
             if not page:
-                return
+                return True
             with self._d.tracer.start_as_current_span(
                 BATCH_SPAN,
                 attributes={EVENTS_BATCH_COUNT: len(page), SESSION_ID: session.id},
@@ -255,7 +267,29 @@ class SessionRunner:
                     session.cursor = stored.cursor
                     await self._save()
             if len(page) < limit:
-                return
+                return True
+
+    # -- the count ----------------------------------------------------------------------------
+
+    async def _count(self) -> None:
+        """Fill in ``matched`` beside the replay; the next progress write persists it."""
+        try:
+            matched = await self._d.events.count(self.session.spec.filters)
+        except StoreUnavailableError as exc:
+            log.warning("session %s: its events could not be counted: %s", self.session_id, exc)
+            return
+        if self.session.matched is None:
+            self.session.matched = matched
+
+    async def _settle_count(self, counting: asyncio.Task[None] | None, *, exhausted: bool) -> None:
+        """A completed session says how many matched: every match was handled (so they are
+        what it processed), or it stopped at the cap and its count is awaited."""
+        if self.session.matched is not None:
+            return
+        if exhausted:
+            self.session.matched = self.session.processed
+        elif counting is not None:
+            await counting
 
     async def _replay_one(self, stored: StoredEvent) -> None:
         session = self.session

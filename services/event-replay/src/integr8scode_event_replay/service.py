@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opentelemetry.trace import SpanContext
 
-from integr8scode_event_replay.domain.errors import InvalidTransitionError, SessionNotFoundError
+from integr8scode_event_replay.domain.errors import (
+    InvalidTransitionError,
+    QueryTimeoutError,
+    SessionNotFoundError,
+)
+from integr8scode_event_replay.domain.messages import StoredEvent
 from integr8scode_event_replay.domain.ports import ControlStore, EventSource, SessionStore
 from integr8scode_event_replay.domain.sessions import (
     Action,
@@ -48,6 +53,7 @@ class ReplayService:
         pool: SessionPool,
         limits: SpecLimits,
         preview_size: int,
+        dry_run_budget_s: float,
         lease_s: float,
         instance_id: str,
         control_ack_timeout_s: float,
@@ -59,6 +65,7 @@ class ReplayService:
         self._pool = pool
         self._limits = limits
         self._preview_size = preview_size
+        self._dry_run_budget_s = dry_run_budget_s
         self._lease = timedelta(seconds=lease_s)
         self._instance_id = instance_id
         self._ack_timeout_s = control_ack_timeout_s
@@ -67,8 +74,10 @@ class ReplayService:
     async def create(
         self, request: NewSession, created_by: str, creator: SpanContext | None = None
     ) -> ReplaySession:
-        """Validate, count what matches, then either answer a dry run at once (counts and a
-        preview, nothing published) or store the session and start it."""
+        """Validate, then either answer a dry run (a count and a preview within the dry-run
+        budget, nothing published) or store the session and start it. A session is not
+        counted here: its runner counts in the background (``matched`` is None until then),
+        because on FerretDB a count is a scan of the whole store."""
         now = self._clock()
         spec = build_spec(
             filters=request.filters,
@@ -80,21 +89,18 @@ class ReplayService:
             limits=self._limits,
             now=now,
         )
-        matched = await self._events.count(spec.filters)
         session = ReplaySession(
             id=uuid.uuid4().hex,
             spec=spec,
             status=SessionStatus.CREATED,
             created_at=now,
             created_by=created_by,
-            matched=matched,
+            matched=None,
             updated_at=now,
         )
         if spec.dry_run:
-            size = min(self._preview_size, session.planned)
-            first = await self._events.page(spec.filters, None, size) if size else []
-            session.preview = [stored.preview(spec.target) for stored in first]
-            session.transition(SessionStatus.COMPLETED, now)
+            await self._dry_run(session)
+            session.transition(SessionStatus.COMPLETED, self._clock())
             await self._sessions.insert(session)
             return session
         session.owner = self._instance_id
@@ -102,6 +108,34 @@ class ReplayService:
         await self._sessions.insert(session)
         self._pool.launch(session, creator)
         return session
+
+    async def _dry_run(self, session: ReplaySession) -> None:
+        """Count and preview side by side, each within the budget. The count stops one past
+        the cap (enough for ``planned`` and ``capped``); one cut short says "at least"."""
+        spec, budget = session.spec, self._dry_run_budget_s
+        counted, first = await asyncio.gather(
+            self._events.count_up_to(spec.filters, spec.max_events + 1, budget),
+            self._preview(session),
+        )
+        session.matched = counted.n
+        session.matched_is_lower_bound = not counted.complete
+        if first is None:
+            session.preview_complete = False
+            return
+        if len(first) < self._preview_size:  # the preview saw every match: an exact count
+            session.matched, session.matched_is_lower_bound = len(first), False
+        elif not counted.complete and len(first) > counted.n:  # the better lower bound
+            session.matched = len(first)
+        planned = session.planned or 0
+        session.preview = [stored.preview(spec.target) for stored in first[:planned]]
+
+    async def _preview(self, session: ReplaySession) -> Sequence[StoredEvent] | None:
+        try:
+            return await self._events.page(
+                session.spec.filters, None, self._preview_size, self._dry_run_budget_s
+            )
+        except QueryTimeoutError:
+            return None
 
     async def get(self, session_id: str) -> ReplaySession:
         session = await self._sessions.get(session_id)

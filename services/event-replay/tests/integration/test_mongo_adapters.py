@@ -17,7 +17,7 @@ from tests.stack import local_stack
 
 from integr8scode_event_replay.adapters.mongo_events import MongoEventSource
 from integr8scode_event_replay.adapters.mongo_sessions import MongoControlStore, MongoSessionStore
-from integr8scode_event_replay.domain.errors import OwnershipLostError
+from integr8scode_event_replay.domain.errors import OwnershipLostError, QueryTimeoutError
 from integr8scode_event_replay.domain.sessions import (
     Cursor,
     PreviewItem,
@@ -119,6 +119,32 @@ async def test_the_event_source_filters_and_pages_in_time_then_id_order(scratch_
     first = (await source.page(filters, None, 1))[0]
     assert first.occurred_at == T0
     assert first.document["payload"]["channel"] == "slack"
+
+
+async def test_a_bounded_count_stops_at_its_limit_or_its_budget(scratch_db: Db) -> None:
+    writer = EventStoreWriter(scratch_db["events"])
+    events = [event("e1", T0 + timedelta(seconds=n)) for n in range(5)]
+    await writer.write_batch(
+        [
+            stored_document(e, topic="t", partition=0, offset=n, headers={})
+            for n, e in enumerate(events)
+        ]
+    )
+    source = MongoEventSource(scratch_db["events"])
+    filters = ReplayFilters(execution_id="e1")
+
+    everything = await source.count_up_to(filters, 10, budget_s=10)
+    assert (everything.n, everything.complete) == (5, True)
+    at_the_limit = await source.count_up_to(filters, 3, budget_s=10)
+    assert (at_the_limit.n, at_the_limit.complete) == (3, False)  # "at least 3"
+    # A budget that is over before the first round trip: nothing counted, and it says so.
+    cut = await source.count_up_to(filters, 10, budget_s=1e-6)
+    assert (cut.n, cut.complete) == (0, False)
+    with pytest.raises(QueryTimeoutError):
+        await source.page(filters, None, 10, budget_s=1e-6)
+    assert len(await source.page(filters, None, 10, budget_s=10)) == 5
+    # The source still answers after cutting its reads short.
+    assert await source.count(filters) == 5
 
 
 def session(owner: str | None = "a", **spec: Any) -> ReplaySession:

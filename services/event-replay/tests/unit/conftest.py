@@ -31,8 +31,14 @@ from opentelemetry.trace import SpanContext
 from integr8scode_event_replay.adapters.mongo_events import stored_event
 from integr8scode_event_replay.adapters.tokens import JwtVerifier
 from integr8scode_event_replay.app import build_app
-from integr8scode_event_replay.domain.errors import OwnershipLostError, PublishFailedError
+from integr8scode_event_replay.domain.errors import (
+    OwnershipLostError,
+    PublishFailedError,
+    QueryTimeoutError,
+    StoreUnavailableError,
+)
 from integr8scode_event_replay.domain.messages import ReplayMessage, StoredEvent
+from integr8scode_event_replay.domain.ports import AccountStatus, EventCount
 from integr8scode_event_replay.domain.sessions import (
     ACTIVE,
     Cursor,
@@ -168,6 +174,12 @@ class FakeEvents:
     def __init__(self, events: Sequence[StoredEvent] = ()) -> None:
         self.events = list(events)
         self.pages = 0
+        self.counts = 0
+        self.per_event_s = 0.0
+        self.page_delay_s = 0.0
+        # Cleared, it holds every full count (a session's background count) until set again.
+        self.count_gate = asyncio.Event()
+        self.count_gate.set()
 
     def add(self, *events: EventEnvelope) -> list[StoredEvent]:
         stored = [as_stored(e, offset=len(self.events) + i) for i, e in enumerate(events)]
@@ -175,12 +187,38 @@ class FakeEvents:
         return stored
 
     async def count(self, filters: ReplayFilters) -> int:
+        self.counts += 1
+        await self.count_gate.wait()
         return sum(1 for e in self.events if _matches(e, filters))
 
+    async def count_up_to(self, filters: ReplayFilters, limit: int, budget_s: float) -> EventCount:
+        """Counts one event per ``per_event_s`` (a slow store), so the budget can cut it."""
+        seen = 0
+        try:
+            async with asyncio.timeout(budget_s):
+                for event in self.events:
+                    if seen >= limit:
+                        break
+                    await asyncio.sleep(self.per_event_s)
+                    if _matches(event, filters):
+                        seen += 1
+        except TimeoutError:
+            return EventCount(seen, complete=False)
+        return EventCount(seen, complete=seen < limit)
+
     async def page(
-        self, filters: ReplayFilters, after: Cursor | None, limit: int
+        self,
+        filters: ReplayFilters,
+        after: Cursor | None,
+        limit: int,
+        budget_s: float | None = None,
     ) -> Sequence[StoredEvent]:
         self.pages += 1
+        try:
+            async with asyncio.timeout(budget_s):
+                await asyncio.sleep(self.page_delay_s)
+        except TimeoutError as exc:
+            raise QueryTimeoutError("the fake store is slower than the budget") from exc
         ordered = sorted((e for e in self.events if _matches(e, filters)), key=lambda e: e.cursor)
         return [e for e in ordered if after is None or e.cursor > after][:limit]
 
@@ -293,6 +331,20 @@ FAST = RunPolicy(
 )
 
 
+class FakeAccounts:
+    """``AccountDirectory``: every account is an enabled admin at generation 0 unless
+    ``by_id`` says otherwise (None: deleted); ``down`` makes it raise StoreUnavailableError."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, AccountStatus | None] = {}
+        self.down = False
+
+    async def status(self, user_id: str) -> AccountStatus | None:
+        if self.down:
+            raise StoreUnavailableError("account store unavailable: test")
+        return self.by_id.get(user_id, AccountStatus("admin", False, 0))
+
+
 @dataclass
 class Harness:
     """Fakes, a tracer with an in-memory exporter, and the real pool/service/app over them."""
@@ -307,6 +359,7 @@ class Harness:
     service: ReplayService
     app: FastAPI
     limits: SpecLimits
+    accounts: FakeAccounts
     runners: list[SessionRunner] = field(default_factory=list)
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
@@ -334,7 +387,7 @@ class Harness:
             status=SessionStatus.CREATED,
             created_at=now,
             created_by="admin-1",
-            matched=0,
+            matched=None,
             updated_at=now,
             owner=INSTANCE,
             lease_until=now + timedelta(seconds=30),
@@ -370,7 +423,11 @@ class Harness:
 
 
 def build_harness(
-    policy: RunPolicy = FAST, *, slots: int = 2, limits: SpecLimits | None = None
+    policy: RunPolicy = FAST,
+    *,
+    slots: int = 2,
+    limits: SpecLimits | None = None,
+    dry_run_budget_s: float = 2.0,
 ) -> Harness:
     events, sessions, controls, publisher = (
         FakeEvents(),
@@ -416,12 +473,14 @@ def build_harness(
         pool=pool,
         limits=limits,
         preview_size=2,
+        dry_run_budget_s=dry_run_budget_s,
         lease_s=policy.lease_s,
         instance_id=INSTANCE,
         control_ack_timeout_s=1.0,
         clock=lambda: datetime.now(UTC),
     )
-    app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET)))
+    accounts = FakeAccounts()
+    app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET), accounts=accounts))
     return Harness(
         events=events,
         sessions=sessions,
@@ -433,6 +492,7 @@ def build_harness(
         service=service,
         app=app,
         limits=limits,
+        accounts=accounts,
         runners=harness_runners,
     )
 

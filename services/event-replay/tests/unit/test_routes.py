@@ -135,13 +135,13 @@ async def test_a_session_is_created_runs_and_reports_its_progress(
     make_lifecycle: Callable[..., list[EventEnvelope]],
 ) -> None:
     harness.events.add(*make_lifecycle())
+    harness.events.count_gate.clear()  # the background count has not finished when it answers
     created = await http.post(SESSIONS, json=body(reprocess=True), headers=make_bearer())
     assert created.status_code == 201, created.text
     view = created.json()
     assert view["status"] in {"created", "running", "completed"}
-    assert view["matched"] == 3
-    assert view["planned"] == 3
-    assert view["capped"] is False
+    assert (view["matched"], view["planned"], view["capped"]) == (None, None, None)
+    assert view["matched_is_lower_bound"] is False
     assert view["target"] == {"kind": "topic", "topic": "t1"}
     assert view["speed"] == "max"
     assert view["filters"]["to"] is not None  # defaulted to the creation time
@@ -149,6 +149,8 @@ async def test_a_session_is_created_runs_and_reports_its_progress(
     got = (await http.get(f"{SESSIONS}/{view['id']}", headers=make_bearer())).json()
     assert got["status"] == "completed"
     assert got["published"] == 3 == done.published
+    # It handled every match, so it knows how many there were without its count.
+    assert (got["matched"], got["planned"], got["capped"]) == (3, 3, False)
     assert got["position"]["event_id"] == str(harness.publisher.sent[-1].event.event_id)
     assert all(m.headers["x-replay-reprocess"] == "true" for m in harness.publisher.sent)
 
@@ -188,10 +190,58 @@ async def test_the_cap_is_reported_and_holds(
 ) -> None:
     harness.events.add(*make_lifecycle())
     view = (await http.post(SESSIONS, json=body(max_events=2), headers=make_bearer())).json()
-    assert (view["matched"], view["planned"], view["capped"]) == (3, 2, True)
+    assert view["matched"] is None  # counted in the background
     done = await harness.wait_status(view["id"], SessionStatus.COMPLETED)
     assert done.published == 2
     assert len(harness.publisher.sent) == 2
+    # Stopped at the cap: the session waits for its count before it says it completed.
+    got = (await http.get(f"{SESSIONS}/{view['id']}", headers=make_bearer())).json()
+    assert (got["matched"], got["planned"], got["capped"]) == (3, 2, True)
+
+
+async def test_a_dry_run_is_capped_in_time_and_says_its_count_is_a_lower_bound(
+    harness_factory: Callable[..., Harness],
+    make_bearer: Bearer,
+    make_lifecycle: Callable[..., list[EventEnvelope]],
+) -> None:
+    harness = harness_factory(dry_run_budget_s=0.3)
+    for _ in range(4):
+        harness.events.add(*make_lifecycle())
+    harness.events.per_event_s = 0.05  # 12 events: 0.6 s to count them all
+    harness.events.page_delay_s = 1.0  # the preview never makes it
+    loop = asyncio.get_running_loop()
+    async with await harness.client() as http:
+        started = loop.time()
+        response = await http.post(SESSIONS, json=body(dry_run=True), headers=make_bearer())
+        elapsed = loop.time() - started
+    assert response.status_code == 201, response.text
+    view = response.json()
+    assert elapsed < 0.9  # the budget, not the store, decides when it answers
+    assert view["status"] == "completed"
+    assert view["matched_is_lower_bound"] is True
+    assert 1 <= view["matched"] < 12
+    assert view["capped"] is None  # fewer than the cap seen: whether more match is not known
+    assert view["preview"] == []
+    assert view["preview_complete"] is False
+    harness.pool.stop()
+
+
+async def test_a_dry_run_count_stops_one_past_the_cap(
+    harness: Harness,
+    http: httpx.AsyncClient,
+    make_bearer: Bearer,
+    make_lifecycle: Callable[..., list[EventEnvelope]],
+) -> None:
+    for _ in range(3):
+        harness.events.add(*make_lifecycle())
+    response = await http.post(
+        SESSIONS, json=body(dry_run=True, max_events=4), headers=make_bearer()
+    )
+    view = response.json()
+    assert (view["matched"], view["matched_is_lower_bound"]) == (5, True)
+    assert (view["planned"], view["capped"]) == (4, True)
+    assert view["preview_complete"] is True
+    assert len(view["preview"]) == 2
 
 
 async def test_pause_resume_cancel_through_the_api_and_409_on_invalid_transitions(

@@ -392,3 +392,59 @@ async def test_a_store_outage_leaves_the_session_to_be_adopted_later(
     assert stored.status is S.RUNNING  # not ended: resumed once its lease runs out
     assert stored.owner == "replay-a"
     assert harness.deps.slots.in_use == 0
+
+
+async def test_the_count_fills_in_matched_beside_the_replay(
+    harness: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness.events.add(*make_lifecycle(), *make_lifecycle())  # 6 events
+    harness.events.count_gate.clear()
+    harness.publisher.hold()
+    session = harness.new_session(max_events=4)
+    task = asyncio.create_task(harness.runner(session).run())
+    await wait_for(lambda: harness.events.counts == 1)
+    stored = await harness.stored(session.id)
+    assert (stored.status, stored.matched, stored.capped) == (S.RUNNING, None, None)
+    harness.events.count_gate.set()  # the count ends while the first publish is in flight
+    await wait_for(lambda: session.matched == 6)
+    # The runner is the one writer of its session: the next progress write after the message
+    # in flight carries the count, while the session is still running.
+    harness.publisher.release(1)
+    await wait_for(lambda: len(harness.publisher.sent) == 1)
+    await asyncio.sleep(harness.deps.policy.save_interval_s)  # the progress interval passes
+    harness.publisher.release(1)
+    await wait_for(lambda: len(harness.publisher.sent) == 2)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while (await harness.stored(session.id)).matched != 6:
+        assert loop.time() < deadline, "the count was not persisted while running"
+        await asyncio.sleep(0.01)
+    assert (await harness.stored(session.id)).status is S.RUNNING
+    harness.publisher.release(2)
+    await run_to_end(task)
+    stored = await harness.stored(session.id)
+    assert (stored.status, stored.published, stored.planned, stored.capped) == (
+        S.COMPLETED,
+        4,
+        4,
+        True,
+    )
+    [span] = harness.spans(SESSION_SPAN)
+    assert span.attributes is not None
+    assert span.attributes["replay.matched"] == 6
+
+
+async def test_a_count_the_store_refuses_leaves_matched_unknown_and_the_replay_goes_on(
+    harness: Harness, make_lifecycle: Lifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.events.add(*make_lifecycle())
+
+    async def unavailable(filters: ReplayFilters) -> int:
+        raise StoreUnavailableError("mongo down")
+
+    monkeypatch.setattr(harness.events, "count", unavailable)
+    session = harness.new_session(max_events=2)
+    await run_to_end(asyncio.create_task(harness.runner(session).run()))
+    stored = await harness.stored(session.id)
+    assert (stored.status, stored.published) == (S.COMPLETED, 2)
+    assert (stored.matched, stored.capped, stored.planned) == (None, None, None)

@@ -33,6 +33,7 @@ from integr8scode_notifier.domain.addresses import AddressPolicy
 from integr8scode_notifier.domain.errors import DeliveryFailed
 from integr8scode_notifier.domain.retry import Backoff
 from integr8scode_notifier.handlers.terminal import TerminalEventHandlers
+from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
     build_health_router,
@@ -46,6 +47,8 @@ USER_AGENT = f"integr8scode-notifier/{__version__}"
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and every resource it owns; nothing connects before the lifespan starts."""
+    # Refuses a missing key ring outside local environments, before anything else is built.
+    secret_box = SecretBox(settings.secrets.key_ring(settings.telemetry.environment))
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
     # Slack goes through aiohttp: its client spans, on this process's provider, with the
     # webhook's secret path cut from the URL. Installed before the session exists.
@@ -81,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     store = MongoDeliveryStore(db[mongo_deliveries.COLLECTION])
     meter = telemetry.meter_provider.get_meter(SERVICE_NAME, __version__)
     dispatcher = Dispatcher(
-        settings=MongoSettingsSource(db[mongo_settings.COLLECTION]),
+        settings=MongoSettingsSource(db[mongo_settings.COLLECTION], secret_box),
         executions=MongoExecutionSource(db[mongo_executions.COLLECTION]),
         store=store,
         senders=[webhook, slack],

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_secrets import SecretsSettings
 from integr8scode_telemetry import TelemetrySettings
 
 
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
 
     @field_validator("public_base_url")
     @classmethod

@@ -5,9 +5,12 @@ Per channel (concurrently, each in a ``notification.deliver`` span under ``kafka
 1. open the delivery record — a unique insert on its deterministic id; an existing record that
    is *settled* (delivered, refused, or failed permanently) is not sent again, so a redelivery,
    a dead-letter retry or a replay without re-processing only redoes what is still open;
-2. attempt up to ``attempts`` times with backoff while the outcome is retryable, recording each
+2. open the channel's stored credentials (only now: they stay sealed until a delivery needs
+   them); one that can't be opened (a key id not in the ring, an altered value) fails the
+   delivery permanently, recorded and announced with the reason, never the value;
+3. attempt up to ``attempts`` times with backoff while the outcome is retryable, recording each
    attempt (``attempts`` accumulates across redeliveries);
-3. record the outcome, then announce it (``notification.sent`` / ``notification.failed``).
+4. record the outcome, then announce it (``notification.sent`` / ``notification.failed``).
 
 Afterwards, if any channel still failed with a retryable outcome, ``DeliveryFailed`` is raised
 so the message is dead-lettered (and retried later by the DLQ processor). Permanent failures are
@@ -30,9 +33,10 @@ from opentelemetry.trace import Status, StatusCode
 
 from integr8scode_events import NotificationFailed, NotificationSent, ProducerInfo
 from integr8scode_events.payloads import NotificationPayload
-from integr8scode_notifier.domain.errors import DeliveryFailed
+from integr8scode_notifier.domain.errors import DeliveryFailed, SecretUnavailableError
 from integr8scode_notifier.domain.notifications import (
     NOTIFICATION_NAMESPACE,
+    ChannelSetting,
     Delivery,
     DeliveryStatus,
     Target,
@@ -150,17 +154,17 @@ class Dispatcher:
             )
 
     async def _deliver(
-        self, event: TerminalEvent, key: str, summary: ExecutionSummary, target: Target
+        self, event: TerminalEvent, key: str, summary: ExecutionSummary, setting: ChannelSetting
     ) -> ChannelResult:
-        delivery_id = notification_id(key, target.channel)
+        delivery_id = notification_id(key, setting.channel)
         with start_span(
             DELIVER_SPAN,
             {
                 attributes.NOTIFICATION_ID: delivery_id,
-                attributes.NOTIFICATION_CHANNEL: target.channel.value,
+                attributes.NOTIFICATION_CHANNEL: setting.channel.value,
                 attributes.EXECUTION_ID: event.execution_id,
                 attributes.EVENT_ID: str(event.event_id),
-                TARGET_ATTRIBUTE: target.redacted,
+                TARGET_ATTRIBUTE: setting.redacted,
             },
             tracer=self._tracer,
         ) as span:
@@ -174,8 +178,8 @@ class Dispatcher:
                     event_id=str(event.event_id),
                     event_type=event.event_type,
                     idempotency_key=key,
-                    channel=target.channel,
-                    target=target.redacted,
+                    channel=setting.channel,
+                    target=setting.redacted,
                     status=DeliveryStatus.PENDING,
                     attempts=0,
                     created_at=now,
@@ -189,13 +193,18 @@ class Dispatcher:
                 if not opened.announced:
                     await self._announce(opened, event)
                 return ChannelResult(opened, retry_later=False)
-            finished, retry_later = await self._attempts(opened, event, summary, target, span)
+            try:
+                revealed = setting.reveal()
+            except SecretUnavailableError as exc:
+                finished, retry_later = self._unopenable(opened, exc), False
+            else:
+                finished, retry_later = await self._attempts(opened, event, summary, revealed, span)
             await self._store.finish(finished)
             if self._counter is not None:
                 self._counter.add(
                     1,
                     {
-                        attributes.NOTIFICATION_CHANNEL: target.channel.value,
+                        attributes.NOTIFICATION_CHANNEL: setting.channel.value,
                         STATUS_ATTRIBUTE: finished.status.value,
                     },
                 )
@@ -266,6 +275,19 @@ class Dispatcher:
                 result.error,
             )
         return finished, retry_later
+
+    def _unopenable(self, delivery: Delivery, exc: SecretUnavailableError) -> Delivery:
+        # Permanent: the same stored value won't open on a retry. Fixing the key ring (or the
+        # user saving the settings again) makes the next event deliver.
+        log.error("%s delivery %s not attempted: %s", delivery.channel.value, delivery.id, exc)
+        return delivery.finished(
+            DeliveryStatus.FAILED,
+            attempts=delivery.attempts,
+            at=self._clock(),
+            status_code=None,
+            error=str(exc)[:300],
+            final=True,
+        )
 
     async def _announce(self, delivery: Delivery, event: TerminalEvent) -> None:
         """Publish the outcome; the event id is derived from the outcome, so announcing the

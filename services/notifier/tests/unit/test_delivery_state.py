@@ -17,8 +17,19 @@ from integr8scode_events import (
 from integr8scode_events import headers as h
 from integr8scode_events.errors import PublishError
 from integr8scode_notifier.delivery import DELIVER_SPAN
-from integr8scode_notifier.domain.errors import DeliveryFailed, StoreUnavailableError
-from integr8scode_notifier.domain.notifications import Channel, DeliveryStatus, notification_id
+from integr8scode_notifier.domain.errors import (
+    DeliveryFailed,
+    SecretUnavailableError,
+    StoreUnavailableError,
+)
+from integr8scode_notifier.domain.notifications import (
+    Channel,
+    ChannelSetting,
+    DeliveryStatus,
+    SlackTarget,
+    UserChannels,
+    notification_id,
+)
 from integr8scode_notifier.domain.retry import AttemptResult
 from integr8scode_notifier.handlers.terminal import TerminalEventHandlers
 
@@ -282,3 +293,46 @@ def test_notification_ids_are_deterministic_per_key_and_channel() -> None:
     assert notification_id("k", Channel.WEBHOOK) == notification_id("k", Channel.WEBHOOK)
     assert notification_id("k", Channel.WEBHOOK) != notification_id("k", Channel.SLACK)
     assert notification_id("k", Channel.WEBHOOK) != notification_id("k2", Channel.WEBHOOK)
+
+
+async def test_a_credential_that_cant_be_opened_fails_that_channel_once_and_finally(
+    harness: Harness, make_event: MakeEvent, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unopenable() -> SlackTarget:
+        raise SecretUnavailableError(
+            "stored credential can't be opened: slack.webhook_url: sealed under key id 'k0', "
+            "which is not in the key ring"
+        )
+
+    harness.configure()
+    webhook = harness.settings.channels["user-1"].webhook
+    harness.settings.channels["user-1"] = UserChannels(
+        webhook=webhook,
+        slack=ChannelSetting(Channel.SLACK, "https://hooks.slack.com/***", unopenable),
+    )
+    event = make_event()
+    await harness.handle(event)  # no DeliveryFailed: nothing to retry later
+
+    assert harness.slack.sent == []  # never attempted
+    assert len(harness.webhook.sent) == 1  # the other channel is delivered as usual
+    (slack,) = harness.store.by_channel(Channel.SLACK)
+    assert slack.status is DeliveryStatus.FAILED
+    assert slack.final
+    assert slack.attempts == 0
+    assert slack.error is not None
+    assert "key id 'k0'" in slack.error
+    assert slack.announced
+    failed = [e for e in harness.publisher.published if isinstance(e, NotificationFailed)]
+    assert [e.payload.channel for e in failed] == ["slack"]
+    assert "key id 'k0'" in (failed[0].payload.error or "")
+    spans = [s for s in harness.exporter.get_finished_spans() if s.name == DELIVER_SPAN]
+    slack_span = next(
+        s for s in spans if s.attributes and s.attributes["notification.channel"] == "slack"
+    )
+    assert slack_span.status.status_code is StatusCode.ERROR
+    assert "key id 'k0'" in caplog.text
+
+    # A redelivery of the same event leaves the settled failure alone.
+    await harness.handle(event)
+    assert harness.slack.sent == []
+    assert harness.store.by_channel(Channel.SLACK)[0].attempts == 0

@@ -1,21 +1,28 @@
-"""Accounts in the Mongo-wire collection ``users`` (written only by the API)."""
+"""Accounts in the Mongo-wire collection ``users`` (written only by the API).
+
+The dlq-processor and event-replay read ``role``, ``disabled`` and ``token_generation`` of a
+user by ``_id`` (never write): renaming those fields breaks their token checks.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
+from integr8scode_api.domain.lookalikes import skeleton
 from integr8scode_api.domain.users import Role, User
 
 COLLECTION = "users"
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -32,9 +39,12 @@ def _to_doc(user: User) -> dict[str, Any]:
     return {
         "_id": user.id,
         "username": user.username,
+        "skeleton": skeleton(user.username),
         "role": user.role.value,
         "password_hash": user.password_hash,
         "created_at": user.created_at,
+        "disabled": user.disabled,
+        "token_generation": user.token_generation,
     }
 
 
@@ -48,12 +58,16 @@ def _from_doc(doc: dict[str, Any]) -> User:
         role=Role(doc["role"]),
         password_hash=doc["password_hash"],
         created_at=created,
+        # Accounts stored before these fields existed: enabled, generation 0.
+        disabled=bool(doc.get("disabled", False)),
+        token_generation=int(doc.get("token_generation", 0)),
     )
 
 
 class MongoUserRepository:
-    """``UserRepository`` over one collection; the unique index on ``username`` is made before
-    the first insert (and by the bootstrap), so two registrations can't take the same name."""
+    """``UserRepository`` over one collection. Unique indexes on ``username`` and on the
+    look-alike ``skeleton`` are made before the first insert (and by the bootstrap), so two
+    registrations can't take the same name, nor two names that look alike, even at once."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._users = collection
@@ -69,7 +83,42 @@ class MongoUserRepository:
                     await self._users.create_index(
                         [("username", ASCENDING)], unique=True, name="username_unique"
                     )
+                    # Sparse: accounts stored before skeletons existed have none until the
+                    # backfill below gives them one.
+                    await self._users.create_index(
+                        [("skeleton", ASCENDING)], unique=True, sparse=True, name="skeleton_unique"
+                    )
+                    await self._backfill_skeletons()
                 self._indexed = True
+
+    async def _backfill_skeletons(self) -> None:
+        # Oldest first, so of two existing look-alikes the older keeps the plain skeleton
+        # (and with it blocks new look-alikes); the younger twin still works, marked by its id.
+        # Deterministic, so api replicas doing this at once write the same values.
+        cursor = self._users.find(
+            {"skeleton": {"$exists": False}}, {"username": 1}, sort=[("created_at", ASCENDING)]
+        )
+        async for doc in cursor:
+            plain = skeleton(doc["username"])
+            twin = await self._users.find_one(
+                {"skeleton": plain, "_id": {"$ne": doc["_id"]}}, {"_id": 1}
+            )
+            if twin is not None:
+                log.warning(
+                    "user %s looks like %s; kept, marked by its id", doc["_id"], twin["_id"]
+                )
+            value = plain if twin is None else f"{plain}#{doc['_id']}"
+            try:
+                await self._set_skeleton(doc["_id"], value)
+            except (DuplicateKeyError, OperationFailure):
+                # A look-alike registered between the read and the write (FerretDB reports
+                # a unique violation on update as a plain OperationFailure).
+                await self._set_skeleton(doc["_id"], f"{plain}#{doc['_id']}")
+
+    async def _set_skeleton(self, user_id: str, value: str) -> None:
+        await self._users.update_one(
+            {"_id": user_id, "skeleton": {"$exists": False}}, {"$set": {"skeleton": value}}
+        )
 
     async def add(self, user: User) -> None:
         await self.ensure_indexes()
@@ -77,7 +126,9 @@ class MongoUserRepository:
             with _translated():
                 await self._users.insert_one(_to_doc(user))
         except DuplicateKeyError:
-            raise Conflict(f"username '{user.username}' is already taken") from None
+            raise Conflict(
+                f"username '{user.username}' is already taken or looks like one that is"
+            ) from None
 
     async def get(self, user_id: str) -> User | None:
         with _translated():
@@ -93,4 +144,40 @@ class MongoUserRepository:
         with _translated():
             await self._users.update_one(
                 {"_id": user_id}, {"$set": {"password_hash": password_hash}}
+            )
+
+    async def page(self, *, offset: int, limit: int, role: Role | None = None) -> Sequence[User]:
+        query: dict[str, Any] = {} if role is None else {"role": role.value}
+        with _translated():
+            cursor = self._users.find(
+                query, sort=[("created_at", DESCENDING), ("_id", ASCENDING)], skip=offset
+            ).limit(limit)
+            return [_from_doc(doc) async for doc in cursor]
+
+    async def update_access(
+        self, user_id: str, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User | None:
+        changes: dict[str, Any] = {}
+        if role is not None:
+            changes["role"] = role.value
+        if disabled is not None:
+            changes["disabled"] = disabled
+        update: dict[str, Any] = {"$inc": {"token_generation": 1}}
+        if changes:
+            update["$set"] = changes
+        with _translated():
+            doc = await self._users.find_one_and_update(
+                {"_id": user_id}, update, return_document=ReturnDocument.AFTER
+            )
+        return None if doc is None else _from_doc(doc)
+
+    async def delete(self, user_id: str) -> bool:
+        with _translated():
+            result = await self._users.delete_one({"_id": user_id})
+        return result.deleted_count == 1
+
+    async def count_active_admins(self) -> int:
+        with _translated():
+            return await self._users.count_documents(
+                {"role": Role.ADMIN.value, "disabled": {"$ne": True}}
             )

@@ -17,8 +17,12 @@ _REQUIRED = ["sub", "role", "exp", "iat", "jti"]
 
 
 class JwtTokenIssuer:
-    """Issues and verifies tokens with claims ``sub`` (user id), ``role``, ``iat``, ``exp`` and
-    ``jti``. Every service that shares the secret can verify them without a lookup."""
+    """Issues and verifies tokens with claims ``sub`` (user id), ``role``, ``gen`` (the
+    account's token generation when issued: a token whose ``gen`` is below the account's is
+    revoked), ``iat``, ``exp`` and ``jti``. Every service that shares the secret can check the
+    signature without a lookup; whether the token is still honoured takes the account's
+    current state (``dependencies.current_user``; the dlq-processor and event-replay read it
+    too)."""
 
     def __init__(
         self,
@@ -38,6 +42,7 @@ class JwtTokenIssuer:
         claims = {
             "sub": user.id,
             "role": user.role.value,
+            "gen": user.token_generation,
             "iat": now,
             "exp": now + self._ttl,
             "jti": uuid.uuid4().hex,
@@ -58,7 +63,12 @@ class JwtTokenIssuer:
             raise Unauthorized("access token expired; log in again", invalid_token=True) from None
         except jwt.InvalidTokenError:
             raise Unauthorized("invalid access token", invalid_token=True) from None
+        generation = claims.get("gen", 0)  # tokens issued before generations existed: 0
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise Unauthorized("invalid access token", invalid_token=True)
         try:
-            return Principal(user_id=str(claims["sub"]), role=Role(claims["role"]))
+            return Principal(
+                user_id=str(claims["sub"]), role=Role(claims["role"]), token_generation=generation
+            )
         except ValueError:
             raise Unauthorized("invalid access token", invalid_token=True) from None

@@ -9,9 +9,15 @@ import secrets
 from integr8scode_api.domain.errors import (
     Conflict,
     DependencyUnavailable,
+    Forbidden,
     TooManyAttempts,
     Unauthorized,
     ValidationFailed,
+)
+from integr8scode_api.domain.lookalikes import (
+    RESERVED_USERNAMES,
+    looks_reserved,
+    reserved_skeletons,
 )
 from integr8scode_api.domain.ports import (
     IssuedToken,
@@ -25,11 +31,18 @@ from integr8scode_api.domain.users import Role, User, check_password, normalize_
 log = logging.getLogger(__name__)
 
 BAD_CREDENTIALS = "invalid username or password"
+RESERVED_RULE = (
+    "username is reserved, or looks like a reserved name ("
+    + ", ".join(sorted(RESERVED_USERNAMES))
+    + "); choose another"
+)
 
 
 class AuthService:
-    """Accounts and credentials. ``reserved_usernames`` can't be registered (the bootstrap
-    admin's name: nobody may take it before the bootstrap runs)."""
+    """Accounts and credentials. The public ``RESERVED_USERNAMES`` and their look-alikes are
+    refused outright (422). ``reserved_usernames`` (the bootstrap admin's configured name, so
+    nobody takes it before the bootstrap runs) and their look-alikes are refused like a taken
+    name: saying so would disclose the admin's name."""
 
     def __init__(
         self,
@@ -44,22 +57,44 @@ class AuthService:
         self._users = users
         self._hasher = hasher
         self._tokens = tokens
-        self._reserved = frozenset(u.lower() for u in reserved_usernames)
+        self._public_reserved = reserved_skeletons(RESERVED_USERNAMES)
+        self._private_reserved = reserved_skeletons(reserved_usernames)
         self._dummy_hash: str | None = None
 
     async def register(
         self, username: str, password: str, role: Role = Role.USER, *, strength: bool = True
     ) -> User:
         """A new account; ``ValidationFailed`` on bad input (a password easy to guess, too, with
-        ``strength``), ``Conflict`` when the name is taken."""
+        ``strength``; a reserved name or its look-alike), ``Conflict`` when the name, or one
+        that looks like it, is taken."""
         name = normalize_username(username)
         check_password(password, name, strength=strength)
-        if name in self._reserved and role is not Role.ADMIN:
-            raise Conflict(f"username '{name}' is already taken")
+        if role is not Role.ADMIN and looks_reserved(name, self._public_reserved):
+            raise ValidationFailed(RESERVED_RULE)
+        # Hashed before anything can say "taken": every answer costs one hash.
         user = User.new(name, await self._hasher.hash(password), role)
+        if role is not Role.ADMIN and looks_reserved(name, self._private_reserved):
+            raise Conflict(f"username '{name}' is already taken")
         await self._users.add(user)
         log.info("registered user %s (%s)", user.id, user.role)
         return user
+
+    async def sign_up(self, username: str, password: str) -> str:
+        """Public registration: ``register`` with the role ``user``, answering the same whether
+        or not the name (or a look-alike) was taken, so it can't be used to find accounts. The
+        normalized name; ``ValidationFailed`` on bad input, which says nothing about others.
+        Someone whose name was taken finds out when the login fails."""
+        try:
+            user = await self.register(username, password)
+        except Conflict:
+            log.info("registration not done: the name or a look-alike is taken")
+            return normalize_username(username)
+        return user.username
+
+    async def log_out_everywhere(self, user: User) -> None:
+        """Void every token issued to ``user`` so far (their generation goes up)."""
+        await self._users.update_access(user.id)
+        log.info("revoked every token of %s at its request", user.id)
 
     async def authenticate(self, username: str, password: str) -> User:
         """The account these credentials open; ``Unauthorized`` with one message whether the
@@ -87,6 +122,8 @@ class AuthService:
             raise Unauthorized(BAD_CREDENTIALS)
         if self._throttle is not None:
             await self._throttle.succeeded(user.username)
+        if user.disabled:  # told only to whoever knows the password
+            raise Forbidden("this account is disabled; ask an admin")
         if self._hasher.needs_rehash(user.password_hash):
             await self._rehash(user, password)
         return user

@@ -7,16 +7,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from integr8scode_api.domain.notifications import NotificationView, StoredSettings
+    from integr8scode_api.domain.notifications import (
+        NewSettings,
+        NotificationView,
+        StoredSettings,
+    )
 
 
 class NotificationSettingsStore(Protocol):
     """Users' channels (collection ``notification_settings``, written only by the API; the
-    notifier reads it)."""
+    notifier reads it). Credentials go in as plaintext and are stored sealed; what comes back
+    holds none."""
 
     async def get(self, user_id: str) -> StoredSettings | None: ...
 
-    async def put(self, settings: StoredSettings) -> None:
+    async def put(self, settings: NewSettings) -> None:
         """Replace the user's whole configuration (insert it when there is none)."""
         ...
 

@@ -4,9 +4,10 @@ A user configures at most one webhook (a URL and an optional signing secret) and
 incoming webhook. The rules here are about form: an http(s) URL of bounded length with a host,
 no user information and no fragment; a secret of 16 to 256 characters. Whether a target may be
 called at all (public address, not the loopback or a private network) is decided by the
-notifier when it delivers, against what the name resolves to then. Secrets never leave the API
-again: the settings come back with ``has_secret``, and the Slack URL (itself a credential)
-masked after its host.
+notifier when it delivers, against what the name resolves to then. Credentials never leave the
+API again, and are stored sealed (libs/secrets): the settings come back with ``has_secret``, the
+webhook URL without its query (where receivers often put a token) and the Slack URL (itself a
+credential) masked after its host.
 """
 
 from __future__ import annotations
@@ -92,14 +93,36 @@ class NotificationSettingsRequest(BaseModel):
 
 
 @dataclass(frozen=True)
-class StoredSettings:
-    """One user's configuration as stored (collection ``notification_settings``)."""
+class NewSettings:
+    """One user's configuration as a PUT gives it, credentials in plaintext: the store seals
+    them before they are written (collection ``notification_settings``)."""
 
     user_id: str
     webhook_url: str | None
     webhook_secret: str | None
     slack_webhook_url: str | None
     updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredSettings:
+    """One user's configuration as the API reads it back: what may be shown, no credential."""
+
+    user_id: str
+    webhook_target: str | None
+    webhook_has_secret: bool
+    slack_target: str | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, new: NewSettings) -> StoredSettings:
+        return cls(
+            user_id=new.user_id,
+            webhook_target=mask_webhook_url(new.webhook_url) if new.webhook_url else None,
+            webhook_has_secret=bool(new.webhook_secret),
+            slack_target=mask_slack_url(new.slack_webhook_url) if new.slack_webhook_url else None,
+            updated_at=new.updated_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -122,12 +145,20 @@ def validate_settings(request: NotificationSettingsRequest, policy: Notification
 
 
 def mask_slack_url(url: str) -> str:
+    """A Slack incoming-webhook URL is a credential (its path is the token): keep the host."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}/***"
 
 
+def mask_webhook_url(url: str) -> str:
+    """Scheme, host, port and path; a query (often a token) shows as ``?***``."""
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    return f"{shown}?***" if parts.query or url.endswith("?") else shown
+
+
 class WebhookView(BaseModel):
-    url: str
+    url: str = Field(description="The URL without its query (shown as ?***): it may hold a token.")
     has_secret: bool
 
 
@@ -147,15 +178,11 @@ class NotificationSettingsView(BaseModel):
         if stored is None:
             return cls()
         webhook = (
-            WebhookView(url=stored.webhook_url, has_secret=bool(stored.webhook_secret))
-            if stored.webhook_url
+            WebhookView(url=stored.webhook_target, has_secret=stored.webhook_has_secret)
+            if stored.webhook_target
             else None
         )
-        slack = (
-            SlackView(target=mask_slack_url(stored.slack_webhook_url))
-            if stored.slack_webhook_url
-            else None
-        )
+        slack = SlackView(target=stored.slack_target) if stored.slack_target else None
         return cls(webhook=webhook, slack=slack, updated_at=stored.updated_at)
 
 

@@ -9,18 +9,20 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from integr8scode_api.domain.rate_limit import RateLimitDecision, RateLimitRule
-    from integr8scode_api.domain.users import Principal, User
+    from integr8scode_api.domain.users import Principal, Role, User
 
 
 class UserRepository(Protocol):
     """Accounts (collection ``users``, written only by the API)."""
 
     async def ensure_indexes(self) -> None:
-        """Create the unique index on ``username``; idempotent."""
+        """Create the unique indexes on ``username`` and on its look-alike skeleton (and give
+        accounts stored before skeletons existed theirs); idempotent."""
         ...
 
     async def add(self, user: User) -> None:
-        """Insert a new account; ``Conflict`` when the username is taken."""
+        """Insert a new account; ``Conflict`` when the username is taken, or its look-alike
+        skeleton is (``domain.lookalikes``)."""
         ...
 
     async def get(self, user_id: str) -> User | None: ...
@@ -28,6 +30,25 @@ class UserRepository(Protocol):
     async def by_username(self, username: str) -> User | None: ...
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    async def page(self, *, offset: int, limit: int, role: Role | None = None) -> Sequence[User]:
+        """Accounts newest first, optionally only those with ``role``."""
+        ...
+
+    async def update_access(
+        self, user_id: str, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User | None:
+        """Set what is given and raise ``token_generation`` by one, atomically (every token
+        issued before is void); the account as it is now, None if there is none."""
+        ...
+
+    async def delete(self, user_id: str) -> bool:
+        """Remove the account; False if there was none."""
+        ...
+
+    async def count_active_admins(self) -> int:
+        """Accounts with the admin role that are not disabled."""
+        ...
 
 
 class PasswordHasher(Protocol):

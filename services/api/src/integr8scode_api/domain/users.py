@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,7 +32,10 @@ class Role(StrEnum):
 
 
 class User(BaseModel):
-    """A registered account. ``password_hash`` never leaves the service."""
+    """A registered account. ``password_hash`` never leaves the service. ``token_generation``
+    goes up at every change of role or state (and at "log out everywhere"): a token carries the
+    generation it was issued at and is void once the account's is higher. A disabled account
+    can't log in and its tokens open nothing."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +44,8 @@ class User(BaseModel):
     role: Role
     password_hash: str = Field(repr=False)
     created_at: datetime
+    disabled: bool = False
+    token_generation: int = 0
 
     @classmethod
     def new(cls, username: str, password_hash: str, role: Role = Role.USER) -> User:
@@ -66,14 +72,17 @@ class Principal(BaseModel):
 
     user_id: str
     role: Role
+    token_generation: int = 0
 
 
 def normalize_username(raw: str) -> str:
     """The stored form of a username: usernames are case-insensitive, kept in lower case, so
-    ``Alice`` and ``alice`` can't be two accounts. Raises ``ValidationFailed``."""
-    if not USERNAME_MIN <= len(raw) <= USERNAME_MAX or not _USERNAME.fullmatch(raw):
+    ``Alice`` and ``alice`` can't be two accounts; width and compatibility forms are folded
+    first (NFKC: ``alice`` in full-width letters is ``alice``). Raises ``ValidationFailed``."""
+    name = unicodedata.normalize("NFKC", raw)
+    if not USERNAME_MIN <= len(name) <= USERNAME_MAX or not _USERNAME.fullmatch(name):
         raise ValidationFailed(USERNAME_RULE)
-    return raw.lower()
+    return name.lower()
 
 
 def check_password(password: str, username: str | None = None, *, strength: bool = True) -> str:

@@ -24,6 +24,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
     404: {"description": "No such execution, or not yours"},
     429: {"description": "Rate limited; see Retry-After"},
+    503: {"description": "A dependency (execution store, broker) is unavailable; try again"},
 }
 
 

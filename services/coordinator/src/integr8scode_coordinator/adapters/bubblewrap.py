@@ -10,8 +10,9 @@ threaded process) in a process group of its own::
 - ``setpriv`` (only when the coordinator runs as root) drops to host uid/gid 65534 before bwrap,
   so the user namespace maps the sandbox's uid to an unprivileged host uid rather than to root.
 - ``bwrap`` unshares every namespace (user, pid, net, ipc, uts, cgroup, mount), drops all
-  capabilities, forbids nested user namespaces, clears the environment, binds only ``/usr`` (and
-  the merged-/usr links) and an interpreter's own prefix read-only, mounts a fresh ``/proc`` and
+  capabilities, forbids nested user namespaces, clears the environment, binds only the
+  directories programs need read-only (``runtime_detection``; checked by ``bind_audit``: no
+  socket can be in them), mounts a fresh ``/proc`` and
   a minimal ``/dev`` (read-only, plus a size-limited ``/dev/shm``), size-limited tmpfs at
   ``/work`` (the working directory) and ``/tmp``, a synthetic ``/etc/passwd`` and ``/etc/group``,
   remounts ``/`` read-only, and installs the syscall filter (``seccomp``) last, so it holds for
@@ -23,8 +24,9 @@ threaded process) in a process group of its own::
   closed stdout and stderr. A script's background processes are part of its run, and a fork
   bomb whose first shell returns at once still meets the process limit.
 - ``prlimit`` sets the rlimits *inside* the new user namespace, where RLIMIT_NPROC counts only
-  this run's processes: CPU seconds, address space (RLIMIT_DATA for node), file size, open
-  files, processes, no core files.
+  this run's processes: CPU seconds (a per-process backstop: ``sandbox_process`` holds the whole
+  run's CPU), file size, open files, processes, no core files, and, only without a memory
+  cgroup, a far-off RLIMIT_DATA as a backstop to the memory watch.
 
 Spawning the chain, watching it, killing it and measuring it: ``sandbox_process``.
 """
@@ -45,6 +47,7 @@ from typing import Literal
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from integr8scode_coordinator.adapters.bind_audit import audit
 from integr8scode_coordinator.adapters.cgroups import CgroupHost, RunCgroup
 from integr8scode_coordinator.adapters.runtime_detection import (
     Interpreter,
@@ -83,6 +86,7 @@ NOBODY = 65534
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 PASSWD = f"sandbox:x:{NOBODY}:{NOBODY}:sandbox:{WORKDIR}:/bin/sh\n".encode()
 GROUP = f"sandbox:x:{NOBODY}:\n".encode()
+DATA_BACKSTOP_HEADROOM_MB = 512
 JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 # pid 1 of the sandbox. bwrap's own reaper won't do: its monitor exits as soon as the reaper
 # reports the exit code, before reaping it, which loses the run's CPU time and peak RSS to
@@ -104,25 +108,38 @@ class BubblewrapConfig:
     seccomp: bytes | None = None  # the compiled syscall filter (adapters/seccomp.py)
     shell: str = "/bin/sh"
     flood_factor: int = 10  # stop a program after this many times the output cap
-    poll_interval_s: float = 0.05  # cgroup counters, while a run is going
-    sample_interval_s: float = 0.02  # peak memory from /proc, when there is no memory cgroup
+    poll_interval_s: float = 0.05  # process tree CPU and cgroup counters, while a run is going
+    sample_interval_s: float = 0.02  # the same plus its memory, when there is no memory cgroup
     kill_grace_s: float = 1.0  # after SIGKILL to pid 1, before SIGKILL to the process group
 
 
-def rlimit_args(spec: LanguageSpec, limits: SandboxLimits, *, pids_cgroup: bool) -> list[str]:
+def data_backstop_mb(limits: SandboxLimits) -> int:
+    """RLIMIT_DATA of each process when no memory cgroup holds the run: far enough above
+    ``memory_mb`` that thread stacks (8 MiB each) and sparse mappings of real programs fit, close
+    enough that one process can't get far past the limit between two samples of the watch."""
+    return max(2 * limits.memory_mb, limits.memory_mb + DATA_BACKSTOP_HEADROOM_MB)
+
+
+def rlimit_args(
+    limits: SandboxLimits, *, pids_cgroup: bool, memory_cgroup: bool = False
+) -> list[str]:
     """``prlimit`` options for a run: soft = hard, except CPU (SIGXCPU first, SIGKILL 1s later).
 
     RLIMIT_NPROC counts the sandbox's pid 1 too, hence +1. With a pids cgroup (which also counts
     bwrap's monitor, so ``max_processes + 2``) it is a backstop one above, so the cgroup refuses
-    first and its counter records that it did."""
+    first and its counter records that it did. Memory: with a memory cgroup, none (the cgroup
+    holds the whole run's resident memory; an address-space limit would refuse mmaps and thread
+    stacks a program never touches); without one, RLIMIT_DATA as a backstop to the watch
+    (``data_backstop_mb``). RLIMIT_CPU is per process: the watch holds the whole run's CPU."""
     nproc = limits.max_processes + (2 if pids_cgroup else 1)
     args = [
         "--core=0",
         f"--fsize={limits.max_file_size_mb * MIB}",
         f"--nofile={limits.max_open_files}",
         f"--nproc={nproc}",
-        f"--{spec.memory_rlimit}={limits.memory_mb * MIB}",
     ]
+    if not memory_cgroup:
+        args.append(f"--data={data_backstop_mb(limits) * MIB}")
     if limits.cpu_time_s:
         soft = max(1, math.ceil(limits.cpu_time_s))
         args.append(f"--cpu={soft}:{soft + 1}")
@@ -137,6 +154,7 @@ def build_command(
     *,
     cgroup_procs: Sequence[str] = (),
     pids_cgroup: bool = False,
+    memory_cgroup: bool = False,
     files: bool = True,
     command: Sequence[str] | None = None,
     seccomp_fd: int | None = SECCOMP_FD,
@@ -169,8 +187,10 @@ def build_command(
     ]  # fmt: skip
     for mount in c.mounts:
         argv += [f"--{mount.kind}", mount.source, mount.dest]
+    bound = [m.source for m in c.mounts if m.kind == "ro-bind"]
     for directory in interpreter.binds:
-        argv += ["--ro-bind", directory, directory]
+        if not any(directory == b or directory.startswith(b + "/") for b in bound):
+            argv += ["--ro-bind", directory, directory]
     argv += [
         "--proc", "/proc",
         "--dev", "/dev",
@@ -189,7 +209,7 @@ def build_command(
         ]  # fmt: skip
     if c.seccomp is not None and seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    rlimits = rlimit_args(spec, limits, pids_cgroup=pids_cgroup)
+    rlimits = rlimit_args(limits, pids_cgroup=pids_cgroup, memory_cgroup=memory_cgroup)
     argv += ["--remount-ro", "/", "--as-pid-1", "--"]
     if files:
         argv += [c.shell, "-c", SANDBOX_INIT, "sandbox-init"]
@@ -282,18 +302,28 @@ class BubblewrapRunner:
             setpriv = shutil.which("setpriv")
             if setpriv is None:
                 log.warning("setpriv not found: sandboxes map to host root (still without caps)")
-        mounts = system_mounts()
+        shell = BubblewrapConfig.shell
+        mounts = system_mounts(tools=(shell, os.path.realpath(prlimit)))
         if os.path.exists("/etc/ld.so.cache"):
             mounts.append(Mount("ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"))
         try:
             seccomp = compile_filter()
         except SeccompUnavailableError as exc:
             raise SandboxUnavailableError(f"no syscall filter for the sandbox: {exc}") from exc
+        interpreters = detect_interpreters(extra_commands=extra_commands)
+        bound = [*mounts, *(Mount("ro-bind", d, d) for i in interpreters for d in i.binds)]
+        report = audit(bound)  # raises when a bind could expose the host
+        log.info(
+            "sandbox binds %s: %d entries checked in %.0f ms, no socket, only root may write",
+            ", ".join(report.roots),
+            report.entries,
+            report.elapsed_ms,
+        )
         config = BubblewrapConfig(
             bwrap=bwrap,
             prlimit=os.path.realpath(prlimit),
             setpriv=setpriv,
-            interpreters=tuple(detect_interpreters(extra_commands=extra_commands)),
+            interpreters=tuple(interpreters),
             mounts=tuple(mounts),
             seccomp=seccomp,
         )
@@ -312,7 +342,9 @@ class BubblewrapRunner:
     def enforced_limits(self) -> tuple[str, ...]:
         """Which mechanism enforces what on this host, for logs and spans."""
         found = [f"cgroup.{c}" for c in self.cgroups.enforced]
-        found += ["rlimit.as|data", "rlimit.nproc", "rlimit.cpu", "rlimit.fsize", "rlimit.nofile"]
+        if self.cgroups.memory is None:
+            found += ["watch.memory", "rlimit.data"]
+        found += ["watch.cpu", "rlimit.cpu", "rlimit.nproc", "rlimit.fsize", "rlimit.nofile"]
         if self.config.seccomp is not None:
             found.append("seccomp")
         found += ["tmpfs.size", "wall_clock", "output_cap"]
@@ -364,6 +396,10 @@ class BubblewrapRunner:
                 span.set_attribute("sandbox.error", result.error)
             if result.error and result.error.startswith(PLATFORM_FAILURE):
                 span.set_status(Status(StatusCode.ERROR, result.error))
+            elif result.outcome == "timed_out":
+                # An error for the trace (tail sampling keeps it), typed as the conventions ask.
+                span.set_attribute(a.ERROR_TYPE, "timeout")
+                span.set_status(Status(StatusCode.ERROR, result.error or "timed out"))
             return result
 
     async def _run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
@@ -383,6 +419,7 @@ class BubblewrapRunner:
                 limits,
                 cgroup_procs=cgroup.procs_files if cgroup else (),
                 pids_cgroup=cgroup is not None and cgroup.pids is not None,
+                memory_cgroup=cgroup is not None and cgroup.memory is not None,
             )
             watch = SandboxProcess(self.config, limits, cgroup)
             try:

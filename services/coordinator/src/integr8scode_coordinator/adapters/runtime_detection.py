@@ -6,31 +6,42 @@ followed, so ``/usr/bin/python3`` becomes ``/usr/bin/python3.11``), asked ``--ve
 kept if it is a real executable (wrapper scripts such as pyenv shims are skipped: inside the
 sandbox there is no pyenv to dispatch to). The first interpreter of each short version wins.
 
-The sandbox binds ``/usr`` (and the merged-/usr links or directories ``/bin``, ``/lib``,
-``/lib64``, ``/sbin``) read-only and runs the resolved binary; an interpreter installed elsewhere
-(``/opt/node-v20``) brings its own prefix as an extra read-only bind. Nothing of a virtualenv is
-bound: a venv's ``python3`` resolves to its base interpreter.
+The sandbox binds only what programs need to run, read-only, never a whole tree such as
+``/usr`` (which holds whatever a host installs, sockets included, and is too large to check at
+every start): ``/usr/bin``, locale and time-zone data (``SYSTEM_DIRS``), and the directories of
+the shared libraries the launcher's shell and ``prlimit`` load; the merged-/usr links ``/bin``,
+``/lib``… as symlinks. Each interpreter adds its binary's directory, its libraries'
+directories (as the dynamic loader lists them) and its language's own data (Python's standard
+library, as ``sysconfig`` names it). An interpreter needing anything under a host-private root
+(``bind_audit.FORBIDDEN_ROOTS``: ``/home``, ``/root``, ``/run``, ``/var``, ``/tmp``…) is
+dropped. Nothing of a virtualenv is bound: a venv's ``python3`` resolves to its base
+interpreter. ``bind_audit`` checks the whole set at start.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from integr8scode_coordinator.adapters.bind_audit import compact, forbidden
 from integr8scode_coordinator.domain.runtimes import LANGUAGES, LanguageSpec, parse_version
 from integr8scode_coordinator.domain.sandbox import Runtime
 
 log = logging.getLogger(__name__)
 
-SYSTEM_ROOT = "/usr"
 MERGED_USR_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
-# Safe to bind whole: libraries, interpreters and their standard libraries, nothing per-user.
-SYSTEM_PREFIXES = ("/usr/", *(f"{p}/" for p in MERGED_USR_LINKS))
+# Bound when the host has them: the commands a script may call, and the data libc reads.
+SYSTEM_DIRS = ("/usr/bin", "/usr/lib/locale", "/usr/share/zoneinfo")
+LAUNCH_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+# A line of the dynamic loader's listing: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x7f…)"
+# or, for the loader itself, "/lib64/ld-linux-x86-64.so.2 (0x7f…)".
+LISTED_LIBRARY = re.compile(r"(/\S+) \(0x[0-9a-f]+\)")
 
 
 @dataclass(frozen=True)
@@ -48,37 +59,67 @@ class Interpreter:
     version: str  # short, as clients name it: "3.11"
     full_version: str  # "3.11.2"
     path: str  # absolute path of the binary, the same inside the sandbox
-    binds: tuple[str, ...] = ()  # host directories outside /usr it needs, bound read-only
+    binds: tuple[str, ...] = ()  # host directories it needs, bound read-only
 
 
-def system_mounts(root: str = "/") -> list[Mount]:
-    """/usr read-only, and /bin, /lib… as this host has them (symlinks into /usr or real dirs)."""
-    mounts = [Mount("ro-bind", SYSTEM_ROOT, SYSTEM_ROOT)]
+def library_dirs(binary: str, timeout_s: float = 10.0) -> tuple[str, ...]:
+    """The directories of the shared libraries (and the loader) a dynamic binary loads, as the
+    loader lists them (``LD_TRACE_LOADED_OBJECTS``, what ``ldd`` does), each both as listed and
+    with symlinks resolved (``/lib64/ld-linux…`` is a link into the libraries' directory). A
+    static binary lists nothing: it just answers ``--version``."""
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed binary path and a fixed flag
+            [binary, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env={**LAUNCH_ENV, "LD_TRACE_LOADED_OBJECTS": "1"},
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.info("could not list the libraries of %s: %s", binary, exc)
+        return ()
+    found: list[str] = []
+    for path in LISTED_LIBRARY.findall(done.stdout):
+        found += [os.path.realpath(os.path.dirname(path)), os.path.dirname(os.path.realpath(path))]
+    return compact(found)
+
+
+def system_mounts(root: str = "/", tools: Sequence[str] = ()) -> list[Mount]:
+    """The merged-/usr links as symlinks (or ``/bin`` as a directory where it is one), the
+    ``SYSTEM_DIRS`` this host has, and the library directories of ``tools`` (the launcher's
+    programs that run inside: the shell and ``prlimit``), all read-only."""
+    mounts: list[Mount] = []
+    binds: list[str] = []
     for path in MERGED_USR_LINKS:
         host = Path(root) / path.lstrip("/")
         if host.is_symlink():
             mounts.append(Mount("symlink", os.readlink(host), path))
-        elif host.is_dir():
-            mounts.append(Mount("ro-bind", path, path))
-    return mounts
-
-
-def _is_system(path: str) -> bool:
-    return path.startswith(SYSTEM_PREFIXES)
-
-
-def _prefix_of(binary: str) -> str:
-    """The installation prefix of a binary: ``/opt/x/bin/node`` → ``/opt/x``."""
-    parent = Path(binary).parent
-    return str(parent.parent if parent.name == "bin" else parent)
+        elif path == "/bin" and host.is_dir():
+            binds.append(path)
+    binds += [d for d in SYSTEM_DIRS if (Path(root) / d.lstrip("/")).is_dir()]
+    for tool in tools:
+        binds += [os.path.dirname(os.path.realpath(tool)), *library_dirs(tool)]
+    return mounts + [Mount("ro-bind", d, d) for d in compact(binds)]
 
 
 def binds_for(path: str) -> tuple[str, tuple[str, ...]]:
-    """(real binary, extra binds) for a command path. The sandbox runs the real binary, so the
-    symlinks that led to it (``/etc/alternatives``, a virtualenv's ``bin``) are not needed
-    inside; an installation outside the system prefixes brings its own prefix."""
+    """(real binary, binds) for a command path: its directory and its libraries'. The sandbox
+    runs the real binary, so the symlinks that led to it (``/etc/alternatives``, a virtualenv's
+    ``bin``) are not needed inside."""
     real = os.path.realpath(path)
-    return real, (() if _is_system(real) else (_prefix_of(real),))
+    return real, compact([os.path.dirname(real), *library_dirs(real)])
+
+
+def data_dirs(spec: LanguageSpec, binary: str, timeout_s: float = 10.0) -> tuple[str, ...]:
+    """The directories the interpreter names as its own data (``LanguageSpec.data_dirs_args``)."""
+    if not spec.data_dirs_args:
+        return ()
+    output = _run_for_output([binary, *spec.data_dirs_args], timeout_s) or ""
+    return compact(
+        os.path.realpath(line.strip()) for line in output.splitlines() if line.startswith("/")
+    )
 
 
 def _is_script(path: str) -> bool:
@@ -89,18 +130,20 @@ def _is_script(path: str) -> bool:
         return True
 
 
-def _version_output(binary: str, timeout_s: float) -> str | None:
+def _run_for_output(argv: list[str], timeout_s: float) -> str | None:
+    binary = argv[0]
     try:
-        done = subprocess.run(  # noqa: S603 - a fixed interpreter path and a fixed flag
-            [binary, "--version"],
+        done = subprocess.run(  # noqa: S603 - a fixed interpreter path and fixed flags
+            argv,
             capture_output=True,
             text=True,
             timeout=timeout_s,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            env=LAUNCH_ENV,
+            stdin=subprocess.DEVNULL,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        log.info("interpreter %s did not answer --version: %s", binary, exc)
+        log.info("interpreter %s did not answer %s: %s", binary, argv[1:], exc)
         return None
     return done.stdout + done.stderr
 
@@ -114,12 +157,17 @@ def probe(spec: LanguageSpec, command: str, timeout_s: float = 10.0) -> Interpre
     if _is_script(real):
         log.info("skipping %s (%s): a wrapper script, not an interpreter", command, real)
         return None
-    output = _version_output(real, timeout_s)
+    output = _run_for_output([real, "--version"], timeout_s)
     parsed = parse_version(spec, output or "")
     if parsed is None:
         log.warning("could not read the version of %s from %r", real, output)
         return None
     full, short = parsed
+    binds = compact([*binds, *data_dirs(spec, real, timeout_s)])
+    private = [b for b in binds if forbidden(b)]
+    if private:
+        log.warning("skipping %s: it needs host-private directories %s", real, private)
+        return None
     return Interpreter(
         language=spec.language,
         version=short,

@@ -6,15 +6,25 @@ numbers (``STATUS_FD``…): memfds that only this one child sees, and pipes whos
 threaded process) in a process group of its own; the sandbox's pid 1 exits only when the
 ``SandboxProcess`` releases it, once every process of the run has closed stdout and stderr.
 
-A wall-clock deadline, the cancel event, output floods and (with cgroups) the OOM-kill and
-fork-refused counters all end a run the same way: SIGKILL to the sandbox's pid 1, which takes
-the whole pid namespace with it, then to the launcher's process group as a backstop.
+A wall-clock deadline, the cancel event, output floods, (with cgroups) the OOM-kill and
+fork-refused counters, and the watch of the run's process tree all end a run the same way:
+SIGKILL to the sandbox's pid 1, which takes the whole pid namespace with it, then to the
+launcher's process group as a backstop. The watch (``proc_tree``, every ``poll_interval_s``, or
+every ``sample_interval_s`` when it also holds memory) enforces:
+
+- CPU: the whole run's CPU time (live processes plus what they reaped) against ``cpu_time_s``;
+  per-process RLIMIT_CPU stays as a backstop. A run of n busy processes can pass the limit by at
+  most one interval's worth of CPU (n cores times the interval) plus the time to kill.
+- Memory, only without a memory cgroup: the run's resident anonymous and shared memory, summed
+  over its processes (shared pages once), against ``memory_mb``. See the README for what this
+  fallback can't see.
 
 Measurements: CPU time from ``wait4`` (pid 1 reaps every process of the run and is reaped by
 bwrap's monitor, which we reap); the kernel drops the usage of processes it kills with a pid
 namespace, so before a kill the runner reads the run's process tree in ``/proc`` and keeps the
 larger figure. Peak memory from the memory cgroup when there is one (the whole run, tmpfs
-included). Without it, from samples of the process tree's VmHWM every ``sample_interval_s``:
+included). Without it, from samples of the process tree every ``sample_interval_s`` (the
+largest VmHWM of one process or sum of resident memory of all, whichever is larger):
 ``wait4``'s ru_maxrss can't serve, as ``posix_spawn`` children start in this process's address
 space and inherit its high-water mark at exec (it counts only when it is above ours).
 """
@@ -33,6 +43,14 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from integr8scode_coordinator.adapters.cgroups import RunCgroup
+from integr8scode_coordinator.adapters.proc_tree import (
+    NOTHING,
+    TreeUsage,
+    parent_of,
+    proportional_kb,
+    tree_usage,
+    vm_hwm_kb,
+)
 from integr8scode_coordinator.domain.runtimes import LanguageSpec
 from integr8scode_coordinator.domain.sandbox import (
     CappedOutput,
@@ -64,12 +82,12 @@ class ProcessTimings(Protocol):
 
     @property
     def poll_interval_s(self) -> float:
-        """Cgroup counters, while a run is going."""
+        """Process tree (CPU) and cgroup counters, while a run is going."""
         ...
 
     @property
     def sample_interval_s(self) -> float:
-        """Peak memory from /proc, when there is no memory cgroup."""
+        """Process tree with its memory, when there is no memory cgroup."""
         ...
 
     @property
@@ -160,10 +178,13 @@ class SandboxProcess:
         self._pidfd = -1
         self._init_pidfd = -1  # the sandbox's pid 1: killing it ends the whole pid namespace
         self._init_pid = -1
-        self._cpu_at_kill = 0.0  # ms, of the process tree just before a kill
-        self._sampled_peak_kb = 0  # largest VmHWM seen in the process tree
+        self._cpu_ms = 0.0  # the most CPU the process tree was seen to have used
+        self._sampled_peak_kb = 0  # largest VmHWM or tree sum of resident memory seen
         self._own_peak_kb = 0  # ours at spawn: a child's ru_maxrss starts from it
+        # Without a memory cgroup this watch is the memory limit (and the peak memory figure).
         self._sampling = cgroup is None or cgroup.memory is None
+        self._memory_limit_kb = limits.memory_mb * 1024 if self._sampling else None
+        self._cpu_limit_ms = limits.cpu_time_s * 1000 if limits.cpu_time_s else None
         self._release = -1
         self._open: dict[int, str] = {}  # read ends still open → stream name
         self._status = bytearray()
@@ -188,7 +209,7 @@ class SandboxProcess:
         self._open = {fd: name for name, fd in files.readers.items()}
         self._release = files.release
         self._started = time.monotonic()
-        self._own_peak_kb = _vm_hwm_kb(os.getpid()) if self._sampling else 0
+        self._own_peak_kb = vm_hwm_kb(os.getpid()) if self._sampling else 0
         try:
             self.pid = os.posix_spawn(
                 argv[0],
@@ -273,7 +294,7 @@ class SandboxProcess:
         except OSError:
             return  # already gone
         # The pidfd pins a process; make sure it is bwrap's child, not a recycled pid.
-        if _parent_of(child_pid) != self.pid:
+        if parent_of(child_pid) != self.pid:
             os.close(fd)
             return
         self._init_pidfd = fd
@@ -289,18 +310,38 @@ class SandboxProcess:
         if self.killed_for is not None or self._exited.done():
             return
         self.killed_for = reason
-        self._cpu_at_kill = self._sample()
+        self._sample()  # the kernel forgets the CPU of what a pid namespace's end kills
         if not self._signal_init():
             self._kill_group()
         self._loop.call_later(self.config.kill_grace_s, self._kill_group)
 
-    def _sample(self) -> float:
-        """CPU ms of the run's live process tree; records its peak memory on the way."""
+    def _sample(self) -> TreeUsage:
+        """The run's live process tree; keeps the most CPU and the peak memory seen."""
         if self._init_pid <= 0:
-            return 0.0
-        cpu_ms, peak_kb = tree_usage(self._init_pid)
-        self._sampled_peak_kb = max(self._sampled_peak_kb, peak_kb)
-        return cpu_ms
+            return NOTHING
+        usage = tree_usage(self._init_pid, memory=self._sampling)
+        self._cpu_ms = max(self._cpu_ms, usage.cpu_ms)
+        # The run's, not one process's: the sum (where forks share pages it is an upper bound).
+        self._sampled_peak_kb = max(self._sampled_peak_kb, usage.peak_kb, usage.resident_kb)
+        return usage
+
+    def _watch(self) -> None:
+        """One poll while the run goes: CPU of the whole tree, its memory when no cgroup holds
+        it, and the cgroup's counters."""
+        usage = self._sample()
+        if self._cpu_limit_ms is not None and self._cpu_ms >= self._cpu_limit_ms:
+            self.kill("cpu")
+        elif self._over_memory(usage):
+            self.kill("memory")
+        elif self.cgroup is not None:
+            self._check_cgroup(self.cgroup)
+
+    def _over_memory(self, usage: TreeUsage) -> bool:
+        limit = self._memory_limit_kb
+        if limit is None or usage.resident_kb <= limit:
+            return False
+        # Forked processes share copy-on-write pages: count each page once before a verdict.
+        return proportional_kb(usage.pids) > limit
 
     def _signal_init(self) -> bool:
         if self._init_pidfd < 0:
@@ -324,10 +365,7 @@ class SandboxProcess:
                 if self.killed_for is None:
                     waiting.add(cancelled)
                     timeout = max(0.0, deadline - time.monotonic())
-                    if self.cgroup is not None:
-                        timeout = min(timeout, self.config.poll_interval_s)
-                    if self._sampling:
-                        timeout = min(timeout, self.config.sample_interval_s)
+                    timeout = min(timeout, self._interval)
                 await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if self._exited.done():
                     break
@@ -338,16 +376,21 @@ class SandboxProcess:
                 elif time.monotonic() >= deadline:
                     self.kill("timeout")
                 else:
-                    if self._sampling:
-                        self._sample()
-                    if self.cgroup is not None:
-                        self._check_cgroup(self.cgroup)
+                    self._watch()
         finally:
             cancelled.cancel()
         # Every writer died with the pid namespace, so the pipes end right away.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._drained), self.config.kill_grace_s)
         self.finish()
+
+    @property
+    def _interval(self) -> float:
+        """How often the run is watched: the memory sampling interval when this watch enforces
+        memory, else the (longer) poll interval, which is enough for CPU and cgroup counters."""
+        if self._sampling:
+            return self.config.sample_interval_s
+        return self.config.poll_interval_s
 
     def _check_cgroup(self, cgroup: RunCgroup) -> None:
         if cgroup.oom_kills() > 0:
@@ -396,7 +439,7 @@ class SandboxProcess:
         return max(0.0, (self._ended or time.monotonic()) - self._started) * 1000
 
     def observation(self, spec: LanguageSpec) -> Observation:
-        cpu_ms = self._cpu_at_kill
+        cpu_ms = self._cpu_ms
         if self._rusage is not None:
             cpu_ms = max(cpu_ms, (self._rusage.ru_utime + self._rusage.ru_stime) * 1000)
         setup_error = None
@@ -455,50 +498,3 @@ def _close(fds: Iterable[int]) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """``/proc/<pid>/stat`` after "(comm)" (which may hold spaces): field 3 of proc(5) first."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return []
-
-
-def _parent_of(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    return int(fields[1]) if len(fields) > 1 else None
-
-
-def _vm_hwm_kb(pid: int) -> int:
-    """A live process's peak RSS (VmHWM), in kB; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            line = next((line for line in f if line.startswith("VmHWM:")), "")
-    except OSError:
-        return 0
-    return int(line.split()[1]) if line else 0
-
-
-def tree_usage(root: int, limit: int = 4096) -> tuple[float, int]:
-    """(CPU ms, largest peak RSS kB) of a live process tree: each process's own CPU plus what it
-    reaped from its children (utime, stime, cutime, cstime), and its VmHWM."""
-    cpu_ticks = 0
-    peak_kb = 0
-    pending = [root]
-    seen = 0
-    while pending and seen < limit:
-        pid = pending.pop()
-        seen += 1
-        fields = _stat_fields(pid)
-        if len(fields) > 14:
-            cpu_ticks += sum(int(v) for v in fields[11:15])
-        peak_kb = max(peak_kb, _vm_hwm_kb(pid))
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    pending.extend(int(child) for child in f.read().split())
-        except (OSError, ValueError):
-            continue
-    return cpu_ticks * 1000 / os.sysconf("SC_CLK_TCK"), peak_kb

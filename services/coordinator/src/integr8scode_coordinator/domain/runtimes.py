@@ -21,13 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from integr8scode_coordinator.domain.sandbox import Limit, SandboxLimits
 
 WORKDIR = "/work"
-
-MemoryRlimit = Literal["as", "data"]
 
 
 def _python_argv(interpreter: str, script: str, _: SandboxLimits) -> list[str]:
@@ -54,11 +51,11 @@ class LanguageSpec:
     commands: tuple[str, ...]
     version_pattern: re.Pattern[str]  # applied to ``<command> --version``
     short_parts: int  # how many leading components make the version clients see
-    # Per-process memory rlimit: RLIMIT_AS where the interpreter's address space stays close to
-    # its use; RLIMIT_DATA for node, whose V8 reserves gigabytes of address space up front.
-    memory_rlimit: MemoryRlimit
     argv: Callable[[str, str, SandboxLimits], list[str]]
     markers: tuple[tuple[Limit, str], ...]  # stderr texts that mean a limit refused something
+    # Arguments that make the interpreter print, one per line, data directories it reads at
+    # run time that are not next to its binary or libraries (bound into the sandbox).
+    data_dirs_args: tuple[str, ...] = ()
 
     @property
     def script_path(self) -> str:
@@ -77,12 +74,17 @@ LANGUAGES: dict[str, LanguageSpec] = {
             commands=("/usr/bin/python3", "/usr/local/bin/python3", "python3"),
             version_pattern=re.compile(r"Python (\d+\.\d+\.\d+)"),
             short_parts=2,
-            memory_rlimit="as",
             argv=_python_argv,
             markers=(
                 (Limit.MEMORY, "MemoryError"),
                 (Limit.PROCESSES, "can't start new thread"),
                 (Limit.PROCESSES, "BlockingIOError: [Errno 11]"),
+            ),
+            data_dirs_args=(
+                "-I",
+                "-S",
+                "-c",
+                "import sysconfig\nfor k in 'stdlib', 'platstdlib': print(sysconfig.get_path(k))",
             ),
         ),
         LanguageSpec(
@@ -91,7 +93,6 @@ LANGUAGES: dict[str, LanguageSpec] = {
             commands=("/usr/bin/node", "/usr/local/bin/node", "node", "nodejs"),
             version_pattern=re.compile(r"v(\d+\.\d+\.\d+)"),
             short_parts=1,
-            memory_rlimit="data",
             argv=_node_argv,
             markers=(
                 (Limit.MEMORY, "JavaScript heap out of memory"),
@@ -107,7 +108,6 @@ LANGUAGES: dict[str, LanguageSpec] = {
             commands=("/usr/bin/bash", "/bin/bash", "bash"),
             version_pattern=re.compile(r"version (\d+\.\d+\.\d+)"),
             short_parts=2,
-            memory_rlimit="as",
             argv=_bash_argv,
             markers=(
                 (Limit.MEMORY, "xmalloc: cannot allocate"),

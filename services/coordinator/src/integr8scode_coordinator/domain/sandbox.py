@@ -149,7 +149,7 @@ class Limit(enum.StrEnum):
     CPU = "cpu"
 
 
-KillReason = Literal["timeout", "cancel", "output", "memory", "processes"]
+KillReason = Literal["timeout", "cancel", "output", "memory", "processes", "cpu"]
 
 # What a program prints when a limit refused it something (strerror texts are libc's, the same
 # for every language); language-specific markers come from ``runtimes.LanguageSpec``.
@@ -261,6 +261,8 @@ def _killed(
             return "failed", None, SIGKILL, flood_message(limits, flood_limit)
         case "memory":
             return "failed", None, SIGKILL, limit_message(Limit.MEMORY, limits)
+        case "cpu":
+            return "failed", None, SIGKILL, limit_message(Limit.CPU, limits)
         case _:
             return "failed", None, SIGKILL, limit_message(Limit.PROCESSES, limits)
 

@@ -1,7 +1,9 @@
 """Verifying the API's access tokens: JWT, HS256, signed with the secret the api uses.
 
-The dlq-processor issues no tokens and reads no accounts: a valid token's ``role`` claim is
-trusted (a demoted admin keeps access until the token expires, at most the api's token TTL).
+The dlq-processor issues no tokens. A valid token is only who the caller was when it was
+issued: ``routes/dependencies.py`` checks it against the account as it is now
+(``adapters/mongo_accounts.py``), so a demoted, disabled or deleted admin, or one whose
+tokens were revoked, loses access within the account cache's few seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class JwtVerifier:
         except jwt.InvalidTokenError:
             raise Unauthorized("invalid access token", invalid_token=True) from None
         subject, role = claims.get("sub"), claims.get("role")
+        generation = claims.get("gen", 0)  # issued before generations existed: 0
         if not isinstance(subject, str) or not subject or not isinstance(role, str):
             raise Unauthorized("invalid access token", invalid_token=True)
-        return Principal(user_id=subject, role=role)
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise Unauthorized("invalid access token", invalid_token=True)
+        return Principal(user_id=subject, role=role, token_generation=generation)

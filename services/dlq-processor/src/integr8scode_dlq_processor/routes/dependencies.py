@@ -12,9 +12,13 @@ from opentelemetry import trace
 
 from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
 from integr8scode_dlq_processor.domain.errors import Forbidden, Unauthorized
-from integr8scode_dlq_processor.domain.ports import Principal, TokenVerifier
+from integr8scode_dlq_processor.domain.ports import AccountDirectory, Principal, TokenVerifier
 
 ADMIN_ROLE = "admin"
+REVOKED = (
+    "this token was revoked (the account's role or state changed, or it logged out "
+    "everywhere); log in again"
+)
 
 
 @dataclass
@@ -23,6 +27,7 @@ class DlqContext:
 
     service: DeadLetterService
     tokens: TokenVerifier
+    accounts: AccountDirectory
     wake_scheduler: Callable[[], None] = lambda: None
 
 
@@ -42,7 +47,9 @@ async def require_admin(
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller if the token verifies and carries the admin role; 401 / 403 otherwise."""
+    """The caller if the token verifies (401), its account still exists, is enabled and had
+    no change since the token was issued (401, within the account cache's seconds), and it is
+    an admin now (403). The account store down: 503 (fails closed)."""
     if credentials is None:
         raise Unauthorized("missing bearer token (Authorization: Bearer <access_token>)")
     principal = ctx.tokens.verify(credentials.credentials)
@@ -50,6 +57,15 @@ async def require_admin(
     if span.is_recording():
         span.set_attribute("user.id", principal.user_id)
     if principal.role != ADMIN_ROLE:
+        raise Forbidden("the dead-letter API needs the admin role")
+    account = await ctx.accounts.status(principal.user_id)
+    if account is None:
+        raise Unauthorized("the account of this token no longer exists", invalid_token=True)
+    if account.disabled:
+        raise Unauthorized("this account is disabled", invalid_token=True)
+    if principal.token_generation < account.token_generation:
+        raise Unauthorized(REVOKED, invalid_token=True)
+    if account.role != ADMIN_ROLE:
         raise Forbidden("the dead-letter API needs the admin role")
     return principal
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import ExecutionTimeout, PyMongoError
 
-from integr8scode_event_replay.domain.errors import StoreUnavailableError
+from integr8scode_event_replay.domain.errors import QueryTimeoutError, StoreUnavailableError
 from integr8scode_event_replay.domain.messages import StoredEvent
+from integr8scode_event_replay.domain.ports import EventCount
 from integr8scode_event_replay.domain.sessions import Cursor
 from integr8scode_event_replay.domain.spec import ReplayFilters
 
+log = logging.getLogger(__name__)
+
 ORDER = [("occurred_at", ASCENDING), ("event_id", ASCENDING)]
+_COUNT_BATCH = 1_000
 
 
 def events_query(filters: ReplayFilters, after: Cursor | None = None) -> dict[str, Any]:
@@ -76,11 +82,59 @@ class MongoEventSource:
         except PyMongoError as exc:
             raise StoreUnavailableError(f"event store unavailable: {exc}") from exc
 
-    async def page(
-        self, filters: ReplayFilters, after: Cursor | None, limit: int
-    ) -> Sequence[StoredEvent]:
+    async def count_up_to(self, filters: ReplayFilters, limit: int, budget_s: float) -> EventCount:
+        """Streams the ids of matching events and counts them as they come, so that a count
+        the budget cuts short still says "at least n" (a server-side count says nothing until
+        it has finished). The server is told the budget too (``maxTimeMS``), so it stops
+        scanning when the client stops waiting."""
+        seen = 0
+        cursor = self._collection.find(
+            events_query(filters),
+            projection={"_id": 1},
+            limit=limit,
+            batch_size=_COUNT_BATCH,
+            max_time_ms=_ms(budget_s),
+        )
         try:
-            cursor = self._collection.find(events_query(filters, after)).sort(ORDER).limit(limit)
-            return [stored_event(doc) async for doc in cursor]
+            async with asyncio.timeout(budget_s):
+                async for _ in cursor:
+                    seen += 1
+        except (TimeoutError, ExecutionTimeout):
+            return EventCount(seen, complete=False)
         except PyMongoError as exc:
             raise StoreUnavailableError(f"event store unavailable: {exc}") from exc
+        finally:
+            await _close_quietly(cursor)
+        return EventCount(seen, complete=seen < limit)
+
+    async def page(
+        self,
+        filters: ReplayFilters,
+        after: Cursor | None,
+        limit: int,
+        budget_s: float | None = None,
+    ) -> Sequence[StoredEvent]:
+        cursor = self._collection.find(events_query(filters, after)).sort(ORDER).limit(limit)
+        if budget_s is not None:
+            cursor = cursor.max_time_ms(_ms(budget_s))
+        try:
+            async with asyncio.timeout(budget_s):
+                return [stored_event(doc) async for doc in cursor]
+        except (TimeoutError, ExecutionTimeout) as exc:
+            raise QueryTimeoutError(f"the event store did not answer within {budget_s} s") from exc
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"event store unavailable: {exc}") from exc
+        finally:
+            await _close_quietly(cursor)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+async def _close_quietly(cursor: Any) -> None:
+    # Closing only frees the server's cursor; a failure here changes nothing for the caller.
+    try:
+        await cursor.close()
+    except PyMongoError:
+        log.debug("could not close an event store cursor", exc_info=True)

@@ -1,4 +1,7 @@
-"""Verifies the api's access tokens (PyJWT, HS256, the secret the api signs with)."""
+"""Verifies the api's access tokens (PyJWT, HS256, the secret the api signs with).
+
+A valid token is only who the caller was when it was issued: ``routes/dependencies.py``
+checks it against the account as it is now (``adapters/mongo_accounts.py``)."""
 
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ class JwtVerifier:
         except jwt.InvalidTokenError:
             raise UnauthorizedError("invalid access token", invalid_token=True) from None
         subject, role = claims.get("sub"), claims.get("role")
+        generation = claims.get("gen", 0)  # issued before generations existed: 0
         if not isinstance(subject, str) or not subject or not isinstance(role, str):
             raise UnauthorizedError("invalid access token", invalid_token=True)
-        return Principal(user_id=subject, role=role)
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise UnauthorizedError("invalid access token", invalid_token=True)
+        return Principal(user_id=subject, role=role, token_generation=generation)

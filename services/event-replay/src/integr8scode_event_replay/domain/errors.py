@@ -40,6 +40,10 @@ class StoreUnavailableError(ReplayError):
     """Mongo did not answer: 503 at the edge; a running session retries later."""
 
 
+class QueryTimeoutError(ReplayError):
+    """A read of the event store ran past the time it was given (a dry run's budget)."""
+
+
 class OwnershipLostError(ReplayError):
     """Another instance took the session over (this one's lease had run out)."""
 

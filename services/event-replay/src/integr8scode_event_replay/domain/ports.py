@@ -56,15 +56,34 @@ class ControlStore(Protocol):
     async def requested(self, session_id: str) -> SessionStatus | None: ...
 
 
+@dataclass(frozen=True)
+class EventCount:
+    """A count that may have stopped early: ``complete`` False means "at least ``n``"."""
+
+    n: int
+    complete: bool
+
+
 class EventSource(Protocol):
     """The event store, read in (``occurred_at``, ``event_id``) order."""
 
-    async def count(self, filters: ReplayFilters) -> int: ...
+    async def count(self, filters: ReplayFilters) -> int:
+        """All matching events (on FerretDB a scan of the whole store: never on a request)."""
+        ...
+
+    async def count_up_to(self, filters: ReplayFilters, limit: int, budget_s: float) -> EventCount:
+        """Matching events, counted until ``limit`` or until ``budget_s`` has passed."""
+        ...
 
     async def page(
-        self, filters: ReplayFilters, after: Cursor | None, limit: int
+        self,
+        filters: ReplayFilters,
+        after: Cursor | None,
+        limit: int,
+        budget_s: float | None = None,
     ) -> Sequence[StoredEvent]:
-        """Up to ``limit`` matching events after ``after`` (from the first when None)."""
+        """Up to ``limit`` matching events after ``after`` (from the first when None);
+        ``QueryTimeoutError`` when ``budget_s`` is given and runs out."""
         ...
 
 
@@ -80,10 +99,12 @@ ADMIN_ROLE = "admin"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a verified access token speaks for."""
+    """Who a verified access token speaks for; ``token_generation`` is the account's when the
+    token was issued (0 for tokens from before generations existed)."""
 
     user_id: str
     role: str
+    token_generation: int = 0
 
     @property
     def admin(self) -> bool:
@@ -94,3 +115,19 @@ class TokenVerifier(Protocol):
     """Verifies an access token of the api; ``UnauthorizedError`` when it does not verify."""
 
     def verify(self, token: str) -> Principal: ...
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """An account as it is now (the api's ``users`` collection)."""
+
+    role: str
+    disabled: bool
+    token_generation: int
+
+
+class AccountDirectory(Protocol):
+    async def status(self, user_id: str) -> AccountStatus | None:
+        """The account now (cached for at most a few seconds), None when there is none;
+        ``StoreUnavailableError`` when it can't be read."""
+        ...

@@ -125,7 +125,9 @@ class ReplaySession:
     status: SessionStatus
     created_at: datetime
     created_by: str
-    matched: int
+    matched: int | None
+    """Events that match, or None until the session's background count has finished (a
+    session's POST answers before its count: on FerretDB a count is a scan of the store)."""
     updated_at: datetime
     published: int = 0
     skipped: int = 0
@@ -139,17 +141,27 @@ class ReplaySession:
     owner: str | None = None
     lease_until: datetime | None = None
     preview: list[PreviewItem] = field(default_factory=list)
+    matched_is_lower_bound: bool = False
+    """``matched`` is "at least": a dry run's count stopped at its time budget or one past
+    the cap (which is all that ``planned`` and ``capped`` need)."""
+    preview_complete: bool = True
+    """False when a dry run's time budget ran out before its preview was read."""
 
     @property
-    def capped(self) -> bool:
+    def capped(self) -> bool | None:
         """More events matched than the session may replay: it replays the first
-        ``max_events`` in ``occurred_at`` order."""
-        return self.matched > self.spec.max_events
+        ``max_events`` in ``occurred_at`` order. None while that is not known."""
+        if self.matched is None:
+            return None
+        if self.matched > self.spec.max_events:
+            return True
+        return None if self.matched_is_lower_bound else False
 
     @property
-    def planned(self) -> int:
-        """How many events the session replays (as matched at creation, within the cap)."""
-        return min(self.matched, self.spec.max_events)
+    def planned(self) -> int | None:
+        """How many events the session replays (as matched, within the cap); None until
+        counted, and "at least" with ``matched_is_lower_bound`` below the cap."""
+        return None if self.matched is None else min(self.matched, self.spec.max_events)
 
     @property
     def processed(self) -> int:

@@ -31,7 +31,11 @@ router = APIRouter(
     prefix="/api/v1/replay",
     tags=["replay"],
     dependencies=[Depends(require_admin)],
-    responses={401: {"description": "No valid token"}, 403: {"description": "Not an admin"}},
+    responses={
+        401: {"description": "No valid token"},
+        403: {"description": "Not an admin"},
+        503: {"description": "The session or event store is unavailable; see Retry-After"},
+    },
 )
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64, description="Session id")]
@@ -161,9 +165,21 @@ class SessionOut(BaseModel):
     target: TargetOut
     speed: Literal["max"] | float
     max_events: int
-    matched: int = Field(description="Events that matched at creation")
-    capped: bool = Field(description="More matched than max_events: the first ones are replayed")
-    planned: int = Field(description="Events the session replays: min(matched, max_events)")
+    matched: int | None = Field(
+        description="Events that match the filters; null until the session's background count "
+        "has finished (a dry run answers with it)"
+    )
+    matched_is_lower_bound: bool = Field(
+        description="matched (and so planned and capped) is 'at least': a dry run's count "
+        "stopped at its time budget or one past max_events"
+    )
+    capped: bool | None = Field(
+        description="More matched than max_events: the first ones are replayed (null: not known "
+        "yet)"
+    )
+    planned: int | None = Field(
+        description="Events the session replays: min(matched, max_events); null until counted"
+    )
     published: int
     skipped: int = Field(description="Stored events that are not valid events any more")
     failed: int = Field(description="Events the broker did not acknowledge")
@@ -177,6 +193,9 @@ class SessionOut(BaseModel):
     trace_id: str | None = Field(description="Trace of the latest run (span event_replay.session)")
     owner: str | None = Field(description="Instance running it (none when idle or ended)")
     preview: list[PreviewOut] = Field(description="Dry run: the first events it would replay")
+    preview_complete: bool = Field(
+        description="False when a dry run's time budget ran out before its preview was read"
+    )
 
     @classmethod
     def of(cls, session: ReplaySession) -> SessionOut:
@@ -199,6 +218,7 @@ class SessionOut(BaseModel):
             speed="max" if spec.speed.factor is None else spec.speed.factor,
             max_events=spec.max_events,
             matched=session.matched,
+            matched_is_lower_bound=session.matched_is_lower_bound,
             capped=session.capped,
             planned=session.planned,
             published=session.published,
@@ -214,6 +234,7 @@ class SessionOut(BaseModel):
             trace_id=session.trace_id,
             owner=session.owner,
             preview=[PreviewOut.of(item) for item in session.preview],
+            preview_complete=session.preview_complete,
         )
 
 
@@ -231,8 +252,11 @@ class SessionPage(BaseModel):
     response_model_by_alias=True,
 )
 async def create_session(body: CreateSessionIn, ctx: Context, admin: Admin) -> SessionOut:
-    """Create a session. It starts at once; a dry run completes at once with the count and
-    a preview of the first events, and publishes nothing."""
+    """Create a session and answer at once: it starts in the background, and ``matched``
+    (with ``planned`` and ``capped``) is null until its count, made beside the replay, has
+    finished. A dry run completes within ``REPLAY_DRY_RUN_BUDGET_S`` with the count and a
+    preview of the first events, and publishes nothing; a count the budget cut short says
+    ``matched_is_lower_bound``."""
     creator = trace.get_current_span().get_span_context()
     session = await ctx.service.create(
         body.domain(), admin.user_id, creator if creator.is_valid else None

@@ -29,3 +29,9 @@ class ResolutionError(NotifierError):
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class SecretUnavailableError(NotifierError):
+    """A channel's stored credential can't be opened (sealed under a key id the notifier's ring
+    lacks, or altered): the delivery fails permanently, recorded with this message (which names
+    the field and the key id, never the value)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -51,13 +52,29 @@ Target = WebhookTarget | SlackTarget
 
 
 @dataclass(frozen=True)
+class ChannelSetting:
+    """One configured channel as read: what may be shown (``redacted``), and ``reveal``, which
+    opens the stored credentials into a send-ready target only when a delivery needs them
+    (``SecretUnavailableError`` when they can't be opened)."""
+
+    channel: Channel
+    redacted: str
+    reveal: Callable[[], Target] = field(compare=False, repr=False)
+
+    @classmethod
+    def of(cls, target: Target) -> ChannelSetting:
+        """A setting whose target is already in the clear (tests, legacy documents)."""
+        return cls(target.channel, target.redacted, lambda: target)
+
+
+@dataclass(frozen=True)
 class UserChannels:
     """What a user configured (``notification_settings``, written by the API)."""
 
-    webhook: WebhookTarget | None = None
-    slack: SlackTarget | None = None
+    webhook: ChannelSetting | None = None
+    slack: ChannelSetting | None = None
 
-    def targets(self) -> list[Target]:
+    def targets(self) -> list[ChannelSetting]:
         return [t for t in (self.webhook, self.slack) if t is not None]
 
 
