@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import propagate
+from opentelemetry.instrumentation.pymongo import CommandTracer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo import AsyncMongoClient
 from tests.stack import local_stack
@@ -25,7 +26,12 @@ STACK = local_stack()
 def telemetry() -> Iterator[tuple[TelemetryHandle, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     handle = init_telemetry(
-        TelemetrySettings(), "background-it", "0", set_global=False, span_exporter=exporter
+        TelemetrySettings(),
+        "background-it",
+        "0",
+        set_global=False,
+        instrument_libraries=False,
+        span_exporter=exporter,
     )
     try:
         yield handle, exporter
@@ -37,9 +43,12 @@ async def test_untraced_commands_make_no_span_and_resumed_ones_join_the_stored_t
     telemetry: tuple[TelemetryHandle, InMemorySpanExporter],
 ) -> None:
     handle, exporter = telemetry
-    # Created after init_telemetry: PyMongo reports only through clients created after it.
+    # PyMongo's instrumentation reports to the first provider that ever instrumented this
+    # process (other tests' services too): this client gets a listener of its own instead.
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        STACK.mongo_url, serverSelectionTimeoutMS=5000
+        STACK.mongo_url,
+        serverSelectionTimeoutMS=5000,
+        event_listeners=[CommandTracer(handle.tracer_provider.get_tracer("pymongo-it"))],
     )
     collection = client[f"it_background_{uuid.uuid4().hex[:8]}"]["polls"]
     try:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from opentelemetry.instrumentation.pymongo import CommandTracer
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -84,11 +85,20 @@ class Coordinator:
 async def coordinator() -> AsyncIterator[Coordinator]:
     exporter = InMemorySpanExporter()
     telemetry = init_telemetry(
-        TelemetrySettings(), "coordinator-it", "0", set_global=False, span_exporter=exporter
+        TelemetrySettings(),
+        "coordinator-it",
+        "0",
+        set_global=False,
+        instrument_libraries=False,
+        span_exporter=exporter,
     )
-    # Created after init_telemetry: PyMongo reports only through clients created after it.
+    # PyMongo's instrumentation reports to the first provider that ever instrumented this
+    # process (other tests' services too): this client gets a listener of its own instead.
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        STACK.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True
+        STACK.mongo_url,
+        serverSelectionTimeoutMS=5000,
+        event_listeners=[CommandTracer(telemetry.tracer_provider.get_tracer("pymongo-it"))],
+        tz_aware=True,
     )
     db = client[f"coordinator_spans_{uuid.uuid4().hex[:12]}"]
     store, slots = MongoSagaStore(db["sagas"]), MongoSlotPool(db["slots"], size=2)
