@@ -20,6 +20,12 @@ class JaegerSpan:
     tags: dict[str, Any]
     links: list[tuple[str, str]]
     process: dict[str, Any] = field(default_factory=dict)  # the resource: the process's tags
+    start_us: int = 0  # epoch microseconds, as Jaeger stores them
+    duration_us: int = 0
+
+    @property
+    def end_us(self) -> int:
+        return self.start_us + self.duration_us
 
     def tag(self, name: str) -> Any:
         return self.tags.get(name)
@@ -82,6 +88,8 @@ def parse_trace(data: dict[str, Any]) -> JaegerTrace:
                 tags=tags,
                 links=links,
                 process=resources[raw["processID"]],
+                start_us=int(raw.get("startTime", 0)),
+                duration_us=int(raw.get("duration", 0)),
             )
         )
     return JaegerTrace(trace_id=data["traceID"], spans=spans)

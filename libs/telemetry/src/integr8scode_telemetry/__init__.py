@@ -1,6 +1,7 @@
 """Integr8sCode telemetry: one ``init_telemetry`` call per process, and the few helpers that pay."""
 
 from integr8scode_telemetry import attributes
+from integr8scode_telemetry.background import resume_trace, untraced, untraced_task
 from integr8scode_telemetry.health import HealthProbe, build_health_router, probe_live
 from integr8scode_telemetry.http_errors import install_request_error_handlers
 from integr8scode_telemetry.logs import configure_logging
@@ -22,6 +23,9 @@ __all__ = [
     "install_request_error_handlers",
     "instrument_fastapi",
     "probe_live",
+    "resume_trace",
     "set_span_attributes",
     "start_span",
+    "untraced",
+    "untraced_task",
 ]

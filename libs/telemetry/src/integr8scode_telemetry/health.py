@@ -2,7 +2,9 @@
 
 Every service mounts the same two routes: ``/health/live`` answers as long as the process
 serves requests; ``/health/ready`` runs the service's probes (Kafka, Mongo, Redis, ...) with a
-timeout each and answers 503 naming the ones that failed.
+timeout each and answers 503 naming the ones that failed. The probes run ``untraced()``: the
+server span of a probe is excluded already, so a Mongo ping would be a root trace of its own
+every few seconds per service.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
+
+from integr8scode_telemetry.background import untraced
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ def build_health_router(
 
     @router.get("/ready", responses={503: {"model": HealthReport}})
     async def ready(response: Response) -> HealthReport:
-        results = await asyncio.gather(*(_run_probe(p, timeout_s) for p in probes))
+        with untraced():  # the gathered tasks copy this context
+            results = await asyncio.gather(*(_run_probe(p, timeout_s) for p in probes))
         ok = all(r.ok for r in results)
         if not ok:
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

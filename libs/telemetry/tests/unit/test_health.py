@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from integr8scode_telemetry.health import HealthProbe, build_health_router
 
@@ -81,3 +82,16 @@ def test_ready_with_no_probes_is_ready() -> None:
         response = client.get("/health/ready")
     assert response.status_code == 200
     assert response.json()["checks"] == []
+
+
+def test_ready_runs_its_probes_with_client_instrumentation_suppressed() -> None:
+    seen: list[bool] = []
+
+    async def _records() -> bool:
+        seen.append(is_instrumentation_enabled())
+        return True
+
+    with _client([HealthProbe("mongo", _records), HealthProbe("kafka", _records)]) as client:
+        response = client.get("/health/ready")
+        assert response.status_code == 200
+    assert seen == [False, False]  # a Mongo ping here would be a root trace of its own

@@ -58,6 +58,7 @@ from integr8scode_telemetry import (
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    untraced,
 )
 
 log = logging.getLogger(__name__)
@@ -168,9 +169,11 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor = Supervisor()
 
     async def prepare_then_consume() -> None:
-        # Retried by the supervisor until Mongo and Kafka answer.
-        await executions.ensure_indexes()
-        await publisher.start()
+        # Retried by the supervisor until Mongo and Kafka answer. Index creation is
+        # housekeeping: untraced, not a root trace per index.
+        with untraced():
+            await executions.ensure_indexes()
+            await publisher.start()
         await status_consumer.run()
 
     supervisor.add("status-consumer", prepare_then_consume, on_stop=status_consumer.stop)
@@ -190,13 +193,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         supervisor.start()
         # The admin is created in the background, retried until Mongo answers: the service
-        # starts and reports readiness honestly even while its dependencies are down.
-        bootstrap = asyncio.create_task(
-            auth_service.bootstrap_admin(
-                settings.auth.admin_username, settings.auth.admin_password.get_secret_value()
-            ),
-            name="admin-bootstrap",
-        )
+        # starts and reports readiness honestly even while its dependencies are down. Start-up
+        # housekeeping: untraced (the task copies this context).
+        with untraced():
+            bootstrap = asyncio.create_task(
+                auth_service.bootstrap_admin(
+                    settings.auth.admin_username, settings.auth.admin_password.get_secret_value()
+                ),
+                name="admin-bootstrap",
+            )
         bootstrap.add_done_callback(_log_failure)
         try:
             yield
@@ -206,7 +211,8 @@ def create_app(settings: Settings) -> FastAPI:
             await supervisor.stop()
             await publisher.stop()
             await kafka_probe.close()
-            await mongo.close()
+            with untraced():  # the driver's endSessions: no root trace at shutdown
+                await mongo.close()
             await redis.aclose()
             await limiter_redis.aclose()
             telemetry.shutdown()

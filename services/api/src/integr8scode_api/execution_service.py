@@ -9,9 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from integr8scode_api.adapters.coordinator_views import CoordinatorViews
 from integr8scode_api.adapters.mongo_executions import MongoExecutions
@@ -53,7 +51,7 @@ from integr8scode_events.payloads import (
     ExecutionRequestedPayload,
 )
 from integr8scode_telemetry import attributes as a
-from integr8scode_telemetry import set_span_attributes
+from integr8scode_telemetry import resume_trace, set_span_attributes, untraced
 
 NOT_QUEUED = "not queued: the message broker did not accept the request; retry later"
 IN_PROGRESS = (
@@ -271,18 +269,17 @@ class ExecutionService:
         """Re-publish the requests the broker has not confirmed yet, oldest first; returns how
         many it confirmed. Stops at the first one the broker still doesn't take."""
         confirmed = 0
-        with suppress_instrumentation():  # a poll: no trace of its own
+        with untraced():  # a poll: no trace of its own
             entries = await self._executions.outbox_entries(limit)
         for entry in entries:
             # The retry is part of the request's trace, not a trace of its own.
-            token = otel_context.attach(propagate.extract(entry.get("trace_context") or {}))
-            try:
-                await self._publisher.publish(decode_event(entry["event"].encode()))
-                await self._executions.confirmed(entry["_id"])
-            except PublishError:
-                break
-            finally:
-                otel_context.detach(token)
+            stored = entry.get("trace_context") or {}
+            with resume_trace(stored.get("traceparent"), stored.get("tracestate")):
+                try:
+                    await self._publisher.publish(decode_event(entry["event"].encode()))
+                    await self._executions.confirmed(entry["_id"])
+                except PublishError:
+                    break
             confirmed += 1
         return confirmed
 

@@ -34,6 +34,7 @@ from integr8scode_telemetry import (
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    untraced,
 )
 
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         slots=slots,
         policy=policy,
         local_capacity=settings.local_capacity,
+        tracer=telemetry.tracer_provider.get_tracer(SERVICE_NAME),
     )
     consumer = ConsumerRunner(
         settings=settings.kafka,
@@ -92,12 +94,14 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor = Supervisor()
 
     async def prepare_then_consume() -> None:
-        # Retried by the supervisor until Kafka and Mongo answer.
-        await create_missing_topics(settings.kafka, SERVICE_NAME)
-        await store.ensure_indexes()
-        await slots.ensure_slots()
-        await runtimes.publish(runner.runtimes(), runner.name, settings.instance_id)
-        await publisher.start()
+        # Retried by the supervisor until Kafka and Mongo answer. Preparing is housekeeping
+        # (index creation, the slot documents): untraced, not a root trace per call.
+        with untraced():
+            await create_missing_topics(settings.kafka, SERVICE_NAME)
+            await store.ensure_indexes()
+            await slots.ensure_slots()
+            await runtimes.publish(runner.runtimes(), runner.name, settings.instance_id)
+            await publisher.start()
         await consumer.run()
 
     supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
@@ -115,7 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
             await supervisor.stop()
             await publisher.stop()
             await kafka_probe.close()
-            await mongo.close()
+            with untraced():  # the driver's endSessions: no root trace at shutdown
+                await mongo.close()
             telemetry.shutdown()
 
     async def workers_running() -> bool:

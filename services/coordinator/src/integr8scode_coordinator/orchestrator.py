@@ -48,6 +48,7 @@ from integr8scode_events import (
 )
 from integr8scode_events.payloads import ExecutionStartedPayload
 from integr8scode_telemetry import attributes as a
+from integr8scode_telemetry import resume_trace
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +318,13 @@ class ExecutionSaga:
             await self._store.mark_published(event.execution_id)
 
     async def republish(self, stored: dict[str, Any]) -> None:
-        """Outbox sweep: publish a terminal event a crash or outage left unpublished."""
-        await self.publish_terminal(decode_event(json.dumps(stored).encode()))
+        """Outbox sweep: publish a terminal event a crash or outage left unpublished, in the
+        trace of its execution (the context its saga stored when it was queued)."""
+        event = decode_event(json.dumps(stored).encode())
+        saga = await self._store.get(event.execution_id) if event.execution_id else None
+        traceparent, tracestate = (saga.traceparent, saga.tracestate) if saga else (None, None)
+        with resume_trace(traceparent, tracestate):
+            await self.publish_terminal(event)
 
     # -- helpers -----------------------------------------------------------------------------
 

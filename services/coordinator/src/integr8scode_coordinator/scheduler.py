@@ -9,23 +9,32 @@
   running ones are failed — their sandbox died with the owner — and the slot is freed. It reads
   only the small ``slots`` collection, not the history of sagas;
 - outbox: republishes terminal events that a crash or a Kafka outage left unpublished.
+
+Traces: every pass runs ``untraced`` (a poll is housekeeping, not a root trace of its own);
+what a pass does for one execution (its admission, a cancel while queued, failing a lost run,
+requeueing it) continues that execution's stored trace (``resume_trace``; admission_spans.py).
+A saga's run starts from a clean context: it continues the request's trace itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry import trace
 
+from integr8scode_coordinator.admission_spans import ADMIT_OUTCOME, admission_spans
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.ports import HeldSlot, Reservation, SagaStore, SlotPool
 from integr8scode_coordinator.domain.saga import Saga, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+from integr8scode_telemetry import resume_trace, untraced_task
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +61,11 @@ class Scheduler:
         slots: SlotPool,
         policy: RunPolicy,
         local_capacity: int,
+        tracer: trace.Tracer,
         timing: SchedulerTiming | None = None,
     ) -> None:
         self._saga = saga
+        self._tracer = tracer
         self._store = store
         self._slots = slots
         self._policy = policy
@@ -126,6 +137,7 @@ class Scheduler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), interval_s)
 
+    @untraced_task
     async def _admit(self) -> None:
         """Fill free local capacity from the queue, fairly: users are served in rounds by how
         many executions they run cluster-wide (none first, then one, ...), oldest first within a
@@ -135,10 +147,7 @@ class Scheduler:
         window never hides anyone."""
         capped: set[str] = set()  # at their cap: left out of every further read
         tried: set[str] = set()  # one attempt per saga and pass (a lost claim isn't retried)
-        # Polls are housekeeping: no trace of one Mongo span per poll. What a poll finds
-        # starts its own traced work (the saga run continues the request's trace).
-        with suppress_instrumentation():
-            held = await self._slots.held_by_user()
+        held = await self._slots.held_by_user()
         level = 0
         while True:
             free = self._capacity - len(self._runs)
@@ -146,8 +155,7 @@ class Scheduler:
                 return
             limit = max(16, free * 4)
             above = {user for user, count in held.items() if count > level}
-            with suppress_instrumentation():
-                batch = await self._store.oldest_queued(limit=limit, exclude_users=capped | above)
+            batch = await self._store.oldest_queued(limit=limit, exclude_users=capped | above)
             progressed = False
             for saga in fair_order(batch, held):
                 if len(self._runs) >= self._capacity:
@@ -156,7 +164,8 @@ class Scheduler:
                     continue  # admitted enough this round (in a later one), or tried already
                 tried.add(saga.execution_id)
                 if saga.cancel_requested:
-                    await self._saga.cancel_queued(saga, cancelled_by="user")
+                    with resume_trace(saga.traceparent, saga.tracestate):
+                        await self._saga.cancel_queued(saga, cancelled_by="user")
                     progressed = True
                     continue
                 self._admitting.add(saga.execution_id)
@@ -184,7 +193,10 @@ class Scheduler:
 
     async def _reserve_and_claim(self, saga: Saga) -> Reservation | None:
         """A slot, then the saga's claim: RESERVED when both are ours (None: the claim was
-        lost and the slot given back)."""
+        lost and the slot given back). An attempt that gets no slot stays untraced (it repeats
+        every pass while the cluster is full); one that does is traced in the execution's
+        trace from the reservation on (admission_spans.py)."""
+        started_ns = time.time_ns()
         lease_until = datetime.now(UTC) + self._policy.lease
         reservation = await self._slots.reserve(
             saga.execution_id,
@@ -195,16 +207,24 @@ class Scheduler:
         )
         if reservation is not Reservation.RESERVED:
             return reservation
-        if not await self._store.claim_queued(
-            saga.execution_id, self._saga.instance_id, lease_until
-        ):
-            await self._slots.release(saga.execution_id, self._saga.instance_id)
-            return None
+        with admission_spans(self._tracer, saga, self._saga.instance_id, started_ns) as span:
+            if not await self._store.claim_queued(
+                saga.execution_id, self._saga.instance_id, lease_until
+            ):
+                span.set_attribute(ADMIT_OUTCOME, "claim_lost")
+                await self._slots.release(saga.execution_id, self._saga.instance_id)
+                return None
+            span.set_attribute(ADMIT_OUTCOME, "admitted")
         return Reservation.RESERVED
 
     def _start(self, saga: Saga) -> None:
         cancel = asyncio.Event()
-        task = asyncio.create_task(self._saga.run(saga, cancel), name=f"saga-{saga.execution_id}")
+        # A clean context, not the pass's (untraced): the run continues the request's trace.
+        task = asyncio.create_task(
+            self._saga.run(saga, cancel),
+            name=f"saga-{saga.execution_id}",
+            context=contextvars.Context(),
+        )
         self._runs[saga.execution_id] = _Run(task, cancel)
 
         def done(finished: asyncio.Task[SagaStatus]) -> None:
@@ -222,21 +242,21 @@ class Scheduler:
 
         task.add_done_callback(done)
 
+    @untraced_task
     async def _heartbeat(self) -> None:
         ids = [*self._runs, *self._admitting]
         if not ids:
             return
         lease_until = datetime.now(UTC) + self._policy.lease
-        with suppress_instrumentation():
-            await self._slots.renew(self._saga.instance_id, ids, lease_until)
-            cancelled = await self._store.cancel_requested(self._saga.instance_id, ids)
+        await self._slots.renew(self._saga.instance_id, ids, lease_until)
+        cancelled = await self._store.cancel_requested(self._saga.instance_id, ids)
         for execution_id in cancelled:
             self.cancel_local(execution_id)
 
+    @untraced_task
     async def _janitor(self) -> None:
         now = datetime.now(UTC)
-        with suppress_instrumentation():
-            expired = await self._slots.expired(now, limit=50)
+        expired = await self._slots.expired(now, limit=50)
         for slot in expired:
             if slot.execution_id in self._runs or slot.execution_id in self._admitting:
                 continue  # ours: the heartbeat is late, not dead
@@ -249,13 +269,19 @@ class Scheduler:
 
     async def _recover(self, slot: HeldSlot) -> None:
         saga = await self._store.get(slot.execution_id)
+        if saga is None:
+            await self._slots.release(slot.execution_id, slot.owner)  # nothing left to recover
+            return
+        # Recovering one execution is work for it: its spans go into its trace.
+        with resume_trace(saga.traceparent, saga.tracestate):
+            await self._recover_saga(slot, saga)
+
+    async def _recover_saga(self, slot: HeldSlot, saga: Saga) -> None:
         # Still queued: the holder may have inserted its claim and then failed (the store went
         # away mid-claim); ``requeue`` drops that claim only if it is the holder's, so the saga
         # can be claimed again instead of staying queued behind a claim nobody will finish.
-        holders = saga is not None and (
-            saga.owner == slot.owner or saga.status is SagaStatus.QUEUED
-        )
-        if saga is not None and holders and not saga.status.terminal:
+        holders = saga.owner == slot.owner or saga.status is SagaStatus.QUEUED
+        if holders and not saga.status.terminal:
             if saga.status is SagaStatus.RUNNING:
                 log.warning("failing %s: its coordinator was lost mid-run", saga.execution_id)
                 await self._saga.fail_lost(saga)
@@ -265,10 +291,10 @@ class Scheduler:
         # Otherwise the slot outlived its use (its holder lost the claim, or the saga ended).
         await self._slots.release(slot.execution_id, slot.owner)
 
+    @untraced_task
     async def _outbox(self) -> None:
         older_than = datetime.now(UTC) - timedelta(seconds=self._timing.outbox_delay_s)
-        with suppress_instrumentation():
-            unpublished = await self._store.unpublished_terminal(older_than)
+        unpublished = await self._store.unpublished_terminal(older_than)
         for event in unpublished:
             await self._saga.republish(event)
 

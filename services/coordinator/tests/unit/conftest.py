@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
+import inspect
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
@@ -20,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Span, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
@@ -86,7 +89,30 @@ def sandbox_result(
 # -- ports ---------------------------------------------------------------------------------------
 
 
-class FakeSagaStore:
+class ClientSpans:
+    """Opt-in (``client_tracer``): every call of a port method makes a CLIENT span
+    ``mongo.<method>`` unless instrumentation is suppressed, as PyMongo's instrumentation does
+    per command. So a test sees which store calls would show up in a trace, and in which."""
+
+    client_tracer: Tracer | None = None
+
+    def __getattribute__(self, name: str) -> Any:
+        attribute = object.__getattribute__(self, name)
+        tracer = object.__getattribute__(self, "client_tracer")
+        if tracer is None or name.startswith("_") or not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            if not is_instrumentation_enabled():
+                return await attribute(*args, **kwargs)
+            with tracer.start_as_current_span(f"mongo.{name}", kind=SpanKind.CLIENT):
+                return await attribute(*args, **kwargs)
+
+        return traced
+
+
+class FakeSagaStore(ClientSpans):
     """``SagaStore`` in a dict. Reads return copies, as documents read from Mongo would be."""
 
     def __init__(self) -> None:
@@ -231,7 +257,7 @@ class Slot:
     lease_until: datetime | None = None
 
 
-class FakeSlotPool:
+class FakeSlotPool(ClientSpans):
     """``SlotPool`` over a list of slots; records every call to ``reserve``. As on Mongo, a
     slot whose lease ran out stays taken until it is released (after its recovery)."""
 
@@ -311,7 +337,7 @@ def _alive(slot: Slot, now: datetime) -> bool:
     return slot.lease_until is not None and slot.lease_until > now
 
 
-class FakeResultStore:
+class FakeResultStore(ClientSpans):
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
         self.down_for = 0  # the next this many saves fail, as with the store away
@@ -485,6 +511,7 @@ class Harness:
             slots=self.slots,
             policy=self.policy,
             local_capacity=local_capacity,
+            tracer=self.tracer,
             timing=timing,
         )
         self._schedulers.append(scheduler)
@@ -504,6 +531,11 @@ class Harness:
             attempt=1,
             span=span,
         )
+
+    def trace_store_calls(self) -> None:
+        """From now on the fake stores make the client spans PyMongo would (``ClientSpans``)."""
+        for port in (self.store, self.slots, self.results):
+            port.client_tracer = self.tracer
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
         return [s for s in self.exporter.get_finished_spans() if name is None or s.name == name]

@@ -42,6 +42,7 @@ from integr8scode_telemetry import (
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    untraced,
 )
 
 # The DLQ consumer never gives a message up; while Mongo is down it retries with this backoff.
@@ -99,11 +100,13 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor = Supervisor()
 
     async def prepare_then_consume() -> None:
-        # Retried by the supervisor until Kafka and Mongo answer.
-        await create_missing_topics(settings.kafka, SERVICE_NAME)
-        await store.ensure_indexes()
-        await claims.ensure_indexes()
-        await publisher.start()
+        # Retried by the supervisor until Kafka and Mongo answer. Index creation is
+        # housekeeping: untraced, not a root trace per index.
+        with untraced():
+            await create_missing_topics(settings.kafka, SERVICE_NAME)
+            await store.ensure_indexes()
+            await claims.ensure_indexes()
+            await publisher.start()
         await consumer.run()
 
     async def prepare_then_schedule() -> None:
@@ -122,7 +125,8 @@ def create_app(settings: Settings) -> FastAPI:
             await supervisor.stop()
             await publisher.stop()
             await kafka_probe.close()
-            await mongo.close()
+            with untraced():  # the driver's endSessions: no root trace at shutdown
+                await mongo.close()
             telemetry.shutdown()
 
     async def workers_running() -> bool:

@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from integr8scode_dlq_processor.domain import transitions
@@ -47,6 +46,7 @@ from integr8scode_dlq_processor.domain.records import DeadLetter
 from integr8scode_dlq_processor.domain.retry_message import build_retry
 from integr8scode_dlq_processor.domain.updates import RecordUpdater
 from integr8scode_events import tracing as t
+from integr8scode_telemetry import untraced
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class RetryRunner:
         lease_until = now + self._lease
         # Every instance sees every due record; only the one that wins the claim opens a span
         # in the message's trace, so the losers leave no trace of their (cheap) attempt.
-        with suppress_instrumentation():
+        with untraced():
             claim = await self._claims.claim(record.id, number, self._owner, now, lease_until)
         if claim.outcome is ClaimOutcome.BUSY:
             return RetryOutcome.SKIPPED

@@ -13,11 +13,10 @@ import asyncio
 import contextlib
 import logging
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-
 from integr8scode_dlq_processor.domain.errors import DlqError
 from integr8scode_dlq_processor.domain.records import DeadLetter
 from integr8scode_dlq_processor.retries import RetryRunner
+from integr8scode_telemetry import untraced
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,9 @@ class RetryScheduler:
 
     async def tick(self) -> int:
         """One pass: the attempts of what is due now; returns how many records were due."""
-        with suppress_instrumentation():
+        # Only the read: the attempts below run in tasks that must not inherit the suppression
+        # (each continues its message's trace).
+        with untraced():
             due = await self._runner.due(self._batch_size)
         if not due:
             return 0

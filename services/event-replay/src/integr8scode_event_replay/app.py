@@ -43,6 +43,7 @@ from integr8scode_telemetry import (
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    untraced,
 )
 
 ARCHIVE_SPAN = "event_store.archive"
@@ -156,14 +157,17 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor = Supervisor()
 
     async def prepare_then_archive() -> None:
-        # Retried by the supervisor until Kafka and Mongo answer.
-        await create_missing_topics(settings.kafka, SERVICE_NAME)
-        await writer.ensure_indexes()
-        await publisher.start()
+        # Retried by the supervisor until Kafka and Mongo answer. Index creation is
+        # housekeeping: untraced, not a root trace per index.
+        with untraced():
+            await create_missing_topics(settings.kafka, SERVICE_NAME)
+            await writer.ensure_indexes()
+            await publisher.start()
         await consumer.run()
 
     async def prepare_then_recover() -> None:
-        await sessions.ensure_indexes()
+        with untraced():
+            await sessions.ensure_indexes()
         await pool.run()
 
     supervisor.add("archiver", prepare_then_archive, on_stop=consumer.stop)
@@ -181,7 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
             await supervisor.stop()
             await publisher.stop()
             await kafka_probe.close()
-            await mongo.close()
+            with untraced():  # the driver's endSessions: no root trace at shutdown
+                await mongo.close()
             telemetry.shutdown()
 
     async def workers_running() -> bool:

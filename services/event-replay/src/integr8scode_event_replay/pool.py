@@ -3,7 +3,9 @@
 A session is orphaned when its owner released it at shutdown or its owner's lease ran out (a
 crash). The pool looks for such sessions at start-up and every ``recovery_interval_s``; of
 several instances that find the same one, one adopts it (``SessionStore.take_over``) and
-resumes it from its cursor.
+resumes it from its cursor. The recovery pass is housekeeping and runs untraced (it was a
+``find replay_sessions`` root trace every few seconds); an adopted session runs in a clean
+context and traces its run as before.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from integr8scode_event_replay.domain.errors import ReplayError
 from integr8scode_event_replay.domain.ports import SessionStore
 from integr8scode_event_replay.domain.sessions import ReplaySession
 from integr8scode_event_replay.runner import SessionRunner
+from integr8scode_telemetry import untraced_task
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class SessionPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval)
 
+    @untraced_task
     async def recover(self) -> int:
         """Adopt the orphaned sessions this instance does not run; returns how many."""
         if self._stopping.is_set():

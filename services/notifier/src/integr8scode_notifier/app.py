@@ -39,6 +39,7 @@ from integr8scode_telemetry import (
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    untraced,
 )
 
 USER_AGENT = f"integr8scode-notifier/{__version__}"
@@ -119,10 +120,12 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor = Supervisor()
 
     async def prepare_then_consume() -> None:
-        # Retried by the supervisor until Kafka and Mongo answer.
-        await create_missing_topics(settings.kafka, SERVICE_NAME)
-        await store.ensure_indexes()
-        await publisher.start()
+        # Retried by the supervisor until Kafka and Mongo answer. Index creation is
+        # housekeeping: untraced, not a root trace per index.
+        with untraced():
+            await create_missing_topics(settings.kafka, SERVICE_NAME)
+            await store.ensure_indexes()
+            await publisher.start()
         await consumer.run()
 
     supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
@@ -139,7 +142,8 @@ def create_app(settings: Settings) -> FastAPI:
             await publisher.stop()
             await slack.close()
             await kafka_probe.close()
-            await mongo.close()
+            with untraced():  # the driver's endSessions: no root trace at shutdown
+                await mongo.close()
             if instrumented_aiohttp:
                 aiohttp_instrumentor.uninstrument()
             telemetry.shutdown()
