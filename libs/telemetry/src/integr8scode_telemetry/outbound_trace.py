@@ -17,7 +17,9 @@ from contextlib import contextmanager
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import (
     CarrierT,
     Getter,
@@ -26,6 +28,7 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _WITHHELD = otel_context.create_key("integr8scode.trace_context_withheld")
 
@@ -60,10 +63,21 @@ class WithholdingPropagator(TextMapPropagator):
         return self._inner.fields
 
 
+def w3c_propagator() -> TextMapPropagator:
+    """W3C trace context and baggage, withholdable: what ``init_telemetry`` installs globally."""
+    return WithholdingPropagator(
+        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    )
+
+
 @contextmanager
-def withheld_trace_context() -> Iterator[None]:
+def withheld_trace_context(withhold: bool = True) -> Iterator[None]:
     """Inside, the global propagator writes no trace context into outbound requests (the
-    instrumentations still record their client spans)."""
+    instrumentations still record their client spans). ``withhold=False`` changes nothing (for
+    callers whose target is trusted by a setting)."""
+    if not withhold:
+        yield
+        return
     token = otel_context.attach(otel_context.set_value(_WITHHELD, True))
     try:
         yield
@@ -79,4 +93,9 @@ def trace_context_headers() -> dict[str, str]:
     return carrier
 
 
-__all__ = ["WithholdingPropagator", "trace_context_headers", "withheld_trace_context"]
+__all__ = [
+    "WithholdingPropagator",
+    "trace_context_headers",
+    "w3c_propagator",
+    "withheld_trace_context",
+]

@@ -10,22 +10,19 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 from starlette.types import ASGIApp
 
 from integr8scode_telemetry.inbound_trace import UntrustedTraceContextGuard, link_untrusted_caller
-from integr8scode_telemetry.outbound_trace import WithholdingPropagator
+from integr8scode_telemetry.outbound_trace import w3c_propagator
 from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
 from integr8scode_telemetry.samplers import build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
@@ -127,11 +124,7 @@ def init_telemetry(
     if set_global:
         # Withholding: outbound requests to third parties can be kept free of the context
         # (outbound_trace.py).
-        propagate.set_global_textmap(
-            WithholdingPropagator(
-                CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-            )
-        )
+        propagate.set_global_textmap(w3c_propagator())
     resource = build_resource(settings, service_name, service_version)
     provider_class = TracerProvider if settings.tracing_enabled else NonRecordingTracerProvider
     tracer_provider = provider_class(resource=resource, sampler=build_sampler(settings))

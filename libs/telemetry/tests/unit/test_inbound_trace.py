@@ -61,9 +61,7 @@ async def _edge(settings: TelemetrySettings, peer: str) -> AsyncIterator[Edge]:
         return {
             "outbound": trace_context_headers(),
             "baggage": dict(baggage.get_all()),
-            "trace_id": trace.format_trace_id(
-                trace.get_current_span().get_span_context().trace_id
-            ),
+            "trace_id": trace.format_trace_id(trace.get_current_span().get_span_context().trace_id),
         }
 
     instrument_fastapi(app, handle)
