@@ -125,7 +125,9 @@ async def _send(channel: str, receiver: RecordingReceiver, *, propagate_context:
 
 def _client_span(exporter: InMemorySpanExporter) -> trace.SpanContext:
     [span] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
-    return span.context
+    assert span.context is not None
+    context: trace.SpanContext = span.context
+    return context
 
 
 @pytest.mark.parametrize("channel", ["webhook", "slack"])
