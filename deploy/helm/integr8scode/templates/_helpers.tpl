@@ -230,6 +230,7 @@ Precedence (later wins): chart-derived settings, global.env, the service's env.
   "OTEL_TRACES_SAMPLER_ARG" (toString $v.telemetry.samplerRatio)
   "OTEL_SDK_DISABLED" (toString $v.telemetry.sdkDisabled)
   "OTEL_METRIC_EXPORT_INTERVAL" (toString $v.telemetry.metricExportIntervalMs)
+  "INTEGR8SCODE_TRACE_TRUSTED_UPSTREAMS" $v.telemetry.traceTrustedUpstreams
   "DEPLOYMENT_ENVIRONMENT" $v.global.deploymentEnvironment
   (printf "%s_HOST" $p) "0.0.0.0"
   (printf "%s_PORT" $p) (toString $svc.port)

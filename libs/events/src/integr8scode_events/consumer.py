@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
@@ -266,13 +266,16 @@ class ConsumerRunner:
         headers = h.to_dict(record.headers)
         if h.for_another_group(headers, self._group_id):
             return
-        if t.is_noop(self._tracer):
-            # No tracing in this process: skip the span bookkeeping on the hot path.
-            dispatch = self._dispatch_for(record, headers, INVALID_SPAN)
-            if dispatch is not None:
-                await self._with_retries(record, headers, INVALID_SPAN, dispatch)
-            return
         parent = t.extract_context(headers)
+        if t.is_noop(self._tracer):
+            # No tracing in this process: no span bookkeeping on the hot path, but the
+            # message's context is current while it is handled, so what the handler publishes
+            # or stores carries it unchanged and the next hop continues the trace.
+            with t.continued(parent) as passed_on:
+                dispatch = self._dispatch_for(record, headers, passed_on)
+                if dispatch is not None:
+                    await self._with_retries(record, headers, passed_on, dispatch)
+            return
         attributes: dict[str, Any] = {
             t.MESSAGING_SYSTEM: "kafka",
             t.MESSAGING_OPERATION_NAME: "process",

@@ -5,8 +5,10 @@ Only the OpenTelemetry API is used here: the process's telemetry setup decides w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext, TraceFlags
@@ -63,6 +65,18 @@ def inject_context(carrier: MutableMapping[str, str], context: Context | None = 
 def extract_context(headers: Mapping[str, str]) -> Context:
     """The context a message's headers carry (empty context when none)."""
     return propagate.extract(dict(headers))
+
+
+@contextmanager
+def continued(context: Context) -> Iterator[trace.Span]:
+    """Make an extracted context current without starting a span (tracing off): yields the
+    non-recording span that carries the remote span context (``INVALID_SPAN`` when the message
+    had none), and the context's baggage stays with it."""
+    token = otel_context.attach(context)
+    try:
+        yield trace.get_current_span(context)
+    finally:
+        otel_context.detach(token)
 
 
 def span_context_from_traceparent(traceparent: str | None) -> SpanContext | None:

@@ -37,3 +37,9 @@ REPLAY_SESSION_ID = "replay.session.id"
 
 # OpenTelemetry's general error attribute: the class of error on a span whose status is ERROR.
 ERROR_TYPE = "error.type"
+
+# The HTTP edge's server span, when it did not continue an untrusted caller's trace: the
+# caller's trace id (searchable; the span also links to the caller's span context), and why a
+# link exists.
+CALLER_TRACE_ID = "integr8scode.caller.trace_id"
+LINK_REASON = "integr8scode.link.reason"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from integr8scode_telemetry.inbound_trace import TrustedUpstreams
 
 
 class TelemetrySettings(BaseSettings):
@@ -48,6 +50,26 @@ class TelemetrySettings(BaseSettings):
         default="local",
         validation_alias=AliasChoices("DEPLOYMENT_ENVIRONMENT", "environment"),
     )
+    trace_trusted_upstreams: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "INTEGR8SCODE_TRACE_TRUSTED_UPSTREAMS", "trace_trusted_upstreams"
+        ),
+        description="Peers whose inbound traceparent/tracestate/baggage an HTTP server "
+        "continues: comma-separated addresses or CIDRs, or 'all'. Empty: every request starts "
+        "a new trace linked to the caller's context.",
+    )
+
+    @field_validator("trace_trusted_upstreams")
+    @classmethod
+    def _parsable_upstreams(cls, value: str) -> str:
+        TrustedUpstreams.parse(value)  # raises ValueError naming the bad item
+        return value
+
+    @property
+    def trusted_upstreams(self) -> TrustedUpstreams:
+        """``trace_trusted_upstreams``, parsed."""
+        return TrustedUpstreams.parse(self.trace_trusted_upstreams)
 
     @property
     def tracing_enabled(self) -> bool:

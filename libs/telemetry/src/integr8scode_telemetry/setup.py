@@ -10,25 +10,45 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
+from starlette.types import ASGIApp
 
+from integr8scode_telemetry.inbound_trace import UntrustedTraceContextGuard, link_untrusted_caller
 from integr8scode_telemetry.mongo_spans import name_mongo_span
+from integr8scode_telemetry.outbound_trace import w3c_propagator
 from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
 from integr8scode_telemetry.samplers import build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
 
 NAMESPACE = "integr8scode"
 log = logging.getLogger(__name__)
+
+
+class NonRecordingTracerProvider(TracerProvider):
+    """The provider when tracing is off: every tracer is the API's ``NoOpTracer``.
+
+    The SDK's own tracer with an ``ALWAYS_OFF`` sampler would give each span a fresh span id and
+    the flags ``00``, so a service with tracing off would cut the trace it sits in (the next hop
+    sees an unsampled parent). A ``NoOpTracer`` span is the parent's span context itself: what
+    this process publishes or calls carries the inbound ``traceparent`` unchanged, and the next
+    hop continues the trace as if this one were not there."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> trace.Tracer:
+        return trace.NoOpTracer()
 
 
 @dataclass
@@ -89,7 +109,8 @@ def init_telemetry(
     """Set up tracing and metrics for this process.
 
     - W3C trace context and baggage propagation;
-    - the sampler from the settings (``OTEL_SDK_DISABLED``, ratio ``0`` or ``off`` mean no spans);
+    - the sampler from the settings (``OTEL_SDK_DISABLED``, ratio ``0`` or ``off`` mean no spans;
+      the trace context is then passed on unchanged: ``NonRecordingTracerProvider``);
     - OTLP gRPC export behind a batch processor when an endpoint is set (or ``span_exporter``,
       for tests); with neither, spans are dropped after local processing;
     - HTTPX and PyMongo instrumentation (call this before any Mongo client exists);
@@ -103,11 +124,12 @@ def init_telemetry(
     # once, so it is set before the first one is created.
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
     if set_global:
-        propagate.set_global_textmap(
-            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-        )
+        # Withholding: outbound requests to third parties can be kept free of the context
+        # (outbound_trace.py).
+        propagate.set_global_textmap(w3c_propagator())
     resource = build_resource(settings, service_name, service_version)
-    tracer_provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
+    provider_class = TracerProvider if settings.tracing_enabled else NonRecordingTracerProvider
+    tracer_provider = provider_class(resource=resource, sampler=build_sampler(settings))
     exporter = span_exporter or _otlp_span_exporter(settings)
     if exporter is not None and settings.tracing_enabled:
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -174,10 +196,27 @@ def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:
 
 
 def instrument_fastapi(app: FastAPI, handle: TelemetryHandle) -> None:
-    """HTTP server spans for one app (health probes excluded: they would drown the traces)."""
+    """HTTP server spans for one app (health probes excluded: they would drown the traces).
+
+    Inbound trace context is continued only from trusted upstreams
+    (``TelemetrySettings.trace_trusted_upstreams``); any other request starts a new trace whose
+    server span links to the caller's context (``inbound_trace.py``).
+    """
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=handle.tracer_provider,
         meter_provider=handle.meter_provider,
         excluded_urls="/health/live,/health/ready",
+        server_request_hook=link_untrusted_caller,
     )
+    trusted = handle.settings.trusted_upstreams
+    if trusted.everyone:
+        return
+    # The instrumentor puts its middleware outermost when Starlette builds the stack; the guard
+    # must see the request before it, so it wraps whatever that build returns.
+    build_instrumented_stack = app.build_middleware_stack
+
+    def build_guarded_stack() -> ASGIApp:
+        return UntrustedTraceContextGuard(build_instrumented_stack(), trusted)
+
+    app.build_middleware_stack = build_guarded_stack  # type: ignore[method-assign]

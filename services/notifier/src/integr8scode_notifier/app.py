@@ -79,8 +79,18 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         timeout_s=settings.resolve_timeout_s,
     )
-    webhook = WebhookSender(guard, timeout_s=settings.http_timeout_s, user_agent=USER_AGENT)
-    slack = SlackSender(guard, timeout_s=settings.http_timeout_s, user_agent=USER_AGENT)
+    webhook = WebhookSender(
+        guard,
+        timeout_s=settings.http_timeout_s,
+        user_agent=USER_AGENT,
+        propagate_trace_context=settings.propagate_trace_context,
+    )
+    slack = SlackSender(
+        guard,
+        timeout_s=settings.http_timeout_s,
+        user_agent=USER_AGENT,
+        propagate_trace_context=settings.propagate_trace_context,
+    )
     store = MongoDeliveryStore(db[mongo_deliveries.COLLECTION])
     meter = telemetry.meter_provider.get_meter(SERVICE_NAME, __version__)
     dispatcher = Dispatcher(

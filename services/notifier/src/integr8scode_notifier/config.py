@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default=False,
         description="Allow targets in private ranges (RFC 1918, unique-local, shared space).",
     )
+    propagate_trace_context: bool = Field(
+        default=False,
+        description="Send traceparent/tracestate/baggage with webhook and Slack requests "
+        "(receivers you trust and trace yourself). Off: third parties never see the "
+        "platform's trace ids; the client spans are recorded either way.",
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

@@ -7,6 +7,8 @@ connection goes to an address that was checked; an address literal skips aiohttp
 which is why each attempt also asks the guard first. The SDK's own retries are switched off
 (the dispatcher retries, with its own classification) and so is its proxy discovery from the
 environment (a proxy would connect to the target on our behalf, past the check).
+
+Slack gets no trace context unless ``propagate_trace_context`` is set (as for webhooks).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from integr8scode_notifier.domain.notifications import Channel, SlackTarget, red
 from integr8scode_notifier.domain.ports import OutboundMessage
 from integr8scode_notifier.domain.retry import AttemptResult
 from integr8scode_notifier.domain.slack_message import slack_message
+from integr8scode_telemetry.outbound_trace import trace_context_headers, withheld_trace_context
 
 # The SDK logs the full webhook URL (a credential) and body at DEBUG on the logger it is given;
 # this one never emits below WARNING, whatever the service's log level.
@@ -71,8 +74,16 @@ class SlackSender:
 
     channel = Channel.SLACK
 
-    def __init__(self, guard: AddressGuard, *, timeout_s: float, user_agent: str) -> None:
+    def __init__(
+        self,
+        guard: AddressGuard,
+        *,
+        timeout_s: float,
+        user_agent: str,
+        propagate_trace_context: bool = False,
+    ) -> None:
         self._guard = guard
+        self._propagate_trace_context = propagate_trace_context
         self._timeout_s = timeout_s
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
@@ -116,8 +127,12 @@ class SlackSender:
         )
         client.proxy = None  # set from the environment by the constructor; see the docstring
         content = slack_message(message.summary)
+        headers = trace_context_headers() if self._propagate_trace_context else None
         try:
-            response = await client.send(text=content.text, blocks=content.blocks)
+            with withheld_trace_context(not self._propagate_trace_context):
+                response = await client.send(
+                    text=content.text, blocks=content.blocks, headers=headers
+                )
         except (TargetRefusedError, ResolutionError, TimeoutError, aiohttp.ClientError) as exc:
             return _failure(exc, target)
         return AttemptResult.of_status(

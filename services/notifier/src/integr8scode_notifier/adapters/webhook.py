@@ -7,6 +7,11 @@ sends and verifies the name (httpcore's ``sni_hostname``). Redirects are not fol
 environment's proxy settings are ignored (either would bypass the check). Each attempt gets its
 own connection: a pooled connection authenticated for one name must not carry a request for
 another name on the same address.
+
+The receiver gets no ``traceparent``/``tracestate``/``baggage`` unless
+``propagate_trace_context`` (``NOTIFIER_PROPAGATE_TRACE_CONTEXT``) says it is trusted with them:
+the platform's trace ids are internal. With it, the context is sent even when this process
+records nothing (tracing off), and the instrumentation replaces it with its client span's.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from integr8scode_notifier.domain.notifications import Channel, WebhookTarget
 from integr8scode_notifier.domain.ports import OutboundMessage
 from integr8scode_notifier.domain.retry import AttemptResult
 from integr8scode_notifier.domain.signing import signature
+from integr8scode_telemetry.outbound_trace import trace_context_headers, withheld_trace_context
 
 TIMESTAMP_HEADER = "X-Integr8scode-Timestamp"
 SIGNATURE_HEADER = "X-Integr8scode-Signature"
@@ -55,6 +61,7 @@ class WebhookSender:
         user_agent: str,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.time,
+        propagate_trace_context: bool = False,
     ) -> None:
         self._guard = guard
         self._timeout = httpx.Timeout(timeout_s)
@@ -63,6 +70,7 @@ class WebhookSender:
         # Loading the CA bundle is the slow part of a TLS context: once per process.
         self._ssl_context = ssl_context or ssl.create_default_context()
         self._clock = clock
+        self._propagate_trace_context = propagate_trace_context
 
     async def send(self, message: OutboundMessage) -> AttemptResult:
         target = message.target
@@ -92,6 +100,8 @@ class WebhookSender:
         }
         if target.secret:
             headers[SIGNATURE_HEADER] = signature(target.secret, timestamp, body)
+        if self._propagate_trace_context:
+            headers.update(trace_context_headers())
         transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False, retries=0)
         async with httpx.AsyncClient(
             transport=transport, timeout=self._timeout, follow_redirects=False, trust_env=False
@@ -101,7 +111,8 @@ class WebhookSender:
             if url.scheme == "https":
                 request.extensions["sni_hostname"] = host
             try:
-                response = await client.send(request, stream=True)
+                with withheld_trace_context(not self._propagate_trace_context):
+                    response = await client.send(request, stream=True)
             except httpx.TimeoutException:
                 return AttemptResult.retryable(f"no answer within {self._timeout_s:g}s")
             except httpx.TransportError as exc:
