@@ -10,6 +10,7 @@ mounts ``build_health_router``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
@@ -55,14 +55,39 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on this path. Starlette's 405 names only the
-    methods of the first route whose path matched, and FastAPI makes one route per method."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+_PARAMETER = re.compile(r"\\\{([^}:]+)(:path)?\\\}")
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """``/api/v1/x/{id}`` as a regular expression (``{p:path}`` may hold slashes)."""
+
+    def parameter(found: re.Match[str]) -> str:
+        return ".+" if found.group(2) else "[^/]+"
+
+    return re.compile(f"^{_PARAMETER.sub(parameter, re.escape(template))}$")
+
+
+def _method_table(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "integr8scode_method_table", None
+    )
+    if table is None:
+        table = [
+            (_path_pattern(path), frozenset(m.upper() for m in operations if m != "parameters"))
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.integr8scode_method_table = table
+    return table
+
+
+def allowed_methods(request: Request, declared: str = "") -> list[str]:
+    """Every method the app answers on this path: the documented operations whose path
+    template matches, plus what Starlette named (FastAPI makes one route per method, and
+    Starlette's 405 names only the first route whose path matched)."""
+    methods = {m.strip().upper() for m in declared.split(",") if m.strip()}
+    for pattern, operations in _method_table(request.app):
+        if pattern.match(request.url.path):
+            methods |= operations
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
@@ -71,7 +96,7 @@ def allowed_methods(request: Request) -> list[str]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
     if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
-        allowed = allowed_methods(request)
+        allowed = allowed_methods(request, (exc.headers or {}).get("Allow", ""))
         if allowed:
             exc = StarletteHTTPException(
                 exc.status_code,

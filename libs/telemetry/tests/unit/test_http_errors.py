@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,18 @@ def _client() -> TestClient:
     @app.get("/missing")
     async def missing() -> None:
         raise HTTPException(404, "no such thing")
+
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/items/{item_id}")
+    async def item(item_id: str) -> str:
+        return item_id
+
+    @router.delete("/items/{item_id}")
+    async def drop(item_id: str) -> None:
+        return None
+
+    app.include_router(router)
 
     return TestClient(app, raise_server_exceptions=False)
 
@@ -85,6 +97,12 @@ def test_a_405_allows_every_method_of_the_path() -> None:
         assert response.status_code == 405
         assert response.headers["allow"] == "GET, HEAD, POST"
         assert response.json() == {"detail": "Method Not Allowed"}
+
+
+def test_a_405_on_an_included_router_with_a_parameter_allows_its_methods() -> None:
+    response = _client().put("/api/v1/items/42")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, HEAD"
 
 
 def test_other_http_errors_answer_as_before() -> None:
