@@ -136,6 +136,14 @@ async def test_a_receiver_that_recovers_gets_exactly_one_message_in_the_same_tra
     consume = trace.named("dlq.consume")[0]
     assert consume.service == "dlq-processor"
     assert consume.kind == "consumer"
+    # Its parent is the failed message's context; it links to the span that dead-lettered it.
+    [routed] = [
+        s
+        for s in trace.named("publish dead_letter_queue")
+        if s.service == "notifier" and (trace.trace_id, s.span_id) in consume.links
+    ]
+    assert routed.tag("event.id") == consume.tag("event.id") == routed.tag("messaging.message.id")
+    assert routed.tag("event.type") == "execution.completed"
     retry = [s for s in trace.named("dlq.retry") if s.service == "dlq-processor"]
     assert retry, trace.names()
     notifier_consumes = [s for s in trace.named("kafka.consume") if s.service == "notifier"]

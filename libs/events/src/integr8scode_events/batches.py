@@ -1,10 +1,12 @@
 """The consumer runner's batch mode: every message of a fetched batch handed over at once.
 
 Used by the event-store archiver, whose writes are cheaper per batch. The batch is handled in
-one CONSUMER span of its own (a batch mixes traces), linked to each message's producer span; a
-failing batch is retried per the runner's ``RetryPolicy`` and, when it still fails, every
-message of it is dead-lettered (or retried without end when the runner has no dead-letter
-topic).
+one CONSUMER span of its own (a batch mixes traces), linked to each message's producer span;
+each message that carries a trace also gets a ``kafka.consume`` span in that trace, linked to
+the batch span and as long as the batch, so every consumer of an execution's events is in the
+execution's trace (the batch's own work, its Mongo write, is in the batch's). A failing batch
+is retried per the runner's ``RetryPolicy`` and, when it still fails, every message of it is
+dead-lettered (or retried without end when the runner has no dead-letter topic).
 """
 
 from __future__ import annotations
@@ -56,12 +58,14 @@ class BatchDispatch:
         span_name: str,
         group_id: str,
         retry: RetryPolicy,
+        span_attributes: dict[str, Any] | None = None,
         dead_letter: DeadLetter | None,
     ) -> None:
         self._handler = handler
         self._tracer = tracer
         self._span_name = span_name
         self._group_id = group_id
+        self._span_attributes = span_attributes or {}
         self._retry = retry
         self._dead_letter = dead_letter
 
@@ -78,7 +82,47 @@ class BatchDispatch:
         if not records:
             return 0
         with self._span(messages) as span:
-            return await self._with_retries(records, messages, span)
+            per_message = self._message_spans(messages, span)
+            handled = 0
+            try:
+                handled = await self._with_retries(records, messages, span)
+            finally:
+                for message_span in per_message:
+                    if not handled:
+                        message_span.set_status(Status(StatusCode.ERROR, "batch not stored"))
+                    message_span.end()
+            return handled
+
+    def _message_spans(self, messages: Sequence[RawMessage], batch: trace.Span) -> list[trace.Span]:
+        """A CONSUMER span per message, in the message's own trace (none for a message without
+        one: it would be a root of its own), linked to the batch span."""
+        if not batch.is_recording():
+            return []
+        link = [trace.Link(batch.get_span_context())]
+        spans: list[trace.Span] = []
+        for message in messages:
+            if h.TRACEPARENT not in message.headers:
+                continue
+            attributes = {
+                **self._span_attributes,
+                t.MESSAGING_DESTINATION: message.topic,
+                t.MESSAGING_PARTITION: str(message.partition),
+                t.MESSAGING_OFFSET: message.offset,
+                t.MESSAGING_BATCH_COUNT: len(messages),
+                t.MESSAGING_BODY_SIZE: len(message.value or b""),
+            }
+            if event_type := message.headers.get(h.EVENT_TYPE):
+                attributes[t.EVENT_TYPE] = event_type
+            spans.append(
+                self._tracer.start_span(
+                    t.CONSUME_SPAN,
+                    context=t.extract_context(message.headers),
+                    kind=SpanKind.CONSUMER,
+                    attributes=attributes,
+                    links=link,
+                )
+            )
+        return spans
 
     def _span(self, messages: Sequence[RawMessage]) -> AbstractContextManager[trace.Span]:
         if t.is_noop(self._tracer):
@@ -93,17 +137,24 @@ class BatchDispatch:
             context=Context(),  # a batch mixes traces: its own root, linked to each
             kind=SpanKind.CONSUMER,
             links=links,
-            attributes={
-                t.MESSAGING_SYSTEM: "kafka",
-                t.MESSAGING_OPERATION_NAME: "process",
-                t.MESSAGING_OPERATION_TYPE: "process",
-                t.MESSAGING_DESTINATION: ",".join(sorted({m.topic for m in messages})),
-                t.MESSAGING_GROUP: self._group_id,
-                t.MESSAGING_BATCH_COUNT: len(messages),
-            },
+            attributes=self._batch_attributes(messages),
             record_exception=False,
             set_status_on_exception=False,
         )
+
+    def _batch_attributes(self, messages: Sequence[RawMessage]) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            t.MESSAGING_SYSTEM: "kafka",
+            t.MESSAGING_OPERATION_NAME: "process",
+            t.MESSAGING_OPERATION_TYPE: "process",
+            t.MESSAGING_GROUP: self._group_id,
+            **self._span_attributes,
+            t.MESSAGING_BATCH_COUNT: len(messages),
+        }
+        topics = {m.topic for m in messages}
+        if len(topics) == 1:  # a batch from several topics has no one destination
+            attributes[t.MESSAGING_DESTINATION] = topics.pop()
+        return attributes
 
     async def _with_retries(
         self, records: Sequence[Any], messages: Sequence[RawMessage], span: trace.Span

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -25,12 +26,20 @@ def decode_event(value: bytes | None) -> EventEnvelope:
     return event
 
 
-def _peek_event_type(value: bytes) -> str | None:
+def peek_envelope(value: bytes | None) -> dict[str, Any]:
+    """A message value's top-level JSON object without validating it ({} when it isn't one):
+    enough to name a message that is forwarded as bytes or can't be decoded."""
+    if not value:
+        return {}
     try:
         data = json.loads(value)
     except (ValueError, RecursionError):  # deeply nested JSON must not escape as a crash
-        return None
-    event_type = data.get("event_type") if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _peek_event_type(value: bytes) -> str | None:
+    event_type = peek_envelope(value).get("event_type")
     return event_type if isinstance(event_type, str) else None
 
 

@@ -85,6 +85,7 @@ class ConsumerRunner:
         retry: RetryPolicy | None = None,
         dead_letter_topic: str | None = DEAD_LETTER_QUEUE.name,
         span_name: str = t.CONSUME_SPAN,
+        link_header: str | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         max_batch: int = 100,
         poll_timeout_ms: int = 200,
@@ -106,6 +107,16 @@ class ConsumerRunner:
         self._retry = retry or RetryPolicy()
         self._dead_letter_topic = dead_letter_topic
         self._span_name = span_name
+        self._link_header = link_header
+        self._client_id = f"{settings.client_id_prefix}-{group_id}"
+        self._span_attributes: dict[str, Any] = {
+            t.MESSAGING_SYSTEM: "kafka",
+            t.MESSAGING_OPERATION_NAME: "process",
+            t.MESSAGING_OPERATION_TYPE: "process",
+            t.MESSAGING_GROUP: group_id,
+            t.MESSAGING_CLIENT_ID: self._client_id,
+            **t.broker_attributes(settings.bootstrap_servers),
+        }
         self._tracer = t.tracer(tracer_provider)
         self._max_batch = max_batch
         self._poll_timeout_ms = poll_timeout_ms
@@ -118,6 +129,7 @@ class ConsumerRunner:
                 span_name=span_name,
                 group_id=group_id,
                 retry=self._retry,
+                span_attributes=self._span_attributes,
                 dead_letter=self._dead_letter if dead_letter_topic is not None else None,
             )
             if batch_handler is not None
@@ -154,7 +166,7 @@ class ConsumerRunner:
         """Consume until ``stop()``; commits what was handled, then leaves the group."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.bootstrap_servers,
-            client_id=f"{self._settings.client_id_prefix}-{self._group_id}",
+            client_id=self._client_id,
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset=self._auto_offset_reset,
@@ -277,22 +289,25 @@ class ConsumerRunner:
                     await self._with_retries(record, headers, passed_on, dispatch)
             return
         attributes: dict[str, Any] = {
-            t.MESSAGING_SYSTEM: "kafka",
-            t.MESSAGING_OPERATION_NAME: "process",
-            t.MESSAGING_OPERATION_TYPE: "process",
+            **self._span_attributes,
             t.MESSAGING_DESTINATION: record.topic,
             t.MESSAGING_PARTITION: str(record.partition),
             t.MESSAGING_OFFSET: record.offset,
-            t.MESSAGING_GROUP: self._group_id,
             t.MESSAGING_BODY_SIZE: len(record.value or b""),
         }
         if record.key is not None:
             attributes[t.MESSAGING_KEY] = record.key.decode(errors="replace")
+        links: tuple[trace.Link, ...] = ()
+        if self._link_header is not None and (
+            sender := t.span_context_from_traceparent(headers.get(self._link_header))
+        ):
+            links = (trace.Link(sender, {"integr8scode.link.reason": self._link_header}),)
         with self._tracer.start_as_current_span(
             self._span_name,
             context=parent,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
+            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -306,6 +321,8 @@ class ConsumerRunner:
     ) -> _Dispatch | None:
         if self._raw_handler is not None:
             raw_handler = self._raw_handler
+            if span.is_recording():  # not decoded here: named from its envelope
+                span.set_attributes(t.message_attributes(record.value, headers))
             message = raw_message(record, headers)
             return _Dispatch(lambda ctx: raw_handler(message, ctx))
         assert self._handlers is not None  # noqa: S101 - constructor guarantees one of the two
@@ -313,13 +330,17 @@ class ConsumerRunner:
             event = decode_event(record.value)
         except DecodeError as exc:
             error = exc
+            if span.is_recording():  # whatever it does say of itself
+                span.set_attributes(t.message_attributes(record.value, headers))
 
             async def undecodable(_: MessageContext) -> None:
                 raise error
 
             # No retry can help a message that can't be decoded: dead-letter it at once.
             return _Dispatch(undecodable, dead_letter_at_once=True)
-        span.set_attribute(t.EVENT_ID, str(event.event_id))
+        event_id = str(event.event_id)
+        span.set_attribute(t.EVENT_ID, event_id)
+        span.set_attribute(t.MESSAGING_MESSAGE_ID, event_id)
         span.set_attribute(t.EVENT_TYPE, event.event_type)
         if event.execution_id:
             span.set_attribute(t.EXECUTION_ID, event.execution_id)

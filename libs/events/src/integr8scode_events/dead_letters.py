@@ -57,7 +57,13 @@ async def dead_letter(
     while True:
         attempt += 1
         try:
-            await publisher.publish_raw(topic, record.value, record.key, failure)
+            await publisher.publish_raw(
+                topic,
+                record.value,
+                record.key,
+                failure,
+                producer_context_header=h.DEAD_LETTERED_BY,
+            )
         except PublishError as publish_error:
             delay = backoff(min(attempt, 10))
             log.warning("dead-letter publish failed (%s); retrying in %.2fs", publish_error, delay)

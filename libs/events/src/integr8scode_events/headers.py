@@ -19,6 +19,9 @@ ERROR_TYPE = "x-error-type"
 ERROR_MESSAGE = "x-error-message"
 RETRY_COUNT = "x-retry-count"
 FAILED_AT = "x-failed-at"
+# The traceparent of the PRODUCER span that dead-lettered the message (the DLQ processor's
+# ``dlq.consume`` links to it; the message's own traceparent stays the failed trace's).
+DEAD_LETTERED_BY = "x-dead-lettered-by"
 DEAD_LETTER_HEADERS = (
     ORIGINAL_TOPIC,
     ORIGINAL_PARTITION,
@@ -28,6 +31,7 @@ DEAD_LETTER_HEADERS = (
     ERROR_MESSAGE,
     RETRY_COUNT,
     FAILED_AT,
+    DEAD_LETTERED_BY,
 )
 
 # Added by the DLQ processor to a retried message. A message with RETRY_GROUP is handled only by

@@ -57,6 +57,8 @@ class EventPublisher:
     ) -> None:
         self._settings = settings
         self._service = service
+        self._client_id = f"{settings.client_id_prefix}-{service}"
+        self._broker = t.broker_attributes(settings.bootstrap_servers)
         self._tracer = t.tracer(tracer_provider)
         self._linger_ms = linger_ms
         self._publish_timeout_s = publish_timeout_s or settings.request_timeout_ms / 1000
@@ -71,7 +73,7 @@ class EventPublisher:
                 return
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._settings.bootstrap_servers,
-                client_id=f"{self._settings.client_id_prefix}-{self._service}",
+                client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=self._linger_ms,
@@ -148,17 +150,31 @@ class EventPublisher:
         *,
         reinject_context: bool = False,
         links: Sequence[trace.Link] = (),
+        producer_context_header: str | None = None,
     ) -> PublishedRecord:
-        """Forward a message. With ``reinject_context`` the PRODUCER span's context replaces the
-        message's ``traceparent`` (retries join the current trace, replays start their own);
-        without it the headers are kept as given (dead letters keep the original context).
-        ``links`` are added to the PRODUCER span."""
-        with self._producer_span(topic, key, {}, links) as span:
-            carrier = dict(headers)
+        """Forward a message (a dead letter, a retry, a replay) with this service as its
+        sender (the ``service`` header; the event's own ``producer`` stays in its body).
+
+        - ``reinject_context``: the PRODUCER span's context replaces the message's
+          ``traceparent`` (retries join the current trace, replays start their own); without
+          it the headers' context is kept (a dead letter stays in the trace that failed).
+        - ``producer_context_header``: the PRODUCER span's ``traceparent`` is also written under
+          this header, so the consumer can link to the span that sent it (a dead letter's
+          ``dlq.consume`` links to the ``publish dead_letter_queue`` that routed it there).
+        - ``links`` are added to the PRODUCER span.
+        """
+        attributes = {} if t.is_noop(self._tracer) else t.message_attributes(value, headers)
+        with self._producer_span(topic, key, attributes, links) as span:
+            carrier = {**headers, h.SERVICE: self._service}
             if reinject_context:
                 carrier.pop(h.TRACEPARENT, None)
                 carrier.pop(h.TRACESTATE, None)
                 t.inject_context(carrier)
+            if producer_context_header is not None and span.get_span_context().is_valid:
+                own: dict[str, str] = {}
+                t.inject_context(own, trace.set_span_in_context(span))
+                if h.TRACEPARENT in own:
+                    carrier[producer_context_header] = own[h.TRACEPARENT]
             return await self._send(span, topic, value, key, carrier)
 
     @staticmethod
@@ -186,8 +202,8 @@ class EventPublisher:
             t.MESSAGING_OPERATION_NAME: "publish",
             t.MESSAGING_OPERATION_TYPE: "send",
             t.MESSAGING_DESTINATION: topic,
-            t.MESSAGING_CLIENT_ID: f"{self._settings.client_id_prefix}-{self._service}",
-            t.SERVER_ADDRESS: self._settings.bootstrap_servers.split(",")[0],
+            t.MESSAGING_CLIENT_ID: self._client_id,
+            **self._broker,
         }
         if key is not None:
             base[t.MESSAGING_KEY] = key.decode(errors="replace")

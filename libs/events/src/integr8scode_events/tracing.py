@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext, TraceFlags
+
+from integr8scode_events import headers as h
+from integr8scode_events.codec import peek_envelope
 
 _package = "integr8scode_events"
 
@@ -30,6 +34,7 @@ MESSAGING_CLIENT_ID = "messaging.client.id"
 MESSAGING_BODY_SIZE = "messaging.message.body.size"
 MESSAGING_BATCH_COUNT = "messaging.batch.message_count"
 SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
 
 EVENT_ID = "event.id"
 EVENT_TYPE = "event.type"
@@ -38,6 +43,16 @@ DEAD_LETTERED = "messaging.dead_lettered"
 SKIPPED = "messaging.skipped"
 HANDLER_ATTEMPTS = "messaging.handler.attempts"
 EVENTS_BATCH_COUNT = "events.batch.count"
+
+
+def broker_attributes(bootstrap_servers: str) -> dict[str, str | int]:
+    """``server.address`` and ``server.port`` of the first bootstrap server (host and port
+    apart, as the conventions ask), computed once per client rather than per message."""
+    first = bootstrap_servers.split(",", maxsplit=1)[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        return {SERVER_ADDRESS: first} if first else {}
+    return {SERVER_ADDRESS: host.strip("[]"), SERVER_PORT: int(port)}
 
 
 def tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
@@ -92,3 +107,20 @@ def span_context_from_traceparent(traceparent: str | None) -> SpanContext | None
     if trace_id == 0 or span_id == 0:
         return None
     return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0xFF))
+
+
+def message_attributes(value: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:
+    """``event.id``/``messaging.message.id``, ``event.type`` and ``execution.id`` of a message
+    forwarded as bytes, read from its envelope (a value that isn't one gives what its headers
+    say)."""
+    attributes: dict[str, Any] = {}
+    if event_type := headers.get(h.EVENT_TYPE):
+        attributes[EVENT_TYPE] = event_type
+    envelope = peek_envelope(value)
+    if isinstance(event_id := envelope.get("event_id"), str):
+        attributes[EVENT_ID] = attributes[MESSAGING_MESSAGE_ID] = event_id
+    if isinstance(event_type := envelope.get("event_type"), str):
+        attributes[EVENT_TYPE] = event_type
+    if isinstance(execution_id := envelope.get("execution_id"), str):
+        attributes[EXECUTION_ID] = execution_id
+    return attributes

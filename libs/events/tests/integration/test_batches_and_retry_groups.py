@@ -75,6 +75,18 @@ async def test_batch_handler_gets_the_batch_in_one_span_linked_to_each_producer(
     assert all(span.parent is None for span in batches)  # its own root: a batch mixes traces
     counts = [(span.attributes or {}).get("messaging.batch.message_count") for span in batches]
     assert sum(c for c in counts if isinstance(c, int)) == 5
+    assert all(
+        (span.attributes or {}).get("messaging.destination.name") == topic for span in batches
+    )
+    # And each message's own trace has its consumer: a kafka.consume span under its producer
+    # span, linked to the batch span it was handled in.
+    consumes = _named(exporter.get_finished_spans(), "kafka.consume")
+    assert sorted(span.parent.span_id for span in consumes if span.parent) == sorted(producers)
+    batch_ids = {span.context.span_id for span in batches}
+    for consume in consumes:
+        assert {link.context.span_id for link in consume.links} <= batch_ids
+        assert len(consume.links) == 1
+        assert (consume.attributes or {}).get("messaging.destination.name") == topic
 
 
 async def _at_least(items: list[Any], n: int) -> bool:

@@ -35,6 +35,7 @@ from integr8scode_events import (
     RetryPolicy,
     Supervisor,
 )
+from integr8scode_events import headers as h
 from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import DEAD_LETTER_QUEUE, create_missing_topics
 from integr8scode_telemetry import (
@@ -95,6 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
         retry=_INTAKE_RETRY,
         dead_letter_topic=None,
         span_name="dlq.consume",
+        # Its parent is the failed message's context; it links to the span that dead-lettered it.
+        link_header=h.DEAD_LETTERED_BY,
         tracer_provider=telemetry.tracer_provider,
     )
     supervisor = Supervisor()
