@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry import metrics, propagate, trace
@@ -195,6 +196,24 @@ def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:
     ]
 
 
+def split_server_address(span: trace.Span) -> None:
+    """``server.address`` is a host, ``server.port`` its port: the ASGI instrumentation copies
+    the ``Host`` header (``127.0.0.1:8000``) into the first."""
+    attributes = getattr(span, "attributes", None) or {}
+    address = attributes.get("server.address")
+    if not isinstance(address, str) or not span.is_recording():
+        return
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit() and (host.count(":") == 0 or host.endswith("]")):
+        span.set_attribute("server.address", host.strip("[]"))
+        span.set_attribute("server.port", int(port))
+
+
+def _server_request_hook(span: trace.Span, scope: dict[str, Any]) -> None:
+    split_server_address(span)
+    link_untrusted_caller(span, scope)
+
+
 def instrument_fastapi(app: FastAPI, handle: TelemetryHandle) -> None:
     """HTTP server spans for one app (health probes excluded: they would drown the traces).
 
@@ -207,7 +226,10 @@ def instrument_fastapi(app: FastAPI, handle: TelemetryHandle) -> None:
         tracer_provider=handle.tracer_provider,
         meter_provider=handle.meter_provider,
         excluded_urls="/health/live,/health/ready",
-        server_request_hook=link_untrusted_caller,
+        server_request_hook=_server_request_hook,
+        # One span per request: the ASGI "http receive"/"http send" children say nothing an
+        # operator asks about and cost three spans a request.
+        exclude_spans=["receive", "send"],
     )
     trusted = handle.settings.trusted_upstreams
     if trusted.everyone:
