@@ -211,6 +211,23 @@ async def test_a_dry_run_counts_and_previews_and_publishes_nothing(
     # A dry run ends before its response: whatever it published would be there by now.
     assert await end_offset(topic) == 0
 
+    # Its own replay trace, linked to the admin's request, whose span names the session.
+    def dry_run_traced(found: JaegerTrace) -> bool:
+        return bool(found.named("event_replay.session"))
+
+    assert view["trace_id"], view
+    dry = await wait_for_trace(STACK.jaeger_query, view["trace_id"], until=dry_run_traced)
+    [session_span] = dry.named("event_replay.session")
+    assert session_span.tag("replay.session.id") == view["id"]
+    assert session_span.tag("replay.dry_run") is True
+    [(request_trace_id, request_span_id)] = session_span.links
+
+    def has_request_span(found: JaegerTrace) -> bool:
+        return any(span.span_id == request_span_id for span in found.spans)
+
+    request = await wait_for_trace(STACK.jaeger_query, request_trace_id, until=has_request_span)
+    assert request.by_id(request_span_id).tag("replay.session.id") == view["id"]
+
 
 async def test_the_safety_cap_holds(
     user: ApiUser,

@@ -152,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
         lease_s=replay.lease_s,
         instance_id=settings.instance_id,
         control_ack_timeout_s=replay.control_ack_timeout_s,
+        tracer_provider=telemetry.tracer_provider,
         clock=utcnow,
     )
     supervisor = Supervisor()

@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opentelemetry.trace import SpanContext
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanContext
 
 from integr8scode_event_replay.domain.errors import (
     InvalidTransitionError,
@@ -25,6 +27,7 @@ from integr8scode_event_replay.domain.sessions import (
 )
 from integr8scode_event_replay.domain.spec import ReplayFilters, SpecLimits, build_spec
 from integr8scode_event_replay.pool import SessionPool
+from integr8scode_event_replay.runner import SESSION_ID, SESSION_SPAN
 
 _ACK_POLL_S = 0.1
 
@@ -58,7 +61,11 @@ class ReplayService:
         instance_id: str,
         control_ack_timeout_s: float,
         clock: Callable[[], datetime],
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
+        self._tracer = trace.get_tracer(
+            "integr8scode_event_replay", tracer_provider=tracer_provider
+        )
         self._sessions = sessions
         self._controls = controls
         self._events = events
@@ -99,7 +106,25 @@ class ReplayService:
             updated_at=now,
         )
         if spec.dry_run:
-            await self._dry_run(session)
+            with self._tracer.start_as_current_span(
+                SESSION_SPAN,
+                context=Context(),  # a replay is its own trace, a dry one too
+                links=[Link(creator)] if creator is not None else [],
+                attributes={
+                    SESSION_ID: session.id,
+                    "replay.dry_run": True,
+                    "replay.target": spec.target.topic or "original",
+                    "replay.max_events": spec.max_events,
+                },
+            ) as span:
+                if (context := span.get_span_context()).is_valid:
+                    session.trace_id = trace.format_trace_id(context.trace_id)
+                await self._dry_run(session)
+                if session.matched is not None:
+                    span.set_attribute("replay.matched", session.matched)
+                    span.set_attribute(
+                        "replay.matched_is_lower_bound", session.matched_is_lower_bound
+                    )
             session.transition(SessionStatus.COMPLETED, self._clock())
             await self._sessions.insert(session)
             return session

@@ -478,6 +478,7 @@ def build_harness(
         instance_id=INSTANCE,
         control_ack_timeout_s=1.0,
         clock=lambda: datetime.now(UTC),
+        tracer_provider=provider,
     )
     accounts = FakeAccounts()
     app = build_app(ReplayContext(service=service, tokens=JwtVerifier(SECRET), accounts=accounts))

@@ -180,6 +180,13 @@ async def test_a_dry_run_counts_previews_and_publishes_nothing(
     assert not harness.pool.is_running(view["id"])
     conflict = await http.post(f"{SESSIONS}/{view['id']}/cancel", headers=make_bearer())
     assert conflict.status_code == 409
+    # A dry run is a replay trace of its own too, named by the session.
+    [dry] = harness.spans("event_replay.session")
+    assert dry.parent is None
+    assert view["trace_id"] == format(dry.context.trace_id, "032x")
+    attributes = dict(dry.attributes or {})
+    assert attributes["replay.session.id"] == view["id"]
+    assert (attributes["replay.dry_run"], attributes["replay.matched"]) == (True, 3)
 
 
 async def test_the_cap_is_reported_and_holds(

@@ -261,6 +261,8 @@ async def create_session(body: CreateSessionIn, ctx: Context, admin: Admin) -> S
     session = await ctx.service.create(
         body.domain(), admin.user_id, creator if creator.is_valid else None
     )
+    # From the admin's request to the session's own trace (and back, by the session's link).
+    trace.get_current_span().set_attribute("replay.session.id", session.id)
     return SessionOut.of(session)
 
 
