@@ -9,6 +9,8 @@ its root span.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +19,10 @@ from datetime import datetime
 import httpx
 
 from tests.jaeger import JaegerSpan, JaegerTrace, parse_trace
+from tests.polling import eventually
+from tests.stack import local_stack
+
+STACK = local_stack()
 
 # Root span kinds that are work somebody asked for: a request (server) or a message (consumer).
 WORK_KINDS = frozenset({"server", "consumer"})
@@ -151,3 +157,46 @@ def count(census: Census) -> Census:
             elif span.parent_id not in ids:
                 census.missing_parents.append(MissingParent(trace_id, span))
     return census
+
+
+async def ready_everywhere(http: httpx.AsyncClient) -> None:
+    """A readiness probe on each service, so their pings run inside the window."""
+    for url in STACK.services.values():
+        response = await http.get(f"{url}/health/ready")
+        assert response.status_code == 200, f"{url}: {response.text}"
+
+
+async def exported_up_to(
+    http: httpx.AsyncClient, after: datetime, export_deadline_s: float = 60.0
+) -> None:
+    """Wait until each service has exported what it did before ``after``: a request made to
+    each after it (``GET /openapi.json``, a traced server span) is visible in Jaeger. A process
+    exports its spans in the order they end and the collector decides traces in arrival order,
+    so a stray root trace from the window would be in Jaeger by then."""
+    for url in STACK.services.values():
+        response = await http.get(f"{url}/openapi.json")
+        assert response.status_code == 200
+    after_us = int(after.timestamp() * 1_000_000)
+
+    async with httpx.AsyncClient(base_url=STACK.jaeger_query, timeout=10) as jaeger:
+
+        async def visible(service: str) -> bool:
+            response = await jaeger.get(
+                "/api/traces",
+                params={
+                    "service": service,
+                    "operation": "GET /openapi.json",
+                    "start": after_us,
+                    "end": int(time.time() * 1_000_000) + 1_000_000,
+                    "limit": 5,
+                },
+            )
+            return response.status_code == 200 and bool(response.json().get("data"))
+
+        for service in STACK.services:
+            await eventually(
+                functools.partial(visible, service),
+                timeout_s=export_deadline_s,
+                interval_s=1.0,
+                what=f"{service}'s spans exported up to the end of the window",
+            )

@@ -24,13 +24,15 @@ def native_stack_here() -> bool:
     return (PIDS / "kafka.pid").exists() and (PIDS / "ferretdb.pid").exists()
 
 
-def component(name: str, command: str, *args: str) -> None:
-    """``deploy/local/components/<name>.sh <command> [args]``, waiting for it to finish."""
+def component(name: str, command: str, *args: str, env: dict[str, str] | None = None) -> None:
+    """``deploy/local/components/<name>.sh <command> [args]``, waiting for it to finish
+    (``env``: variables set for it on top of this process's)."""
     subprocess.run(
         ["bash", str(COMPONENTS / f"{name}.sh"), command, *args],
         check=True,
         capture_output=True,
         timeout=180,
+        env={**os.environ, **(env or {})},
     )
 
 

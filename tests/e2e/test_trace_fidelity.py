@@ -11,7 +11,6 @@ message (consumer) nor linked to what caused it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +21,7 @@ from tests.e2e.client import ApiUser
 from tests.jaeger import JaegerSpan, JaegerTrace, wait_for_trace
 from tests.polling import eventually
 from tests.stack import local_stack
-from tests.trace_census import trace_census
+from tests.trace_census import exported_up_to, ready_everywhere, trace_census
 
 STACK = local_stack()
 
@@ -82,53 +81,12 @@ def _check_admission(trace: JaegerTrace, execution_id: str) -> None:
     assert claims, f"no saga_claims call under saga.admit: {trace.names()}"
 
 
-async def _ready_everywhere(http: httpx.AsyncClient) -> None:
-    """A readiness probe on each service, so their pings run inside the window."""
-    for url in STACK.services.values():
-        response = await http.get(f"{url}/health/ready")
-        assert response.status_code == 200, f"{url}: {response.text}"
-
-
-async def _exported_up_to(http: httpx.AsyncClient, after: datetime) -> None:
-    """Wait until each service has exported what it did before ``after``: a request made to
-    each after it (``GET /openapi.json``, a traced server span) is visible in Jaeger. A process
-    exports its spans in the order they end and the collector decides traces in arrival order,
-    so a stray root trace from the window would be in Jaeger by then."""
-    for url in STACK.services.values():
-        response = await http.get(f"{url}/openapi.json")
-        assert response.status_code == 200
-    after_us = int(after.timestamp() * 1_000_000)
-
-    async with httpx.AsyncClient(base_url=STACK.jaeger_query, timeout=10) as jaeger:
-
-        async def visible(service: str) -> bool:
-            response = await jaeger.get(
-                "/api/traces",
-                params={
-                    "service": service,
-                    "operation": "GET /openapi.json",
-                    "start": after_us,
-                    "end": int(time.time() * 1_000_000) + 1_000_000,
-                    "limit": 5,
-                },
-            )
-            return response.status_code == 200 and bool(response.json().get("data"))
-
-        for service in STACK.services:
-            await eventually(
-                functools.partial(visible, service),
-                timeout_s=EXPORT_DEADLINE_S,
-                interval_s=1.0,
-                what=f"{service}'s spans exported up to the end of the window",
-            )
-
-
 async def test_admission_in_each_trace_and_no_root_traces_from_background_work(
     http: httpx.AsyncClient, user: ApiUser
 ) -> None:
     start = datetime.now(UTC)
     opened = time.monotonic()
-    await _ready_everywhere(http)
+    await ready_everywhere(http)
 
     results: list[dict[str, Any]] = await asyncio.gather(
         *(user.run(script, language) for language, script in RUNS)
@@ -142,7 +100,7 @@ async def test_admission_in_each_trace_and_no_root_traces_from_background_work(
         _check_admission(trace, result["execution_id"])
         ours.append(trace.trace_id)
 
-    await _ready_everywhere(http)
+    await ready_everywhere(http)
 
     # The window is a length of time to observe, not a wait for some outcome: it must cover
     # a few passes of every periodic loop.
@@ -151,7 +109,7 @@ async def test_admission_in_each_trace_and_no_root_traces_from_background_work(
 
     await eventually(window_long_enough, timeout_s=WINDOW_S + 5, interval_s=0.5, what="window")
     end = datetime.now(UTC)
-    await _exported_up_to(http, end)
+    await exported_up_to(http, end)
 
     census = await trace_census(STACK.jaeger_query, start, end, STACK.services)
     assert not census.truncated, f"Jaeger's search hit its limit for {census.truncated}"

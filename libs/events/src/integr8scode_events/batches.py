@@ -4,7 +4,8 @@ Used by the event-store archiver, whose writes are cheaper per batch. The batch 
 one CONSUMER span of its own (a batch mixes traces), linked to each message's producer span;
 each message that carries a trace also gets a ``kafka.consume`` span in that trace, linked to
 the batch span and as long as the batch, so every consumer of an execution's events is in the
-execution's trace (the batch's own work, its Mongo write, is in the batch's). A failing batch
+execution's trace (the batch's own work, its Mongo write, is in the batch's). A batch of one
+traced message is simply handled in that message's trace. A failing batch
 is retried per the runner's ``RetryPolicy`` and, when it still fails, every message of it is
 dead-lettered (or retried without end when the runner has no dead-letter topic).
 """
@@ -81,8 +82,11 @@ class BatchDispatch:
                 messages.append(raw_message(record, headers))
         if not records:
             return 0
-        with self._span(messages) as span:
-            per_message = self._message_spans(messages, span)
+        # A batch of one traced message is handled in that message's trace; a bigger batch
+        # mixes traces, so it is a root of its own with a kafka.consume span in each.
+        alone = len(messages) == 1 and h.TRACEPARENT in messages[0].headers
+        with self._span(messages, alone) as span:
+            per_message = [] if alone else self._message_spans(messages, span)
             handled = 0
             try:
                 handled = await self._with_retries(records, messages, span)
@@ -124,17 +128,23 @@ class BatchDispatch:
             )
         return spans
 
-    def _span(self, messages: Sequence[RawMessage]) -> AbstractContextManager[trace.Span]:
+    def _span(
+        self, messages: Sequence[RawMessage], alone: bool
+    ) -> AbstractContextManager[trace.Span]:
         if t.is_noop(self._tracer):
             return nullcontext(INVALID_SPAN)
-        links = [
-            trace.Link(ctx)
-            for message in messages[:MAX_BATCH_LINKS]
-            if (ctx := t.span_context_from_traceparent(message.headers.get(h.TRACEPARENT)))
-        ]
+        if alone:
+            context, links = t.extract_context(messages[0].headers), []
+        else:
+            context = Context()  # a batch mixes traces: its own root, linked to each
+            links = [
+                trace.Link(ctx)
+                for message in messages[:MAX_BATCH_LINKS]
+                if (ctx := t.span_context_from_traceparent(message.headers.get(h.TRACEPARENT)))
+            ]
         return self._tracer.start_as_current_span(
             self._span_name,
-            context=Context(),  # a batch mixes traces: its own root, linked to each
+            context=context,
             kind=SpanKind.CONSUMER,
             links=links,
             attributes=self._batch_attributes(messages),
@@ -154,6 +164,12 @@ class BatchDispatch:
         topics = {m.topic for m in messages}
         if len(topics) == 1:  # a batch from several topics has no one destination
             attributes[t.MESSAGING_DESTINATION] = topics.pop()
+        if len(messages) == 1:
+            [message] = messages
+            attributes[t.MESSAGING_PARTITION] = str(message.partition)
+            attributes[t.MESSAGING_OFFSET] = message.offset
+            if event_type := message.headers.get(h.EVENT_TYPE):
+                attributes[t.EVENT_TYPE] = event_type
         return attributes
 
     async def _with_retries(
