@@ -47,6 +47,9 @@ class RecordingReceiver:
     """``async with RecordingReceiver() as receiver:`` then POST to ``receiver.url(path)``."""
 
     answers: Sequence[Answer] = (Answer(),)
+    # Count requests per execution (the webhook body's ``execution.execution_id``) instead of
+    # overall when choosing the answer: each execution gets the same story.
+    per_execution: bool = False
     requests: list[Received] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _port: int = 0
@@ -66,10 +69,16 @@ class RecordingReceiver:
         self.requests.append(
             Received(request.path_qs, dict(request.headers), body, time.monotonic())
         )
-        answer = self.answers[min(len(self.requests) - 1, len(self.answers) - 1)]
+        answer = self.answers[min(self._count_for(self.requests[-1]) - 1, len(self.answers) - 1)]
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)  # a slow receiver, as the test asks
         return web.Response(status=answer.status, text=answer.body, headers=answer.headers)
+
+    def _count_for(self, received: Received) -> int:
+        if not self.per_execution:
+            return len(self.requests)
+        execution = _execution_of(received)
+        return sum(1 for r in self.requests if _execution_of(r) == execution)
 
     async def __aenter__(self) -> RecordingReceiver:
         app = web.Application()
@@ -112,3 +121,12 @@ async def holds_for(
         if time.monotonic() >= deadline:
             return
         await asyncio.sleep(interval_s)
+
+
+def _execution_of(received: Received) -> str | None:
+    try:
+        body = received.json()
+    except ValueError:
+        return None
+    execution = body.get("execution") if isinstance(body, dict) else None
+    return execution.get("execution_id") if isinstance(execution, dict) else None
