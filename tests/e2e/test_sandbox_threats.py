@@ -180,7 +180,9 @@ async def test_touching_more_than_the_memory_limit_fails_with_the_memory_verdict
     )
     assert result["status"] == "failed", result
     assert result["error"] == "memory limit of 128 MB exceeded"
-    assert result["stdout"] == ""
+    # A memory cgroup stops it mid-way; the rlimits-only fallback (the coordinator's container)
+    # samples every 20 ms, so the run may finish touching (and say so) before it is stopped.
+    assert result["stdout"] in ("", "touched 200 MB\n")
 
 
 async def test_twenty_threads_run_under_the_memory_limit(user: ApiUser) -> None:

@@ -101,6 +101,15 @@ LANGUAGES: dict[str, LanguageSpec] = {
                 (Limit.MEMORY, "Fatal process OOM"),
                 (Limit.PROCESSES, "spawn EAGAIN"),
             ),
+            # Debian's node loads some builtins (acorn, cjs-module-lexer, undici) from its
+            # module dirs (/usr/share/nodejs, ...): the build's ``node_relative_path``.
+            data_dirs_args=(
+                "-e",
+                'const v = process.config.variables, path = require("path"), fs = require("fs");'
+                ' for (const rel of String(v.node_relative_path || "").split(":")) {'
+                ' const dir = path.join(String(v.node_prefix || "/usr"), rel);'
+                " if (rel && fs.existsSync(dir)) console.log(dir); }",
+            ),
         ),
         LanguageSpec(
             language="bash",
