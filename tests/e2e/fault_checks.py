@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from integr8scode_events import MongoSettings, decode_event
-from integr8scode_events.topics import EXECUTION_EVENTS
+from integr8scode_events.topics import EXECUTION_EVENTS, TopicSpec
 from tests.polling import eventually
 from tests.stack import local_stack
 
@@ -48,32 +48,36 @@ async def _consumer() -> AsyncIterator[AIOKafkaConsumer]:
         await consumer.stop()
 
 
-async def end_offsets() -> Offsets:
-    """Where each partition of ``execution_events`` ends now."""
-    topic = EXECUTION_EVENTS
+async def end_offsets(topic: TopicSpec = EXECUTION_EVENTS) -> Offsets:
+    """Where each partition of ``topic`` (``execution_events`` by default) ends now."""
     async with _consumer() as consumer:
         partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
         ends: Offsets = await consumer.end_offsets(partitions)
         return ends
 
 
-async def read_between(start: Offsets, end: Offsets, timeout_s: float = 30) -> list[Any]:
-    """Every event of the partitions in ``end`` from ``start`` (0 where absent) up to ``end``."""
+async def records_between(start: Offsets, end: Offsets, timeout_s: float = 30) -> list[Any]:
+    """Every record of the partitions in ``end`` from ``start`` (0 where absent) up to ``end``."""
     async with _consumer() as consumer:
         consumer.assign(list(end))
         for partition in end:
             consumer.seek(partition, start.get(partition, 0))
-        events: list[Any] = []
+        records: list[Any] = []
 
         async def read_to_end() -> bool:
             batch = await consumer.getmany(timeout_ms=300)
-            for partition, records in batch.items():
-                events.extend(decode_event(r.value) for r in records if r.offset < end[partition])
+            for partition, found in batch.items():
+                records.extend(r for r in found if r.offset < end[partition])
             positions = {p: await consumer.position(p) for p in end}
             return all(positions[p] >= end[p] for p in end)
 
-        await eventually(read_to_end, timeout_s=timeout_s, what="execution_events read to the end")
-        return events
+        await eventually(read_to_end, timeout_s=timeout_s, what="the topic read to the end")
+        return records
+
+
+async def read_between(start: Offsets, end: Offsets, timeout_s: float = 30) -> list[Any]:
+    """The events of ``records_between``, decoded."""
+    return [decode_event(r.value) for r in await records_between(start, end, timeout_s)]
 
 
 def kafka_story(events: list[Any], statuses: Mapping[str, str]) -> dict[str, str]:
