@@ -2,7 +2,8 @@
 
 Each runs its service as a non-root numeric user from a non-editable install, with no source
 tree and no package or build tools in the final stage; its health check reads the service's own
-settings (so it follows a changed port); the coordinator's carries the sandbox and runtimes.
+settings (so it follows a changed port); an invalid setting stops it with one line and status 2;
+the coordinator's carries the sandbox and runtimes.
 """
 
 from __future__ import annotations
@@ -66,6 +67,26 @@ def test_the_health_check_probes_the_configured_port(name: str) -> None:
         "exec", "-e", f"{prefix}_PORT=1", container(name), entry, "healthcheck", check=False
     )
     assert moved.returncode == 1, moved.stdout + moved.stderr
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_an_invalid_setting_stops_the_image_with_one_line_and_status_2(name: str) -> None:
+    prefix, _, entry, _ = SERVICES[name]
+    # No network: had the setting been accepted, the service would start, not exit.
+    done = podman(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        f"{prefix}_PORT=70000",
+        REFS[name],
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"{entry}: invalid configuration: "), done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_coordinator_image_carries_the_sandbox_and_the_runtimes() -> None:

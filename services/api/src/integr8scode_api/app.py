@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -55,9 +55,11 @@ from integr8scode_events.topics import EXECUTION_EVENTS
 from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
+    ResourceStack,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    service_lifespan,
     untraced,
 )
 
@@ -189,9 +191,18 @@ def create_app(settings: Settings) -> FastAPI:
 
     supervisor.add("submission-outbox", flush_submissions, on_stop=outbox_stop.set)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def open_resources(stack: ResourceStack) -> None:
+        # Each close registered as its resource opens; they run in reverse at shutdown, the
+        # telemetry flush last, and one that fails skips none of the others.
+        stack.close_with("telemetry", telemetry.shutdown)
+        stack.close_with("limiter redis", limiter_redis.aclose)
+        stack.close_with("redis", redis.aclose)
+        # The driver's endSessions: no root trace at shutdown.
+        stack.close_with("mongo", mongo.close, untraced_close=True)
+        stack.close_with("kafka probe", kafka_probe.close)
+        stack.close_with("publisher", publisher.stop)
         supervisor.start()
+        stack.close_with("workers", supervisor.stop)
         # The admin is created in the background, retried until Mongo answers: the service
         # starts and reports readiness honestly even while its dependencies are down. Start-up
         # housekeeping: untraced (the task copies this context).
@@ -203,19 +214,7 @@ def create_app(settings: Settings) -> FastAPI:
                 name="admin-bootstrap",
             )
         bootstrap.add_done_callback(_log_failure)
-        try:
-            yield
-        finally:
-            bootstrap.cancel()
-            await asyncio.gather(bootstrap, return_exceptions=True)
-            await supervisor.stop()
-            await publisher.stop()
-            await kafka_probe.close()
-            with untraced():  # the driver's endSessions: no root trace at shutdown
-                await mongo.close()
-            await redis.aclose()
-            await limiter_redis.aclose()
-            telemetry.shutdown()
+        stack.close_with("admin bootstrap", lambda: _cancel(bootstrap))
 
     async def workers_running() -> bool:
         return supervisor.healthy()
@@ -227,7 +226,10 @@ def create_app(settings: Settings) -> FastAPI:
         HealthProbe("redis", lambda: redis_reachable(redis)),
     ]
     app = build_app(
-        ctx, lifespan=lifespan, probes=probes, health_timeout_s=settings.health_timeout_s
+        ctx,
+        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+        probes=probes,
+        health_timeout_s=settings.health_timeout_s,
     )
     # The execution routes carry their own prefix and rate-limit dependencies.
     app.include_router(
@@ -260,6 +262,11 @@ def build_app(
     for router in routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(rate_limited())])
     return app
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

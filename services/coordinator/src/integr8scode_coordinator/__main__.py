@@ -1,41 +1,26 @@
-"""Entry point: ``python -m integr8scode_coordinator`` (or the ``integr8scode-coordinator``
-script).
-"""
+"""Entry point: ``python -m integr8scode_coordinator`` (or the ``integr8scode-coordinator`` script).
+
+``integr8scode-coordinator healthcheck`` probes the running server (the image's ``HEALTHCHECK``).
+Start-up, exit statuses and SIGTERM: ``integr8scode_telemetry.run_service``."""
 
 from __future__ import annotations
 
-import signal
 import sys
-from types import FrameType
-
-import uvicorn
 
 from integr8scode_coordinator.app import create_app
 from integr8scode_coordinator.config import Settings
-from integr8scode_telemetry import configure_logging, probe_live
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    # Uvicorn handles SIGTERM itself (drain, lifespan shutdown) and then re-raises it to the
-    # handler that was installed before it; this one turns that into a clean exit status 0.
-    # A SIGTERM that arrives before the server runs ends the process here as well.
-    sys.exit(0)
+from integr8scode_telemetry import run_service
 
 
 def main() -> None:
-    """Read settings, serve until SIGTERM/SIGINT; uvicorn drains requests and runs the lifespan."""
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    settings = Settings()
-    if sys.argv[1:] == ["healthcheck"]:  # the image's HEALTHCHECK: same settings, same port
-        sys.exit(probe_live(settings.host, settings.port))
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
+    """Read settings, serve until SIGTERM/SIGINT; uvicorn drains requests and runs the lifespan.
+    An invalid setting ends the start with one line on stderr and status 2."""
+    sys.exit(
+        run_service(
+            "integr8scode-coordinator",
+            Settings,
+            create_app,
+        )
     )
 
 

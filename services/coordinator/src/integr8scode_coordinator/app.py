@@ -3,8 +3,6 @@ scheduler, owns the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -31,9 +29,11 @@ from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import EXECUTION_REQUESTS, create_missing_topics
 from integr8scode_telemetry import (
     HealthProbe,
+    ResourceStack,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    service_lifespan,
     untraced,
 )
 
@@ -107,26 +107,28 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
     supervisor.add("scheduler", scheduler.run, on_stop=scheduler.stop)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def open_resources(stack: ResourceStack) -> None:
+        # Each close registered as its resource opens; they run in reverse at shutdown, the
+        # telemetry flush last, and one that fails skips none of the others.
+        stack.close_with("telemetry", telemetry.shutdown)
+        # The driver's endSessions: no root trace at shutdown.
+        stack.close_with("mongo", mongo.close, untraced_close=True)
+        stack.close_with("kafka probe", kafka_probe.close)
+        stack.close_with("publisher", publisher.stop)
         supervisor.start()
-        try:
-            yield
-        finally:
-            scheduler.stop()
-            consumer.stop()
-            await scheduler.drain(settings.drain_grace_s)
-            await supervisor.stop()
-            await publisher.stop()
-            await kafka_probe.close()
-            with untraced():  # the driver's endSessions: no root trace at shutdown
-                await mongo.close()
-            telemetry.shutdown()
+        stack.close_with("workers", supervisor.stop)
+        stack.close_with("sagas in flight", lambda: scheduler.drain(settings.drain_grace_s))
+        stack.close_with("consumer", consumer.stop)
+        stack.close_with("scheduler", scheduler.stop)
 
     async def workers_running() -> bool:
         return supervisor.healthy()
 
-    app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=SERVICE_NAME,
+        version=__version__,
+        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+    )
     probes = [
         HealthProbe("kafka", kafka_probe.check),
         HealthProbe("mongo", lambda: mongo_reachable(mongo)),

@@ -3,8 +3,7 @@ scheduler and the admin routes, owns the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -40,9 +39,11 @@ from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import DEAD_LETTER_QUEUE, create_missing_topics
 from integr8scode_telemetry import (
     HealthProbe,
+    ResourceStack,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    service_lifespan,
     untraced,
 )
 
@@ -119,18 +120,16 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor.add("dlq-consumer", prepare_then_consume, on_stop=consumer.stop)
     supervisor.add("retry-scheduler", prepare_then_schedule, on_stop=scheduler.stop)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def open_resources(stack: ResourceStack) -> None:
+        # Each close registered as its resource opens; they run in reverse at shutdown, the
+        # telemetry flush last, and one that fails skips none of the others.
+        stack.close_with("telemetry", telemetry.shutdown)
+        # The driver's endSessions: no root trace at shutdown.
+        stack.close_with("mongo", mongo.close, untraced_close=True)
+        stack.close_with("kafka probe", kafka_probe.close)
+        stack.close_with("publisher", publisher.stop)
         supervisor.start()
-        try:
-            yield
-        finally:
-            await supervisor.stop()
-            await publisher.stop()
-            await kafka_probe.close()
-            with untraced():  # the driver's endSessions: no root trace at shutdown
-                await mongo.close()
-            telemetry.shutdown()
+        stack.close_with("workers", supervisor.stop)
 
     async def workers_running() -> bool:
         return supervisor.healthy()
@@ -147,7 +146,10 @@ def create_app(settings: Settings) -> FastAPI:
         HealthProbe("workers", workers_running),
     ]
     app = build_app(
-        ctx, lifespan=lifespan, probes=probes, health_timeout_s=settings.health_timeout_s
+        ctx,
+        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+        probes=probes,
+        health_timeout_s=settings.health_timeout_s,
     )
     instrument_fastapi(app, telemetry)
     return app

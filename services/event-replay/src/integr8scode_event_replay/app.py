@@ -3,8 +3,7 @@ and the admin API, owns the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -40,9 +39,11 @@ from integr8scode_events.probes import KafkaProbe, mongo_reachable
 from integr8scode_events.topics import DOMAIN_TOPICS, create_missing_topics
 from integr8scode_telemetry import (
     HealthProbe,
+    ResourceStack,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    service_lifespan,
     untraced,
 )
 
@@ -174,21 +175,19 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor.add("archiver", prepare_then_archive, on_stop=consumer.stop)
     supervisor.add("sessions", prepare_then_recover, on_stop=pool.stop)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def open_resources(stack: ResourceStack) -> None:
+        # Each close registered as its resource opens; they run in reverse at shutdown, the
+        # telemetry flush last, and one that fails skips none of the others.
+        stack.close_with("telemetry", telemetry.shutdown)
+        # The driver's endSessions: no root trace at shutdown.
+        stack.close_with("mongo", mongo.close, untraced_close=True)
+        stack.close_with("kafka probe", kafka_probe.close)
+        stack.close_with("publisher", publisher.stop)
         supervisor.start()
-        try:
-            yield
-        finally:
-            pool.stop()
-            consumer.stop()
-            await pool.drain(replay.stop_grace_s)
-            await supervisor.stop()
-            await publisher.stop()
-            await kafka_probe.close()
-            with untraced():  # the driver's endSessions: no root trace at shutdown
-                await mongo.close()
-            telemetry.shutdown()
+        stack.close_with("workers", supervisor.stop)
+        stack.close_with("sessions in flight", lambda: pool.drain(replay.stop_grace_s))
+        stack.close_with("archiver", consumer.stop)
+        stack.close_with("session pool", pool.stop)
 
     async def workers_running() -> bool:
         return supervisor.healthy()
@@ -204,7 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
             tokens=JwtVerifier(jwt_secret, leeway_s=settings.token_leeway_s),
             accounts=MongoAccountDirectory(db[USERS], ttl_s=settings.account_cache_s),
         ),
-        lifespan=lifespan,
+        lifespan=service_lifespan(SERVICE_NAME, open_resources),
         probes=probes,
         health_timeout_s=settings.health_timeout_s,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,9 +34,11 @@ from integr8scode_notifier.handlers.terminal import TerminalEventHandlers
 from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
+    ResourceStack,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
+    service_lifespan,
     untraced,
 )
 
@@ -140,28 +140,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def open_resources(stack: ResourceStack) -> None:
+        # Each close registered as its resource opens; they run in reverse at shutdown, the
+        # telemetry flush last, and one that fails skips none of the others.
+        stack.close_with("telemetry", telemetry.shutdown)
+        if instrumented_aiohttp:
+            stack.close_with("aiohttp instrumentation", aiohttp_instrumentor.uninstrument)
+        # The driver's endSessions: no root trace at shutdown.
+        stack.close_with("mongo", mongo.close, untraced_close=True)
+        stack.close_with("kafka probe", kafka_probe.close)
         await slack.start()
+        stack.close_with("slack", slack.close)
+        stack.close_with("publisher", publisher.stop)
         supervisor.start()
-        try:
-            yield
-        finally:
-            consumer.stop()
-            await supervisor.stop()
-            await publisher.stop()
-            await slack.close()
-            await kafka_probe.close()
-            with untraced():  # the driver's endSessions: no root trace at shutdown
-                await mongo.close()
-            if instrumented_aiohttp:
-                aiohttp_instrumentor.uninstrument()
-            telemetry.shutdown()
+        stack.close_with("workers", supervisor.stop)
+        stack.close_with("consumer", consumer.stop)
 
     async def workers_running() -> bool:
         return supervisor.healthy()
 
-    app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=SERVICE_NAME,
+        version=__version__,
+        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+    )
     probes = [
         HealthProbe("kafka", kafka_probe.check),
         HealthProbe("mongo", lambda: mongo_reachable(mongo)),
