@@ -6,17 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
-from integr8scode_auth import (
-    AccountStatus,
-    AccountStoreUnavailableError,
-    AuthError,
-    NotAdminError,
-    TokenRejectedError,
-)
-from integr8scode_dlq_processor.domain.errors import Forbidden, StoreUnavailable, Unauthorized
-from integr8scode_dlq_processor.errors import from_auth, headers_for, status_for
+from integr8scode_auth import AccountStatus
 
 if TYPE_CHECKING:
     from conftest import AdminHarness
@@ -84,22 +74,3 @@ def test_a_non_integer_generation_claim_is_401(admin: AdminHarness) -> None:
         response = admin.client.get(LIST, headers=admin.headers(gen=gen))
         assert response.status_code == 401, gen
         assert response.json()["detail"] == "invalid access token"
-
-
-@pytest.mark.parametrize(
-    ("error", "expected", "code"),
-    [
-        (TokenRejectedError("expired"), Unauthorized, 401),
-        (NotAdminError("this needs the admin role"), Forbidden, 403),
-        (AccountStoreUnavailableError("down"), StoreUnavailable, 503),
-        (AuthError("anything else the lib refuses"), Unauthorized, 401),
-    ],
-)
-def test_every_error_of_the_lib_has_one_answer(
-    error: AuthError, expected: type[Exception], code: int
-) -> None:
-    mine = from_auth(error)
-    assert type(mine) is expected
-    assert status_for(mine) == code
-    if code == 401:  # a token the lib refuses is never to be sent again
-        assert headers_for(mine) == {"WWW-Authenticate": REVOKED_CHALLENGE}

@@ -9,19 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from integr8scode_auth import (
-    AccountStatus,
-    AccountStoreUnavailableError,
-    AuthError,
-    NotAdminError,
-    TokenRejectedError,
-)
-from integr8scode_event_replay.domain.errors import (
-    ForbiddenError,
-    StoreUnavailableError,
-    UnauthorizedError,
-)
-from integr8scode_event_replay.errors import from_auth, headers_for, status_for
+from integr8scode_auth import AccountStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -95,22 +83,3 @@ async def test_account_store_down_fails_closed_with_503(
     # every 503 of this API says the same (errors.py), whichever store is down
     assert response.json() == {"detail": "the session store is unavailable; try again"}
     assert response.headers["Retry-After"] == "1"
-
-
-@pytest.mark.parametrize(
-    ("error", "expected", "code"),
-    [
-        (TokenRejectedError("expired"), UnauthorizedError, 401),
-        (NotAdminError("this needs the admin role"), ForbiddenError, 403),
-        (AccountStoreUnavailableError("down"), StoreUnavailableError, 503),
-        (AuthError("anything else the lib refuses"), UnauthorizedError, 401),
-    ],
-)
-def test_every_error_of_the_lib_has_one_answer(
-    error: AuthError, expected: type[Exception], code: int
-) -> None:
-    mine = from_auth(error)
-    assert type(mine) is expected
-    assert status_for(mine) == code
-    if code == 401:  # a token the lib refuses is never to be sent again
-        assert headers_for(mine) == {"WWW-Authenticate": REVOKED_CHALLENGE}
