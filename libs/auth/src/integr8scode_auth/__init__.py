@@ -15,11 +15,14 @@ from integr8scode_auth.errors import (
 from integr8scode_auth.mongo_accounts import COLLECTION, MongoAccountDirectory
 from integr8scode_auth.ports import AccountDirectory, TokenVerifier
 from integr8scode_auth.records import ADMIN_ROLE, AccountStatus, Principal
+from integr8scode_auth.settings import ACCOUNT_CACHE_S, AccountCacheSeconds
 from integr8scode_auth.tokens import JwtVerifier
 
 __all__ = [
+    "ACCOUNT_CACHE_S",
     "ADMIN_ROLE",
     "COLLECTION",
+    "AccountCacheSeconds",
     "AccountDirectory",
     "AccountStatus",
     "AccountStoreUnavailableError",

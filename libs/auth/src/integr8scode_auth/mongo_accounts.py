@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from integr8scode_auth.errors import AccountStoreUnavailableError
 from integr8scode_auth.records import AccountStatus
+from integr8scode_auth.settings import ACCOUNT_CACHE_S
 
 COLLECTION = "users"
 _FIELDS = {"role": 1, "disabled": 1, "token_generation": 1}
@@ -32,7 +33,7 @@ class MongoAccountDirectory:
         self,
         collection: AsyncCollection[dict[str, Any]],
         *,
-        ttl_s: float = 2.0,
+        ttl_s: float = ACCOUNT_CACHE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._users = collection
