@@ -7,11 +7,9 @@ The api's own adapters write, the lib's read, as the processes would."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from integr8scode_api.adapters.mongo_users import COLLECTION as API_USERS
 from integr8scode_api.adapters.mongo_users import MongoUserRepository
@@ -26,22 +24,8 @@ from integr8scode_auth import (
     TokenRejectedError,
     authorize_admin,
 )
-from tests.stack import local_stack
 
 SECRET = "contract-secret-" + "x" * 48
-
-
-@pytest.fixture
-async def db() -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        local_stack().mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True
-    )
-    name = f"it_admin_token_{uuid.uuid4().hex[:10]}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
 
 
 async def test_the_lib_decides_on_what_the_api_issued_and_wrote(db: Any) -> None:
