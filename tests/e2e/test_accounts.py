@@ -144,6 +144,38 @@ async def test_logout_all_voids_the_callers_tokens_everywhere(
     await _all_refused_within(services, other, "logged-out admin refused everywhere")
 
 
+# What each admin API answers a plain user, in its own words (the shared check, libs/auth,
+# refuses; each service says what needed the role).
+NOT_ADMIN = {
+    "api": "this needs the admin role",
+    "dlq-processor": "the dead-letter API needs the admin role",
+    "event-replay": "replay sessions need the admin role",
+}
+
+
+async def test_every_admin_api_refuses_alike_but_in_its_own_words(
+    user: ApiUser, services: dict[str, httpx.AsyncClient]
+) -> None:
+    missing = "missing bearer token (Authorization: Bearer <access_token>)"
+    bad = {"Authorization": "Bearer not-a-token"}
+    for name, client in services.items():
+        route = ADMIN_ROUTES[name]
+        none = await client.get(route)
+        assert (none.status_code, none.json(), none.headers["WWW-Authenticate"]) == (
+            401,
+            {"detail": missing},
+            "Bearer",
+        ), name
+        invalid = await client.get(route, headers=bad)
+        assert (invalid.status_code, invalid.json()) == (
+            401,
+            {"detail": "invalid access token"},
+        ), name
+        assert invalid.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"', name
+        plain = await client.get(route, headers=user.headers)
+        assert (plain.status_code, plain.json()) == (403, {"detail": NOT_ADMIN[name]}), name
+
+
 async def test_an_admin_cannot_demote_itself(
     http: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -6,13 +6,10 @@ key ring each, as two processes would have them."""
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from integr8scode_api.adapters.mongo_notifications import MongoNotificationSettings
 from integr8scode_api.domain.notifications import NewSettings
@@ -20,25 +17,11 @@ from integr8scode_notifier.adapters.mongo_settings import MongoSettingsSource
 from integr8scode_notifier.domain.errors import SecretUnavailableError
 from integr8scode_notifier.domain.notifications import SlackTarget, WebhookTarget
 from integr8scode_secrets import KeyRing, SecretBox
-from tests.stack import local_stack
 
 WEBHOOK_URL = "https://hooks.example.test/in?token=QUERYSECRET"
 WEBHOOK_SECRET = "whsec-integration-0123456789"
 SLACK_URL = "https://hooks.slack.com/services/T1/B2/SLACKSECRET"
 K1, K2 = ("k1", os.urandom(32)), ("k2", os.urandom(32))
-
-
-@pytest.fixture
-async def db() -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        local_stack().mongo_url, serverSelectionTimeoutMS=3000, tz_aware=True
-    )
-    name = f"it_secrets_{uuid.uuid4().hex[:10]}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
 
 
 def _settings(user_id: str) -> NewSettings:

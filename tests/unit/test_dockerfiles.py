@@ -20,10 +20,13 @@ SERVICES = {
     "event-replay": ("event-replay", "REPLAY", 8003, "integr8scode-event-replay"),
     "notifier": ("notifier", "NOTIFIER", 8004, "integr8scode-notifier"),
 }
-# The services that seal or open stored credentials install libs/secrets (and so `cryptography`);
-# the others don't carry it.
-WITH_SECRETS = {"api", "notifier"}
-SECRETS_LIB = ("COPY libs/secrets ./libs/secrets\n", " ./libs/secrets")
+# The libs only some services install, and which: libs/secrets where stored credentials are
+# sealed or opened (so `cryptography` is in those images only), libs/auth where an admin API
+# checks the api's tokens. The others don't carry them.
+OPTIONAL_LIBS = {
+    "secrets": {"api", "notifier"},
+    "auth": {"dlq-processor", "event-replay"},
+}
 # What only the coordinator's image adds: the sandbox's packages, and tini as pid 1.
 COORDINATOR_ONLY = re.compile(
     r"# The sandbox runner needs.*?/var/cache/apt/archives/\*\.deb\n", re.DOTALL
@@ -44,12 +47,13 @@ def _recipe(directory: str) -> str:
         (str(port), "<port>"),
     ):
         text = text.replace(value, placeholder)
-    for part in SECRETS_LIB:
-        if directory in WITH_SECRETS:
-            assert text.count(part) == 1, f"{directory} must install libs/secrets: {part!r}"
-            text = text.replace(part, "")
-        else:
-            assert part not in text, f"{directory} has no use for libs/secrets"
+    for lib, users in OPTIONAL_LIBS.items():
+        for part in (f"COPY libs/{lib} ./libs/{lib}\n", f" ./libs/{lib}"):
+            if directory in users:
+                assert text.count(part) == 1, f"{directory} must install libs/{lib}: {part!r}"
+                text = text.replace(part, "")
+            else:
+                assert part not in text, f"{directory} has no use for libs/{lib}"
     if directory == "coordinator":
         text, found = COORDINATOR_ONLY.subn("", text)
         assert found == 1, "the coordinator's sandbox packages are missing"

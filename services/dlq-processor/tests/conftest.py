@@ -30,13 +30,12 @@ from tests.e2e.client import API, new_user
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_dlq_processor.adapters.tokens import JwtVerifier
+from integr8scode_auth import AccountStatus, AccountStoreUnavailableError, JwtVerifier
 from integr8scode_dlq_processor.app import build_app
 from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
 from integr8scode_dlq_processor.domain.errors import RepublishFailed, StoreUnavailable
 from integr8scode_dlq_processor.domain.policies import Action, Jitter, PolicyBook, RetryPolicy
 from integr8scode_dlq_processor.domain.ports import (
-    AccountStatus,
     ClaimOutcome,
     ClaimResult,
     CountRow,
@@ -291,7 +290,7 @@ def token(role: str = "admin", *, secret: str = SECRET, **claims: Any) -> str:
 
 class FakeAccounts:
     """``AccountDirectory`` in a dict: ``token()``'s subjects exist with their role; ``down``
-    makes it raise StoreUnavailable."""
+    makes it raise AccountStoreUnavailableError (as ``MongoAccountDirectory`` does)."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, AccountStatus] = {
@@ -304,7 +303,7 @@ class FakeAccounts:
     async def status(self, user_id: str) -> AccountStatus | None:
         self.reads += 1
         if self.down:
-            raise StoreUnavailable("account store unavailable: test")
+            raise AccountStoreUnavailableError("account store unavailable: test")
         return self.by_id.get(user_id)
 
 

@@ -10,15 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
+from integr8scode_auth import COLLECTION as USERS
+from integr8scode_auth import JwtVerifier, MongoAccountDirectory
 from integr8scode_dlq_processor import SERVICE_NAME, __version__
 from integr8scode_dlq_processor.adapters.kafka_republisher import KafkaRepublisher
-from integr8scode_dlq_processor.adapters.mongo_accounts import COLLECTION as USERS
-from integr8scode_dlq_processor.adapters.mongo_accounts import MongoAccountDirectory
 from integr8scode_dlq_processor.adapters.mongo_attempts import COLLECTION as ATTEMPTS
 from integr8scode_dlq_processor.adapters.mongo_attempts import MongoAttemptClaims
 from integr8scode_dlq_processor.adapters.mongo_dead_letters import COLLECTION as DEAD_LETTERS
 from integr8scode_dlq_processor.adapters.mongo_dead_letters import MongoDeadLetterStore
-from integr8scode_dlq_processor.adapters.tokens import JwtVerifier
 from integr8scode_dlq_processor.config import Settings
 from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
 from integr8scode_dlq_processor.domain.updates import RecordUpdater

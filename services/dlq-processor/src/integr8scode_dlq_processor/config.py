@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integr8scode_auth import ACCOUNT_CACHE_S, AccountCacheSeconds
 from integr8scode_dlq_processor.domain.policies import (
     Action,
     Jitter,
@@ -117,13 +118,7 @@ class Settings(BaseSettings):
         description="HS256 key of the api's access tokens (falls back to API_JWT_SECRET).",
     )
     jwt_leeway_s: float = Field(default=5.0, ge=0, le=300)
-    account_cache_s: float = Field(
-        default=2.0,
-        ge=0,
-        le=30,
-        description="How long an account's role/state is cached: the longest a demoted, "
-        "disabled or deleted admin keeps access (0: read it at every request).",
-    )
+    account_cache_s: AccountCacheSeconds = ACCOUNT_CACHE_S
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

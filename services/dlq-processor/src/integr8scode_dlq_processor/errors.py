@@ -1,6 +1,7 @@
 """The one place where errors become HTTP responses: ``{"detail": ...}`` with the right status.
 
-Domain exceptions map by type; bad input is a 4xx a person can act on (malformed JSON 400,
+Domain exceptions map by type, and so do ``integr8scode_auth``'s, once turned into this service's
+own (``from_auth``); bad input is a 4xx a person can act on (malformed JSON 400,
 invalid fields 422); anything unexpected is a 500 (a bug, logged with its stack trace)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from integr8scode_auth import AccountStoreUnavailableError, AuthError, NotAdminError
 from integr8scode_dlq_processor.domain.errors import (
     Conflict,
     DlqError,
@@ -26,6 +28,7 @@ STATUS_BY_ERROR: dict[type[DlqError], int] = {
     StoreUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 RETRY_AFTER_S = 1
+ADMIN_ONLY = "the dead-letter API needs the admin role"
 
 
 def status_for(exc: DlqError) -> int:
@@ -45,11 +48,27 @@ def headers_for(exc: DlqError) -> dict[str, str]:
     return {}
 
 
+def from_auth(exc: AuthError) -> DlqError:
+    """The admin check's verdict as this service's error: the lib's message, but a 403 names
+    this API; anything else the lib refuses is a token that no longer counts (401)."""
+    if isinstance(exc, NotAdminError):
+        return Forbidden(ADMIN_ONLY)
+    if isinstance(exc, AccountStoreUnavailableError):
+        return StoreUnavailable(exc.detail)
+    return Unauthorized(exc.detail, invalid_token=True)
+
+
 async def _dlq_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DlqError)  # noqa: S101 - registered for DlqError only
     return JSONResponse({"detail": exc.detail}, status_for(exc), headers=headers_for(exc))
 
 
+async def _auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)  # noqa: S101 - registered for AuthError only
+    return await _dlq_error(request, from_auth(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DlqError, _dlq_error)
+    app.add_exception_handler(AuthError, _auth_error)
     install_request_error_handlers(app)

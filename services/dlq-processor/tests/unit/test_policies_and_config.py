@@ -167,3 +167,13 @@ def test_a_missing_jwt_secret_stops_the_start_outside_local(
     production = Settings.model_validate({"telemetry": {"environment": "production"}})
     with pytest.raises(InsecureConfigError, match="DLQ_JWT_SECRET"):
         production.resolve_jwt_secret()
+
+
+def test_the_account_cache_reads_its_env_name_within_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DLQ_ACCOUNT_CACHE_S", "0.5")
+    assert Settings().account_cache_s == 0.5
+    monkeypatch.setenv("DLQ_ACCOUNT_CACHE_S", "31")
+    with pytest.raises(ValidationError, match="account_cache_s"):
+        Settings()

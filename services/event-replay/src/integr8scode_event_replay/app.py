@@ -10,13 +10,12 @@ from fastapi import FastAPI
 from opentelemetry.trace import SpanContext
 from pymongo import AsyncMongoClient
 
+from integr8scode_auth import COLLECTION as USERS
+from integr8scode_auth import JwtVerifier, MongoAccountDirectory
 from integr8scode_event_replay import SERVICE_NAME, __version__
 from integr8scode_event_replay.adapters.kafka_replay import KafkaReplayPublisher
-from integr8scode_event_replay.adapters.mongo_accounts import COLLECTION as USERS
-from integr8scode_event_replay.adapters.mongo_accounts import MongoAccountDirectory
 from integr8scode_event_replay.adapters.mongo_events import MongoEventSource
 from integr8scode_event_replay.adapters.mongo_sessions import MongoControlStore, MongoSessionStore
-from integr8scode_event_replay.adapters.tokens import JwtVerifier
 from integr8scode_event_replay.config import Settings
 from integr8scode_event_replay.domain.sessions import ReplaySession
 from integr8scode_event_replay.domain.spec import SpecLimits

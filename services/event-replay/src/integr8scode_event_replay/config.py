@@ -11,6 +11,7 @@ import uuid
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integr8scode_auth import ACCOUNT_CACHE_S, AccountCacheSeconds
 from integr8scode_events import KafkaSettings, MongoSettings
 from integr8scode_telemetry import TelemetrySettings
 
@@ -115,13 +116,7 @@ class Settings(BaseSettings):
         description="HS256 key of the api's tokens (REPLAY_JWT_SECRET, else API_JWT_SECRET).",
     )
     token_leeway_s: float = Field(default=5.0, ge=0, description="Clock skew tolerated on exp.")
-    account_cache_s: float = Field(
-        default=2.0,
-        ge=0,
-        le=30,
-        description="How long an account's role/state is cached: the longest a demoted, "
-        "disabled or deleted admin keeps access (0: read it at every request).",
-    )
+    account_cache_s: AccountCacheSeconds = ACCOUNT_CACHE_S
 
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     archiver: ArchiverSettings = Field(default_factory=ArchiverSettings)

@@ -1,6 +1,7 @@
 """The one place where errors become HTTP responses: ``{"detail": ...}`` with the right status.
 
-Domain exceptions map by type; invalid input is a 422 (malformed JSON 400) with a message a
+Domain exceptions map by type, and so do ``integr8scode_auth``'s, once turned into this service's
+own (``from_auth``); invalid input is a 422 (malformed JSON 400) with a message a
 person can act on; anything unexpected is a 500 (a bug, logged with its stack trace)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from integr8scode_auth import AccountStoreUnavailableError, AuthError, NotAdminError
 from integr8scode_event_replay.domain.errors import (
     ForbiddenError,
     InvalidRequestError,
@@ -28,6 +30,7 @@ STATUS_BY_ERROR: dict[type[ReplayError], int] = {
     StoreUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 RETRY_AFTER_S = 1
+ADMIN_ONLY = "replay sessions need the admin role"
 
 
 def status_for(exc: ReplayError) -> int:
@@ -46,6 +49,16 @@ def headers_for(exc: ReplayError) -> dict[str, str]:
     return {}
 
 
+def from_auth(exc: AuthError) -> ReplayError:
+    """The admin check's verdict as this service's error: the lib's message, but a 403 names
+    this API; anything else the lib refuses is a token that no longer counts (401)."""
+    if isinstance(exc, NotAdminError):
+        return ForbiddenError(ADMIN_ONLY)
+    if isinstance(exc, AccountStoreUnavailableError):
+        return StoreUnavailableError(exc.detail)
+    return UnauthorizedError(exc.detail, invalid_token=True)
+
+
 async def _replay_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ReplayError)  # noqa: S101 - registered for ReplayError only
     code = status_for(exc)
@@ -53,7 +66,13 @@ async def _replay_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, code, headers=headers_for(exc))
 
 
+async def _auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)  # noqa: S101 - registered for AuthError only
+    return await _replay_error(request, from_auth(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping on ``app``."""
     app.add_exception_handler(ReplayError, _replay_error)
+    app.add_exception_handler(AuthError, _auth_error)
     install_request_error_handlers(app)

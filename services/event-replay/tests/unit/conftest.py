@@ -28,17 +28,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext
 
+from integr8scode_auth import AccountStatus, AccountStoreUnavailableError, JwtVerifier
 from integr8scode_event_replay.adapters.mongo_events import stored_event
-from integr8scode_event_replay.adapters.tokens import JwtVerifier
 from integr8scode_event_replay.app import build_app
 from integr8scode_event_replay.domain.errors import (
     OwnershipLostError,
     PublishFailedError,
     QueryTimeoutError,
-    StoreUnavailableError,
 )
 from integr8scode_event_replay.domain.messages import ReplayMessage, StoredEvent
-from integr8scode_event_replay.domain.ports import AccountStatus, EventCount
+from integr8scode_event_replay.domain.ports import EventCount
 from integr8scode_event_replay.domain.sessions import (
     ACTIVE,
     Cursor,
@@ -333,7 +332,8 @@ FAST = RunPolicy(
 
 class FakeAccounts:
     """``AccountDirectory``: every account is an enabled admin at generation 0 unless
-    ``by_id`` says otherwise (None: deleted); ``down`` makes it raise StoreUnavailableError."""
+    ``by_id`` says otherwise (None: deleted); ``down`` makes it raise
+    ``AccountStoreUnavailableError``."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, AccountStatus | None] = {}
@@ -341,7 +341,7 @@ class FakeAccounts:
 
     async def status(self, user_id: str) -> AccountStatus | None:
         if self.down:
-            raise StoreUnavailableError("account store unavailable: test")
+            raise AccountStoreUnavailableError("account store unavailable: test")
         return self.by_id.get(user_id, AccountStatus("admin", False, 0))
 
 

@@ -1,5 +1,6 @@
-"""A token opens the replay API only while its account is, now, an enabled admin whose tokens
-were not revoked; the account directory's cache bounds how long a change takes."""
+"""The wiring of the shared admin check (``integr8scode_auth``): the replay API answers the
+lib's verdicts with this service's status codes, challenges and messages. The rules themselves
+are tested in libs/auth."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError
 
-from integr8scode_event_replay.adapters.mongo_accounts import MongoAccountDirectory
-from integr8scode_event_replay.domain.errors import StoreUnavailableError
-from integr8scode_event_replay.domain.ports import AccountStatus
+from integr8scode_auth import AccountStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -20,6 +18,8 @@ if TYPE_CHECKING:
 
 SESSIONS = "/api/v1/replay/sessions"
 SUB = "admin-1"
+ADMIN_ONLY = "replay sessions need the admin role"  # its message since the API began
+REVOKED_CHALLENGE = 'Bearer error="invalid_token"'
 
 
 @pytest.fixture
@@ -40,11 +40,12 @@ async def test_an_enabled_admin_passes(http: httpx.AsyncClient, make_bearer: Any
     assert (await _get(http, make_bearer)).status_code == 200
 
 
-async def test_a_demoted_admin_is_403(
+async def test_a_demoted_admin_is_403_naming_this_api(
     harness: Harness, http: httpx.AsyncClient, make_bearer: Any
 ) -> None:
     harness.accounts.by_id[SUB] = _status("user")
-    assert (await _get(http, make_bearer)).status_code == 403
+    response = await _get(http, make_bearer)
+    assert (response.status_code, response.json()) == (403, {"detail": ADMIN_ONLY})
 
 
 async def test_a_revoked_token_is_401_and_a_fresh_one_passes(
@@ -53,7 +54,8 @@ async def test_a_revoked_token_is_401_and_a_fresh_one_passes(
     harness.accounts.by_id[SUB] = _status(generation=1)
     old = await _get(http, make_bearer)  # no gen claim: generation 0
     assert old.status_code == 401
-    assert "revoked" in old.json()["detail"]
+    assert old.json()["detail"].startswith("this token was revoked")
+    assert old.headers["WWW-Authenticate"] == REVOKED_CHALLENGE
     assert (await _get(http, make_bearer, gen=1)).status_code == 200
 
 
@@ -61,46 +63,23 @@ async def test_a_deleted_or_disabled_account_is_401(
     harness: Harness, http: httpx.AsyncClient, make_bearer: Any
 ) -> None:
     harness.accounts.by_id[SUB] = _status(disabled=True)
-    assert (await _get(http, make_bearer)).json()["detail"] == "this account is disabled"
+    disabled = await _get(http, make_bearer)
+    assert (disabled.status_code, disabled.json()["detail"]) == (401, "this account is disabled")
     harness.accounts.by_id[SUB] = None
     deleted = await _get(http, make_bearer)
-    assert deleted.status_code == 401
-    assert "no longer exists" in deleted.json()["detail"]
+    assert (deleted.status_code, deleted.json()["detail"]) == (
+        401,
+        "the account of this token no longer exists",
+    )
+    assert deleted.headers["WWW-Authenticate"] == REVOKED_CHALLENGE
 
 
 async def test_account_store_down_fails_closed_with_503(
     harness: Harness, http: httpx.AsyncClient, make_bearer: Any
 ) -> None:
     harness.accounts.down = True
-    assert (await _get(http, make_bearer)).status_code == 503
-
-
-class FakeCollection:
-    def __init__(self, docs: dict[str, dict[str, Any]]) -> None:
-        self.docs = docs
-        self.reads = 0
-        self.error: Exception | None = None
-
-    async def find_one(self, query: dict[str, Any], projection: dict[str, int]) -> Any:
-        self.reads += 1
-        if self.error is not None:
-            raise self.error
-        doc = self.docs.get(query["_id"])
-        return None if doc is None else {k: v for k, v in doc.items() if k in projection}
-
-
-async def test_the_directory_caches_for_its_ttl_and_fails_closed() -> None:
-    users = FakeCollection({"a": {"role": "admin"}})
-    now = [0.0]
-    directory = MongoAccountDirectory(users, ttl_s=2.0, clock=lambda: now[0])  # type: ignore[arg-type]
-    assert await directory.status("a") == _status()
-    users.docs["a"] = {"role": "admin", "token_generation": 4}
-    now[0] = 1.5
-    assert await directory.status("a") == _status()
-    now[0] = 2.5
-    assert await directory.status("a") == _status(generation=4)
-    assert users.reads == 2
-    users.error = ServerSelectionTimeoutError("down")
-    now[0] = 5.0
-    with pytest.raises(StoreUnavailableError):
-        await directory.status("a")
+    response = await _get(http, make_bearer)
+    assert response.status_code == 503
+    # every 503 of this API says the same (errors.py), whichever store is down
+    assert response.json() == {"detail": "the session store is unavailable; try again"}
+    assert response.headers["Retry-After"] == "1"

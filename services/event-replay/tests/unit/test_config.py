@@ -69,3 +69,13 @@ def test_a_default_cap_above_the_limit_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("REPLAY_MAX_EVENTS_LIMIT", "20")
     with pytest.raises(ValidationError, match="must not exceed"):
         Settings()
+
+
+def test_the_account_cache_reads_its_env_name_within_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPLAY_ACCOUNT_CACHE_S", "0.5")
+    assert Settings().account_cache_s == 0.5
+    monkeypatch.setenv("REPLAY_ACCOUNT_CACHE_S", "31")
+    with pytest.raises(ValidationError, match="account_cache_s"):
+        Settings()

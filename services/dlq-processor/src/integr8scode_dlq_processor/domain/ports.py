@@ -113,35 +113,3 @@ class Republisher(Protocol):
     async def republish(self, message: RetryMessage) -> Publication:
         """Publish a retry in the failed message's trace; ``RepublishFailed`` without an ack."""
         ...
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who called, as their access token says; ``token_generation`` is the account's when the
-    token was issued (0 for tokens from before generations existed)."""
-
-    user_id: str
-    role: str
-    token_generation: int = 0
-
-
-class TokenVerifier(Protocol):
-    def verify(self, token: str) -> Principal:
-        """The token's principal; ``Unauthorized`` when it does not verify."""
-        ...
-
-
-@dataclass(frozen=True)
-class AccountStatus:
-    """An account as it is now (the api's ``users`` collection)."""
-
-    role: str
-    disabled: bool
-    token_generation: int
-
-
-class AccountDirectory(Protocol):
-    async def status(self, user_id: str) -> AccountStatus | None:
-        """The account now (cached for at most a few seconds), None when there is none;
-        ``StoreUnavailable`` when it can't be read."""
-        ...

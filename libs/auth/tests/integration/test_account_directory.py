@@ -15,9 +15,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_event_replay.adapters.mongo_accounts import COLLECTION, MongoAccountDirectory
-from integr8scode_event_replay.domain.errors import StoreUnavailableError
-from integr8scode_event_replay.domain.ports import AccountStatus
+from integr8scode_auth import (
+    COLLECTION,
+    AccountStatus,
+    AccountStoreUnavailableError,
+    MongoAccountDirectory,
+)
 
 STACK = local_stack()
 
@@ -27,7 +30,7 @@ async def users() -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         STACK.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000
     )
-    database = f"replay_acct_{uuid.uuid4().hex[:10]}"
+    database = f"auth_acct_{uuid.uuid4().hex[:10]}"
     try:
         yield client[database][COLLECTION]
     finally:
@@ -83,7 +86,7 @@ async def test_an_unreachable_server_fails_closed() -> None:
     )
     try:
         directory = MongoAccountDirectory(dead["x"][COLLECTION])
-        with pytest.raises(StoreUnavailableError, match="account store unavailable"):
+        with pytest.raises(AccountStoreUnavailableError, match="account store unavailable"):
             await directory.status("boss")
     finally:
         await dead.close()

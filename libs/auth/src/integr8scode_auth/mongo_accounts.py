@@ -17,8 +17,9 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from integr8scode_event_replay.domain.errors import StoreUnavailableError
-from integr8scode_event_replay.domain.ports import AccountStatus
+from integr8scode_auth.errors import AccountStoreUnavailableError
+from integr8scode_auth.records import AccountStatus
+from integr8scode_auth.settings import ACCOUNT_CACHE_S
 
 COLLECTION = "users"
 _FIELDS = {"role": 1, "disabled": 1, "token_generation": 1}
@@ -26,13 +27,13 @@ _MAX_ENTRIES = 10_000  # admins are few; a flood of tokens of deleted users can'
 
 
 class MongoAccountDirectory:
-    """``AccountDirectory`` over the api's ``users`` collection."""
+    """``AccountDirectory`` over the api's ``users`` collection (``COLLECTION``)."""
 
     def __init__(
         self,
         collection: AsyncCollection[dict[str, Any]],
         *,
-        ttl_s: float = 2.0,
+        ttl_s: float = ACCOUNT_CACHE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._users = collection
@@ -41,6 +42,8 @@ class MongoAccountDirectory:
         self._cache: dict[str, tuple[float, AccountStatus | None]] = {}
 
     async def status(self, user_id: str) -> AccountStatus | None:
+        """The account now, or None; absence is cached too. ``AccountStoreUnavailableError``
+        when Mongo does not answer (never a stale entry instead)."""
         now = self._clock()
         cached = self._cache.get(user_id)
         if cached is not None and cached[0] > now:
@@ -48,7 +51,7 @@ class MongoAccountDirectory:
         try:
             doc = await self._users.find_one({"_id": user_id}, _FIELDS)
         except PyMongoError as exc:  # never answered from a stale entry: fail closed
-            raise StoreUnavailableError(
+            raise AccountStoreUnavailableError(
                 f"account store unavailable: {type(exc).__name__}; try again"
             ) from exc
         found = None if doc is None else _status(doc)
