@@ -20,6 +20,7 @@ from integr8scode_api.domain.errors import (
 from integr8scode_api.domain.execution_ports import (
     CoordinatorReadModel,
     ExecutionStore,
+    Publisher,
     StatusFeed,
 )
 from integr8scode_api.domain.executions import (
@@ -42,7 +43,6 @@ from integr8scode_api.domain.executions import (
 )
 from integr8scode_api.domain.users import Role, User
 from integr8scode_events import (
-    EventPublisher,
     ExecutionCancelRequested,
     ExecutionRequested,
     ProducerInfo,
@@ -101,7 +101,7 @@ class ExecutionService:
         *,
         executions: ExecutionStore,
         views: CoordinatorReadModel,
-        publisher: EventPublisher,
+        publisher: Publisher,
         feed: StatusFeed,
         policy: ExecutionPolicy,
         producer: ProducerInfo,

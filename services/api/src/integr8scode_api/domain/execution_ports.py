@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         StoredExecution,
         Submission,
     )
+    from integr8scode_events import EventEnvelope
 
 
 class ExecutionStore(Protocol):
@@ -84,6 +85,14 @@ class CoordinatorReadModel(Protocol):
     async def queue_position(self, execution_id: str) -> int | None:
         """How many queued executions are ahead of this one (None once it left the queue)."""
         ...
+
+
+class Publisher(Protocol):
+    """Sends an event to its topic and waits for the broker: ``PublishUncertainError`` when
+    the producer took it but no acknowledgement came in time, ``PublishError`` when it was
+    not sent."""
+
+    async def publish(self, event: EventEnvelope) -> object: ...
 
 
 class StatusFeed(Protocol):
