@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry.trace import INVALID_SPAN
 
 from integr8scode_api.app import build_app
 from integr8scode_api.domain.errors import DependencyUnavailable
@@ -41,14 +42,19 @@ from integr8scode_api.execution_service import (
     ExecutionService,
     request_fingerprint,
 )
+from integr8scode_api.handlers.lifecycle import LifecycleHandlers
 from integr8scode_events import (
     EventEnvelope,
+    ExecutionCancelled,
     ExecutionCancelRequested,
     ExecutionRequested,
+    ExecutionStarted,
+    MessageContext,
     ProducerInfo,
     PublishError,
     PublishUncertainError,
 )
+from integr8scode_events.payloads import ExecutionCancelledPayload, ExecutionStartedPayload
 
 if TYPE_CHECKING:
     from conftest import Harness
@@ -671,3 +677,63 @@ async def test_the_stream_is_404_for_another_user(ex: Executions) -> None:
     response = await _stream(ex, ex.harness.add_user(), execution_id)
     assert response.status_code == 404
     assert not ex.feed.subscribed.is_set()
+
+
+# --- the lifecycle consumer -----------------------------------------------------------------
+
+
+def _context() -> MessageContext:
+    return MessageContext(
+        topic="execution_events",
+        partition=0,
+        offset=0,
+        key=None,
+        headers={},
+        group_id="api-status",
+        attempt=1,
+        span=INVALID_SPAN,
+    )
+
+
+async def test_lifecycle_events_move_the_execution_and_fan_out_once(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    execution_id = ex.post(user).json()["execution_id"]
+    handlers = LifecycleHandlers(ex.store, ex.feed)
+    started_at = T0 + timedelta(seconds=1)
+    started = ExecutionStarted(
+        producer=ProducerInfo(service="coordinator", version="test"),
+        correlation_id=execution_id,
+        execution_id=execution_id,
+        occurred_at=started_at,
+        payload=ExecutionStartedPayload(runner="r1", started_at=started_at, queue_wait_ms=5),
+    )
+    async with ex.feed.subscribe(execution_id) as changes:
+        await handlers.on_started(started, _context())
+        await handlers.on_started(started, _context())  # a redelivery: not applied, not sent
+        ex.feed.idle_s = 0.01
+        assert await anext(changes) == StatusChange(status=ExecutionStatus.RUNNING, at=started_at)
+        assert await anext(changes) is None
+    stored = ex.store.executions[execution_id]
+    assert (stored.status, stored.started_at) == (ExecutionStatus.RUNNING, started_at)
+
+
+async def test_a_status_the_feed_cannot_carry_is_still_applied(ex: Executions) -> None:
+    class DownFeed(FakeFeed):
+        async def publish(self, execution_id: str, change: StatusChange) -> None:
+            raise DependencyUnavailable("status feed unavailable", dependency="redis")
+
+    user = ex.harness.add_user()
+    execution_id = ex.post(user).json()["execution_id"]
+    cancelled = ExecutionCancelled(
+        producer=ProducerInfo(service="coordinator", version="test"),
+        correlation_id=execution_id,
+        execution_id=execution_id,
+        occurred_at=T0,
+        payload=ExecutionCancelledPayload(
+            reason="cancelled by its owner", cancelled_by=user.id, was_running=False
+        ),
+    )
+    await LifecycleHandlers(ex.store, DownFeed()).on_cancelled(cancelled, _context())
+    stored = ex.store.executions[execution_id]
+    assert (stored.status, stored.error) == (ExecutionStatus.CANCELLED, "cancelled by its owner")
+    assert stored.finished_at == T0
