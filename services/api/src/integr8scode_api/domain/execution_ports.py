@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         StoredExecution,
         Submission,
     )
-    from integr8scode_events import EventEnvelope
+    from integr8scode_events.envelope import EventEnvelope
 
 
 class ExecutionStore(Protocol):
