@@ -31,8 +31,12 @@ from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
 from integr8scode_api.domain.lookalikes import skeleton
-from integr8scode_api.domain.ports import ListedRule
-from integr8scode_api.domain.rate_limit import RateLimitDecision, RateLimitGate, RateLimitRule
+from integr8scode_api.domain.rate_limit import (
+    ListedRule,
+    RateLimitDecision,
+    RateLimitGate,
+    RateLimitRule,
+)
 from integr8scode_api.domain.users import Role, User
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"

@@ -230,14 +230,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=service_lifespan(SERVICE_NAME, open_resources),
         probes=probes,
         health_timeout_s=settings.health_timeout_s,
-    )
-    # The execution routes carry their own prefix and rate-limit dependencies.
-    app.include_router(
-        build_execution_router(
-            execution_service,
-            execute_rate_limit=rate_limited(),
-            default_rate_limit=rate_limited(),
-        )
+        executions=execution_service,
     )
     app.include_router(build_notification_router(notifications, rate_limited()))
     instrument_fastapi(app, telemetry)
@@ -251,9 +244,10 @@ def build_app(
     probes: Sequence[HealthProbe] = (),
     health_timeout_s: float = 2.0,
     routers: Sequence[APIRouter] = API_ROUTERS,
+    executions: ExecutionService | None = None,
 ) -> FastAPI:
     """The HTTP app over ready-made resources (``create_app`` builds the real ones; the unit
-    tests pass fakes)."""
+    tests pass fakes). Without ``executions`` the app has no execution routes."""
     app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
     app.state.api = ctx
     install_error_handlers(app)
@@ -261,6 +255,13 @@ def build_app(
     app.include_router(build_health_router(SERVICE_NAME, probes, health_timeout_s))
     for router in routers:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(rate_limited())])
+    if executions is not None:
+        # They carry their own prefix and rate-limit dependencies.
+        app.include_router(
+            build_execution_router(
+                executions, execute_rate_limit=rate_limited(), default_rate_limit=rate_limited()
+            )
+        )
     return app
 
 

@@ -15,9 +15,14 @@ from opentelemetry.util.types import AttributeValue
 
 from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
-from integr8scode_api.domain.errors import Forbidden, RateLimited, Unauthorized
-from integr8scode_api.domain.ports import RateLimitRuleStore, TokenIssuer, UserRepository
-from integr8scode_api.domain.rate_limit import RateLimitCheck, RateLimitGate
+from integr8scode_api.domain.errors import Forbidden, Unauthorized
+from integr8scode_api.domain.ports import TokenIssuer, UserRepository
+from integr8scode_api.domain.rate_limit import (
+    RateLimitCheck,
+    RateLimited,
+    RateLimitGate,
+    RateLimitRuleStore,
+)
 from integr8scode_api.domain.users import Principal, Role, User
 from integr8scode_api.middleware import STATE_KEY
 from integr8scode_telemetry import attributes, set_span_attributes, start_span

@@ -18,11 +18,11 @@ from integr8scode_api.domain.errors import (
     Forbidden,
     InProgress,
     NotFound,
-    RateLimited,
     TooManyAttempts,
     Unauthorized,
     ValidationFailed,
 )
+from integr8scode_api.domain.rate_limit import RateLimited
 from integr8scode_api.middleware import rate_limit_headers
 from integr8scode_telemetry import install_request_error_handlers
 

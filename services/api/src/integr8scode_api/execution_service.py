@@ -5,21 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry import propagate, trace
 
-from integr8scode_api.adapters.coordinator_views import CoordinatorViews
-from integr8scode_api.adapters.mongo_executions import MongoExecutions
-from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.domain.errors import (
     Conflict,
     DependencyUnavailable,
     InProgress,
     NotFound,
     ValidationFailed,
+)
+from integr8scode_api.domain.execution_ports import (
+    CoordinatorReadModel,
+    ExecutionStore,
+    Publisher,
+    StatusFeed,
 )
 from integr8scode_api.domain.executions import (
     CancelAccepted,
@@ -29,15 +31,18 @@ from integr8scode_api.domain.executions import (
     ExecutionPolicy,
     ExecutionStatus,
     ExecutionView,
+    NewExecution,
     RequestRejectedError,
     Runtime,
+    StatusChange,
+    StoredExecution,
+    Submission,
     ValidatedRequest,
     validate_request,
     view_of,
 )
-from integr8scode_api.domain.users import User
+from integr8scode_api.domain.users import Role, User
 from integr8scode_events import (
-    EventPublisher,
     ExecutionCancelRequested,
     ExecutionRequested,
     ProducerInfo,
@@ -58,7 +63,6 @@ IN_PROGRESS = (
     "the first request with this Idempotency-Key is still waiting for the message broker; "
     "retry shortly for its outcome"
 )
-SUBMISSION_PENDING, SUBMISSION_ACKED, SUBMISSION_OUTBOX = "pending", "acked", "outbox"
 
 
 def request_fingerprint(valid: ValidatedRequest) -> str:
@@ -87,17 +91,22 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class ExecutionService:
     def __init__(
         self,
         *,
-        executions: MongoExecutions,
-        views: CoordinatorViews,
-        publisher: EventPublisher,
-        feed: RedisStatusFeed,
+        executions: ExecutionStore,
+        views: CoordinatorReadModel,
+        publisher: Publisher,
+        feed: StatusFeed,
         policy: ExecutionPolicy,
         producer: ProducerInfo,
         submit_timeout_s: float,
+        clock: Callable[[], datetime] = _now,
     ) -> None:
         self._submit_timeout_s = submit_timeout_s  # how long a publish waits for the broker
         self._executions = executions
@@ -106,6 +115,7 @@ class ExecutionService:
         self._feed = feed
         self._policy = policy
         self._producer = producer
+        self._clock = clock
 
     async def runtimes(self) -> list[Runtime]:
         return await self._views.runtimes()
@@ -160,27 +170,22 @@ class ExecutionService:
         set_span_attributes(
             {a.EXECUTION_ID: execution_id, a.EXECUTION_LANGUAGE_VERSION: valid.language_version}
         )
-        now = datetime.now(UTC)
         span_context = trace.get_current_span().get_span_context()
-        trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-        doc: dict[str, Any] = {
-            "_id": execution_id,
-            "user_id": user.id,
-            "status": ExecutionStatus.QUEUED.value,
-            "language": valid.language,
-            "language_version": valid.language_version,
-            "script_length": len(valid.script.encode()),  # bytes (UTF-8)
-            "limits": valid.limits.model_dump(),
-            "idempotency_key": idempotency_key,
-            "created_at": now,
-            "trace_id": trace_id,
-            "correlation_id": execution_id,
-            "status_history": [{"status": ExecutionStatus.QUEUED.value, "at": now}],
-        }
-        if idempotency_key:
-            doc["request_fingerprint"] = fingerprint
-            doc["submission"] = SUBMISSION_PENDING  # what a concurrent retry must wait for
-        if not await self._executions.create(doc):
+        new = NewExecution(
+            execution_id=execution_id,
+            user_id=user.id,
+            language=valid.language,
+            language_version=valid.language_version,
+            script_length=len(valid.script.encode()),
+            limits=valid.limits,
+            created_at=self._clock(),
+            trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else None,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint if idempotency_key else None,
+            # What a concurrent retry with the same key must wait for.
+            submission=Submission.PENDING if idempotency_key else None,
+        )
+        if not await self._executions.create(new):
             raise InProgress(IN_PROGRESS)  # a concurrent retry took over that dead request
         event = self._requested_event(execution_id, user, valid)
         try:
@@ -188,8 +193,8 @@ class ExecutionService:
         except PublishUncertainError:
             await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
             if idempotency_key:
-                await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
-            set_span_attributes({"execution.submission": SUBMISSION_OUTBOX})
+                await self._executions.set_submission(execution_id, Submission.OUTBOX)
+            set_span_attributes({"execution.submission": Submission.OUTBOX.value})
             return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
         except PublishError as exc:
             await self._executions.mark_not_queued(execution_id, NOT_QUEUED)
@@ -197,7 +202,7 @@ class ExecutionService:
                 await self._executions.release_idempotency_key(user.id, idempotency_key)
             raise DependencyUnavailable(NOT_QUEUED) from exc
         if idempotency_key:
-            await self._executions.set_submission(execution_id, SUBMISSION_ACKED)
+            await self._executions.set_submission(execution_id, Submission.ACKED)
         return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
 
     def _requested_event(
@@ -229,20 +234,20 @@ class ExecutionService:
     ) -> ExecuteAccepted | None:
         """The answer for a retry with a key already bound to ``execution_id``; None when the
         first request died before storing the execution, for the caller to store it now."""
-        doc = await self._executions.get(execution_id)
-        if doc is None:
+        stored = await self._executions.get(execution_id)
+        if stored is None:
             bound_at = await self._executions.idempotency_key_bound_at(user.id, key)
             if bound_at is not None and self._stale(bound_at):
                 return None
             raise InProgress(IN_PROGRESS)  # the first request is still storing it
-        if doc.get("request_fingerprint", fingerprint) != fingerprint:
+        if stored.request_fingerprint not in (None, fingerprint):
             raise ValidationFailed(
                 "Idempotency-Key was already used for a different request; use a new key"
             )
         set_span_attributes({a.EXECUTION_ID: execution_id, "idempotency.replayed": True})
-        status = ExecutionStatus(doc["status"])
-        if doc.get("submission") == SUBMISSION_PENDING and status is ExecutionStatus.QUEUED:
-            if not self._stale(doc["created_at"]):
+        status = stored.status
+        if stored.submission is Submission.PENDING and status is ExecutionStatus.QUEUED:
+            if not self._stale(stored.created_at):
                 raise InProgress(IN_PROGRESS)
             # The first request died before it knew: submit it again (the coordinator takes an
             # execution once however often it arrives).
@@ -251,7 +256,7 @@ class ExecutionService:
 
     def _stale(self, since: datetime) -> bool:
         """Older than any request still waiting for the broker can be (twice its timeout)."""
-        age_s = (datetime.now(UTC) - _aware(since)).total_seconds()
+        age_s = (self._clock() - _aware(since)).total_seconds()
         return age_s >= self._submit_timeout_s * 2
 
     async def _resubmit(self, execution_id: str, event: ExecutionRequested) -> None:
@@ -259,11 +264,11 @@ class ExecutionService:
             await self._publisher.publish(event)
         except PublishUncertainError:
             await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
-            await self._executions.set_submission(execution_id, SUBMISSION_OUTBOX)
+            await self._executions.set_submission(execution_id, Submission.OUTBOX)
             return
         except PublishError as exc:
             raise DependencyUnavailable(NOT_QUEUED) from exc
-        await self._executions.set_submission(execution_id, SUBMISSION_ACKED)
+        await self._executions.set_submission(execution_id, Submission.ACKED)
 
     async def flush_outbox(self, limit: int = 100) -> int:
         """Re-publish the requests the broker has not confirmed yet, oldest first; returns how
@@ -273,42 +278,42 @@ class ExecutionService:
             entries = await self._executions.outbox_entries(limit)
         for entry in entries:
             # The retry is part of the request's trace, not a trace of its own.
-            stored = entry.get("trace_context") or {}
-            with resume_trace(stored.get("traceparent"), stored.get("tracestate")):
+            carrier = entry.trace_context
+            with resume_trace(carrier.get("traceparent"), carrier.get("tracestate")):
                 try:
-                    await self._publisher.publish(decode_event(entry["event"].encode()))
-                    await self._executions.confirmed(entry["_id"])
+                    await self._publisher.publish(decode_event(entry.event.encode()))
+                    await self._executions.confirmed(entry.execution_id)
                 except PublishError:
                     break
             confirmed += 1
         return confirmed
 
     async def get(self, user: User, execution_id: str) -> ExecutionView:
-        doc = await self._owned(user, execution_id)
-        status = ExecutionStatus(doc["status"])
+        stored = await self._owned(user, execution_id)
+        status = stored.status
         result = await self._views.result(execution_id) if status.terminal else None
         position = (
             await self._views.queue_position(execution_id)
             if status is ExecutionStatus.QUEUED
             else None
         )
-        return view_of(doc, result, position)
+        return view_of(stored, result, position)
 
     async def list(self, user: User, limit: int, offset: int) -> ExecutionPage:
-        docs, total = await self._executions.list_for_user(user.id, limit, offset)
+        found, total = await self._executions.list_for_user(user.id, limit, offset)
         return ExecutionPage(
-            items=[view_of(d, None, None) for d in docs], limit=limit, offset=offset, total=total
+            items=[view_of(e, None, None) for e in found], limit=limit, offset=offset, total=total
         )
 
     async def cancel(self, user: User, execution_id: str) -> CancelAccepted:
-        doc = await self._owned(user, execution_id)
-        if ExecutionStatus(doc["status"]).terminal:
-            raise Conflict(f"execution {execution_id} already ended as {doc['status']}")
+        stored = await self._owned(user, execution_id)
+        if stored.status.terminal:
+            raise Conflict(f"execution {execution_id} already ended as {stored.status.value}")
         event = ExecutionCancelRequested(
             producer=self._producer,
-            correlation_id=doc.get("correlation_id") or execution_id,
+            correlation_id=stored.correlation_id or execution_id,
             execution_id=execution_id,
-            user_id=doc["user_id"],
+            user_id=stored.user_id,
             payload=ExecutionCancelRequestedPayload(requested_by=user.id),
         )
         try:
@@ -324,17 +329,18 @@ class ExecutionService:
 
     async def _stream(self, execution_id: str) -> AsyncIterator[str]:
         async with self._feed.subscribe(execution_id) as changes:
-            sent: set[str] = set()
+            sent: set[ExecutionStatus] = set()
 
-            def unsent(history: list[dict[str, Any]]) -> list[str]:
-                fresh = [c for c in history if c["status"] not in sent]
-                sent.update(c["status"] for c in fresh)
-                return [_sse(c["status"], c["at"], execution_id) for c in fresh]
+            def unsent(history: Iterable[StatusChange]) -> list[str]:
+                fresh = [c for c in history if c.status not in sent]
+                sent.update(c.status for c in fresh)
+                return [_sse(c, execution_id) for c in fresh]
 
             async def replay_stored() -> tuple[list[str], bool]:
-                doc = await self._executions.get(execution_id) or {}
-                terminal = ExecutionStatus(doc.get("status", "queued")).terminal
-                return unsent(doc.get("status_history", [])), terminal
+                stored = await self._executions.get(execution_id)
+                if stored is None:
+                    return [], False
+                return unsent(stored.status_history), stored.status.terminal
 
             events, terminal = await replay_stored()
             for event in events:
@@ -342,10 +348,10 @@ class ExecutionService:
             if terminal:
                 return
             async for change in changes:
-                if change:
+                if change is not None:
                     for event in unsent([change]):
                         yield event
-                    if ExecutionStatus(change["status"]).terminal:
+                    if change.status.terminal:
                         return
                     continue
                 yield ": keep-alive\n\n"
@@ -356,16 +362,17 @@ class ExecutionService:
                 if terminal:
                     return
 
-    async def _owned(self, user: User, execution_id: str) -> dict[str, Any]:
-        doc = await self._executions.get(execution_id)
-        if doc is None or (doc["user_id"] != user.id and user.role != "admin"):
+    async def _owned(self, user: User, execution_id: str) -> StoredExecution:
+        stored = await self._executions.get(execution_id)
+        if stored is None or (stored.user_id != user.id and user.role is not Role.ADMIN):
             raise NotFound(f"execution {execution_id} not found")
-        return doc
+        return stored
 
 
-def _sse(status: str, at: Any, execution_id: str) -> str:
-    stamp = at.isoformat() if isinstance(at, datetime) else str(at)
-    payload = json.dumps({"execution_id": execution_id, "status": status, "at": stamp})
+def _sse(change: StatusChange, execution_id: str) -> str:
+    payload = json.dumps(
+        {"execution_id": execution_id, "status": change.status.value, "at": change.at.isoformat()}
+    )
     return f"event: status\ndata: {payload}\n\n"
 
 

@@ -14,11 +14,10 @@ from integr8scode_api.domain.errors import (
     DependencyUnavailable,
     Forbidden,
     NotFound,
-    RateLimited,
     Unauthorized,
     ValidationFailed,
 )
-from integr8scode_api.domain.rate_limit import Algorithm, RateLimitDecision
+from integr8scode_api.domain.rate_limit import Algorithm, RateLimitDecision, RateLimited
 from integr8scode_api.errors import install_error_handlers, status_for
 
 if TYPE_CHECKING:

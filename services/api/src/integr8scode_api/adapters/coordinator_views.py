@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from integr8scode_api.domain.errors import DependencyUnavailable
-from integr8scode_api.domain.executions import Runtime
+from integr8scode_api.domain.executions import ExecutionResult, ResourceUsageView, Runtime
 
 
 class CoordinatorViews:
@@ -39,14 +39,23 @@ class CoordinatorViews:
         self._loaded_at = time.monotonic()
         return self._runtimes
 
-    async def result(self, execution_id: str) -> dict[str, Any] | None:
+    async def result(self, execution_id: str) -> ExecutionResult | None:
         try:
             doc: dict[str, Any] | None = await self._db["execution_results"].find_one(
                 {"_id": execution_id}
             )
         except PyMongoError as exc:
             raise DependencyUnavailable(f"result store unavailable: {exc}") from exc
-        return doc
+        if doc is None:
+            return None
+        usage = doc.get("resource_usage")
+        return ExecutionResult(
+            stdout=doc.get("stdout"),
+            stderr=doc.get("stderr"),
+            stdout_truncated=bool(doc.get("stdout_truncated")),
+            stderr_truncated=bool(doc.get("stderr_truncated")),
+            resource_usage=ResourceUsageView.model_validate(usage) if usage else None,
+        )
 
     async def queue_position(self, execution_id: str) -> int | None:
         """How many queued executions are ahead of this one (None once it left the queue).

@@ -8,6 +8,13 @@ broker acknowledges it; the coordinator takes an execution once however often it
 The API writes an execution when it accepts it and then only applies lifecycle events to it.
 Transitions are conditional updates, so a redelivered or late event never moves a terminal
 execution back, and every status change is appended to ``status_history`` once.
+
+An execution document (the notifier reads it too)::
+
+    {_id, user_id, status, language, language_version, script_length, limits,
+     idempotency_key, created_at, trace_id, correlation_id, status_history: [{status, at}],
+     request_fingerprint?, submission?,                  # with an Idempotency-Key only
+     started_at?, finished_at?, exit_code?, resource_usage?, error?, not_queued?}
 """
 
 from __future__ import annotations
@@ -20,10 +27,78 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from integr8scode_api.domain.errors import DependencyUnavailable
-from integr8scode_api.domain.executions import TERMINAL_STATUSES, ExecutionStatus
+from integr8scode_api.domain.executions import (
+    TERMINAL_STATUSES,
+    ExecutionStatus,
+    NewExecution,
+    OutboxEntry,
+    ResourceUsageView,
+    StatusChange,
+    StoredExecution,
+    Submission,
+)
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 OUTBOX_COLLECTION = "submission_outbox"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _aware_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
+
+
+def document_of(execution: NewExecution) -> dict[str, Any]:
+    """The stored form of a new execution: queued, with that one status in its history."""
+    queued = ExecutionStatus.QUEUED.value
+    doc: dict[str, Any] = {
+        "_id": execution.execution_id,
+        "user_id": execution.user_id,
+        "status": queued,
+        "language": execution.language,
+        "language_version": execution.language_version,
+        "script_length": execution.script_length,
+        "limits": execution.limits.model_dump(),
+        "idempotency_key": execution.idempotency_key,
+        "created_at": execution.created_at,
+        "trace_id": execution.trace_id,
+        "correlation_id": execution.execution_id,
+        "status_history": [{"status": queued, "at": execution.created_at}],
+    }
+    if execution.request_fingerprint is not None:
+        doc["request_fingerprint"] = execution.request_fingerprint
+    if execution.submission is not None:
+        doc["submission"] = execution.submission.value
+    return doc
+
+
+def execution_of(doc: dict[str, Any]) -> StoredExecution:
+    """A stored execution document as the use cases read it."""
+    usage = doc.get("resource_usage")
+    submission = doc.get("submission")
+    return StoredExecution(
+        execution_id=doc["_id"],
+        user_id=doc["user_id"],
+        status=ExecutionStatus(doc["status"]),
+        language=doc["language"],
+        language_version=doc["language_version"],
+        created_at=_aware(doc["created_at"]),
+        correlation_id=doc.get("correlation_id"),
+        trace_id=doc.get("trace_id"),
+        request_fingerprint=doc.get("request_fingerprint"),
+        submission=Submission(submission) if submission else None,
+        started_at=_aware_or_none(doc.get("started_at")),
+        finished_at=_aware_or_none(doc.get("finished_at")),
+        exit_code=doc.get("exit_code"),
+        resource_usage=ResourceUsageView.model_validate(usage) if usage else None,
+        error=doc.get("error"),
+        status_history=tuple(
+            StatusChange(status=c["status"], at=_aware(c["at"]))
+            for c in doc.get("status_history", [])
+        ),
+    )
 
 
 class MongoExecutions:
@@ -40,23 +115,23 @@ class MongoExecutions:
     async def ensure_indexes(self) -> None:
         await self._call(self._c.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)]))
 
-    async def create(self, doc: dict[str, Any]) -> bool:
+    async def create(self, execution: NewExecution) -> bool:
         """Store a new execution; False if one with its id exists already."""
         try:
-            await self._c.insert_one(doc)
+            await self._c.insert_one(document_of(execution))
         except DuplicateKeyError:
             return False
         except PyMongoError as exc:
             raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
         return True
 
-    async def get(self, execution_id: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
-        return result
+    async def get(self, execution_id: str) -> StoredExecution | None:
+        doc: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
+        return None if doc is None else execution_of(doc)
 
     async def list_for_user(
         self, user_id: str | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[StoredExecution], int]:
         query: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
         try:
             docs = (
@@ -69,7 +144,7 @@ class MongoExecutions:
             total = await self._c.count_documents(query)
         except PyMongoError as exc:
             raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
-        return docs, total
+        return [execution_of(d) for d in docs], total
 
     async def claim_idempotency_key(self, user_id: str, key: str, execution_id: str) -> str | None:
         """Bind ``key`` to ``execution_id``; returns the execution already bound, if any."""
@@ -99,8 +174,8 @@ class MongoExecutions:
 
     async def transition(
         self, execution_id: str, status: ExecutionStatus, at: datetime, **fields: Any
-    ) -> dict[str, Any] | None:
-        """Apply a status change unless the execution is already past it; returns the new doc.
+    ) -> bool:
+        """Apply a status change unless the execution is already past it; True when applied.
 
         Read, decide, then update by ``_id`` alone: any other filter field makes FerretDB decode
         the whole collection. One execution's events arrive in order on one partition and are
@@ -109,7 +184,7 @@ class MongoExecutions:
         """
         doc: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
         if doc is None:
-            return None
+            return False
         current = ExecutionStatus(doc["status"])
         # A request the broker acknowledged too late was marked failed "not queued"; when it
         # runs after all, its lifecycle wins over that provisional failure.
@@ -119,7 +194,7 @@ class MongoExecutions:
         else:
             allowed = current in {ExecutionStatus.QUEUED, ExecutionStatus.RUNNING} or provisional
         if not allowed:
-            return None
+            return False
         if provisional and "error" not in fields:
             fields = {**fields, "error": None}  # the provisional failure's text goes with it
         change = {"status": status.value, "at": at}
@@ -132,15 +207,13 @@ class MongoExecutions:
                 },
             )
         )
-        doc.update({"status": status.value, "not_queued": False, **fields})
-        doc["status_history"] = [*doc.get("status_history", []), change]
-        return doc
+        return True
 
-    async def set_submission(self, execution_id: str, submission: str) -> None:
+    async def set_submission(self, execution_id: str, submission: Submission) -> None:
         """Where the request's publish stands (``pending`` while the first POST waits for the
         broker, then ``acked`` or ``outbox``): what a retry with the same key answers from."""
         await self._call(
-            self._c.update_one({"_id": execution_id}, {"$set": {"submission": submission}})
+            self._c.update_one({"_id": execution_id}, {"$set": {"submission": submission.value}})
         )
 
     async def to_outbox(self, execution_id: str, event: str, trace_context: dict[str, str]) -> None:
@@ -159,17 +232,22 @@ class MongoExecutions:
         except PyMongoError as exc:
             raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
 
-    async def outbox_entries(self, limit: int) -> list[dict[str, Any]]:
+    async def outbox_entries(self, limit: int) -> list[OutboxEntry]:
         """The oldest unconfirmed requests (a small collection: only what the broker owes)."""
         entries: list[dict[str, Any]] = await self._call(
             self._outbox.find({}).sort("created_at", ASCENDING).limit(limit).to_list()
         )
-        return entries
+        return [
+            OutboxEntry(
+                execution_id=e["_id"], event=e["event"], trace_context=e.get("trace_context") or {}
+            )
+            for e in entries
+        ]
 
     async def confirmed(self, execution_id: str) -> None:
         """The broker acknowledged the request: out of the outbox, and said so on the doc."""
         await self._call(self._outbox.delete_one({"_id": execution_id}))
-        await self.set_submission(execution_id, "acked")
+        await self.set_submission(execution_id, Submission.ACKED)
 
     async def mark_not_queued(self, execution_id: str, error: str) -> None:
         """The broker never took the request: the execution ends as failed, not stuck queued."""
@@ -184,7 +262,9 @@ class MongoExecutions:
                         "finished_at": now,
                         "not_queued": True,
                     },
-                    "$push": {"status_history": {"status": "failed", "at": now}},
+                    "$push": {
+                        "status_history": {"status": ExecutionStatus.FAILED.value, "at": now}
+                    },
                 },
             )
         )

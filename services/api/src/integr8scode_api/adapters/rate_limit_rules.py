@@ -19,8 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from integr8scode_api.domain.errors import DependencyUnavailable
-from integr8scode_api.domain.ports import ListedRule
-from integr8scode_api.domain.rate_limit import RateLimitRule
+from integr8scode_api.domain.rate_limit import ListedRule, RateLimitRule
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

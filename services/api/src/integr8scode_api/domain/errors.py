@@ -3,11 +3,6 @@ at the edge maps each to one HTTP status, so a route never builds an error respo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from integr8scode_api.domain.rate_limit import RateLimitDecision
-
 
 class ApiError(Exception):
     """Base of the API's errors; ``detail`` is what the client reads."""
@@ -50,18 +45,6 @@ class Forbidden(ApiError):  # noqa: N818
 class ValidationFailed(ApiError, ValueError):  # noqa: N818
     """Input that breaks a domain rule. A ``ValueError`` too, so the same rule raised inside a
     pydantic validator of a request model becomes an ordinary 422 validation error."""
-
-
-class RateLimited(ApiError):  # noqa: N818
-    """Too many requests for the rule that applies; try again after ``retry_after_s``."""
-
-    def __init__(self, decision: RateLimitDecision) -> None:
-        super().__init__(
-            f"rate limit '{decision.rule}' exceeded ({decision.limit} per {decision.window_s:g}s, "
-            f"{decision.algorithm.value}); retry in {decision.retry_after_s:.2f}s"
-        )
-        self.decision = decision
-        self.retry_after_s = decision.retry_after_s
 
 
 class TooManyAttempts(ApiError):  # noqa: N818

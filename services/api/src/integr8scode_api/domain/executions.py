@@ -1,4 +1,4 @@
-"""Executions as the public API sees them: request validation, statuses and the stored record.
+"""Executions as the public API sees them: request validation, statuses and the stored records.
 
 No infrastructure here: rules take plain values and raise the project's errors.
 """
@@ -6,9 +6,9 @@ No infrastructure here: rules take plain values and raise the project's errors.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -174,28 +174,98 @@ class CancelAccepted(BaseModel):
     status: str = "cancelling"
 
 
+class Submission(enum.StrEnum):
+    """Where the publish of a request with an ``Idempotency-Key`` stands: what a retry with
+    the same key answers from (409 while ``pending``, 202 once ``acked`` or in the ``outbox``)."""
+
+    PENDING = "pending"
+    ACKED = "acked"
+    OUTBOX = "outbox"
+
+
+@dataclass(frozen=True)
+class NewExecution:
+    """An execution as ``POST /execute`` stores it: queued, its history that one status, its
+    correlation id its own id. ``request_fingerprint`` and ``submission`` come with an
+    ``Idempotency-Key`` only."""
+
+    execution_id: str
+    user_id: str
+    language: str
+    language_version: str
+    script_length: int  # bytes (UTF-8)
+    limits: Limits
+    created_at: datetime
+    trace_id: str | None
+    idempotency_key: str | None = None
+    request_fingerprint: str | None = None
+    submission: Submission | None = None
+
+
+@dataclass(frozen=True)
+class StoredExecution:
+    """An execution as the API reads it back, with whatever its lifecycle added."""
+
+    execution_id: str
+    user_id: str
+    status: ExecutionStatus
+    language: str
+    language_version: str
+    created_at: datetime
+    correlation_id: str | None = None
+    trace_id: str | None = None
+    request_fingerprint: str | None = None
+    submission: Submission | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    resource_usage: ResourceUsageView | None = None
+    error: str | None = None
+    status_history: tuple[StatusChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """The full (capped) output of an execution that ended, as the coordinator stored it."""
+
+    stdout: str | None = None
+    stderr: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    resource_usage: ResourceUsageView | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An ``execution.requested`` event the broker has not confirmed yet, and the trace
+    context (``traceparent``, ``tracestate``) its re-publishing continues."""
+
+    execution_id: str
+    event: str
+    trace_context: Mapping[str, str]
+
+
 def view_of(
-    doc: dict[str, Any], result: dict[str, Any] | None, position: int | None
+    stored: StoredExecution, result: ExecutionResult | None, position: int | None
 ) -> ExecutionView:
     """The public view of a stored execution and, once it ended, its full output."""
-    result = result or {}
-    usage = doc.get("resource_usage") or result.get("resource_usage")
+    result = result or ExecutionResult()
     return ExecutionView(
-        execution_id=doc["_id"],
-        status=ExecutionStatus(doc["status"]),
-        language=doc["language"],
-        language_version=doc["language_version"],
-        stdout=result.get("stdout"),
-        stderr=result.get("stderr"),
-        stdout_truncated=bool(result.get("stdout_truncated")),
-        stderr_truncated=bool(result.get("stderr_truncated")),
-        exit_code=doc.get("exit_code"),
-        resource_usage=ResourceUsageView(**usage) if usage else None,
-        error=doc.get("error"),
+        execution_id=stored.execution_id,
+        status=stored.status,
+        language=stored.language,
+        language_version=stored.language_version,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        stdout_truncated=result.stdout_truncated,
+        stderr_truncated=result.stderr_truncated,
+        exit_code=stored.exit_code,
+        resource_usage=stored.resource_usage or result.resource_usage,
+        error=stored.error,
         queue_position=position,
-        created_at=doc["created_at"],
-        started_at=doc.get("started_at"),
-        finished_at=doc.get("finished_at"),
-        trace_id=doc.get("trace_id"),
-        status_history=[StatusChange(**c) for c in doc.get("status_history", [])],
+        created_at=stored.created_at,
+        started_at=stored.started_at,
+        finished_at=stored.finished_at,
+        trace_id=stored.trace_id,
+        status_history=list(stored.status_history),
     )

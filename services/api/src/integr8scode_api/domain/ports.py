@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from integr8scode_api.domain.rate_limit import RateLimitDecision, RateLimitRule
     from integr8scode_api.domain.users import Principal, Role, User
 
 
@@ -78,39 +77,6 @@ class TokenIssuer(Protocol):
 
     def verify(self, token: str) -> Principal:
         """The principal a token names; ``Unauthorized`` when it is expired or invalid."""
-        ...
-
-
-class RateLimiter(Protocol):
-    """Counts one request of ``subject`` under ``rule``, atomically, and answers whether it
-    may pass."""
-
-    async def hit(self, rule: RateLimitRule, subject: str) -> RateLimitDecision: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ListedRule:
-    """A rule as an admin sees it: ``overridden`` when it was set at run time (not a default)."""
-
-    rule: RateLimitRule
-    overridden: bool
-
-
-class RateLimitRuleStore(Protocol):
-    """The rules in force: defaults from settings, overridden or extended at run time."""
-
-    async def active_rules(self) -> Sequence[RateLimitRule]:
-        """The rules for the hot path: cached briefly, never raises (last known rules instead)."""
-        ...
-
-    async def list_rules(self) -> Sequence[ListedRule]:
-        """Fresh from the store, for admins."""
-        ...
-
-    async def put(self, rule: RateLimitRule) -> None: ...
-
-    async def delete(self, name: str) -> bool:
-        """Remove the run-time rule ``name`` (a default comes back); False if there was none."""
         ...
 
 

@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from integr8scode_api.domain.errors import DependencyUnavailable
-from integr8scode_api.domain.ports import RateLimiter, RateLimitRuleStore
+from integr8scode_api.domain.errors import ApiError, DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,51 @@ class RateLimitCheck:
     @property
     def allowed(self) -> bool:
         return self.decision is None or self.decision.allowed
+
+
+class RateLimited(ApiError):  # noqa: N818
+    """Too many requests for the rule that applies; try again after ``retry_after_s``."""
+
+    def __init__(self, decision: RateLimitDecision) -> None:
+        super().__init__(
+            f"rate limit '{decision.rule}' exceeded ({decision.limit} per {decision.window_s:g}s, "
+            f"{decision.algorithm.value}); retry in {decision.retry_after_s:.2f}s"
+        )
+        self.decision = decision
+        self.retry_after_s = decision.retry_after_s
+
+
+class RateLimiter(Protocol):
+    """Counts one request of ``subject`` under ``rule``, atomically, and answers whether it
+    may pass."""
+
+    async def hit(self, rule: RateLimitRule, subject: str) -> RateLimitDecision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRule:
+    """A rule as an admin sees it: ``overridden`` when it was set at run time (not a default)."""
+
+    rule: RateLimitRule
+    overridden: bool
+
+
+class RateLimitRuleStore(Protocol):
+    """The rules in force: defaults from settings, overridden or extended at run time."""
+
+    async def active_rules(self) -> Sequence[RateLimitRule]:
+        """The rules for the hot path: cached briefly, never raises (last known rules instead)."""
+        ...
+
+    async def list_rules(self) -> Sequence[ListedRule]:
+        """Fresh from the store, for admins."""
+        ...
+
+    async def put(self, rule: RateLimitRule) -> None: ...
+
+    async def delete(self, name: str) -> bool:
+        """Remove the run-time rule ``name`` (a default comes back); False if there was none."""
+        ...
 
 
 def resolve_rule(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC
 from typing import Any
 
-from integr8scode_api.adapters.mongo_executions import MongoExecutions
-from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.domain.errors import DependencyUnavailable
-from integr8scode_api.domain.executions import ExecutionStatus
+from integr8scode_api.domain.execution_ports import ExecutionStore, StatusFeed
+from integr8scode_api.domain.executions import ExecutionStatus, StatusChange
 from integr8scode_events import (
     EventEnvelope,
     ExecutionCancelled,
@@ -25,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class LifecycleHandlers:
-    def __init__(self, executions: MongoExecutions, feed: RedisStatusFeed) -> None:
+    def __init__(self, executions: ExecutionStore, feed: StatusFeed) -> None:
         self._executions = executions
         self._feed = feed
 
@@ -79,14 +77,10 @@ class LifecycleHandlers:
         at = event.occurred_at
         if status.terminal:
             fields["finished_at"] = at
-        doc = await self._executions.transition(event.execution_id, status, at, **fields)
-        if doc is None:
+        if not await self._executions.transition(event.execution_id, status, at, **fields):
             return  # already past this status: a redelivery or a late event
         try:
-            await self._feed.publish(
-                event.execution_id,
-                {"status": status.value, "at": at.astimezone(UTC).isoformat()},
-            )
+            await self._feed.publish(event.execution_id, StatusChange(status=status, at=at))
         except DependencyUnavailable as exc:
             # SSE clients fall back to the stored state on their next read; not worth a retry.
             log.warning("status of %s not fanned out: %s", event.execution_id, exc)

@@ -9,8 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integr8scode_api.dependencies import Context, require_admin
 from integr8scode_api.domain.errors import NotFound
-from integr8scode_api.domain.ports import ListedRule
-from integr8scode_api.domain.rate_limit import RULE_NAME_PATTERN, Algorithm, RateLimitRule, Scope
+from integr8scode_api.domain.rate_limit import (
+    RULE_NAME_PATTERN,
+    Algorithm,
+    ListedRule,
+    RateLimitRule,
+    Scope,
+)
 
 router = APIRouter(
     prefix="/admin/rate-limits",
