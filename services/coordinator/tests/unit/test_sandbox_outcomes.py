@@ -1,4 +1,4 @@
-"""domain.sandbox: output capping and how a run's facts become an outcome and a message."""
+"""sandbox.model: output capping and how a run's facts become an outcome and a message."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from integr8scode_coordinator.domain.runtimes import LANGUAGES
-from integr8scode_coordinator.domain.sandbox import (
+from integr8scode_coordinator.sandbox.languages import LANGUAGES
+from integr8scode_coordinator.sandbox.model import (
     MIB,
     CappedOutput,
     KillReason,

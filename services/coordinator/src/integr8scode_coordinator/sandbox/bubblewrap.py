@@ -11,7 +11,7 @@ threaded process) in a process group of its own::
   so the user namespace maps the sandbox's uid to an unprivileged host uid rather than to root.
 - ``bwrap`` unshares every namespace (user, pid, net, ipc, uts, cgroup, mount), drops all
   capabilities, forbids nested user namespaces, clears the environment, binds only the
-  directories programs need read-only (``runtime_detection``; checked by ``bind_audit``: no
+  directories programs need read-only (``detect``; checked by ``bind_audit``: no
   socket can be in them), mounts a fresh ``/proc`` and
   a minimal ``/dev`` (read-only, plus a size-limited ``/dev/shm``), size-limited tmpfs at
   ``/work`` (the working directory) and ``/tmp``, a synthetic ``/etc/passwd`` and ``/etc/group``,
@@ -24,11 +24,11 @@ threaded process) in a process group of its own::
   closed stdout and stderr. A script's background processes are part of its run, and a fork
   bomb whose first shell returns at once still meets the process limit.
 - ``prlimit`` sets the rlimits *inside* the new user namespace, where RLIMIT_NPROC counts only
-  this run's processes: CPU seconds (a per-process backstop: ``sandbox_process`` holds the whole
+  this run's processes: CPU seconds (a per-process backstop: ``process`` holds the whole
   run's CPU), file size, open files, processes, no core files, and, only without a memory
   cgroup, a far-off RLIMIT_DATA as a backstop to the memory watch.
 
-Spawning the chain, watching it, killing it and measuring it: ``sandbox_process``.
+Spawning the chain, watching it, killing it and measuring it: ``process``.
 """
 
 from __future__ import annotations
@@ -47,28 +47,22 @@ from typing import Literal
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from integr8scode_coordinator.adapters.bind_audit import audit
-from integr8scode_coordinator.adapters.cgroups import CgroupHost, RunCgroup
-from integr8scode_coordinator.adapters.runtime_detection import (
+from integr8scode_coordinator.sandbox.bind_audit import audit
+from integr8scode_coordinator.sandbox.cgroups import CgroupHost, RunCgroup
+from integr8scode_coordinator.sandbox.detect import (
     Interpreter,
     Mount,
     detect_interpreters,
     runtimes_of,
     system_mounts,
 )
-from integr8scode_coordinator.adapters.sandbox_process import (
-    GROUP_FD,
-    LAUNCHER_ENV,
-    PASSWD_FD,
-    SCRIPT_FD,
-    SECCOMP_FD,
-    STATUS_FD,
-    ChildFiles,
-    SandboxProcess,
+from integr8scode_coordinator.sandbox.languages import (
+    LANGUAGES,
+    WORKDIR,
+    LanguageSpec,
+    match_version,
 )
-from integr8scode_coordinator.adapters.seccomp import SeccompUnavailableError, compile_filter
-from integr8scode_coordinator.domain.runtimes import LANGUAGES, WORKDIR, LanguageSpec, match_version
-from integr8scode_coordinator.domain.sandbox import (
+from integr8scode_coordinator.sandbox.model import (
     MIB,
     PLATFORM_FAILURE,
     Runtime,
@@ -78,6 +72,17 @@ from integr8scode_coordinator.domain.sandbox import (
     SandboxUnavailableError,
     classify,
 )
+from integr8scode_coordinator.sandbox.process import (
+    GROUP_FD,
+    LAUNCHER_ENV,
+    PASSWD_FD,
+    SCRIPT_FD,
+    SECCOMP_FD,
+    STATUS_FD,
+    ChildFiles,
+    SandboxProcess,
+)
+from integr8scode_coordinator.sandbox.seccomp import SeccompUnavailableError, compile_filter
 from integr8scode_telemetry import attributes as a
 
 log = logging.getLogger(__name__)
@@ -105,7 +110,7 @@ class BubblewrapConfig:
     setpriv: str | None  # set when we are root: drop to host uid 65534 before bwrap
     interpreters: tuple[Interpreter, ...]
     mounts: tuple[Mount, ...]
-    seccomp: bytes | None = None  # the compiled syscall filter (adapters/seccomp.py)
+    seccomp: bytes | None = None  # the compiled syscall filter (``seccomp``)
     shell: str = "/bin/sh"
     flood_factor: int = 10  # stop a program after this many times the output cap
     poll_interval_s: float = 0.05  # process tree CPU and cgroup counters, while a run is going

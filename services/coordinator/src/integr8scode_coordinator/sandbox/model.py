@@ -3,9 +3,9 @@
 A *runner* runs one untrusted script under limits and reports a ``SandboxResult``. The
 coordinator's saga only sees the ``SandboxRunner`` Protocol, so runners are interchangeable:
 
-- ``adapters.bubblewrap.BubblewrapRunner`` (the default) runs the script on this machine inside
+- ``sandbox.bubblewrap.BubblewrapRunner`` (the default) runs the script on this machine inside
   bubblewrap namespaces, with rlimits and, where the host allows, cgroup limits.
-- A Kubernetes runner would be a new adapter (say ``adapters/kubernetes.py``) with the same three
+- A Kubernetes runner would be a new module here (say ``sandbox/kubernetes.py``) with the same three
   members: ``name = "kubernetes"``; ``runtimes()`` from the images it may start; ``run()`` that
   creates one hardened pod per execution (non-root, read-only root filesystem, no capabilities,
   a deny-all NetworkPolicy, ``resources.limits`` from ``SandboxLimits``, ``activeDeadlineSeconds``
@@ -28,15 +28,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from integr8scode_coordinator.domain.errors import CoordinatorError
-
 Outcome = Literal["completed", "timed_out", "failed", "cancelled"]
 
 MIB = 1024 * 1024
 PLATFORM_FAILURE = "sandbox failed to start"  # how a platform error's message begins
 
 
-class SandboxUnavailableError(CoordinatorError):
+class SandboxUnavailableError(Exception):
     """The host can't run sandboxes (no bubblewrap, no user namespaces, no interpreter)."""
 
 
@@ -152,7 +150,7 @@ class Limit(enum.StrEnum):
 KillReason = Literal["timeout", "cancel", "output", "memory", "processes", "cpu"]
 
 # What a program prints when a limit refused it something (strerror texts are libc's, the same
-# for every language); language-specific markers come from ``runtimes.LanguageSpec``.
+# for every language); language-specific markers come from ``languages.LanguageSpec``.
 ERRNO_MARKERS: tuple[tuple[Limit, str], ...] = (
     (Limit.FILE_SIZE, "File too large"),
     (Limit.DISK, "No space left on device"),

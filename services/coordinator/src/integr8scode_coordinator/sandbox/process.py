@@ -42,21 +42,21 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from integr8scode_coordinator.adapters.cgroups import RunCgroup
-from integr8scode_coordinator.adapters.proc_tree import (
+from integr8scode_coordinator.sandbox.cgroups import RunCgroup
+from integr8scode_coordinator.sandbox.languages import LanguageSpec
+from integr8scode_coordinator.sandbox.model import (
+    CappedOutput,
+    KillReason,
+    Observation,
+    SandboxLimits,
+)
+from integr8scode_coordinator.sandbox.proc_tree import (
     NOTHING,
     TreeUsage,
     parent_of,
     proportional_kb,
     tree_usage,
     vm_hwm_kb,
-)
-from integr8scode_coordinator.domain.runtimes import LanguageSpec
-from integr8scode_coordinator.domain.sandbox import (
-    CappedOutput,
-    KillReason,
-    Observation,
-    SandboxLimits,
 )
 
 # Descriptors as the launcher chain sees them. bwrap consumes 3-6 and 10 (the seccomp filter);
