@@ -70,8 +70,8 @@ from integr8scode_coordinator.sandbox.model import (
     SandboxRequest,
     SandboxResult,
     SandboxUnavailableError,
-    classify,
 )
+from integr8scode_coordinator.sandbox.outcome import classify
 from integr8scode_coordinator.sandbox.process import (
     GROUP_FD,
     LAUNCHER_ENV,

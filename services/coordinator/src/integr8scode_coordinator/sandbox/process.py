@@ -44,12 +44,8 @@ from typing import Any, Protocol
 
 from integr8scode_coordinator.sandbox.cgroups import RunCgroup
 from integr8scode_coordinator.sandbox.languages import LanguageSpec
-from integr8scode_coordinator.sandbox.model import (
-    CappedOutput,
-    KillReason,
-    Observation,
-    SandboxLimits,
-)
+from integr8scode_coordinator.sandbox.model import SandboxLimits
+from integr8scode_coordinator.sandbox.outcome import CappedOutput, KillReason, Observation
 from integr8scode_coordinator.sandbox.proc_tree import (
     NOTHING,
     TreeUsage,
