@@ -1,9 +1,9 @@
-"""sandbox.bubblewrap: the command line of one run, and the rlimits it sets — built, not run."""
+"""sandbox.command: the command line of one run, and the rlimits it sets — built, not run."""
 
 from __future__ import annotations
 
 from integr8scode_coordinator.sandbox import SandboxLimits
-from integr8scode_coordinator.sandbox.bubblewrap import (
+from integr8scode_coordinator.sandbox.command import (
     SANDBOX_INIT,
     BubblewrapConfig,
     build_command,

@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 
 from integr8scode_coordinator.sandbox import SandboxLimits
-from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapConfig, build_command
+from integr8scode_coordinator.sandbox.command import BubblewrapConfig, build_command
+from integr8scode_coordinator.sandbox.descriptors import SECCOMP_FD, ChildFiles
 from integr8scode_coordinator.sandbox.detect import Interpreter, Mount
 from integr8scode_coordinator.sandbox.languages import LANGUAGES
-from integr8scode_coordinator.sandbox.process import SECCOMP_FD, ChildFiles
 from integr8scode_coordinator.sandbox.seccomp import DENIED_SYSCALLS, compile_filter
 
 ROOT = Path(__file__).resolve().parents[4]
