@@ -138,11 +138,11 @@ async def open_loop(name: str, rate: float, duration: float, clients: int, poll_
 
 
 async def bare_sandbox(duration: float, concurrency: int) -> Run:
-    from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner  # noqa: PLC0415
-    from integr8scode_coordinator.domain.sandbox import (  # noqa: PLC0415
+    from integr8scode_coordinator.sandbox import (  # noqa: PLC0415
         SandboxLimits,
         SandboxRequest,
     )
+    from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner  # noqa: PLC0415
 
     runner = BubblewrapRunner.detect()
     version = next(r.default_version for r in runner.runtimes() if r.language == "python")

@@ -15,8 +15,8 @@ import asyncio
 import statistics
 import time
 
-from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
-from integr8scode_coordinator.domain.sandbox import SandboxLimits, SandboxRequest
+from integr8scode_coordinator.sandbox import SandboxLimits, SandboxRequest
+from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
 
 SCRIPTS = {
     "python": "print(sum(range(10)))",

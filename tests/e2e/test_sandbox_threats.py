@@ -120,7 +120,7 @@ async def test_cancel_a_running_execution(user: ApiUser) -> None:
     assert result["status"] == "cancelled"
 
 
-# x86-64 numbers of calls the sandbox's syscall filter refuses (the coordinator's adapters/seccomp;
+# x86-64 numbers of calls the sandbox's syscall filter refuses (the coordinator's sandbox/seccomp;
 # its container's profile is the same list); each is called with arguments that would otherwise
 # get past the kernel's argument checks.
 DENIED = {"keyctl": 250, "bpf": 321, "perf_event_open": 298, "io_uring_setup": 425, "ptrace": 101}

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from integr8scode_coordinator import SERVICE_NAME, __version__
-from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
 from integr8scode_coordinator.adapters.mongo_runtimes import MongoRuntimeCatalog
 from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
@@ -18,6 +17,7 @@ from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.config import Settings
 from integr8scode_coordinator.handlers.requests import RequestHandlers
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.scheduler import Scheduler
 from integr8scode_events import (
     ConsumerRunner,

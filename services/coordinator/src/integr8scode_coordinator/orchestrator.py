@@ -33,7 +33,7 @@ from integr8scode_coordinator.domain.saga import (
     SagaStep,
     TerminalReason,
 )
-from integr8scode_coordinator.domain.sandbox import (
+from integr8scode_coordinator.sandbox import (
     SandboxLimits,
     SandboxRequest,
     SandboxResult,

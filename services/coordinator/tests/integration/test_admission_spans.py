@@ -26,8 +26,8 @@ from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
 from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
 from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
-from integr8scode_coordinator.domain.sandbox import Runtime, SandboxRequest, SandboxResult
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+from integr8scode_coordinator.sandbox import Runtime, SandboxRequest, SandboxResult
 from integr8scode_coordinator.scheduler import Scheduler, SchedulerTiming
 from integr8scode_events import EventEnvelope, ProducerInfo, PublishedRecord
 from integr8scode_telemetry import TelemetrySettings, untraced

@@ -26,7 +26,7 @@ from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.domain import outcomes
 from integr8scode_coordinator.domain.ports import Reservation
 from integr8scode_coordinator.domain.saga import ExecutionRequest, Saga, SagaStatus
-from integr8scode_coordinator.domain.sandbox import SandboxResult
+from integr8scode_coordinator.sandbox import SandboxResult
 from integr8scode_events import ExecutionCompleted, ProducerInfo, decode_event
 
 STACK = local_stack()

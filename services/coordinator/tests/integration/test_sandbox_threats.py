@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from integr8scode_coordinator.adapters.bubblewrap import BubblewrapRunner
-from integr8scode_coordinator.domain.sandbox import SandboxLimits, SandboxRequest, SandboxResult
+from integr8scode_coordinator.sandbox import SandboxLimits, SandboxRequest, SandboxResult
+from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 

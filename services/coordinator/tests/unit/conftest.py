@@ -35,14 +35,14 @@ from integr8scode_coordinator.domain.saga import (
     Saga,
     SagaStatus,
 )
-from integr8scode_coordinator.domain.sandbox import (
+from integr8scode_coordinator.handlers.requests import RequestHandlers
+from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+from integr8scode_coordinator.sandbox import (
     Outcome,
     Runtime,
     SandboxRequest,
     SandboxResult,
 )
-from integr8scode_coordinator.handlers.requests import RequestHandlers
-from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
 from integr8scode_coordinator.scheduler import Scheduler, SchedulerTiming
 from integr8scode_events import (
     TERMINAL_EXECUTION_EVENTS,

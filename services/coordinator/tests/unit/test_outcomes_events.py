@@ -8,7 +8,7 @@ import pytest
 
 from integr8scode_coordinator.domain import outcomes
 from integr8scode_coordinator.domain.saga import SagaStatus, TerminalReason
-from integr8scode_coordinator.domain.sandbox import Outcome
+from integr8scode_coordinator.sandbox import Outcome
 from integr8scode_events import (
     ExecutionCancelled,
     ExecutionCompleted,

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from integr8scode_coordinator.domain.saga import SagaStatus
-from integr8scode_coordinator.domain.sandbox import Outcome
+from integr8scode_coordinator.sandbox import Outcome
 from integr8scode_events import (
     EventEnvelope,
     ExecutionCancelled,

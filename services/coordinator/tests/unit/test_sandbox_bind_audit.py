@@ -1,4 +1,4 @@
-"""adapters.bind_audit: the bind set is refused when it holds a socket, a directory anyone but
+"""sandbox.bind_audit: the bind set is refused when it holds a socket, a directory anyone but
 root may write, a writable bind or a host-private root — on temp trees, no bwrap."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from integr8scode_coordinator.adapters.bind_audit import audit, compact, forbidden
-from integr8scode_coordinator.adapters.runtime_detection import Mount
-from integr8scode_coordinator.domain.sandbox import SandboxUnavailableError
+from integr8scode_coordinator.sandbox import SandboxUnavailableError
+from integr8scode_coordinator.sandbox.bind_audit import audit, compact, forbidden
+from integr8scode_coordinator.sandbox.detect import Mount
 
 ME = frozenset({os.geteuid()})  # the temp tree's owner stands in for root here
 ANYWHERE = ()  # temp trees live under /tmp, a forbidden root: the walk is tested without that
@@ -110,7 +110,7 @@ def test_compact_keeps_the_outermost_of_nested_paths() -> None:
 
 def test_this_hosts_bind_set_passes() -> None:
     """What ``BubblewrapRunner.detect`` binds here: small, and free of sockets."""
-    from integr8scode_coordinator.adapters.runtime_detection import system_mounts  # noqa: PLC0415
+    from integr8scode_coordinator.sandbox.detect import system_mounts  # noqa: PLC0415
 
     report = audit([*system_mounts(tools=("/bin/sh",)), *binds("/etc/ld.so.cache")])
     assert report.entries < 50_000

@@ -1,11 +1,11 @@
-"""adapters.cgroups: reading the host's cgroup layout and a run's counters, on fake files."""
+"""sandbox.cgroups: reading the host's cgroup layout and a run's counters, on fake files."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from integr8scode_coordinator.adapters.cgroups import (
+from integr8scode_coordinator.sandbox.cgroups import (
     CgroupHost,
     RunCgroup,
     own_cgroups,

@@ -1,17 +1,17 @@
-"""adapters.bubblewrap: the command line of one run, and the rlimits it sets — built, not run."""
+"""sandbox.command: the command line of one run, and the rlimits it sets — built, not run."""
 
 from __future__ import annotations
 
-from integr8scode_coordinator.adapters.bubblewrap import (
+from integr8scode_coordinator.sandbox import SandboxLimits
+from integr8scode_coordinator.sandbox.command import (
     SANDBOX_INIT,
     BubblewrapConfig,
     build_command,
     data_backstop_mb,
     rlimit_args,
 )
-from integr8scode_coordinator.adapters.runtime_detection import Interpreter, Mount
-from integr8scode_coordinator.domain.runtimes import LANGUAGES
-from integr8scode_coordinator.domain.sandbox import SandboxLimits
+from integr8scode_coordinator.sandbox.detect import Interpreter, Mount
+from integr8scode_coordinator.sandbox.languages import LANGUAGES
 
 PYTHON = Interpreter("python", "3.11", "3.11.2", "/usr/bin/python3.11")
 NODE = Interpreter("javascript", "20", "20.1.0", "/opt/node/bin/node", ("/opt/node",))

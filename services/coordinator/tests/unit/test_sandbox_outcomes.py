@@ -1,4 +1,4 @@
-"""domain.sandbox: output capping and how a run's facts become an outcome and a message."""
+"""sandbox.outcome: output capping and how a run's facts become an outcome and a message."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from typing import Any
 
 import pytest
 
-from integr8scode_coordinator.domain.runtimes import LANGUAGES
-from integr8scode_coordinator.domain.sandbox import (
-    MIB,
+from integr8scode_coordinator.sandbox.languages import LANGUAGES
+from integr8scode_coordinator.sandbox.model import MIB, SandboxLimits
+from integr8scode_coordinator.sandbox.outcome import (
     CappedOutput,
     KillReason,
     Limit,
     Observation,
-    SandboxLimits,
     classify,
     human_bytes,
     limit_message,

@@ -1,4 +1,4 @@
-"""adapters.proc_tree: CPU and memory of a process tree, from a /proc laid out in a temp dir (and
+"""sandbox.proc_tree: CPU and memory of a process tree, from a /proc laid out in a temp dir (and
 once from the real /proc)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from integr8scode_coordinator.adapters.proc_tree import (
+from integr8scode_coordinator.sandbox.proc_tree import (
     parent_of,
     proportional_kb,
     tree_usage,

@@ -1,4 +1,4 @@
-"""domain.runtimes and adapters.runtime_detection: the language table, version parsing and
+"""sandbox.languages and sandbox.detect: the language table, version parsing and
 matching, and what an interpreter needs bound (host binaries are asked for their libraries and
 versions; nothing runs in a sandbox here)."""
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from integr8scode_coordinator.adapters.bind_audit import forbidden
-from integr8scode_coordinator.adapters.runtime_detection import (
+from integr8scode_coordinator.sandbox import Runtime, SandboxLimits
+from integr8scode_coordinator.sandbox.bind_audit import forbidden
+from integr8scode_coordinator.sandbox.detect import (
     Interpreter,
     Mount,
     binds_for,
@@ -23,13 +24,12 @@ from integr8scode_coordinator.adapters.runtime_detection import (
     runtimes_of,
     system_mounts,
 )
-from integr8scode_coordinator.domain.runtimes import (
+from integr8scode_coordinator.sandbox.languages import (
     LANGUAGES,
     match_version,
     node_heap_mb,
     parse_version,
 )
-from integr8scode_coordinator.domain.sandbox import Runtime, SandboxLimits
 
 LIMITS = SandboxLimits(timeout_s=5, memory_mb=128)
 

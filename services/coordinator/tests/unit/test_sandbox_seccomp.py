@@ -1,4 +1,4 @@
-"""adapters.seccomp: the syscall filter compiles, bubblewrap gets it, and the coordinator
+"""sandbox.seccomp: the syscall filter compiles, bubblewrap gets it, and the coordinator
 container's seccomp profile denies exactly the same calls."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 
-from integr8scode_coordinator.adapters.bubblewrap import BubblewrapConfig, build_command
-from integr8scode_coordinator.adapters.runtime_detection import Interpreter, Mount
-from integr8scode_coordinator.adapters.sandbox_process import SECCOMP_FD, ChildFiles
-from integr8scode_coordinator.adapters.seccomp import DENIED_SYSCALLS, compile_filter
-from integr8scode_coordinator.domain.runtimes import LANGUAGES
-from integr8scode_coordinator.domain.sandbox import SandboxLimits
+from integr8scode_coordinator.sandbox import SandboxLimits
+from integr8scode_coordinator.sandbox.command import BubblewrapConfig, build_command
+from integr8scode_coordinator.sandbox.descriptors import SECCOMP_FD, ChildFiles
+from integr8scode_coordinator.sandbox.detect import Interpreter, Mount
+from integr8scode_coordinator.sandbox.languages import LANGUAGES
+from integr8scode_coordinator.sandbox.seccomp import DENIED_SYSCALLS, compile_filter
 
 ROOT = Path(__file__).resolve().parents[4]
 PROFILE = ROOT / "deploy" / "containers" / "seccomp-coordinator.json"

@@ -9,7 +9,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.sandbox import Runtime
+from integr8scode_coordinator.sandbox import Runtime
 
 
 class MongoRuntimeCatalog:

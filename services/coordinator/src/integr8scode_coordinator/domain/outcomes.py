@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus, TerminalReason
-from integr8scode_coordinator.domain.sandbox import SandboxResult
+from integr8scode_coordinator.sandbox import SandboxResult
 from integr8scode_events import (
     EventEnvelope,
     ExecutionCancelled,

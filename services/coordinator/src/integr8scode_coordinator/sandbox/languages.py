@@ -22,7 +22,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from integr8scode_coordinator.domain.sandbox import Limit, SandboxLimits
+from integr8scode_coordinator.sandbox.model import SandboxLimits
+from integr8scode_coordinator.sandbox.outcome import Limit
 
 WORKDIR = "/work"
 

@@ -29,9 +29,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from integr8scode_coordinator.adapters.bind_audit import compact, forbidden
-from integr8scode_coordinator.domain.runtimes import LANGUAGES, LanguageSpec, parse_version
-from integr8scode_coordinator.domain.sandbox import Runtime
+from integr8scode_coordinator.sandbox.bind_audit import compact, forbidden
+from integr8scode_coordinator.sandbox.languages import LANGUAGES, LanguageSpec, parse_version
+from integr8scode_coordinator.sandbox.model import Runtime
 
 log = logging.getLogger(__name__)
 

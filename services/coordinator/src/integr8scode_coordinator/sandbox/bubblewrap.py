@@ -1,220 +1,63 @@
-"""The default sandbox runner: bubblewrap namespaces + rlimits + (where allowed) cgroups.
+"""The default sandbox runner, ``BubblewrapRunner``: bubblewrap namespaces + rlimits + (where
+allowed) cgroups, on this machine.
 
-One run is one process chain, started with ``posix_spawn`` (no ``preexec_fn``, safe in a
-threaded process) in a process group of its own::
+At start ``BubblewrapRunner.detect`` finds ``bwrap`` and ``prlimit``, compiles the syscall
+filter (``seccomp``), finds the interpreters and what they need bound (``detect``), checks the
+bind set (``bind_audit``), checks that every interpreter answers inside a sandbox
+(``verify_interpreters``) and probes the cgroups the host allows (``cgroups``).
 
-    [sh: join cgroups] → [setpriv: host uid 65534] → bwrap → sh (pid 1) → prlimit → interpreter
-
-- ``sh`` writes its pid into the run's ``cgroup.procs`` files and execs on, so every process of
-  the run is inside the cgroups from its first instruction (only when cgroups are usable).
-- ``setpriv`` (only when the coordinator runs as root) drops to host uid/gid 65534 before bwrap,
-  so the user namespace maps the sandbox's uid to an unprivileged host uid rather than to root.
-- ``bwrap`` unshares every namespace (user, pid, net, ipc, uts, cgroup, mount), drops all
-  capabilities, forbids nested user namespaces, clears the environment, binds only the
-  directories programs need read-only (``runtime_detection``; checked by ``bind_audit``: no
-  socket can be in them), mounts a fresh ``/proc`` and
-  a minimal ``/dev`` (read-only, plus a size-limited ``/dev/shm``), size-limited tmpfs at
-  ``/work`` (the working directory) and ``/tmp``, a synthetic ``/etc/passwd`` and ``/etc/group``,
-  remounts ``/`` read-only, and installs the syscall filter (``seccomp``) last, so it holds for
-  pid 1 and every process of the run. The script and stdin come from memfds handed to this one child
-  only (every other descriptor is closed in the child), so no other run — and nothing on the
-  host's disk — ever sees them.
-- ``sh`` is the sandbox's pid 1 (``SANDBOX_INIT``): it runs the program as its child, reaps
-  orphans, and exits only when the runner releases it — once every process of the run has
-  closed stdout and stderr. A script's background processes are part of its run, and a fork
-  bomb whose first shell returns at once still meets the process limit.
-- ``prlimit`` sets the rlimits *inside* the new user namespace, where RLIMIT_NPROC counts only
-  this run's processes: CPU seconds (a per-process backstop: ``sandbox_process`` holds the whole
-  run's CPU), file size, open files, processes, no core files, and, only without a memory
-  cgroup, a far-off RLIMIT_DATA as a backstop to the memory watch.
-
-Spawning the chain, watching it, killing it and measuring it: ``sandbox_process``.
+One run: the language and version asked for are matched to an interpreter (``languages``); the
+run gets its own cgroup where there are any; its command line is built (``command``: the whole
+launcher chain is described there); a ``SandboxProcess`` spawns it, watches it to its end and
+reads the result (``process``, ``outcome``); the cgroup goes. ``run`` wraps it in the
+``sandbox.run`` span.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from integr8scode_coordinator.adapters.bind_audit import audit
-from integr8scode_coordinator.adapters.cgroups import CgroupHost, RunCgroup
-from integr8scode_coordinator.adapters.runtime_detection import (
+from integr8scode_coordinator.sandbox.bind_audit import audit
+from integr8scode_coordinator.sandbox.cgroups import CgroupHost, RunCgroup
+from integr8scode_coordinator.sandbox.command import (
+    GROUP,
+    PASSWD,
+    BubblewrapConfig,
+    build_command,
+)
+from integr8scode_coordinator.sandbox.descriptors import ChildFiles
+from integr8scode_coordinator.sandbox.detect import (
     Interpreter,
     Mount,
     detect_interpreters,
     runtimes_of,
     system_mounts,
 )
-from integr8scode_coordinator.adapters.sandbox_process import (
-    GROUP_FD,
-    LAUNCHER_ENV,
-    PASSWD_FD,
-    SCRIPT_FD,
-    SECCOMP_FD,
-    STATUS_FD,
-    ChildFiles,
-    SandboxProcess,
-)
-from integr8scode_coordinator.adapters.seccomp import SeccompUnavailableError, compile_filter
-from integr8scode_coordinator.domain.runtimes import LANGUAGES, WORKDIR, LanguageSpec, match_version
-from integr8scode_coordinator.domain.sandbox import (
-    MIB,
+from integr8scode_coordinator.sandbox.languages import LANGUAGES, LanguageSpec, match_version
+from integr8scode_coordinator.sandbox.model import (
     PLATFORM_FAILURE,
     Runtime,
     SandboxLimits,
     SandboxRequest,
     SandboxResult,
     SandboxUnavailableError,
-    classify,
 )
+from integr8scode_coordinator.sandbox.process import LAUNCHER_ENV, SandboxProcess
+from integr8scode_coordinator.sandbox.seccomp import SeccompUnavailableError, compile_filter
 from integr8scode_telemetry import attributes as a
 
 log = logging.getLogger(__name__)
-
-NOBODY = 65534
-SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-PASSWD = f"sandbox:x:{NOBODY}:{NOBODY}:sandbox:{WORKDIR}:/bin/sh\n".encode()
-GROUP = f"sandbox:x:{NOBODY}:\n".encode()
-DATA_BACKSTOP_HEADROOM_MB = 512
-JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
-# pid 1 of the sandbox. bwrap's own reaper won't do: its monitor exits as soon as the reaper
-# reports the exit code, before reaping it, which loses the run's CPU time and peak RSS to
-# wait4(). This shell keeps its diagnostics out of the program's stderr (no "Killed" lines),
-# runs the program, lets go of stdout/stderr, and waits for the runner's release (EOF on fd 7).
-SANDBOX_INIT = (
-    'exec 2>/dev/null 1>&8 8>&-; (exec "$@" 2>&9 9>&- 7<&-); rc=$?; '
-    "exec 1>&- 9>&-; read _ <&7; exit $rc"
-)
-
-
-@dataclass(frozen=True)
-class BubblewrapConfig:
-    bwrap: str
-    prlimit: str
-    setpriv: str | None  # set when we are root: drop to host uid 65534 before bwrap
-    interpreters: tuple[Interpreter, ...]
-    mounts: tuple[Mount, ...]
-    seccomp: bytes | None = None  # the compiled syscall filter (adapters/seccomp.py)
-    shell: str = "/bin/sh"
-    flood_factor: int = 10  # stop a program after this many times the output cap
-    poll_interval_s: float = 0.05  # process tree CPU and cgroup counters, while a run is going
-    sample_interval_s: float = 0.02  # the same plus its memory, when there is no memory cgroup
-    kill_grace_s: float = 1.0  # after SIGKILL to pid 1, before SIGKILL to the process group
-
-
-def data_backstop_mb(limits: SandboxLimits) -> int:
-    """RLIMIT_DATA of each process when no memory cgroup holds the run: far enough above
-    ``memory_mb`` that thread stacks (8 MiB each) and sparse mappings of real programs fit, close
-    enough that one process can't get far past the limit between two samples of the watch."""
-    return max(2 * limits.memory_mb, limits.memory_mb + DATA_BACKSTOP_HEADROOM_MB)
-
-
-def rlimit_args(
-    limits: SandboxLimits, *, pids_cgroup: bool, memory_cgroup: bool = False
-) -> list[str]:
-    """``prlimit`` options for a run: soft = hard, except CPU (SIGXCPU first, SIGKILL 1s later).
-
-    RLIMIT_NPROC counts the sandbox's pid 1 too, hence +1. With a pids cgroup (which also counts
-    bwrap's monitor, so ``max_processes + 2``) it is a backstop one above, so the cgroup refuses
-    first and its counter records that it did. Memory: with a memory cgroup, none (the cgroup
-    holds the whole run's resident memory; an address-space limit would refuse mmaps and thread
-    stacks a program never touches); without one, RLIMIT_DATA as a backstop to the watch
-    (``data_backstop_mb``). RLIMIT_CPU is per process: the watch holds the whole run's CPU."""
-    nproc = limits.max_processes + (2 if pids_cgroup else 1)
-    args = [
-        "--core=0",
-        f"--fsize={limits.max_file_size_mb * MIB}",
-        f"--nofile={limits.max_open_files}",
-        f"--nproc={nproc}",
-    ]
-    if not memory_cgroup:
-        args.append(f"--data={data_backstop_mb(limits) * MIB}")
-    if limits.cpu_time_s:
-        soft = max(1, math.ceil(limits.cpu_time_s))
-        args.append(f"--cpu={soft}:{soft + 1}")
-    return args
-
-
-def build_command(
-    config: BubblewrapConfig,
-    spec: LanguageSpec,
-    interpreter: Interpreter,
-    limits: SandboxLimits,
-    *,
-    cgroup_procs: Sequence[str] = (),
-    pids_cgroup: bool = False,
-    memory_cgroup: bool = False,
-    files: bool = True,
-    command: Sequence[str] | None = None,
-    seccomp_fd: int | None = SECCOMP_FD,
-) -> list[str]:
-    """The whole argv of one run. With ``files`` the child must hold the script, passwd, group
-    and status descriptors at ``SCRIPT_FD``, ``PASSWD_FD``, ``GROUP_FD`` and ``STATUS_FD``;
-    with a filter in the config, the filter at ``seccomp_fd``."""
-    c = config
-    tmpfs = str(limits.tmpfs_size_mb * MIB)
-    argv: list[str] = []
-    if cgroup_procs:
-        argv += [c.shell, "-c", JOIN_CGROUPS, "sandbox-launch", *cgroup_procs, "--"]
-    if c.setpriv:
-        argv += [c.setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
-    argv += [
-        c.bwrap,
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--cap-drop", "ALL",
-        "--die-with-parent",
-        "--new-session",
-        "--uid", str(NOBODY),
-        "--gid", str(NOBODY),
-        "--hostname", "sandbox",
-        "--clearenv",
-        "--setenv", "PATH", SANDBOX_PATH,
-        "--setenv", "HOME", WORKDIR,
-        "--setenv", "LANG", "C.UTF-8",
-    ]  # fmt: skip
-    for mount in c.mounts:
-        argv += [f"--{mount.kind}", mount.source, mount.dest]
-    bound = [m.source for m in c.mounts if m.kind == "ro-bind"]
-    for directory in interpreter.binds:
-        if not any(directory == b or directory.startswith(b + "/") for b in bound):
-            argv += ["--ro-bind", directory, directory]
-    argv += [
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--remount-ro", "/dev",
-        "--size", tmpfs, "--tmpfs", "/dev/shm",  # noqa: S108 - inside the sandbox
-        "--size", tmpfs, "--tmpfs", "/tmp",  # noqa: S108 - a private tmpfs
-        "--size", tmpfs, "--tmpfs", WORKDIR,
-        "--chdir", WORKDIR,
-    ]  # fmt: skip
-    if files:
-        argv += [
-            "--ro-bind-data", str(PASSWD_FD), "/etc/passwd",
-            "--ro-bind-data", str(GROUP_FD), "/etc/group",
-            "--file", str(SCRIPT_FD), spec.script_path,
-            "--json-status-fd", str(STATUS_FD),
-        ]  # fmt: skip
-    if c.seccomp is not None and seccomp_fd is not None:
-        argv += ["--seccomp", str(seccomp_fd)]
-    rlimits = rlimit_args(limits, pids_cgroup=pids_cgroup, memory_cgroup=memory_cgroup)
-    argv += ["--remount-ro", "/", "--as-pid-1", "--"]
-    if files:
-        argv += [c.shell, "-c", SANDBOX_INIT, "sandbox-init"]
-    argv += [c.prlimit, *rlimits, "--"]
-    return argv + list(command or spec.command(interpreter.path, limits))
 
 
 def verify_interpreters(config: BubblewrapConfig) -> list[Interpreter]:
@@ -410,8 +253,7 @@ class BubblewrapRunner:
             return _no_run("cancelled", "cancelled before the sandbox started")
         spec, interpreter = resolved
         limits = request.limits
-        cgroup = self._cgroup_for(limits)
-        try:
+        with self._cgroup(limits) as cgroup:
             argv = build_command(
                 self.config,
                 spec,
@@ -421,8 +263,7 @@ class BubblewrapRunner:
                 pids_cgroup=cgroup is not None and cgroup.pids is not None,
                 memory_cgroup=cgroup is not None and cgroup.memory is not None,
             )
-            watch = SandboxProcess(self.config, limits, cgroup)
-            try:
+            with SandboxProcess(self.config, limits, cgroup) as watch:
                 try:
                     stdin, script = request.stdin.encode(), request.script.encode()
                     files = ChildFiles(
@@ -436,39 +277,27 @@ class BubblewrapRunner:
                 except OSError as exc:
                     return _no_run("failed", f"{PLATFORM_FAILURE}: {exc}")
                 await watch.wait(cancel)
-            finally:
-                watch.finish()  # kills and reaps if the run did not end (a cancelled task)
-            obs = watch.observation(spec)
-            outcome, exit_code, sig, error = classify(obs, limits, watch.flood_limit)
-            return SandboxResult(
-                outcome=outcome,
-                exit_code=exit_code,
-                signal=sig,
-                stdout=watch.stdout.text(),
-                stderr=watch.stderr.text(),
-                stdout_truncated=watch.stdout.truncated,
-                stderr_truncated=watch.stderr.truncated,
-                cpu_time_ms=obs.cpu_time_ms,
-                wall_time_ms=watch.wall_time_ms,
-                peak_memory_kb=watch.peak_memory_kb(),
-                error=error,
-            )
+            return watch.result(spec)  # before the cgroup goes: its counters are in the result
+
+    @contextlib.contextmanager
+    def _cgroup(self, limits: SandboxLimits) -> Iterator[RunCgroup | None]:
+        """The run's own cgroup (None: rlimits only, where the host allows none or refuses
+        one), removed when the run is over."""
+        cgroup = None
+        if self.cgroups.enforced:
+            try:
+                # pids.max also covers bwrap's two processes (the monitor and pid 1).
+                cgroup = self.cgroups.create(limits.memory_mb, limits.max_processes + 2)
+            except OSError as exc:
+                log.warning("could not create a cgroup for a run (%s); rlimits only", exc)
+        try:
+            yield cgroup
         finally:
             if cgroup is not None and not cgroup.remove():
                 # The last processes of a killed pid namespace can take a moment to leave.
                 task = asyncio.get_running_loop().create_task(_remove_later(cgroup))
                 self._cleanups.add(task)
                 task.add_done_callback(self._cleanups.discard)
-
-    def _cgroup_for(self, limits: SandboxLimits) -> RunCgroup | None:
-        if not self.cgroups.enforced:
-            return None
-        try:
-            # pids.max also covers bwrap's two processes (the monitor and pid 1).
-            return self.cgroups.create(limits.memory_mb, limits.max_processes + 2)
-        except OSError as exc:
-            log.warning("could not create a cgroup for a run (%s); rlimits only", exc)
-            return None
 
 
 async def _remove_later(cgroup: RunCgroup, attempts: int = 200) -> None:

@@ -1,10 +1,12 @@
-"""Run one sandboxed process chain and watch it: descriptors, spawn, output, kill, measurements.
+"""Run one sandboxed process chain and watch it: spawn, output, kill, measurements, result.
 
-The launcher chain (built by ``bubblewrap.build_command``) gets its inputs at fixed descriptor
-numbers (``STATUS_FD``…): memfds that only this one child sees, and pipes whose parent ends the
-``SandboxProcess`` reads. It is started with ``posix_spawn`` (no ``preexec_fn``, safe in a
-threaded process) in a process group of its own; the sandbox's pid 1 exits only when the
-``SandboxProcess`` releases it, once every process of the run has closed stdout and stderr.
+The launcher chain (built by ``command.build_command``) gets its inputs at fixed descriptor
+numbers (``descriptors.ChildFiles``): memfds that only this one child sees, and pipes whose
+parent ends the ``SandboxProcess`` reads. It is started with ``posix_spawn`` (no
+``preexec_fn``, safe in a threaded process) in a process group of its own; the sandbox's pid 1
+exits only when the ``SandboxProcess`` releases it, once every process of the run has closed
+stdout and stderr. A ``SandboxProcess`` is a context manager: leaving it finishes the run
+(killed and reaped if it did not end), and ``result`` then reads it as an outcome.
 
 A wall-clock deadline, the cancel event, output floods, (with cgroups) the OOM-kill and
 fork-refused counters, and the watch of the run's process tree all end a run the same way:
@@ -33,17 +35,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import resource
 import signal
 import time
-from collections.abc import Iterable
+from types import TracebackType
 from typing import Any, Protocol
 
-from integr8scode_coordinator.adapters.cgroups import RunCgroup
-from integr8scode_coordinator.adapters.proc_tree import (
+from integr8scode_coordinator.sandbox.cgroups import RunCgroup
+from integr8scode_coordinator.sandbox.descriptors import ChildFiles, close_fds
+from integr8scode_coordinator.sandbox.languages import LanguageSpec
+from integr8scode_coordinator.sandbox.model import SandboxLimits, SandboxResult
+from integr8scode_coordinator.sandbox.outcome import (
+    CappedOutput,
+    KillReason,
+    Observation,
+    classify,
+)
+from integr8scode_coordinator.sandbox.proc_tree import (
     NOTHING,
     TreeUsage,
     parent_of,
@@ -51,21 +61,7 @@ from integr8scode_coordinator.adapters.proc_tree import (
     tree_usage,
     vm_hwm_kb,
 )
-from integr8scode_coordinator.domain.runtimes import LanguageSpec
-from integr8scode_coordinator.domain.sandbox import (
-    CappedOutput,
-    KillReason,
-    Observation,
-    SandboxLimits,
-)
 
-# Descriptors as the launcher chain sees them. bwrap consumes 3-6 and 10 (the seccomp filter);
-# pid 1 gets 0, 7, 8, 9 and hands the program 0 (stdin), 8 as stdout and 9 as stderr. 1 and 2
-# carry only the launcher's own diagnostics (bwrap's setup errors), so they can't be confused
-# with the program's output. Everything from FIRST_CLOSED_FD up is closed in the child.
-STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD, RELEASE_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6, 7, 8, 9
-SECCOMP_FD = 10
-FIRST_CLOSED_FD = 11
 LAUNCHER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 # Dispositions a Python parent leaves ignored (SIG_IGN survives exec); programs expect defaults.
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
@@ -94,67 +90,6 @@ class ProcessTimings(Protocol):
     def kill_grace_s(self) -> float:
         """After SIGKILL to pid 1, before SIGKILL to the process group."""
         ...
-
-
-class ChildFiles:
-    """What one launcher gets, at fixed numbers (see ``STATUS_FD``…): memfds with stdin, the
-    script, passwd, group and (when there is one) the seccomp filter; the read end of the
-    release pipe; the write ends of the output, diagnostics and status pipes. The parent keeps
-    the other ends."""
-
-    def __init__(
-        self,
-        *,
-        stdin: bytes,
-        script: bytes,
-        passwd: bytes,
-        group: bytes,
-        seccomp: bytes | None = None,
-    ) -> None:
-        self.child: dict[int, int] = {}  # child's fd → ours
-        self.readers: dict[str, int] = {}
-        self.release = -1  # closing it lets the sandbox's pid 1 exit
-        try:
-            self.child[0] = _memfd("stdin", stdin, read_only=True)
-            self.child[SCRIPT_FD] = _memfd("script", script)
-            self.child[PASSWD_FD] = _memfd("passwd", passwd)
-            self.child[GROUP_FD] = _memfd("group", group)
-            if seccomp is not None:
-                self.child[SECCOMP_FD] = _memfd("seccomp", seccomp)
-            for name, child_fd in (
-                ("stdout", STDOUT_FD),
-                ("stderr", STDERR_FD),
-                ("diagnostics", 1),
-                ("status", STATUS_FD),
-            ):
-                r, w = os.pipe()
-                os.set_blocking(r, False)
-                self.readers[name] = r
-                self.child[child_fd] = _high(w)
-            self.child[2] = _high(os.dup(self.child[1]))
-            r, self.release = os.pipe()
-            self.child[RELEASE_FD] = _high(r)
-        except BaseException:
-            self.close_child_ends()
-            _close([*self.readers.values(), self.release])
-            raise
-
-    def file_actions(self) -> list[tuple[int, ...]]:
-        """dup2 ours onto the child's numbers, then close every other descriptor from
-        ``FIRST_CLOSED_FD`` up: this process may hold inheritable descriptors it was started
-        with, and they must not reach the sandbox."""
-        actions: list[tuple[int, ...]] = [
-            (os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in self.child.items()
-        ]
-        for name in os.listdir("/proc/self/fd"):
-            if int(name) >= FIRST_CLOSED_FD:
-                actions.append((os.POSIX_SPAWN_CLOSE, int(name)))
-        return actions
-
-    def close_child_ends(self) -> None:
-        """After the spawn the child holds its own copies; ours would keep the pipes open."""
-        _close(self.child.values())
-        self.child.clear()
 
 
 class SandboxProcess:
@@ -275,7 +210,7 @@ class SandboxProcess:
 
     def _let_go(self) -> None:
         if self._release >= 0:
-            _close([self._release])
+            close_fds([self._release])
             self._release = -1
 
     def _status_line(self, line: bytes) -> None:
@@ -398,6 +333,17 @@ class SandboxProcess:
         elif cgroup.process_limit_hit():
             self.kill("processes")
 
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish()  # kills and reaps if the run did not end (a cancelled task)
+
     def finish(self) -> None:
         """Release every descriptor; if the caller was cancelled mid-run, kill and reap first
         (synchronously: after SIGKILL that returns at once), so nothing is left behind."""
@@ -420,7 +366,7 @@ class SandboxProcess:
         self._rusage = self._exited.result()
         self._close_readers()
         self._let_go()
-        _close(fd for fd in (self._pidfd, self._init_pidfd) if fd >= 0)
+        close_fds(fd for fd in (self._pidfd, self._init_pidfd) if fd >= 0)
         self._pidfd = self._init_pidfd = -1
 
     def _close_reader(self, fd: int) -> None:
@@ -433,6 +379,25 @@ class SandboxProcess:
             self._close_reader(fd)
 
     # -- results ---------------------------------------------------------------------------
+
+    def result(self, spec: LanguageSpec) -> SandboxResult:
+        """What the run reports, once finished. Read it while the run's cgroup still exists:
+        its counters (OOM kills, refused forks, peak memory) are part of the result."""
+        obs = self.observation(spec)
+        outcome, exit_code, sig, error = classify(obs, self.limits, self.flood_limit)
+        return SandboxResult(
+            outcome=outcome,
+            exit_code=exit_code,
+            signal=sig,
+            stdout=self.stdout.text(),
+            stderr=self.stderr.text(),
+            stdout_truncated=self.stdout.truncated,
+            stderr_truncated=self.stderr.truncated,
+            cpu_time_ms=obs.cpu_time_ms,
+            wall_time_ms=self.wall_time_ms,
+            peak_memory_kb=self.peak_memory_kb(),
+            error=error,
+        )
 
     @property
     def wall_time_ms(self) -> float:
@@ -465,36 +430,3 @@ class SandboxProcess:
             return peak
         seen = int(self._rusage.ru_maxrss) if self._rusage is not None else 0
         return max(seen if seen > self._own_peak_kb else 0, self._sampled_peak_kb)
-
-
-def _high(fd: int) -> int:
-    """The same file at a descriptor >= ``FIRST_CLOSED_FD``, close-on-exec, so
-    ``posix_spawn``'s dup2 actions onto the child's numbers never overwrite a source they still
-    need."""
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FIRST_CLOSED_FD)
-    os.close(fd)
-    return high
-
-
-def _memfd(name: str, data: bytes, *, read_only: bool = False) -> int:
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
-        if read_only:  # the program may read its stdin, not rewrite it
-            ro = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
-            os.close(fd)
-            fd = ro
-        fd = _high(fd)  # a low number could be the target of another dup2 of the spawn
-    except BaseException:
-        os.close(fd)
-        raise
-    return _high(fd)
-
-
-def _close(fds: Iterable[int]) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)

@@ -5,7 +5,7 @@ against the host (``connect`` needs write permission on the socket, not a writab
 the bind set is made so that none can be in it:
 
 - by construction: only read-only binds (``ro-bind``) and symlinks, only of the directories
-  programs need (``runtime_detection``), never anything under ``FORBIDDEN_ROOTS`` — where
+  programs need (``detect``), never anything under ``FORBIDDEN_ROOTS`` — where
   daemons put their sockets (``/run``, ``/var``, ``/tmp``), users their files, and the kernel
   its interfaces; ``/proc`` and ``/dev`` inside are bubblewrap's own, fresh;
 - checked at start: every bound tree is walked (submounts included, as bubblewrap binds them
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from integr8scode_coordinator.domain.sandbox import SandboxUnavailableError
+from integr8scode_coordinator.sandbox.model import SandboxUnavailableError
 
 FORBIDDEN_ROOTS = (
     "/boot",
@@ -67,7 +67,7 @@ def compact(paths: Iterable[str]) -> tuple[str, ...]:
 
 
 class BindMount(Protocol):
-    """What ``audit`` needs of one bubblewrap mount (``runtime_detection.Mount`` has these)."""
+    """What ``audit`` needs of one bubblewrap mount (``detect.Mount`` has these)."""
 
     @property
     def kind(self) -> str: ...

@@ -1,106 +1,20 @@
-"""The sandbox contract: what a run is asked to do, what it reports, and how its outcome is read.
+"""How a run is read: its output, capped; the facts a runner gathered; the outcome they mean.
 
-A *runner* runs one untrusted script under limits and reports a ``SandboxResult``. The
-coordinator's saga only sees the ``SandboxRunner`` Protocol, so runners are interchangeable:
-
-- ``adapters.bubblewrap.BubblewrapRunner`` (the default) runs the script on this machine inside
-  bubblewrap namespaces, with rlimits and, where the host allows, cgroup limits.
-- A Kubernetes runner would be a new adapter (say ``adapters/kubernetes.py``) with the same three
-  members: ``name = "kubernetes"``; ``runtimes()`` from the images it may start; ``run()`` that
-  creates one hardened pod per execution (non-root, read-only root filesystem, no capabilities,
-  a deny-all NetworkPolicy, ``resources.limits`` from ``SandboxLimits``, ``activeDeadlineSeconds``
-  as a backstop), streams its logs through ``CappedOutput``, deletes the pod on timeout or when
-  ``cancel`` is set, and maps the pod's termination (``OOMKilled``, exit code, deadline) onto an
-  ``Observation`` so ``classify`` gives the same outcomes and messages as here. The composition
-  root (``app.py``) picks the runner; nothing else changes.
-
-Outcomes (DESIGN §3): ``completed`` — the program ran to its end, whatever its exit code;
-``timed_out`` — the wall-clock limit ended it; ``cancelled`` — someone cancelled it while it ran;
-``failed`` — a limit was hit (memory, processes, file size, disk, CPU, output flood) or the
-platform failed, and ``error`` says which in words a user understands.
+Runner-neutral, like ``model``: any runner keeps each output stream in a ``CappedOutput``, puts
+what it saw of a run (exit code, why it killed it, the kernel's counters, stderr) in an
+``Observation``, and ``classify`` turns that into the outcome, exit code, signal and the error
+a user reads (``memory limit of 128 MB exceeded``, ``sandbox failed to start: …``). The
+language-specific stderr markers come from ``languages.LanguageSpec``; the ones here are libc's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import enum
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
-from integr8scode_coordinator.domain.errors import CoordinatorError
-
-Outcome = Literal["completed", "timed_out", "failed", "cancelled"]
-
-MIB = 1024 * 1024
-PLATFORM_FAILURE = "sandbox failed to start"  # how a platform error's message begins
-
-
-class SandboxUnavailableError(CoordinatorError):
-    """The host can't run sandboxes (no bubblewrap, no user namespaces, no interpreter)."""
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Limits of one run. Sizes in MB are mebibytes; ``max_output_bytes`` is per stream."""
-
-    timeout_s: float
-    memory_mb: int
-    cpu_time_s: float | None = None
-    max_output_bytes: int = MIB
-    max_processes: int = 64
-    max_file_size_mb: int = 16
-    max_open_files: int = 64
-    tmpfs_size_mb: int = 64
-
-
-@dataclass(frozen=True)
-class SandboxRequest:
-    execution_id: str
-    language: str
-    language_version: str
-    script: str
-    stdin: str
-    limits: SandboxLimits
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    outcome: Outcome
-    exit_code: int | None
-    signal: int | None
-    stdout: str
-    stderr: str
-    stdout_truncated: bool
-    stderr_truncated: bool
-    cpu_time_ms: float
-    wall_time_ms: float
-    peak_memory_kb: int
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """A language this runner offers: ``versions`` as clients name them (``"3.11"``)."""
-
-    language: str
-    versions: list[str]
-    default_version: str
-
-
-class SandboxRunner(Protocol):
-    """Runs untrusted scripts. Implementations never raise for anything the script does."""
-
-    name: str
-
-    async def run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
-        """Run to a terminal outcome; when ``cancel`` is set, kill everything and say so."""
-        ...
-
-    def runtimes(self) -> list[Runtime]: ...
-
-
-# -- output ------------------------------------------------------------------------------------
+from integr8scode_coordinator.sandbox.model import MIB, PLATFORM_FAILURE, Outcome, SandboxLimits
 
 
 class CappedOutput:
@@ -137,9 +51,6 @@ class CappedOutput:
         return decoder.decode(bytes(self._kept), final=not self.truncated)
 
 
-# -- outcome -----------------------------------------------------------------------------------
-
-
 class Limit(enum.StrEnum):
     MEMORY = "memory"
     PROCESSES = "processes"
@@ -152,7 +63,7 @@ class Limit(enum.StrEnum):
 KillReason = Literal["timeout", "cancel", "output", "memory", "processes", "cpu"]
 
 # What a program prints when a limit refused it something (strerror texts are libc's, the same
-# for every language); language-specific markers come from ``runtimes.LanguageSpec``.
+# for every language); language-specific markers come from ``languages.LanguageSpec``.
 ERRNO_MARKERS: tuple[tuple[Limit, str], ...] = (
     (Limit.FILE_SIZE, "File too large"),
     (Limit.DISK, "No space left on device"),

@@ -1,6 +1,6 @@
 """What a live process tree uses, read from ``/proc``: CPU time and resident memory.
 
-The sandbox watcher (``sandbox_process``) reads the run's tree from its pid 1 every poll, to
+The sandbox watcher (``process``) reads the run's tree from its pid 1 every poll, to
 enforce the CPU limit on the whole run (and, without a memory cgroup, the memory limit) and to
 keep the figures the kernel forgets when a pid namespace is killed.
 

@@ -1,0 +1,28 @@
+"""The sandbox: the coordinator's security boundary, where untrusted scripts run under limits.
+
+This face is the contract the rest of the coordinator sees: a ``SandboxRunner`` takes a
+``SandboxRequest`` (a script, its ``SandboxLimits``) and reports a ``SandboxResult``; it offers
+``Runtime``s. The runner the composition root builds is ``sandbox.bubblewrap.BubblewrapRunner``
+(imported from there, so that importing the contract loads no runner). Nothing here imports the
+rest of the coordinator (an import-linter contract holds it).
+"""
+
+from integr8scode_coordinator.sandbox.model import (
+    Outcome,
+    Runtime,
+    SandboxLimits,
+    SandboxRequest,
+    SandboxResult,
+    SandboxRunner,
+    SandboxUnavailableError,
+)
+
+__all__ = [
+    "Outcome",
+    "Runtime",
+    "SandboxLimits",
+    "SandboxRequest",
+    "SandboxResult",
+    "SandboxRunner",
+    "SandboxUnavailableError",
+]
