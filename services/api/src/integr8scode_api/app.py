@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -68,8 +67,6 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Every public router, mounted under API_PREFIX behind the rate limit. Append new ones here.
 API_ROUTERS: tuple[APIRouter, ...] = (auth.router, admin_rate_limits.router, admin_users.router)
-
-Lifespan = AbstractAsyncContextManager[None]
 
 
 def create_app(settings: Settings) -> FastAPI:
