@@ -78,6 +78,7 @@ def test_an_invalid_setting_stops_the_image_with_one_line_and_status_2(name: str
         "--rm",
         "--network",
         "none",
+        "--no-healthcheck",  # podman would log its own systemd complaints on stderr
         "-e",
         f"{prefix}_PORT=70000",
         REFS[name],
