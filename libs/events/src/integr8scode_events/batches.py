@@ -66,7 +66,14 @@ class BatchDispatch:
         self._tracer = tracer
         self._span_name = span_name
         self._group_id = group_id
-        self._span_attributes = span_attributes or {}
+        # What every batch and per-message span says of this consumer, built once.
+        self._span_attributes: dict[str, Any] = {
+            t.MESSAGING_SYSTEM: "kafka",
+            t.MESSAGING_OPERATION_NAME: "process",
+            t.MESSAGING_OPERATION_TYPE: "process",
+            t.MESSAGING_GROUP: group_id,
+            **(span_attributes or {}),
+        }
         self._retry = retry
         self._dead_letter = dead_letter
 
@@ -153,14 +160,7 @@ class BatchDispatch:
         )
 
     def _batch_attributes(self, messages: Sequence[RawMessage]) -> dict[str, Any]:
-        attributes: dict[str, Any] = {
-            t.MESSAGING_SYSTEM: "kafka",
-            t.MESSAGING_OPERATION_NAME: "process",
-            t.MESSAGING_OPERATION_TYPE: "process",
-            t.MESSAGING_GROUP: self._group_id,
-            **self._span_attributes,
-            t.MESSAGING_BATCH_COUNT: len(messages),
-        }
+        attributes = {**self._span_attributes, t.MESSAGING_BATCH_COUNT: len(messages)}
         topics = {m.topic for m in messages}
         if len(topics) == 1:  # a batch from several topics has no one destination
             attributes[t.MESSAGING_DESTINATION] = topics.pop()
