@@ -19,8 +19,9 @@ An execution document (the notifier reads it too)::
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -37,6 +38,8 @@ from integr8scode_api.domain.executions import (
     StoredExecution,
     Submission,
 )
+
+T = TypeVar("T")
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 OUTBOX_COLLECTION = "submission_outbox"
@@ -270,7 +273,7 @@ class MongoExecutions:
         )
 
     @staticmethod
-    async def _call(awaitable: Any) -> Any:
+    async def _call(awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
         except PyMongoError as exc:

@@ -21,10 +21,10 @@ creates the ``user_id, created_at`` index).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -39,6 +39,8 @@ from integr8scode_api.domain.notifications import (
     mask_webhook_url,
 )
 from integr8scode_secrets import SecretBox, UnsealError, is_sealed
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ def notification_of(doc: dict[str, Any]) -> NotificationView:
     )
 
 
-async def _call(awaitable: Any, what: str) -> Any:
+async def _call(awaitable: Awaitable[T], what: str) -> T:
     try:
         return await awaitable
     except PyMongoError as exc:

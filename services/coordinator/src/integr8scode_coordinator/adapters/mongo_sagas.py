@@ -54,10 +54,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Collection, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -72,6 +72,8 @@ from integr8scode_coordinator.domain.saga import (
     Saga,
     SagaStatus,
 )
+
+T = TypeVar("T")
 
 _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [s.value for s in ACTIVE]
@@ -371,8 +373,10 @@ class MongoSagaStore:
         }
         if not await self._insert(self._outbox, entry):
             return False  # it has ended (or is ending) already
-        if only_from is SagaStatus.QUEUED and await self._call(
-            self._claims.find_one({"_id": execution_id}, {"_id": 1})
+        if (
+            only_from is SagaStatus.QUEUED
+            and await self._call(self._claims.find_one({"_id": execution_id}, {"_id": 1}))
+            is not None
         ):
             await self._delete(self._outbox, {"_id": execution_id, "token": token})
             return False  # claimed meanwhile: it is its claimer's now
@@ -521,7 +525,7 @@ class MongoSagaStore:
             update.close()  # not started if cancelled while waiting: no "never awaited" warning
 
     @staticmethod
-    async def _call(awaitable: Any) -> Any:
+    async def _call(awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
         except PyMongoError as exc:

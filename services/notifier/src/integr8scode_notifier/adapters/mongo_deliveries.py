@@ -9,8 +9,9 @@ and FerretDB only pushes ``_id`` filters down to an index.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -18,6 +19,8 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from integr8scode_notifier.domain.errors import StoreUnavailableError
 from integr8scode_notifier.domain.notifications import Channel, Delivery, DeliveryStatus
+
+T = TypeVar("T")
 
 COLLECTION = "notifications"
 
@@ -136,7 +139,7 @@ class MongoDeliveryStore:
         await self._call(self._c.update_one({"_id": delivery_id}, {"$set": {"announced": True}}))
 
     @staticmethod
-    async def _call(awaitable: Any) -> Any:
+    async def _call(awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
         except PyMongoError as exc:
