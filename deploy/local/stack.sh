@@ -53,8 +53,11 @@ up_native() {
   # Installs are independent (Maven download vs Go builds): run them side by side.
   parallel install \
     bash "$C/kafka.sh" install --- bash "$C/ferretdb.sh" install --- bash "$C/jaeger.sh" install
+  # FerretDB on PostgreSQL (FERRETDB_BACKEND=postgresql) needs its PostgreSQL first.
+  local mongo_wire="bash '$C/ferretdb.sh' start"
+  [ "${FERRETDB_BACKEND:-sqlite}" = postgresql ] && mongo_wire="bash '$C/postgres.sh' start && $mongo_wire"
   parallel start \
-    bash "$C/redis.sh" start --- bash "$C/ferretdb.sh" start --- bash "$C/kafka.sh" start \
+    bash "$C/redis.sh" start --- bash -c "$mongo_wire" --- bash "$C/kafka.sh" start \
     --- bash -c "bash '$C/jaeger.sh' start && bash '$C/collector.sh' start"
   bash "$C/services.sh" start
   demo
@@ -74,13 +77,14 @@ down_native() {
   bash "$ROOT_DIR/deploy/containers/run.sh" down
   bash "$C/services.sh" stop
   local c
-  for c in collector jaeger kafka ferretdb redis; do bash "$C/$c.sh" stop; done
+  for c in collector jaeger kafka ferretdb postgres redis; do bash "$C/$c.sh" stop; done
   echo "Integr8sCode stopped."
 }
 
 status_native() {
   local c
   for c in "${COMPONENTS[@]}"; do bash "$C/$c.sh" status || true; done
+  [ "${FERRETDB_BACKEND:-sqlite}" = postgresql ] && { bash "$C/postgres.sh" status || true; }
   bash "$C/services.sh" status
   bash "$ROOT_DIR/deploy/containers/run.sh" status
 }

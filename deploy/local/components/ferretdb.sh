@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# FerretDB 1.24 (MongoDB wire protocol on SQLite) as a native process on loopback.
+# FerretDB 1.24 (MongoDB wire protocol) as a native process on loopback, on SQLite or PostgreSQL.
 #
 # Built from the Go module proxy through the wrapper module deploy/local/ferretdb/build (see the
-# comment in its go.mod for why), into $BIN_DIR/ferretdb-<version>. Databases are SQLite files
-# under .local/data/ferretdb/.
+# comment in its go.mod for why), with the index fixes of deploy/local/ferretdb/patch_source.py,
+# into $BIN_DIR/ferretdb-<version>-<patch level>. FERRETDB_BACKEND picks the storage:
+#   sqlite      databases are SQLite files under .local/data/ferretdb/;
+#   postgresql  schemas of the database `ferretdb` in the local PostgreSQL (components/postgres.sh,
+#               which must be started first; stack.sh does).
 #
 # Usage: ferretdb.sh install|start|stop|status
 #   status exits 0 when running and answering, 1 when running but not answering, 3 when stopped.
 # Environment: MONGO_PORT (27017), FERRETDB_DEBUG_PORT (8088: metrics, /debug/livez, /debug/readyz),
 #   FERRETDB_LOG_LEVEL (warn; info logs every connection), FERRETDB_VERSION (from the wrapper's go.mod),
-#   FERRETDB_START_TIMEOUT (seconds, 30).
+#   FERRETDB_START_TIMEOUT (seconds, 30), FERRETDB_BACKEND (sqlite), POSTGRES_PORT (5433),
+#   FERRETDB_PG_POOL (connections to PostgreSQL, 16).
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
@@ -17,8 +21,10 @@ NAME=ferretdb
 WRAPPER_DIR="$LOCAL_DIR/ferretdb/build"
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION="${FERRETDB_VERSION:-$(sed -n "s|^require $FERRETDB_MODULE \(v[^ ]*\).*|\1|p" "$WRAPPER_DIR/go.mod")}"
-# "-idx1": built with the _id index fix below; a new suffix forces a rebuild on warm caches.
-FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx1"
+# "-idx2": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
+FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx2"
+FERRETDB_BACKEND="${FERRETDB_BACKEND:-sqlite}"
+FERRETDB_PG_POOL="${FERRETDB_PG_POOL:-16}"
 FERRETDB_DATA="$DATA_DIR/ferretdb"
 FERRETDB_DEBUG_PORT="${FERRETDB_DEBUG_PORT:-8088}"
 FERRETDB_LOG_LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
@@ -48,14 +54,9 @@ cmd_install() {
   cp -R "$mod_dir" "$src/FerretDB"
   chmod -R u+w "$src/FerretDB"
   echo "$FERRETDB_VERSION" >"$src/FerretDB/build/version/version.txt"
-  # The SQLite backend filters by `_ferretdb_sjson->'$._id'` (metadata.IDColumn) but builds the
-  # `_id` index on `_ferretdb_sjson->"_id"`, an expression SQLite can't match, so every lookup
-  # by _id scans and parses the whole collection. Build the `_id` index on IDColumn itself
-  # (measured: SCAN → SEARCH USING INDEX). docs/decisions.md, "FerretDB _id index".
-  local registry="$src/FerretDB/internal/backends/sqlite/metadata/registry.go"
-  grep -q 'columns\[i\] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))' "$registry" ||
-    die "$NAME" "FerretDB $FERRETDB_VERSION: the _id index patch no longer applies" "$build_log"
-  sed -i 's|^\([[:space:]]*\)columns\[i\] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))$|&\n\1if key.Field == "_id" {\n\1\tcolumns[i] = IDColumn\n\1}|' "$registry"
+  # The index fixes (docs/decisions.md, "FerretDB indexes"); refuses a source they don't fit.
+  python3 "$LOCAL_DIR/ferretdb/patch_source.py" "$src/FerretDB" >>"$build_log" 2>&1 ||
+    die "$NAME" "FerretDB $FERRETDB_VERSION: the index patches no longer apply" "$build_log"
   if ! (
     cd "$src"
     go mod edit -require="$FERRETDB_MODULE@$FERRETDB_VERSION"
@@ -109,13 +110,23 @@ cmd_start() {
   port_free "$MONGO_PORT" MONGO_PORT
   port_free "$FERRETDB_DEBUG_PORT" FERRETDB_DEBUG_PORT
   mkdir -p "$FERRETDB_DATA"
-  step "$NAME" "starting on $BIND_HOST:$MONGO_PORT"
+  step "$NAME" "starting on $BIND_HOST:$MONGO_PORT ($FERRETDB_BACKEND)"
   local t0; t0=$(date +%s)
   # Flags win over FERRETDB_* variables a developer may have set for other purposes.
+  local storage
+  case "$FERRETDB_BACKEND" in
+    sqlite) storage=(--handler=sqlite --sqlite-url="file:$FERRETDB_DATA/?_pragma=synchronous(normal)") ;;
+    postgresql)
+      port_open "$POSTGRES_PORT" ||
+        die "$NAME" "FERRETDB_BACKEND=postgresql but nothing answers on 127.0.0.1:$POSTGRES_PORT (start components/postgres.sh first)"
+      storage=(--handler=postgresql
+        --postgresql-url="postgres://postgres@$BIND_HOST:$POSTGRES_PORT/ferretdb?pool_max_conns=$FERRETDB_PG_POOL")
+      ;;
+    *) die "$NAME" "FERRETDB_BACKEND must be sqlite or postgresql, not '$FERRETDB_BACKEND'" ;;
+  esac
   start_bg "$NAME" "$FERRETDB_BIN" \
     --listen-addr="$BIND_HOST:$MONGO_PORT" \
-    --handler=sqlite \
-    --sqlite-url="file:$FERRETDB_DATA/?_pragma=synchronous(normal)" \
+    "${storage[@]}" \
     --state-dir="$FERRETDB_DATA" \
     --debug-addr="$BIND_HOST:$FERRETDB_DEBUG_PORT" \
     --telemetry=disable \
