@@ -10,8 +10,7 @@ same two fields, byte for byte); they are parsed only when asked, once per insta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
@@ -28,7 +27,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredTraceContext:
     """A W3C trace context as stored: ``traceparent`` and ``tracestate``, each None when absent.
 
@@ -41,6 +40,10 @@ class StoredTraceContext:
 
     traceparent: str | None = None
     tracestate: str | None = None
+    # What the propagator made of them, on first use (not part of equality or the repr).
+    _parsed: tuple[Context, SpanContext | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def capture(cls, context: Context | None = None) -> StoredTraceContext:
@@ -73,22 +76,26 @@ class StoredTraceContext:
             return {TRACEPARENT: self.traceparent}
         return {TRACEPARENT: self.traceparent, TRACESTATE: self.tracestate}
 
-    @cached_property
-    def _extracted(self) -> Context:
-        # On an empty context, never the current one: nothing of the caller's (its span, its
-        # suppression flag, its baggage) leaks into what the stored context continues.
-        return _W3C.extract(self.carrier(), context=Context())
+    def _parse(self) -> tuple[Context, SpanContext | None]:
+        parsed = self._parsed
+        if parsed is None:
+            # On an empty context, never the current one: nothing of the caller's (its span,
+            # its suppression flag, its baggage) leaks into what the stored context continues.
+            context = _W3C.extract(self.carrier(), context=Context())
+            found = trace.get_current_span(context).get_span_context()
+            parsed = (context, found if found.is_valid else None)
+            object.__setattr__(self, "_parsed", parsed)  # a cache: the value doesn't change
+        return parsed
 
     def context(self) -> Context:
         """A context whose current span is the stored (remote) one, to start spans under; an
         empty context (so a new root) when there is no usable stored context."""
-        return self._extracted
+        return self._parse()[0]
 
-    @cached_property
+    @property
     def span_context(self) -> SpanContext | None:
         """The stored span as a remote span context (for links), or None when unusable."""
-        found = trace.get_current_span(self._extracted).get_span_context()
-        return found if found.is_valid else None
+        return self._parse()[1]
 
     @property
     def trace_id(self) -> str | None:
