@@ -36,6 +36,7 @@ from integr8scode_events.retry_policy import RetryPolicy
 from integr8scode_events.settings import KafkaSettings, MongoSettings
 from integr8scode_events.supervisor import Supervisor
 from integr8scode_events.topics import ALL_TOPICS, DEAD_LETTER_QUEUE, TopicSpec, ensure_topics
+from integr8scode_events.trace_context import StoredTraceContext
 
 __all__ = [
     "ALL_TOPICS",
@@ -72,6 +73,7 @@ __all__ = [
     "PublishedRecord",
     "RawMessage",
     "RetryPolicy",
+    "StoredTraceContext",
     "Supervisor",
     "TopicSpec",
     "UnknownEventTypeError",

@@ -26,6 +26,7 @@ from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.handlers import BatchHandler, RawMessage
 from integr8scode_events.retry_policy import RetryPolicy
+from integr8scode_events.trace_context import StoredTraceContext
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class BatchDispatch:
             links = [
                 trace.Link(ctx)
                 for message in messages[:MAX_BATCH_LINKS]
-                if (ctx := t.span_context_from_traceparent(message.headers.get(h.TRACEPARENT)))
+                if (ctx := StoredTraceContext.from_headers(message.headers).span_context)
             ]
         return self._tracer.start_as_current_span(
             self._span_name,

@@ -37,6 +37,7 @@ from integr8scode_events.publisher import EventPublisher
 from integr8scode_events.retry_policy import RetryPolicy
 from integr8scode_events.settings import KafkaSettings
 from integr8scode_events.topics import DEAD_LETTER_QUEUE
+from integr8scode_events.trace_context import StoredTraceContext
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class ConsumerRunner:
             attributes[t.MESSAGING_KEY] = record.key.decode(errors="replace")
         links: tuple[trace.Link, ...] = ()
         if self._link_header is not None and (
-            sender := t.span_context_from_traceparent(headers.get(self._link_header))
+            sender := StoredTraceContext(headers.get(self._link_header) or None).span_context
         ):
             links = (trace.Link(sender, {"integr8scode.link.reason": self._link_header}),)
         with self._tracer.start_as_current_span(

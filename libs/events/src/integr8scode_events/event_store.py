@@ -7,7 +7,6 @@ to link each replayed message back to the original trace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,31 +16,13 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.envelope import EventEnvelope
 from integr8scode_events.errors import EventsError
+from integr8scode_events.trace_context import StoredTraceContext
 
 _DUPLICATE_KEY = 11000
 COLLECTION = "events"
-
-
-@dataclass(frozen=True)
-class StoredTraceContext:
-    """The producer span's context as it travelled in the headers."""
-
-    traceparent: str | None
-    tracestate: str | None
-
-    @property
-    def trace_id(self) -> str | None:
-        parts = (self.traceparent or "").split("-")
-        return parts[1] if len(parts) == 4 else None
-
-    @property
-    def span_id(self) -> str | None:
-        parts = (self.traceparent or "").split("-")
-        return parts[2] if len(parts) == 4 else None
 
 
 def stored_document(
@@ -53,16 +34,11 @@ def stored_document(
     headers: Mapping[str, str],
 ) -> dict[str, Any]:
     """The document stored for one consumed event."""
-    ctx = StoredTraceContext(headers.get(h.TRACEPARENT), headers.get(h.TRACESTATE))
+    ctx = StoredTraceContext.from_headers(headers)
     doc = event.model_dump(mode="json")
     doc["occurred_at"] = event.occurred_at  # kept a date so time-range filters use the index
     doc["kafka"] = {"topic": topic, "partition": partition, "offset": offset}
-    doc["trace"] = {
-        "traceparent": ctx.traceparent,
-        "tracestate": ctx.tracestate,
-        "trace_id": ctx.trace_id,
-        "span_id": ctx.span_id,
-    }
+    doc["trace"] = {**ctx.fields(), "trace_id": ctx.trace_id, "span_id": ctx.span_id}
     doc["stored_at"] = datetime.now(UTC)
     return doc
 

@@ -12,7 +12,6 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanContext, TraceFlags
 
 from integr8scode_events import headers as h
 from integr8scode_events.codec import peek_envelope
@@ -92,21 +91,6 @@ def continued(context: Context) -> Iterator[trace.Span]:
         yield trace.get_current_span(context)
     finally:
         otel_context.detach(token)
-
-
-def span_context_from_traceparent(traceparent: str | None) -> SpanContext | None:
-    """The remote span context a stored W3C ``traceparent`` names (for links), or None when it
-    is missing or malformed."""
-    parts = (traceparent or "").strip().split("-")
-    if len(parts) != 4 or parts[0] != "00" or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
-    except ValueError:
-        return None
-    if trace_id == 0 or span_id == 0:
-        return None
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0xFF))
 
 
 def message_attributes(value: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from integr8scode_events import (
     RetryPolicy,
 )
 from integr8scode_events import headers as h
-from integr8scode_events.tracing import span_context_from_traceparent
+from integr8scode_events.trace_context import StoredTraceContext
 
 
 def _traced() -> tuple[TracerProvider, InMemorySpanExporter]:
@@ -178,7 +178,7 @@ async def test_publish_raw_links_and_reinjects(
     topic = await new_topic()
     provider, exporter = _traced()
     original = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    origin = span_context_from_traceparent(original)
+    origin = StoredTraceContext(original).span_context
     assert origin is not None
     async with EventPublisher(kafka_settings, "events-it", tracer_provider=provider) as pub:
         await pub.publish_raw(
@@ -192,7 +192,7 @@ async def test_publish_raw_links_and_reinjects(
     [record] = await read_all(topic, expected=1)
     [span] = _named(exporter.get_finished_spans(), f"publish {topic}")
     assert [link.context.trace_id for link in span.links] == [origin.trace_id]
-    sent = span_context_from_traceparent(h.to_dict(record.headers)[h.TRACEPARENT])
+    sent = StoredTraceContext.from_headers(h.to_dict(record.headers)).span_context
     assert sent is not None
     assert (sent.trace_id, sent.span_id) == (span.context.trace_id, span.context.span_id)
     assert sent.trace_id != origin.trace_id

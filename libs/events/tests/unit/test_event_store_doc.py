@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from integr8scode_events.envelope import EventEnvelope
-from integr8scode_events.event_store import StoredTraceContext, stored_document
+from integr8scode_events.event_store import stored_document
 from integr8scode_events.events import ExecutionRequested
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -65,7 +65,13 @@ def test_without_trace_headers_the_ids_are_none(requested: ExecutionRequested) -
     }
 
 
-def test_a_malformed_traceparent_gives_no_ids() -> None:
-    ctx = StoredTraceContext(traceparent="garbage", tracestate=None)
-    assert ctx.trace_id is None
-    assert ctx.span_id is None
+def test_a_malformed_traceparent_is_kept_but_gives_no_ids(requested: ExecutionRequested) -> None:
+    doc = stored_document(
+        requested, topic="t", partition=0, offset=0, headers={"traceparent": "garbage"}
+    )
+    assert doc["trace"] == {
+        "traceparent": "garbage",
+        "tracestate": None,
+        "trace_id": None,
+        "span_id": None,
+    }

@@ -15,6 +15,7 @@ from tests.kafka_support import sample_event
 from integr8scode_events import EventPublisher, KafkaSettings
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
+from integr8scode_events.trace_context import StoredTraceContext
 
 
 class RecordingProducer:
@@ -96,6 +97,6 @@ async def test_the_producer_span_is_written_under_the_asked_header() -> None:
     headers = h.to_dict(producer.sent[0]["headers"])
     assert headers[h.TRACEPARENT] == failed_trace  # still the trace that failed
     [span] = exporter.get_finished_spans()
-    by = t.span_context_from_traceparent(headers[h.DEAD_LETTERED_BY])
+    by = StoredTraceContext(headers[h.DEAD_LETTERED_BY]).span_context
     assert by is not None
     assert (by.trace_id, by.span_id) == (span.context.trace_id, span.context.span_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from integr8scode_events import headers as h
-from integr8scode_events.tracing import span_context_from_traceparent
 
 
 def test_to_dict_decodes_and_lets_the_last_value_win() -> None:
@@ -59,14 +58,3 @@ def test_header_names_match_the_design() -> None:
         "x-dead-lettered-by",
     }
     assert (h.REPLAY_SESSION, h.REPLAYED_EVENT_ID) == ("x-replay-session", "x-replayed-event-id")
-
-
-def test_span_context_from_traceparent() -> None:
-    ctx = span_context_from_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-    assert ctx is not None
-    assert ctx.is_remote
-    assert f"{ctx.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
-    assert f"{ctx.span_id:016x}" == "b7ad6b7169203331"
-    assert ctx.trace_flags.sampled
-    for bad in (None, "", "garbage", "00-" + "0" * 32 + "-b7ad6b7169203331-01", "01-a-b-c"):
-        assert span_context_from_traceparent(bad) is None

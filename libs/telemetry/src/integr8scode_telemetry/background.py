@@ -8,9 +8,10 @@ under ``untraced()`` (or decorate the pass with ``untraced_task``): the instrume
 suppression flag of the OpenTelemetry context and make no span.
 
 When a pass finds real work for one execution or message (a lost run to fail, an entry to
-republish), that work runs under ``resume_trace(traceparent, tracestate)`` with the context
-stored with the execution or message: its spans, client spans included, go into that trace.
-Without a usable stored context the work stays untraced rather than starting a root trace.
+republish), that work runs under ``resume_trace(parent)`` with the span context stored with the
+execution or message (``StoredTraceContext.span_context`` of ``integr8scode_events``, which
+this library does not import): its spans, client spans included, go into that trace. Without a
+usable stored context the work stays untraced rather than starting a root trace.
 
 Only the suppression flag is used, so the process's own spans (``tracer.start_span``) are not
 affected: a pass must not start spans of its own outside ``resume_trace``.
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation as _suppress
 
 P = ParamSpec("P")
@@ -52,20 +53,18 @@ def untraced_task(
 
 
 @contextmanager
-def resume_trace(traceparent: str | None, tracestate: str | None = None) -> Iterator[bool]:
-    """Continue the trace of a stored W3C context for work done on its behalf by a background
-    pass: the stored span becomes the parent of what the block starts, and instrumentation is
-    on again inside it (even under ``untraced()``). Yields True when the context was usable;
-    False when it was missing or malformed, and the block then runs ``untraced()``."""
-    carrier = {"traceparent": traceparent} if traceparent else {}
-    if traceparent and tracestate:
-        carrier["tracestate"] = tracestate
-    # A fresh context (not the current one): the caller's suppression flag is not inherited.
-    stored = propagate.extract(carrier, context=context.Context())
-    if not trace.get_current_span(stored).get_span_context().is_valid:
+def resume_trace(parent: trace.SpanContext | None) -> Iterator[bool]:
+    """Continue the trace of a stored span context for work done on its behalf by a background
+    pass: ``parent`` becomes the parent of what the block starts, and instrumentation is on
+    again inside it (even under ``untraced()``). Yields True when it was usable; False when it
+    was None or invalid, and the block then runs ``untraced()``."""
+    if parent is None or not parent.is_valid:
         with untraced():
             yield False
         return
+    # On a fresh context (not the current one): the caller's suppression flag, span and
+    # baggage are not inherited; only the stored span is.
+    stored = trace.set_span_in_context(trace.NonRecordingSpan(parent), context.Context())
     token = context.attach(stored)
     try:
         yield True

@@ -4,7 +4,7 @@ instrumentations, and work for one execution continues that execution's stored t
 from __future__ import annotations
 
 import pytest
-from opentelemetry import propagate, trace
+from opentelemetry import baggage, context, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -32,11 +32,17 @@ def _client_call(tracer: trace.Tracer, name: str) -> None:
             pass
 
 
-def _stored_context(tracer: trace.Tracer) -> tuple[str, str, trace.SpanContext]:
+def _stored_context(tracer: trace.Tracer) -> trace.SpanContext:
+    """A span context as a stored one reads back: remote, with its tracestate."""
     with tracer.start_as_current_span("kafka.consume") as span:
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        return carrier["traceparent"], "vendor=1", span.get_span_context()
+        ended = span.get_span_context()
+    return trace.SpanContext(
+        ended.trace_id,
+        ended.span_id,
+        is_remote=True,
+        trace_flags=ended.trace_flags,
+        trace_state=trace.TraceState([("vendor", "1")]),
+    )
 
 
 def test_untraced_suppresses_client_spans_and_restores_them_after(
@@ -67,10 +73,10 @@ async def test_untraced_task_runs_the_whole_pass_suppressed(
 def test_resume_trace_parents_the_work_on_the_stored_context_even_inside_a_pass(
     tracer: trace.Tracer, exporter: InMemorySpanExporter
 ) -> None:
-    traceparent, tracestate, stored = _stored_context(tracer)
+    stored = _stored_context(tracer)
     exporter.clear()
     with untraced():
-        with resume_trace(traceparent, tracestate) as resumed:
+        with resume_trace(stored) as resumed:
             assert resumed
             with tracer.start_as_current_span("saga.recover"):
                 _client_call(tracer, "update sagas")
@@ -88,14 +94,26 @@ def test_resume_trace_parents_the_work_on_the_stored_context_even_inside_a_pass(
     assert update.parent.span_id == recover.context.span_id
 
 
-@pytest.mark.parametrize(
-    "traceparent", [None, "", "00-not-a-context-01", "00-" + "0" * 32 + "-" + "0" * 16 + "-01"]
-)
+@pytest.mark.parametrize("parent", [None, trace.INVALID_SPAN_CONTEXT])
 def test_resume_trace_without_a_usable_context_stays_untraced(
-    tracer: trace.Tracer, exporter: InMemorySpanExporter, traceparent: str | None
+    tracer: trace.Tracer, exporter: InMemorySpanExporter, parent: trace.SpanContext | None
 ) -> None:
-    with resume_trace(traceparent) as resumed:
+    with resume_trace(parent) as resumed:
         assert not resumed
         _client_call(tracer, "insert saga_outbox")
     assert exporter.get_finished_spans() == ()
     assert is_instrumentation_enabled()
+
+
+def test_resume_trace_inherits_nothing_of_the_caller_but_the_stored_span(
+    tracer: trace.Tracer, exporter: InMemorySpanExporter
+) -> None:
+    stored = _stored_context(tracer)
+    token = context.attach(baggage.set_baggage("tenant", "the-pass"))
+    try:
+        with tracer.start_as_current_span("the pass's own"), resume_trace(stored):
+            current = trace.get_current_span().get_span_context()
+            assert (current.trace_id, current.span_id) == (stored.trace_id, stored.span_id)
+            assert baggage.get_all() == {}
+    finally:
+        context.detach(token)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 
 from integr8scode_api.domain.errors import (
     Conflict,
@@ -48,6 +48,7 @@ from integr8scode_events import (
     ProducerInfo,
     PublishError,
     PublishUncertainError,
+    StoredTraceContext,
     decode_event,
 )
 from integr8scode_events.payloads import (
@@ -79,12 +80,6 @@ def request_fingerprint(valid: ValidatedRequest) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _context() -> dict[str, str]:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
 
 
 def _aware(value: datetime) -> datetime:
@@ -191,7 +186,9 @@ class ExecutionService:
         try:
             await self._publisher.publish(event)
         except PublishUncertainError:
-            await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
+            await self._executions.to_outbox(
+                execution_id, event.to_bytes().decode(), StoredTraceContext.capture()
+            )
             if idempotency_key:
                 await self._executions.set_submission(execution_id, Submission.OUTBOX)
             set_span_attributes({"execution.submission": Submission.OUTBOX.value})
@@ -263,7 +260,9 @@ class ExecutionService:
         try:
             await self._publisher.publish(event)
         except PublishUncertainError:
-            await self._executions.to_outbox(execution_id, event.to_bytes().decode(), _context())
+            await self._executions.to_outbox(
+                execution_id, event.to_bytes().decode(), StoredTraceContext.capture()
+            )
             await self._executions.set_submission(execution_id, Submission.OUTBOX)
             return
         except PublishError as exc:
@@ -278,8 +277,7 @@ class ExecutionService:
             entries = await self._executions.outbox_entries(limit)
         for entry in entries:
             # The retry is part of the request's trace, not a trace of its own.
-            carrier = entry.trace_context
-            with resume_trace(carrier.get("traceparent"), carrier.get("tracestate")):
+            with resume_trace(entry.trace.span_context):
                 try:
                     await self._publisher.publish(decode_event(entry.event.encode()))
                     await self._executions.confirmed(entry.execution_id)

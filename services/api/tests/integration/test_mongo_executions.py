@@ -24,6 +24,7 @@ from integr8scode_api.domain.executions import (
     StatusChange,
     Submission,
 )
+from integr8scode_events import StoredTraceContext
 
 if TYPE_CHECKING:
     from conftest import LiveStack
@@ -134,10 +135,11 @@ async def test_the_outbox_keeps_unconfirmed_requests_until_confirmed(live: LiveS
     store = _store(live)
     await store.create(_new("e1", key="k1"))
     await store.create(_new("e2", key="k2"))
-    context = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"}
+    context = StoredTraceContext(f"00-{'ab' * 16}-{'cd' * 8}-01", "vendor=x")
     await store.to_outbox("e1", '{"event": 1}', context)
-    await store.to_outbox("e1", '{"event": "again"}', {})  # idempotent: the first one stays
-    await store.to_outbox("e2", '{"event": 2}', {})
+    # idempotent: the first one stays
+    await store.to_outbox("e1", '{"event": "again"}', StoredTraceContext())
+    await store.to_outbox("e2", '{"event": 2}', StoredTraceContext())
     await store.set_submission("e1", Submission.OUTBOX)
     assert (await _doc(live, "e1"))["submission"] == "outbox"
 
@@ -146,7 +148,15 @@ async def test_the_outbox_keeps_unconfirmed_requests_until_confirmed(live: LiveS
         ("e1", '{"event": 1}'),
         ("e2", '{"event": 2}'),
     ]
-    assert entries[0].trace_context == context
+    assert entries[0].trace == context
+    assert entries[1].trace.span_context is None
+    # The document keeps the request's W3C headers under ``trace_context``, as before.
+    stored_entry = await live.mongo[live.database][OUTBOX_COLLECTION].find_one({"_id": "e1"})
+    assert stored_entry is not None
+    assert stored_entry["trace_context"] == {
+        "traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01",
+        "tracestate": "vendor=x",
+    }
     assert [e.execution_id for e in await store.outbox_entries(1)] == ["e1"]
 
     await store.confirmed("e1")

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from opentelemetry.trace import INVALID_SPAN
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, SpanContext
 
 from integr8scode_api.app import build_app
 from integr8scode_api.domain.errors import DependencyUnavailable
@@ -53,6 +54,7 @@ from integr8scode_events import (
     ProducerInfo,
     PublishError,
     PublishUncertainError,
+    StoredTraceContext,
 )
 from integr8scode_events.payloads import ExecutionCancelledPayload, ExecutionStartedPayload
 
@@ -141,9 +143,9 @@ class FakeStore:
         self._check()
         self._replace(execution_id, submission=submission)
 
-    async def to_outbox(self, execution_id: str, event: str, trace_context: dict[str, str]) -> None:
+    async def to_outbox(self, execution_id: str, event: str, trace: StoredTraceContext) -> None:
         self._check()
-        self.outbox.setdefault(execution_id, OutboxEntry(execution_id, event, trace_context))
+        self.outbox.setdefault(execution_id, OutboxEntry(execution_id, event, trace))
 
     async def outbox_entries(self, limit: int) -> list[OutboxEntry]:
         self._check()
@@ -212,9 +214,11 @@ class FakePublisher:
     sent: list[EventEnvelope] = field(default_factory=list)
     attempts: int = 0
     outcomes: list[Exception] = field(default_factory=list)
+    parents: list[SpanContext] = field(default_factory=list)  # the current span of each publish
 
     async def publish(self, event: EventEnvelope) -> object:
         self.attempts += 1
+        self.parents.append(trace.get_current_span().get_span_context())
         if self.outcomes:
             raise self.outcomes.pop(0)
         self.sent.append(event)
@@ -496,6 +500,26 @@ async def test_the_outbox_is_flushed_until_the_broker_confirms(ex: Executions) -
     assert {ex.store.executions[i].submission for i in (first, second)} == {Submission.ACKED}
     # The same event goes out again (the coordinator takes an execution once).
     assert len({e.event_id for e in ex.requested()}) == 2
+
+
+async def test_a_flushed_request_is_published_in_the_trace_stored_with_it(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    ex.publisher.outcomes = [PublishUncertainError("slow"), PublishUncertainError("slow")]
+    traced = ex.post(user, key="a").json()["execution_id"]
+    untraced = ex.post(user, key="b").json()["execution_id"]
+    stored = StoredTraceContext(f"00-{'ab' * 16}-{'cd' * 8}-01", "vendor=x")
+    ex.store.outbox[traced] = dataclasses.replace(ex.store.outbox[traced], trace=stored)
+    ex.store.outbox[untraced] = dataclasses.replace(
+        ex.store.outbox[untraced], trace=StoredTraceContext()
+    )
+    ex.publisher.parents.clear()
+
+    assert await ex.service.flush_outbox() == 2
+
+    resumed, bare = ex.publisher.parents
+    assert resumed == stored.span_context
+    assert resumed.trace_state.get("vendor") == "x"
+    assert not bare.is_valid  # no stored context: published untraced, not in a new root
 
 
 def test_a_down_store_is_503(ex: Executions) -> None:

@@ -48,7 +48,7 @@ def admission_spans(
     block, started at ``started_ns``, by default now). Without a stored context the block runs
     untraced and gets a non-recording span: background work starts no root trace."""
     started = started_ns if started_ns is not None else time.time_ns()
-    with resume_trace(saga.traceparent, saga.tracestate) as resumed:
+    with resume_trace(saga.trace.span_context) as resumed:
         if not resumed:
             yield trace.INVALID_SPAN
             return

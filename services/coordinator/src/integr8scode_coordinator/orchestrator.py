@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from integr8scode_coordinator.domain import outcomes
@@ -44,6 +44,7 @@ from integr8scode_events import (
     ExecutionStarted,
     ProducerInfo,
     PublishError,
+    StoredTraceContext,
     decode_event,
 )
 from integr8scode_events.payloads import ExecutionStartedPayload
@@ -109,8 +110,6 @@ class ExecutionSaga:
             problem = self.validate(request)
             if problem is not None:
                 span.set_attribute("saga.rejected", problem)
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)  # the consume span: queued runs continue this trace
         saga = Saga(
             execution_id=request.execution_id,
             user_id=request.user_id,
@@ -118,8 +117,7 @@ class ExecutionSaga:
             request=request,
             status=SagaStatus.QUEUED,
             enqueued_at=datetime.now(UTC),
-            traceparent=carrier.get("traceparent"),
-            tracestate=carrier.get("tracestate"),
+            trace=StoredTraceContext.capture(),  # the consume span: queued runs continue it
             steps=[SagaStep.VALIDATE.value],
         )
         created = await self._store.create(saga)
@@ -182,17 +180,10 @@ class ExecutionSaga:
         run. If the saga can't be ended (the store is down through the run and its
         compensation, or the task is cancelled at shutdown), the slot stays; its lease lapses
         (the heartbeat renews only live runs) and a live instance's janitor ends the saga."""
-        parent = propagate.extract(
-            {
-                k: v
-                for k, v in (("traceparent", saga.traceparent), ("tracestate", saga.tracestate))
-                if v
-            }
-        )
         request = saga.request
         with self._tracer.start_as_current_span(
             "saga.execution",
-            context=parent,
+            context=saga.trace.context(),
             attributes={
                 a.SAGA_NAME: SAGA_NAME,
                 a.SAGA_ID: saga.execution_id,
@@ -322,8 +313,7 @@ class ExecutionSaga:
         trace of its execution (the context its saga stored when it was queued)."""
         event = decode_event(json.dumps(stored).encode())
         saga = await self._store.get(event.execution_id) if event.execution_id else None
-        traceparent, tracestate = (saga.traceparent, saga.tracestate) if saga else (None, None)
-        with resume_trace(traceparent, tracestate):
+        with resume_trace(saga.trace.span_context if saga else None):
             await self.publish_terminal(event)
 
     # -- helpers -----------------------------------------------------------------------------

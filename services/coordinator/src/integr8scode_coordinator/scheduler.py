@@ -164,7 +164,7 @@ class Scheduler:
                     continue  # admitted enough this round (in a later one), or tried already
                 tried.add(saga.execution_id)
                 if saga.cancel_requested:
-                    with resume_trace(saga.traceparent, saga.tracestate):
+                    with resume_trace(saga.trace.span_context):
                         await self._saga.cancel_queued(saga, cancelled_by="user")
                     progressed = True
                     continue
@@ -273,7 +273,7 @@ class Scheduler:
             await self._slots.release(slot.execution_id, slot.owner)  # nothing left to recover
             return
         # Recovering one execution is work for it: its spans go into its trace.
-        with resume_trace(saga.traceparent, saga.tracestate):
+        with resume_trace(saga.trace.span_context):
             await self._recover_saga(slot, saga)
 
     async def _recover_saga(self, slot: HeldSlot, saga: Saga) -> None:

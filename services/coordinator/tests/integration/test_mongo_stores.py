@@ -27,7 +27,7 @@ from integr8scode_coordinator.domain import outcomes
 from integr8scode_coordinator.domain.ports import Reservation
 from integr8scode_coordinator.domain.saga import ExecutionRequest, Saga, SagaStatus
 from integr8scode_coordinator.sandbox import SandboxResult
-from integr8scode_events import ExecutionCompleted, ProducerInfo, decode_event
+from integr8scode_events import ExecutionCompleted, ProducerInfo, StoredTraceContext, decode_event
 
 STACK = local_stack()
 PRODUCER = ProducerInfo(service="execution-coordinator", version="it")
@@ -113,7 +113,9 @@ def _saga(execution_id: str, user_id: str = "user-1", enqueued_at: datetime | No
         request=request,
         status=SagaStatus.QUEUED,
         enqueued_at=enqueued_at or _now(),
-        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        trace=StoredTraceContext(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=x"
+        ),
         steps=["validate"],
     )
 
@@ -157,7 +159,10 @@ async def test_create_once_and_read_back(sagas: MongoSagaStore) -> None:
         SagaStatus.QUEUED,
         ["validate"],
     )
-    assert stored.traceparent == saga.traceparent
+    assert stored.trace == saga.trace
+    [queued] = await sagas.oldest_queued(limit=10)  # read from the queue entry, not the saga
+    assert queued.trace == saga.trace
+    assert queued.trace.trace_id == "0af7651916cd43dd8448eb211c80319c"
     assert stored.enqueued_at.tzinfo is not None
     assert abs(stored.enqueued_at - saga.enqueued_at) < timedelta(milliseconds=1)
     assert (stored.owner, stored.lease_until, stored.cancel_requested) == (None, None, False)

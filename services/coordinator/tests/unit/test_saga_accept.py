@@ -124,9 +124,9 @@ async def test_a_queued_saga_continues_the_trace_it_was_requested_in(harness: Ha
         await harness.saga.accept(harness.request("ex-traced"))
 
     context = consume.get_span_context()
-    traceparent = harness.store.sagas["ex-traced"].traceparent
-    assert traceparent is not None
-    assert traceparent.startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
+    stored = harness.store.sagas["ex-traced"].trace
+    assert stored.traceparent is not None
+    assert stored.traceparent.startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
     validate = harness.step_spans("ex-traced")["validate"]
     assert validate.parent is not None
     assert validate.parent.span_id == context.span_id

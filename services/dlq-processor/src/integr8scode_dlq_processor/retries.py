@@ -195,19 +195,9 @@ class RetryRunner:
 
     @contextmanager
     def _span(self, record: DeadLetter, number: int) -> Iterator[trace.Span]:
-        parent = t.extract_context(
-            {
-                name: value
-                for name, value in (
-                    ("traceparent", record.traceparent),
-                    ("tracestate", record.tracestate),
-                )
-                if value
-            }
-        )
         with self._tracer.start_as_current_span(
             RETRY_SPAN,
-            context=parent,
+            context=record.trace.context(),
             kind=SpanKind.INTERNAL,
             attributes=retry_span_attributes(record, number),
         ) as span:

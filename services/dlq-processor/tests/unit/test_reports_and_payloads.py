@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
+from integr8scode_dlq_processor.domain import transitions as tr
 from integr8scode_dlq_processor.domain.payloads import (
     PayloadEncoding,
     mask_headers,
@@ -14,9 +16,12 @@ from integr8scode_dlq_processor.domain.payloads import (
     readable_key,
     readable_payload,
 )
+from integr8scode_dlq_processor.domain.policies import RetryPolicy
 from integr8scode_dlq_processor.domain.reports import FailureReport, record_id
+from integr8scode_events import StoredTraceContext
 
 ReportFactory = Callable[..., FailureReport]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_the_same_failed_message_always_gets_the_same_id(make_report: ReportFactory) -> None:
@@ -75,6 +80,26 @@ def test_envelope_fields_and_trace_are_picked_up(make_report: ReportFactory) -> 
     assert (r.event_id, r.event_type, r.execution_id) == ("e-1", "execution.requested", "x-1")
     assert r.trace_id == "0af7651916cd43dd8448eb211c80319c"
     assert make_report(headers={"traceparent": "garbage"}).trace_id is None
+    assert make_report(headers={"traceparent": f"00-{'0' * 32}-{'1' * 16}-01"}).trace_id is None
+    assert make_report(headers={"traceparent": None}).trace == StoredTraceContext()
+
+
+def test_the_stored_trace_context_keeps_its_tracestate(
+    make_report: ReportFactory, make_policy: Callable[..., RetryPolicy]
+) -> None:
+    report = make_report(headers={"tracestate": "vendor=x"})
+    record = tr.open_record(report, make_policy(), T0, lambda low, high: high)
+    # Stored as the two fields the record (and its document and admin view) always had ...
+    assert (record.traceparent, record.tracestate) == (
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "vendor=x",
+    )
+    assert record.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    # ... and read back as the one typed context every retry continues.
+    assert record.trace == report.trace
+    parent = record.trace.span_context
+    assert parent is not None
+    assert parent.trace_state.get("vendor") == "x"
     untyped = make_report(value=b"plain", headers={"event_type": "from.header"})
     assert untyped.event_type == "from.header"
     assert untyped.event_id is None

@@ -33,12 +33,13 @@ def test_retry_keeps_the_original_and_names_the_group_and_record(
     assert message.headers == {
         "event_type": "execution.requested",
         "correlation_id": "corr-1",
-        "traceparent": report.traceparent,  # replaced by the retry span's when published
+        "traceparent": report.trace.traceparent,  # replaced by the retry span's when published
         h.REPLAY_SESSION: "session-1",
         h.RETRY_COUNT: "2",
         h.DEAD_LETTER_ID: record.id,
         h.RETRY_GROUP: "notifier",
     }
     assert not set(h.DEAD_LETTER_HEADERS) - {h.RETRY_COUNT} & set(message.headers)
-    assert message.traceparent == report.traceparent
+    assert message.trace == report.trace
+    assert message.trace.trace_id == "0af7651916cd43dd8448eb211c80319c"
     assert (message.event_id, message.execution_id) == ("e-1", "x-1")

@@ -98,7 +98,7 @@ def test_the_link_points_at_the_original_producer_span(events: list[EventEnvelop
         topic="execution_requests",
         partition=0,
         offset=0,
-        headers={"traceparent": f"00-{trace_id}-{span_id}-01"},
+        headers={"traceparent": f"00-{trace_id}-{span_id}-01", "tracestate": "vendor=x"},
     )
     message = replay_message(stored_event(doc), Target(), "s", reprocess=False)
     (link,) = original_links(message)
@@ -106,8 +106,14 @@ def test_the_link_points_at_the_original_producer_span(events: list[EventEnvelop
     assert link.context.span_id == int(span_id, 16)
     assert link.context.is_remote
     assert link.context.trace_flags == TraceFlags.SAMPLED
+    assert link.context.trace_state.get("vendor") == "x"
     assert link.attributes == {ORIGINAL_EVENT_ID: str(events[0].event_id)}
     no_context = replay_message(
         stored_event({**doc, "trace": {"traceparent": None}}), Target(), "s", reprocess=False
     )
     assert original_links(no_context) == []
+    for unusable in ({"traceparent": "garbage"}, "not a mapping", None):
+        odd = replay_message(
+            stored_event({**doc, "trace": unusable}), Target(), "s", reprocess=False
+        )
+        assert original_links(odd) == []

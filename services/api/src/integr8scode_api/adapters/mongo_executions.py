@@ -38,6 +38,7 @@ from integr8scode_api.domain.executions import (
     StoredExecution,
     Submission,
 )
+from integr8scode_events import StoredTraceContext
 
 T = TypeVar("T")
 
@@ -219,13 +220,13 @@ class MongoExecutions:
             self._c.update_one({"_id": execution_id}, {"$set": {"submission": submission.value}})
         )
 
-    async def to_outbox(self, execution_id: str, event: str, trace_context: dict[str, str]) -> None:
+    async def to_outbox(self, execution_id: str, event: str, trace: StoredTraceContext) -> None:
         """Keep an unconfirmed request for re-publishing (idempotent), with the trace context
-        its re-publishing continues (the request's)."""
+        its re-publishing continues (the request's), as its W3C headers."""
         entry = {
             "_id": execution_id,
             "event": event,
-            "trace_context": trace_context,
+            "trace_context": trace.carrier(),
             "created_at": datetime.now(UTC),
         }
         try:
@@ -242,7 +243,9 @@ class MongoExecutions:
         )
         return [
             OutboxEntry(
-                execution_id=e["_id"], event=e["event"], trace_context=e.get("trace_context") or {}
+                execution_id=e["_id"],
+                event=e["event"],
+                trace=StoredTraceContext.from_document(e.get("trace_context") or {}),
             )
             for e in entries
         ]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         StoredExecution,
         Submission,
     )
+    from integr8scode_events import StoredTraceContext
     from integr8scode_events.envelope import EventEnvelope
 
 
@@ -50,7 +51,7 @@ class ExecutionStore(Protocol):
 
     async def set_submission(self, execution_id: str, submission: Submission) -> None: ...
 
-    async def to_outbox(self, execution_id: str, event: str, trace_context: dict[str, str]) -> None:
+    async def to_outbox(self, execution_id: str, event: str, trace: StoredTraceContext) -> None:
         """Keep an unconfirmed request for re-publishing (idempotent)."""
         ...
 

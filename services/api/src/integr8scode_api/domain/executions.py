@@ -6,11 +6,12 @@ No infrastructure here: rules take plain values and raise the project's errors.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from integr8scode_events import StoredTraceContext
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -238,11 +239,11 @@ class ExecutionResult:
 @dataclass(frozen=True)
 class OutboxEntry:
     """An ``execution.requested`` event the broker has not confirmed yet, and the trace
-    context (``traceparent``, ``tracestate``) its re-publishing continues."""
+    context (the request's) its re-publishing continues."""
 
     execution_id: str
     event: str
-    trace_context: Mapping[str, str]
+    trace: StoredTraceContext
 
 
 def view_of(

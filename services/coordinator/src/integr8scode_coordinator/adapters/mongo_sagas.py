@@ -72,6 +72,7 @@ from integr8scode_coordinator.domain.saga import (
     Saga,
     SagaStatus,
 )
+from integr8scode_events import StoredTraceContext
 
 T = TypeVar("T")
 
@@ -94,8 +95,7 @@ def _to_saga(doc: dict[str, Any], claim: dict[str, Any] | None = None) -> Saga:
         request=ExecutionRequest(**doc["request"]),
         status=SagaStatus(doc["status"]),
         enqueued_at=_aware(doc["enqueued_at"]) or datetime.now(UTC),
-        traceparent=doc.get("traceparent"),
-        tracestate=doc.get("tracestate"),
+        trace=StoredTraceContext.from_document(doc),
         owner=doc.get("owner"),
         lease_until=_aware(doc.get("lease_until")),
         cancel_requested=bool(doc.get("cancel_requested")),
@@ -120,8 +120,7 @@ def _queue_entry(doc: dict[str, Any]) -> dict[str, Any]:
         "saga": {
             "correlation_id": doc["correlation_id"],
             "request": doc["request"],
-            "traceparent": doc.get("traceparent"),
-            "tracestate": doc.get("tracestate"),
+            **StoredTraceContext.from_document(doc).fields(),
             "steps": list(doc.get("steps", [])),
         },
     }
@@ -216,8 +215,7 @@ class MongoSagaStore:
             "status": saga.status.value,
             "steps": saga.steps,
             "enqueued_at": saga.enqueued_at,
-            "traceparent": saga.traceparent,
-            "tracestate": saga.tracestate,
+            **saga.trace.fields(),
             "owner": None,
             "lease_until": None,
             "cancel_requested": False,

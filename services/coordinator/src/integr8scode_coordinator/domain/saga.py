@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from integr8scode_events import StoredTraceContext
+
 
 class SagaStatus(enum.StrEnum):
     QUEUED = "queued"  # accepted, waiting for a slot
@@ -68,8 +70,8 @@ class Saga:
     request: ExecutionRequest
     status: SagaStatus
     enqueued_at: datetime
-    traceparent: str | None = None
-    tracestate: str | None = None
+    # The consume span of its ``execution.requested``: admission, run and recovery continue it.
+    trace: StoredTraceContext = field(default_factory=StoredTraceContext)
     owner: str | None = None
     lease_until: datetime | None = None
     cancel_requested: bool = False

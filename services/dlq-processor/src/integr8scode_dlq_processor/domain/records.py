@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integr8scode_dlq_processor.domain.payloads import PayloadEncoding
 from integr8scode_dlq_processor.domain.policies import RetryPolicy
+from integr8scode_events import StoredTraceContext
 
 
 class Status(enum.StrEnum):
@@ -138,6 +139,7 @@ class DeadLetter(BaseModel):
     discard_reason: str | None = None
     discarded_at: datetime | None = None
 
+    # The failed message's trace context as stored (and shown); read it back through ``trace``.
     traceparent: str | None = None
     tracestate: str | None = None
     trace_id: str | None = None
@@ -146,6 +148,11 @@ class DeadLetter(BaseModel):
         default=(), description="dead_letter_queue partition:offset of every message applied"
     )
     admin_actions: tuple[AdminAction, ...] = ()
+
+    @property
+    def trace(self) -> StoredTraceContext:
+        """The failed message's trace context, which every retry continues."""
+        return StoredTraceContext(self.traceparent, self.tracestate)
 
     @property
     def next_attempt(self) -> int:

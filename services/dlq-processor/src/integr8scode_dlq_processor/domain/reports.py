@@ -12,10 +12,10 @@ from typing import Any
 
 from integr8scode_dlq_processor.domain.payloads import PayloadEncoding, readable_payload
 from integr8scode_dlq_processor.domain.records import ErrorInfo
+from integr8scode_events import StoredTraceContext
 from integr8scode_events import headers as h
 
 _RECORD_ID = re.compile(r"^[0-9a-f]{32}$")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _MAX_ERROR_MESSAGE = 4000
 
 
@@ -24,13 +24,6 @@ def record_id(topic: str, partition: int | None, offset: int | None, group: str 
     always gives the same id, so a redelivered dead letter finds its record."""
     identity = "\x1f".join([topic, str(partition), str(offset), group or ""])
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
-
-
-def trace_id_of(traceparent: str | None) -> str | None:
-    match = _TRACEPARENT.match((traceparent or "").strip())
-    if match is None or set(match.group(1)) == {"0"}:
-        return None
-    return match.group(1)
 
 
 def _int(value: str | None) -> int | None:
@@ -77,8 +70,7 @@ class FailureReport:
     event_id: str | None
     event_type: str | None
     execution_id: str | None
-    traceparent: str | None
-    tracestate: str | None
+    trace: StoredTraceContext  # the failed message's, as it travelled
 
     @classmethod
     def from_message(
@@ -118,8 +110,7 @@ class FailureReport:
             event_id=_text(envelope.get("event_id")),
             event_type=_text(envelope.get("event_type")) or headers.get(h.EVENT_TYPE) or None,
             execution_id=_text(envelope.get("execution_id")),
-            traceparent=headers.get(h.TRACEPARENT) or None,
-            tracestate=headers.get(h.TRACESTATE) or None,
+            trace=StoredTraceContext.from_headers(headers),
         )
 
     @property
@@ -129,7 +120,7 @@ class FailureReport:
 
     @property
     def trace_id(self) -> str | None:
-        return trace_id_of(self.traceparent)
+        return self.trace.trace_id
 
     def record_id(self) -> str:
         """The record this report belongs to: the id a retry carries, else the id of the

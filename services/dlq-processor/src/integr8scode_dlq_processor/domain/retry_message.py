@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from integr8scode_dlq_processor.domain.records import DeadLetter
+from integr8scode_events import StoredTraceContext
 from integr8scode_events import headers as h
 
 # Replaced on every retry: the failure headers describe one failure, and these three are
@@ -24,8 +25,7 @@ class RetryMessage:
     value: bytes | None
     headers: dict[str, str]
     consumer_group: str
-    traceparent: str | None
-    tracestate: str | None
+    trace: StoredTraceContext
     event_id: str | None
     event_type: str | None
     execution_id: str | None
@@ -55,8 +55,7 @@ def build_retry(record: DeadLetter, attempt: int) -> RetryMessage:
         value=record.value,
         headers=retry_headers(record, attempt),
         consumer_group=record.consumer_group,
-        traceparent=record.traceparent,
-        tracestate=record.tracestate,
+        trace=record.trace,
         event_id=record.event_id,
         event_type=record.event_type,
         execution_id=record.execution_id,

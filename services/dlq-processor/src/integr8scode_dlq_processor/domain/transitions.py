@@ -102,8 +102,8 @@ def open_record(
         created_at=now,
         updated_at=now,
         attempts=(_failure_entry(None, report),),
-        traceparent=report.traceparent,
-        tracestate=report.tracestate,
+        traceparent=report.trace.traceparent,
+        tracestate=report.trace.tracestate,
         trace_id=report.trace_id,
         dlq_positions=(report.position,),
     )

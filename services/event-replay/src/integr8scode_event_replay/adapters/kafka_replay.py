@@ -8,14 +8,13 @@ from opentelemetry.trace import Link
 from integr8scode_event_replay.domain.errors import PublishFailedError
 from integr8scode_event_replay.domain.messages import ReplayMessage
 from integr8scode_events import EventPublisher, PublishError
-from integr8scode_events.tracing import span_context_from_traceparent
 
 ORIGINAL_EVENT_ID = "replay.original_event_id"
 
 
 def original_links(message: ReplayMessage) -> list[Link]:
     """A link to the span that published the original event, when the store kept its context."""
-    original = span_context_from_traceparent(message.original_traceparent)
+    original = message.original_trace.span_context
     if original is None:
         return []
     return [Link(original, {ORIGINAL_EVENT_ID: str(message.event.event_id)})]

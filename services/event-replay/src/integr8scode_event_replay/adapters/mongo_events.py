@@ -17,6 +17,7 @@ from integr8scode_event_replay.domain.messages import StoredEvent
 from integr8scode_event_replay.domain.ports import EventCount
 from integr8scode_event_replay.domain.sessions import Cursor
 from integr8scode_event_replay.domain.spec import ReplayFilters
+from integr8scode_events import StoredTraceContext
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def stored_event(document: Mapping[str, Any]) -> StoredEvent:
         event_type=str(document.get("event_type")),
         occurred_at=occurred_at,
         execution_id=document.get("execution_id"),
-        traceparent=trace.get("traceparent") if isinstance(trace, Mapping) else None,
+        trace=StoredTraceContext.from_document(trace if isinstance(trace, Mapping) else {}),
         document=document,
     )
 

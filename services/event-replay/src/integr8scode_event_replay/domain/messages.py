@@ -19,7 +19,7 @@ from integr8scode_event_replay import SERVICE_NAME
 from integr8scode_event_replay.domain.errors import ReplayError
 from integr8scode_event_replay.domain.sessions import Cursor, PreviewItem
 from integr8scode_event_replay.domain.spec import Target
-from integr8scode_events import EVENT_TYPES, EventEnvelope
+from integr8scode_events import EVENT_TYPES, EventEnvelope, StoredTraceContext
 from integr8scode_events import headers as h
 
 STORE_FIELDS = ("_id", "kafka", "trace", "stored_at")
@@ -37,7 +37,7 @@ class StoredEvent:
     event_type: str
     occurred_at: datetime
     execution_id: str | None
-    traceparent: str | None
+    trace: StoredTraceContext  # the original producer span's
     document: Mapping[str, Any]
 
     @property
@@ -57,12 +57,12 @@ class StoredEvent:
 @dataclass(frozen=True)
 class ReplayMessage:
     """What the publisher sends: the event re-serialised, to ``topic``, keyed by its execution
-    id, with ``headers``; its producer span links to ``original_traceparent``."""
+    id, with ``headers``; its producer span links to ``original_trace``."""
 
     topic: str
     event: EventEnvelope
     headers: Mapping[str, str]
-    original_traceparent: str | None
+    original_trace: StoredTraceContext
 
     @property
     def value(self) -> bytes:
@@ -118,5 +118,5 @@ def replay_message(
         topic=topic,
         event=event,
         headers=replay_headers(event, session_id, reprocess=reprocess),
-        original_traceparent=stored.traceparent,
+        original_trace=stored.trace,
     )
