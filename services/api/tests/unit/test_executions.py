@@ -49,11 +49,11 @@ from integr8scode_events import (
     ExecutionCancelRequested,
     ExecutionRequested,
     ExecutionStarted,
-    MessageContext,
     ProducerInfo,
     PublishError,
     PublishUncertainError,
 )
+from integr8scode_events.kafka import MessageContext
 from integr8scode_events.payloads import ExecutionCancelledPayload, ExecutionStartedPayload
 
 if TYPE_CHECKING:

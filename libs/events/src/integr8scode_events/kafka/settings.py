@@ -1,4 +1,4 @@
-"""Settings fragments for Kafka and the Mongo-wire event store; services compose them."""
+"""The Kafka settings fragment; services compose it (the Mongo one is libs/mongo's)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,3 @@ class KafkaSettings(BaseSettings):
     bootstrap_servers: str = Field(default="127.0.0.1:9092")
     client_id_prefix: str = Field(default="integr8scode")
     request_timeout_ms: int = Field(default=10_000, gt=0)
-
-
-class MongoSettings(BaseSettings):
-    """How to reach the MongoDB-wire server. Env prefix ``MONGO_``."""
-
-    model_config = SettingsConfigDict(env_prefix="MONGO_", extra="ignore")
-
-    url: str = Field(default="mongodb://127.0.0.1:27017")
-    database: str = Field(default="integr8scode")
-    server_selection_timeout_ms: int = Field(default=5_000, gt=0)
