@@ -1,7 +1,7 @@
 """Integr8sCode events, the contract: envelope, typed events and payloads, codec, errors, header
 and topic names, span and attribute names.
 
-Importing it loads neither aiokafka nor pymongo (an import-linter contract and
+Importing it loads neither aiokafka nor pymongo (an import-linter contract and the root
 ``tests/unit/test_light_imports.py`` hold it to that): domain code may depend on it. The Kafka
 side (publisher, consumer runner, dead letters, idempotency, probe, topic creation) is
 ``integr8scode_events.kafka``. See the README for how the pieces fit.

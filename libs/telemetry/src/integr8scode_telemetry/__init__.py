@@ -2,7 +2,8 @@
 
 The face is lazy (PEP 562): a name is imported from its module on first use, so importing a
 light module (``integr8scode_telemetry.attributes``, the attribute names domain code uses) loads
-neither FastAPI nor the OpenTelemetry SDK. ``tests/unit/test_light_imports.py`` holds it to that.
+neither FastAPI nor the OpenTelemetry SDK. The root ``tests/unit/test_light_imports.py`` holds it
+to that.
 """
 
 from __future__ import annotations
