@@ -10,7 +10,12 @@ from integr8scode_events.kafka.handlers import (
     MessageContext,
     RawMessage,
 )
-from integr8scode_events.kafka.idempotency import Claim, MongoProcessedEvents, idempotent
+from integr8scode_events.kafka.idempotency import (
+    Claim,
+    MongoProcessedEvents,
+    idempotency_key,
+    idempotent,
+)
 from integr8scode_events.kafka.probe import KafkaProbe
 from integr8scode_events.kafka.publisher import EventPublisher
 from integr8scode_events.kafka.retry_policy import RetryPolicy
@@ -31,5 +36,6 @@ __all__ = [
     "RetryPolicy",
     "create_missing_topics",
     "ensure_topics",
+    "idempotency_key",
     "idempotent",
 ]

@@ -8,8 +8,7 @@ from integr8scode_events import (
     ExecutionFailed,
     ExecutionTimedOut,
 )
-from integr8scode_events.kafka import HandlerRegistry, MessageContext
-from integr8scode_events.kafka.idempotency import idempotency_key
+from integr8scode_events.kafka import HandlerRegistry, MessageContext, idempotency_key
 from integr8scode_notifier.delivery import Dispatcher
 from integr8scode_notifier.domain.summary import TerminalEvent
 
