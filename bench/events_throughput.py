@@ -21,15 +21,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events.envelope import ProducerInfo
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,
 )
-from integr8scode_events.envelope import ProducerInfo
 from integr8scode_events.payloads import ExecutionLimits, ExecutionRequestedPayload
 from integr8scode_telemetry import TelemetryHandle, TelemetrySettings, init_telemetry
 

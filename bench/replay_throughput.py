@@ -48,10 +48,12 @@ from pymongo import AsyncMongoClient
 from integr8scode_event_replay.adapters.mongo_events import ORDER, events_query
 from integr8scode_event_replay.domain.sessions import Cursor
 from integr8scode_event_replay.domain.spec import ReplayFilters
-from integr8scode_events import EventPublisher, KafkaSettings, MongoSettings, NotificationSent
+from integr8scode_events import NotificationSent
 from integr8scode_events.envelope import ProducerInfo
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 from integr8scode_events.payloads import NotificationPayload
 from integr8scode_events.topics import NOTIFICATION_EVENTS
+from integr8scode_mongo import MongoSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 API = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"

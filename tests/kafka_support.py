@@ -10,9 +10,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from integr8scode_events import ConsumerRunner
 from integr8scode_events.envelope import ProducerInfo
 from integr8scode_events.events import ExecutionRequested
+from integr8scode_events.kafka import ConsumerRunner
 from integr8scode_events.payloads import ExecutionLimits, ExecutionRequestedPayload
 from tests.polling import eventually
 from tests.stack import local_stack

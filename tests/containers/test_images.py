@@ -36,7 +36,7 @@ def test_no_source_tree_no_editable_links_and_no_build_tools(name: str) -> None:
         "if python3 -m pip --version >/dev/null 2>&1; then echo 'found pip module'; exit 1; fi; "
         "if grep -rl '/src' /opt/venv/lib/python3*/site-packages/*.pth 2>/dev/null; then "
         "  echo 'editable link'; exit 1; fi; "
-        "python3 -c 'import integr8scode_events, integr8scode_telemetry, "
+        "python3 -c 'import integr8scode_events, integr8scode_mongo, integr8scode_telemetry, "
         f"{module}; print(integr8scode_events.__file__); print({module}.__file__)'"
     )
     done = podman(

@@ -20,8 +20,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from integr8scode_events import MongoSettings, decode_event
+from integr8scode_events import decode_event
 from integr8scode_events.topics import EXECUTION_EVENTS, TopicSpec
+from integr8scode_mongo import MongoSettings
 from tests.polling import eventually
 from tests.stack import local_stack
 

@@ -16,7 +16,7 @@ import jwt
 import pytest
 from pymongo import AsyncMongoClient
 
-from integr8scode_events import MongoSettings
+from integr8scode_mongo import MongoSettings
 from integr8scode_secrets import is_sealed
 from tests.e2e.client import ApiUser
 from tests.e2e.notify_receivers import Answer, Received, RecordingReceiver, holds_for

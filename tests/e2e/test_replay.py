@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
-from integr8scode_events import MongoSettings, decode_event
+from integr8scode_events import decode_event
 from integr8scode_events import headers as h
+from integr8scode_mongo import MongoSettings
 from tests.e2e.client import ApiUser
 from tests.jaeger import JaegerTrace, wait_for_trace
 from tests.kafka_support import read_all

@@ -28,6 +28,9 @@ MODULES = {
     "notifier": ("integr8scode_notifier", "NOTIFIER"),
 }
 
+# What /health/ready checks, where it is more than Kafka, Mongo and the background tasks.
+READINESS_CHECKS = {"integr8scode-backend": ["kafka", "mongo", "redis", "workers"]}
+
 
 @pytest.mark.parametrize("service", sorted(STACK.services))
 async def test_running_service_is_live_and_ready(service: str) -> None:
@@ -50,7 +53,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("service", sorted(MODULES))
-async def test_service_process_stops_cleanly_on_sigterm(service: str) -> None:
+async def test_service_process_gets_ready_and_stops_cleanly_on_sigterm(service: str) -> None:
     module, prefix = MODULES[service]
     port = _free_port()
     env = {
@@ -73,6 +76,17 @@ async def test_service_process_stops_cleanly_on_sigterm(service: str) -> None:
                 return (await http.get("/health/live")).status_code == 200
 
             await eventually(live, timeout_s=60, what=f"{service} live on port {port}")
+
+            # This branch's composition root, ready against the real stack: its Mongo client
+            # and ping (libs/mongo), the Kafka probe and the supervisor's check, by name.
+            async def ready() -> bool:
+                return (await http.get("/health/ready")).status_code == 200
+
+            await eventually(ready, timeout_s=60, what=f"{service} ready on port {port}")
+            checks = (await http.get("/health/ready")).json()["checks"]
+            assert sorted(c["name"] for c in checks) == READINESS_CHECKS.get(
+                service, ["kafka", "mongo", "workers"]
+            )
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout=30)
         output = proc.stdout.read().decode() if proc.stdout else ""

@@ -55,12 +55,12 @@ def main(src: Path) -> None:
         "\t\targs = append(args, k, string(must.NotFail(sjson.MarshalSingleValue(v))))\n",
         "\tcase string, types.ObjectID, time.Time:\n"
         "\t\tvalue := string(must.NotFail(sjson.MarshalSingleValue(v)))\n"
-        "\t\tif ks, ok := k.(string); ok && operator == \"->\" {\n"
-        "\t\t\tif _, isTime := v.(time.Time); ks == \"_id\" && !isTime {\n"
+        '\t\tif ks, ok := k.(string); ok && operator == "->" {\n'
+        '\t\t\tif _, isTime := v.(time.Time); ks == "_id" && !isTime {\n'
         "\t\t\t\tfilter = fmt.Sprintf(`%s->'_id' = %s`, metadata.DefaultColumn, p.Next())\n"
         "\t\t\t} else {\n"
         "\t\t\t\tfilter = fmt.Sprintf(`%s->'%s' @> %s`, metadata.DefaultColumn,\n"
-        "\t\t\t\t\tstrings.ReplaceAll(ks, \"'\", \"''\"), p.Next())\n"
+        '\t\t\t\t\tstrings.ReplaceAll(ks, "\'", "\'\'"), p.Next())\n'
         "\t\t\t}\n"
         "\t\t\targs = append(args, value)\n"
         "\t\t\tbreak\n"
@@ -82,9 +82,7 @@ def main(src: Path) -> None:
     )
     replace_once(
         registry,
-        "\t\tq = fmt.Sprintf(\n"
-        "\t\t\tq,\n"
-        "\t\t\tpgx.Identifier{index.PgIndex}.Sanitize(),\n",
+        "\t\tq = fmt.Sprintf(\n\t\t\tq,\n\t\t\tpgx.Identifier{index.PgIndex}.Sanitize(),\n",
         "\t\tif !index.Unique {\n"
         '\t\t\tq = "CREATE INDEX %s ON %s USING gin (%s) WITH (fastupdate = off)"\n'
         "\t\t}\n"

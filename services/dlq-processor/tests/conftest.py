@@ -48,14 +48,14 @@ from integr8scode_dlq_processor.domain.reports import FailureReport
 from integr8scode_dlq_processor.domain.retry_message import RetryMessage
 from integr8scode_dlq_processor.domain.updates import RecordUpdater
 from integr8scode_dlq_processor.routes.dependencies import DlqContext
-from integr8scode_events import (
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
     KafkaSettings,
     MessageContext,
     RawMessage,
 )
-from integr8scode_events import RetryPolicy as HandlerRetry
+from integr8scode_events.kafka import RetryPolicy as HandlerRetry
 from integr8scode_telemetry import TelemetryHandle, TelemetrySettings, init_telemetry
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"

@@ -30,13 +30,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tests.stack import local_stack
 
-from integr8scode_events import (
-    EventEnvelope,
-    ExecutionCompleted,
-    MessageContext,
-    ProducerInfo,
-    PublishedRecord,
-)
+from integr8scode_events import EventEnvelope, ExecutionCompleted, ProducerInfo, PublishedRecord
+from integr8scode_events.kafka import MessageContext
 from integr8scode_events.payloads import ExecutionCompletedPayload, OutputSummary, ResourceUsage
 from integr8scode_notifier.adapters.slack import redact_for_span
 from integr8scode_notifier.delivery import DeliveryPolicy, Dispatcher

@@ -1,10 +1,13 @@
-"""Integr8sCode events: envelope, topics, publisher, consumer runner, dead letters, event store.
+"""Integr8sCode events, the contract: envelope, typed events and payloads, codec, errors, header
+and topic names, span and attribute names.
 
-The public surface is re-exported here; see the README for how the pieces fit.
+Importing it loads neither aiokafka nor pymongo (an import-linter contract and the root
+``tests/unit/test_light_imports.py`` hold it to that): domain code may depend on it. The Kafka
+side (publisher, consumer runner, dead letters, idempotency, probe, topic creation) is
+``integr8scode_events.kafka``. See the README for how the pieces fit.
 """
 
 from integr8scode_events.codec import decode_event
-from integr8scode_events.consumer import ConsumerRunner
 from integr8scode_events.envelope import EventEnvelope, ProducerInfo
 from integr8scode_events.errors import (
     AlreadyBeingProcessedError,
@@ -15,7 +18,6 @@ from integr8scode_events.errors import (
     PublishUncertainError,
     UnknownEventTypeError,
 )
-from integr8scode_events.event_store import EventStoreWriter, stored_document
 from integr8scode_events.events import (
     EVENT_TYPES,
     TERMINAL_EXECUTION_EVENTS,
@@ -29,13 +31,7 @@ from integr8scode_events.events import (
     NotificationFailed,
     NotificationSent,
 )
-from integr8scode_events.handlers import BatchHandler, HandlerRegistry, MessageContext, RawMessage
-from integr8scode_events.idempotency import Claim, MongoProcessedEvents, idempotent
-from integr8scode_events.publisher import EventPublisher, PublishedRecord
-from integr8scode_events.retry_policy import RetryPolicy
-from integr8scode_events.settings import KafkaSettings, MongoSettings
-from integr8scode_events.supervisor import Supervisor
-from integr8scode_events.topics import ALL_TOPICS, DEAD_LETTER_QUEUE, TopicSpec, ensure_topics
+from integr8scode_events.topics import ALL_TOPICS, DEAD_LETTER_QUEUE, PublishedRecord, TopicSpec
 from integr8scode_events.trace_context import StoredTraceContext
 
 __all__ = [
@@ -44,14 +40,9 @@ __all__ = [
     "EVENT_TYPES",
     "TERMINAL_EXECUTION_EVENTS",
     "AlreadyBeingProcessedError",
-    "BatchHandler",
     "BrokerUnavailableError",
-    "Claim",
-    "ConsumerRunner",
     "DecodeError",
     "EventEnvelope",
-    "EventPublisher",
-    "EventStoreWriter",
     "EventsError",
     "ExecutionCancelRequested",
     "ExecutionCancelled",
@@ -60,25 +51,14 @@ __all__ = [
     "ExecutionRequested",
     "ExecutionStarted",
     "ExecutionTimedOut",
-    "HandlerRegistry",
-    "KafkaSettings",
-    "MessageContext",
-    "MongoProcessedEvents",
-    "MongoSettings",
     "NotificationFailed",
     "NotificationSent",
     "ProducerInfo",
     "PublishError",
     "PublishUncertainError",
     "PublishedRecord",
-    "RawMessage",
-    "RetryPolicy",
     "StoredTraceContext",
-    "Supervisor",
     "TopicSpec",
     "UnknownEventTypeError",
     "decode_event",
-    "ensure_topics",
-    "idempotent",
-    "stored_document",
 ]

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 from tests.stack import local_stack
 
-from integr8scode_events import EventPublisher, KafkaSettings
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 
 STACK = local_stack()
 

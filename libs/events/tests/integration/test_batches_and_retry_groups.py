@@ -13,17 +13,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.kafka_support import read_all, running, sample_event
 from tests.polling import eventually
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events import headers as h
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,
     RawMessage,
     RetryPolicy,
 )
-from integr8scode_events import headers as h
 from integr8scode_events.trace_context import StoredTraceContext
 
 

@@ -11,16 +11,16 @@ from tests.kafka_support import read_all, running, sample_event
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events import headers as h
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,
     RetryPolicy,
 )
-from integr8scode_events import headers as h
 from integr8scode_telemetry import TelemetrySettings, init_telemetry
 
 STACK = local_stack()

@@ -10,17 +10,17 @@ from pymongo import AsyncMongoClient
 from tests.kafka_support import running, sample_event
 from tests.polling import eventually
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,
     MongoProcessedEvents,
     idempotent,
 )
-from integr8scode_events.idempotency import Claim
+from integr8scode_events.kafka.idempotency import Claim
 
 
 async def test_same_event_delivered_twice_is_handled_once(

@@ -12,7 +12,7 @@ from tests.kafka_support import running
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import (
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
     KafkaSettings,

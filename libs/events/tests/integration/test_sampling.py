@@ -12,10 +12,10 @@ from tests.kafka_support import running, sample_event
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,

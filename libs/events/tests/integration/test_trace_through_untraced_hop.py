@@ -16,15 +16,15 @@ from opentelemetry.trace import SpanKind
 from tests.kafka_support import running, sample_event
 from tests.polling import eventually
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events import headers as h
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,
 )
-from integr8scode_events import headers as h
 from integr8scode_telemetry import TelemetrySettings, init_telemetry
 from integr8scode_telemetry.setup import TelemetryHandle
 

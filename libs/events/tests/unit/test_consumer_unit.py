@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from integr8scode_events.consumer import ConsumerRunner
-from integr8scode_events.handlers import HandlerRegistry, MessageContext, RawMessage
-from integr8scode_events.publisher import EventPublisher
-from integr8scode_events.settings import KafkaSettings
+from integr8scode_events.kafka.consumer import ConsumerRunner
+from integr8scode_events.kafka.handlers import HandlerRegistry, MessageContext, RawMessage
+from integr8scode_events.kafka.publisher import EventPublisher
+from integr8scode_events.kafka.settings import KafkaSettings
 
 
 async def raw_handler(message: RawMessage, ctx: MessageContext) -> None:

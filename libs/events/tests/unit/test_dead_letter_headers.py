@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from integr8scode_events import headers as h
-from integr8scode_events.dead_letters import failure_headers
+from integr8scode_events.kafka.dead_letters import failure_headers
 
 
 def test_a_failed_retry_is_addressed_to_the_dlq_and_keeps_its_record_id() -> None:

@@ -12,11 +12,7 @@ from pydantic import ValidationError
 from integr8scode_events.codec import decode_event
 from integr8scode_events.envelope import EventEnvelope
 from integr8scode_events.errors import DecodeError, UnknownEventTypeError
-from integr8scode_events.events import (
-    EVENT_TYPES,
-    ExecutionCancelRequested,
-    ExecutionRequested,
-)
+from integr8scode_events.events import EVENT_TYPES, ExecutionCancelRequested, ExecutionRequested
 from integr8scode_events.payloads import ExecutionCancelRequestedPayload
 from integr8scode_events.topics import EXECUTION_EVENTS, EXECUTION_REQUESTS, NOTIFICATION_EVENTS
 

@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.kafka_support import sample_event
 
-from integr8scode_events import EventPublisher, KafkaSettings
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 from integr8scode_events.trace_context import StoredTraceContext
 
 

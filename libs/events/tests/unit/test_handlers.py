@@ -6,7 +6,7 @@ import pytest
 
 from integr8scode_events.envelope import EventEnvelope
 from integr8scode_events.events import ExecutionCompleted, ExecutionRequested
-from integr8scode_events.handlers import HandlerRegistry, MessageContext
+from integr8scode_events.kafka.handlers import HandlerRegistry, MessageContext
 
 
 async def on_requested(event: ExecutionRequested, ctx: MessageContext) -> None:

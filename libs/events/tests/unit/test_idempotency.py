@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from integr8scode_events import headers as h
 from integr8scode_events.errors import AlreadyBeingProcessedError
 from integr8scode_events.events import ExecutionRequested
-from integr8scode_events.handlers import MessageContext
-from integr8scode_events.idempotency import (
+from integr8scode_events.kafka.handlers import MessageContext
+from integr8scode_events.kafka.idempotency import (
     DUPLICATE_ATTRIBUTE,
     Claim,
     ProcessedEvents,

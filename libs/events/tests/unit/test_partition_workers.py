@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from tests.polling import eventually
 
-from integr8scode_events.partition_workers import PartitionWorkers
+from integr8scode_events.kafka.partition_workers import PartitionWorkers
 
 P0, P1 = TopicPartition("t", 0), TopicPartition("t", 1)
 

@@ -10,7 +10,8 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, RequestTimedOutError
 from tests.kafka_support import sample_event
 
-from integr8scode_events import EventPublisher, KafkaSettings, PublishError, PublishUncertainError
+from integr8scode_events import PublishError, PublishUncertainError
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 
 
 class FakeProducer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integr8scode_events.retry_policy import RetryPolicy
+from integr8scode_events.kafka.retry_policy import RetryPolicy
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaConnectionError
 
 from integr8scode_events.errors import BrokerUnavailableError
+from integr8scode_events.kafka.topic_admin import ensure_topics
 from integr8scode_events.topics import (
     ALL_TOPICS,
     DEAD_LETTER_QUEUE,
     EXECUTION_EVENTS,
     EXECUTION_REQUESTS,
     NOTIFICATION_EVENTS,
-    ensure_topics,
 )
 
 _DAY_MS = 24 * 60 * 60 * 1000

@@ -13,15 +13,15 @@ import pytest
 from opentelemetry import baggage, trace
 from tests.kafka_support import sample_event
 
-from integr8scode_events import (
+from integr8scode_events import ExecutionRequested
+from integr8scode_events import headers as h
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ExecutionRequested,
     HandlerRegistry,
     KafkaSettings,
     MessageContext,
 )
-from integr8scode_events import headers as h
 
 SETTINGS = KafkaSettings(bootstrap_servers="127.0.0.1:1")
 INBOUND = {

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from integr8scode_api import SERVICE_NAME, __version__
@@ -48,13 +47,15 @@ from integr8scode_api.notification_service import NotificationService
 from integr8scode_api.routes import admin_rate_limits, admin_users, auth
 from integr8scode_api.routes.executions import build_execution_router
 from integr8scode_api.routes.notifications import build_notification_router
-from integr8scode_events import ConsumerRunner, EventPublisher, ProducerInfo, Supervisor
-from integr8scode_events.probes import KafkaProbe, mongo_reachable
+from integr8scode_events import ProducerInfo
+from integr8scode_events.kafka import ConsumerRunner, EventPublisher, KafkaProbe
 from integr8scode_events.topics import EXECUTION_EVENTS
+from integr8scode_mongo import mongo_client, mongo_ping
 from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
     ResourceStack,
+    Supervisor,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
@@ -77,12 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Refuses a missing key ring outside local environments, before anything else is built.
     secret_box = SecretBox(settings.secrets.key_ring(environment))
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo.url,
-        serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
-        tz_aware=True,
-        connect=False,
-    )
+    mongo = mongo_client(settings.mongo)
     db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     redis = Redis.from_url(settings.redis.url, socket_connect_timeout=settings.health_timeout_s)
@@ -213,13 +209,10 @@ def create_app(settings: Settings) -> FastAPI:
         bootstrap.add_done_callback(_log_failure)
         stack.close_with("admin bootstrap", lambda: _cancel(bootstrap))
 
-    async def workers_running() -> bool:
-        return supervisor.healthy()
-
     probes = [
         HealthProbe("kafka", kafka_probe.check),
-        HealthProbe("workers", workers_running),
-        HealthProbe("mongo", lambda: mongo_reachable(mongo)),
+        HealthProbe("workers", supervisor.check),
+        HealthProbe("mongo", mongo_ping(mongo)),
         HealthProbe("redis", lambda: redis_reachable(redis)),
     ]
     app = build_app(

@@ -12,7 +12,8 @@ from integr8scode_api.domain.executions import ExecutionPolicy
 from integr8scode_api.domain.notifications import NotificationPolicy
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
 from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
-from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_events.kafka import KafkaSettings
+from integr8scode_mongo import MongoSettings
 from integr8scode_secrets import SecretsSettings
 from integr8scode_telemetry import TelemetrySettings
 

@@ -7,16 +7,13 @@ written before sealing existed (plaintext) are sealed by it too.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo import AsyncMongoClient
-
 from integr8scode_api.adapters.mongo_notifications import (
     SETTINGS_COLLECTION,
     MongoNotificationSettings,
     ResealReport,
 )
 from integr8scode_api.config import Settings
+from integr8scode_mongo import mongo_client
 from integr8scode_secrets import SecretBox
 
 
@@ -24,11 +21,7 @@ async def rotate_secrets(settings: Settings) -> ResealReport:
     """Re-seal ``notification_settings`` with the configured ring (``KeyRingError`` when there
     is none outside a local environment; ``DependencyUnavailable`` when Mongo doesn't answer)."""
     box = SecretBox(settings.secrets.key_ring(settings.environment))
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo.url,
-        serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
-        tz_aware=True,
-    )
+    mongo = mongo_client(settings.mongo)
     try:
         store = MongoNotificationSettings(mongo[settings.mongo.database][SETTINGS_COLLECTION], box)
         return await store.reseal_all()

@@ -50,12 +50,12 @@ from integr8scode_events import (
     ExecutionCancelRequested,
     ExecutionRequested,
     ExecutionStarted,
-    MessageContext,
     ProducerInfo,
     PublishError,
     PublishUncertainError,
     StoredTraceContext,
 )
+from integr8scode_events.kafka import MessageContext
 from integr8scode_events.payloads import ExecutionCancelledPayload, ExecutionStartedPayload
 
 if TYPE_CHECKING:

@@ -4,10 +4,8 @@ scheduler, owns the lifespan."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from integr8scode_coordinator import SERVICE_NAME, __version__
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
@@ -19,17 +17,19 @@ from integr8scode_coordinator.handlers.requests import RequestHandlers
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
 from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.scheduler import Scheduler
-from integr8scode_events import (
+from integr8scode_events import ProducerInfo
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ProducerInfo,
-    Supervisor,
+    KafkaProbe,
+    create_missing_topics,
 )
-from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import EXECUTION_REQUESTS, create_missing_topics
+from integr8scode_events.topics import EXECUTION_REQUESTS
+from integr8scode_mongo import mongo_client, mongo_ping
 from integr8scode_telemetry import (
     HealthProbe,
     ResourceStack,
+    Supervisor,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
@@ -41,12 +41,7 @@ from integr8scode_telemetry import (
 def create_app(settings: Settings) -> FastAPI:
     """Build the app and every resource it owns; nothing connects before the lifespan starts."""
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo.url,
-        serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
-        tz_aware=True,
-        connect=False,
-    )
+    mongo = mongo_client(settings.mongo)
     db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     publisher = EventPublisher(
@@ -121,9 +116,6 @@ def create_app(settings: Settings) -> FastAPI:
         stack.close_with("consumer", consumer.stop)
         stack.close_with("scheduler", scheduler.stop)
 
-    async def workers_running() -> bool:
-        return supervisor.healthy()
-
     app = FastAPI(
         title=SERVICE_NAME,
         version=__version__,
@@ -131,8 +123,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     probes = [
         HealthProbe("kafka", kafka_probe.check),
-        HealthProbe("mongo", lambda: mongo_reachable(mongo)),
-        HealthProbe("workers", workers_running),
+        HealthProbe("mongo", mongo_ping(mongo)),
+        HealthProbe("workers", supervisor.check),
     ]
     app.include_router(build_health_router(SERVICE_NAME, probes, settings.health_timeout_s))
     instrument_fastapi(app, telemetry)

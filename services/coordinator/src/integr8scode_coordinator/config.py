@@ -9,7 +9,8 @@ import uuid
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_events.kafka import KafkaSettings
+from integr8scode_mongo import MongoSettings
 from integr8scode_telemetry import TelemetrySettings
 
 

@@ -20,13 +20,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import (
-    EventPublisher,
-    ExecutionCancelRequested,
-    ExecutionRequested,
-    KafkaSettings,
-    ProducerInfo,
-)
+from integr8scode_events import ExecutionCancelRequested, ExecutionRequested, ProducerInfo
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 from integr8scode_events.payloads import (
     ExecutionCancelRequestedPayload,
     ExecutionLimits,

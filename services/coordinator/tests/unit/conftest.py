@@ -47,11 +47,11 @@ from integr8scode_coordinator.scheduler import Scheduler, SchedulerTiming
 from integr8scode_events import (
     TERMINAL_EXECUTION_EVENTS,
     EventEnvelope,
-    MessageContext,
     ProducerInfo,
     PublishedRecord,
     PublishError,
 )
+from integr8scode_events.kafka import MessageContext
 
 INSTANCE = "coordinator-a"
 PRODUCER = ProducerInfo(service="execution-coordinator", version="0.0.0-test")

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from integr8scode_auth import COLLECTION as USERS
 from integr8scode_auth import JwtVerifier, MongoAccountDirectory
@@ -27,18 +26,20 @@ from integr8scode_dlq_processor.retries import RetryRunner
 from integr8scode_dlq_processor.routes import messages
 from integr8scode_dlq_processor.routes.dependencies import DlqContext
 from integr8scode_dlq_processor.scheduler import RetryScheduler
-from integr8scode_events import (
+from integr8scode_events import headers as h
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
+    KafkaProbe,
     RetryPolicy,
-    Supervisor,
+    create_missing_topics,
 )
-from integr8scode_events import headers as h
-from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import DEAD_LETTER_QUEUE, create_missing_topics
+from integr8scode_events.topics import DEAD_LETTER_QUEUE
+from integr8scode_mongo import mongo_client, mongo_ping
 from integr8scode_telemetry import (
     HealthProbe,
     ResourceStack,
+    Supervisor,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
@@ -55,12 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     jwt_secret = settings.resolve_jwt_secret()
     policies = settings.policy_book()
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo.url,
-        serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
-        tz_aware=True,
-        connect=False,
-    )
+    mongo = mongo_client(settings.mongo)
     db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     publisher = EventPublisher(
@@ -130,9 +126,6 @@ def create_app(settings: Settings) -> FastAPI:
         supervisor.start()
         stack.close_with("workers", supervisor.stop)
 
-    async def workers_running() -> bool:
-        return supervisor.healthy()
-
     ctx = DlqContext(
         service=service,
         tokens=JwtVerifier(jwt_secret, leeway_s=settings.jwt_leeway_s),
@@ -141,8 +134,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     probes = [
         HealthProbe("kafka", kafka_probe.check),
-        HealthProbe("mongo", lambda: mongo_reachable(mongo)),
-        HealthProbe("workers", workers_running),
+        HealthProbe("mongo", mongo_ping(mongo)),
+        HealthProbe("workers", supervisor.check),
     ]
     app = build_app(
         ctx,

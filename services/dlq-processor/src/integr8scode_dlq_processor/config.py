@@ -33,7 +33,8 @@ from integr8scode_dlq_processor.domain.policies import (
     RetryPolicy,
     describe,
 )
-from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_events.kafka import KafkaSettings
+from integr8scode_mongo import MongoSettings
 from integr8scode_telemetry import TelemetrySettings
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ import jwt
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import DEAD_LETTER_QUEUE, EventPublisher
+from integr8scode_events import DEAD_LETTER_QUEUE
+from integr8scode_events.kafka import EventPublisher
 
 STACK = local_stack()
 DLQ = STACK.services["dlq-processor"]

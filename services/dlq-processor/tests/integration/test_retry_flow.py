@@ -17,7 +17,8 @@ from tests.kafka_support import sample_event
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import EventPublisher, ExecutionRequested
+from integr8scode_events import ExecutionRequested
+from integr8scode_events.kafka import EventPublisher
 from integr8scode_telemetry import TelemetryHandle
 
 if TYPE_CHECKING:  # conftest is not importable at run time (--import-mode=importlib)

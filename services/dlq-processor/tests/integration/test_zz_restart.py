@@ -21,7 +21,7 @@ import pytest
 from tests.kafka_support import sample_event
 from tests.polling import eventually
 
-from integr8scode_events import EventPublisher
+from integr8scode_events.kafka import EventPublisher
 
 if TYPE_CHECKING:  # conftest is not importable at run time (--import-mode=importlib)
     from conftest import ConsumerFactory, DeliveriesFactory

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from integr8scode_dlq_processor.domain.records import Status
 from integr8scode_dlq_processor.handlers.dead_letters import DeadLetterHandler
-from integr8scode_events import MessageContext, RawMessage
+from integr8scode_events.kafka import MessageContext, RawMessage
 
 if TYPE_CHECKING:  # conftest is not importable at run time (--import-mode=importlib)
     from conftest import Parts

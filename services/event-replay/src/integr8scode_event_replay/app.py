@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.trace import SpanContext
-from pymongo import AsyncMongoClient
 
 from integr8scode_auth import COLLECTION as USERS
 from integr8scode_auth import JwtVerifier, MongoAccountDirectory
 from integr8scode_event_replay import SERVICE_NAME, __version__
+from integr8scode_event_replay.adapters.event_store import COLLECTION as EVENTS_COLLECTION
+from integr8scode_event_replay.adapters.event_store import EventStoreWriter
 from integr8scode_event_replay.adapters.kafka_replay import KafkaReplayPublisher
 from integr8scode_event_replay.adapters.mongo_events import MongoEventSource
 from integr8scode_event_replay.adapters.mongo_sessions import MongoControlStore, MongoSessionStore
@@ -27,18 +28,18 @@ from integr8scode_event_replay.routes.sessions import router as sessions_router
 from integr8scode_event_replay.runner import RunnerDeps, RunPolicy, SessionRunner, utcnow
 from integr8scode_event_replay.service import ReplayService
 from integr8scode_event_replay.slots import Slots
-from integr8scode_events import (
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    EventStoreWriter,
-    Supervisor,
+    KafkaProbe,
+    create_missing_topics,
 )
-from integr8scode_events.event_store import COLLECTION as EVENTS_COLLECTION
-from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import DOMAIN_TOPICS, create_missing_topics
+from integr8scode_events.topics import DOMAIN_TOPICS
+from integr8scode_mongo import mongo_client, mongo_ping
 from integr8scode_telemetry import (
     HealthProbe,
     ResourceStack,
+    Supervisor,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
@@ -73,12 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     jwt_secret = settings.resolve_jwt_secret()
     telemetry = init_telemetry(settings.telemetry, SERVICE_NAME, __version__)
     tracer = telemetry.tracer_provider.get_tracer(SERVICE_NAME)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo.url,
-        serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
-        tz_aware=True,
-        connect=False,
-    )
+    mongo = mongo_client(settings.mongo)
     db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     publisher = EventPublisher(
@@ -188,13 +184,10 @@ def create_app(settings: Settings) -> FastAPI:
         stack.close_with("archiver", consumer.stop)
         stack.close_with("session pool", pool.stop)
 
-    async def workers_running() -> bool:
-        return supervisor.healthy()
-
     probes = [
         HealthProbe("kafka", kafka_probe.check),
-        HealthProbe("mongo", lambda: mongo_reachable(mongo)),
-        HealthProbe("workers", workers_running),
+        HealthProbe("mongo", mongo_ping(mongo)),
+        HealthProbe("workers", supervisor.check),
     ]
     app = build_app(
         ReplayContext(

@@ -12,7 +12,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from integr8scode_auth import ACCOUNT_CACHE_S, AccountCacheSeconds
-from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_events.kafka import KafkaSettings
+from integr8scode_mongo import MongoSettings
 from integr8scode_telemetry import TelemetrySettings
 
 log = logging.getLogger(__name__)

@@ -17,16 +17,11 @@ from pymongo import AsyncMongoClient
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import (
-    EventPublisher,
-    KafkaSettings,
-    MongoSettings,
-    NotificationFailed,
-    NotificationSent,
-    ProducerInfo,
-)
+from integr8scode_events import NotificationFailed, NotificationSent, ProducerInfo
 from integr8scode_events import headers as h
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 from integr8scode_events.payloads import NotificationPayload
+from integr8scode_mongo import MongoSettings
 
 STACK = local_stack()
 REPLAY = STACK.services["event-replay"]

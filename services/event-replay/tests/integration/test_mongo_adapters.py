@@ -15,6 +15,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tests.stack import local_stack
 
+from integr8scode_event_replay.adapters.event_store import EventStoreWriter, stored_document
 from integr8scode_event_replay.adapters.mongo_events import MongoEventSource
 from integr8scode_event_replay.adapters.mongo_sessions import MongoControlStore, MongoSessionStore
 from integr8scode_event_replay.domain.errors import OwnershipLostError, QueryTimeoutError
@@ -30,13 +31,7 @@ from integr8scode_event_replay.domain.spec import (
     Speed,
     Target,
 )
-from integr8scode_events import (
-    EventStoreWriter,
-    NotificationFailed,
-    NotificationSent,
-    ProducerInfo,
-    stored_document,
-)
+from integr8scode_events import NotificationFailed, NotificationSent, ProducerInfo
 from integr8scode_events.payloads import NotificationPayload
 
 Db = AsyncDatabase[dict[str, Any]]

@@ -19,15 +19,10 @@ from tests.kafka_support import read_all
 from tests.polling import eventually
 from tests.stack import local_stack
 
+from integr8scode_event_replay.adapters.event_store import EventStoreWriter, stored_document
 from integr8scode_event_replay.app import create_app
 from integr8scode_event_replay.config import Settings
-from integr8scode_events import (
-    EventStoreWriter,
-    NotificationSent,
-    ProducerInfo,
-    decode_event,
-    stored_document,
-)
+from integr8scode_events import NotificationSent, ProducerInfo, decode_event
 from integr8scode_events import headers as h
 from integr8scode_events.payloads import NotificationPayload
 

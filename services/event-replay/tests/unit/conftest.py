@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext
 
 from integr8scode_auth import AccountStatus, AccountStoreUnavailableError, JwtVerifier
+from integr8scode_event_replay.adapters.event_store import stored_document
 from integr8scode_event_replay.adapters.mongo_events import stored_event
 from integr8scode_event_replay.app import build_app
 from integr8scode_event_replay.domain.errors import (
@@ -62,7 +63,6 @@ from integr8scode_events import (
     ExecutionRequested,
     ExecutionStarted,
     ProducerInfo,
-    stored_document,
 )
 from integr8scode_events.payloads import (
     ExecutionCompletedPayload,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from integr8scode_event_replay.handlers.archiver import Archiver
-from integr8scode_events import RawMessage
 from integr8scode_events import headers as h
 from integr8scode_events.errors import EventsError
+from integr8scode_events.kafka import RawMessage
 
 
 class FakeStore:

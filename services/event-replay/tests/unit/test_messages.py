@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry.trace import TraceFlags
 
+from integr8scode_event_replay.adapters.event_store import stored_document
 from integr8scode_event_replay.adapters.kafka_replay import ORIGINAL_EVENT_ID, original_links
 from integr8scode_event_replay.adapters.mongo_events import stored_event
 from integr8scode_event_replay.domain.messages import (
@@ -20,7 +21,7 @@ from integr8scode_event_replay.domain.messages import (
     replay_message,
 )
 from integr8scode_event_replay.domain.spec import Target
-from integr8scode_events import EventEnvelope, decode_event, stored_document
+from integr8scode_events import EventEnvelope, decode_event
 from integr8scode_events import headers as h
 
 

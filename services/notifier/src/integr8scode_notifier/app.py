@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-from pymongo import AsyncMongoClient
 
-from integr8scode_events import (
+from integr8scode_events import ProducerInfo
+from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
-    ProducerInfo,
+    KafkaProbe,
     RetryPolicy,
-    Supervisor,
+    create_missing_topics,
 )
-from integr8scode_events.probes import KafkaProbe, mongo_reachable
-from integr8scode_events.topics import EXECUTION_EVENTS, create_missing_topics
+from integr8scode_events.topics import EXECUTION_EVENTS
+from integr8scode_mongo import mongo_client, mongo_ping
 from integr8scode_notifier import SERVICE_NAME, __version__
 from integr8scode_notifier.adapters import mongo_deliveries, mongo_executions, mongo_settings
 from integr8scode_notifier.adapters.address_guard import AddressGuard
@@ -35,6 +33,7 @@ from integr8scode_secrets import SecretBox
 from integr8scode_telemetry import (
     HealthProbe,
     ResourceStack,
+    Supervisor,
     build_health_router,
     init_telemetry,
     instrument_fastapi,
@@ -61,12 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
         aiohttp_instrumentor.instrument(
             tracer_provider=telemetry.tracer_provider, url_filter=redact_for_span
         )
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongo.url,
-        serverSelectionTimeoutMS=settings.mongo.server_selection_timeout_ms,
-        tz_aware=True,
-        connect=False,
-    )
+    mongo = mongo_client(settings.mongo)
     db = mongo[settings.mongo.database]
     kafka_probe = KafkaProbe(settings.kafka, client_id=SERVICE_NAME)
     publisher = EventPublisher(
@@ -156,9 +150,6 @@ def create_app(settings: Settings) -> FastAPI:
         stack.close_with("workers", supervisor.stop)
         stack.close_with("consumer", consumer.stop)
 
-    async def workers_running() -> bool:
-        return supervisor.healthy()
-
     app = FastAPI(
         title=SERVICE_NAME,
         version=__version__,
@@ -166,8 +157,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     probes = [
         HealthProbe("kafka", kafka_probe.check),
-        HealthProbe("mongo", lambda: mongo_reachable(mongo)),
-        HealthProbe("workers", workers_running),
+        HealthProbe("mongo", mongo_ping(mongo)),
+        HealthProbe("workers", supervisor.check),
     ]
     app.include_router(build_health_router(SERVICE_NAME, probes, settings.health_timeout_s))
     instrument_fastapi(app, telemetry)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from integr8scode_events import KafkaSettings, MongoSettings
+from integr8scode_events.kafka import KafkaSettings
+from integr8scode_mongo import MongoSettings
 from integr8scode_secrets import SecretsSettings
 from integr8scode_telemetry import TelemetrySettings
 

@@ -16,14 +16,9 @@ from tests.e2e.notify_receivers import Answer, RecordingReceiver
 from tests.polling import eventually
 from tests.stack import local_stack
 
-from integr8scode_events import (
-    EventPublisher,
-    ExecutionCompleted,
-    KafkaSettings,
-    ProducerInfo,
-    decode_event,
-)
+from integr8scode_events import ExecutionCompleted, ProducerInfo, decode_event
 from integr8scode_events import headers as h
+from integr8scode_events.kafka import EventPublisher, KafkaSettings
 from integr8scode_events.payloads import ExecutionCompletedPayload, OutputSummary, ResourceUsage
 from integr8scode_events.topics import (
     DEAD_LETTER_QUEUE,

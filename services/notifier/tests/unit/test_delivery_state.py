@@ -8,14 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 from opentelemetry.trace import StatusCode
 
-from integr8scode_events import (
-    ExecutionCompleted,
-    MessageContext,
-    NotificationFailed,
-    NotificationSent,
-)
+from integr8scode_events import ExecutionCompleted, NotificationFailed, NotificationSent
 from integr8scode_events import headers as h
 from integr8scode_events.errors import PublishError
+from integr8scode_events.kafka import MessageContext
 from integr8scode_notifier.delivery import DELIVER_SPAN
 from integr8scode_notifier.domain.errors import (
     DeliveryFailed,

@@ -15,9 +15,8 @@ from integr8scode_events import (
     ExecutionFailed,
     ExecutionStarted,
     ExecutionTimedOut,
-    HandlerRegistry,
-    MessageContext,
 )
+from integr8scode_events.kafka import HandlerRegistry, MessageContext
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,8 @@ from integr8scode_coordinator.domain.ports import SagaStore
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga
 from integr8scode_coordinator.scheduler import Scheduler
-from integr8scode_events import (
-    ExecutionCancelRequested,
-    ExecutionRequested,
-    HandlerRegistry,
-    MessageContext,
-)
+from integr8scode_events import ExecutionCancelRequested, ExecutionRequested
+from integr8scode_events.kafka import HandlerRegistry, MessageContext
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from integr8scode_dlq_processor.domain.errors import RepublishFailed
 from integr8scode_dlq_processor.domain.ports import Publication
 from integr8scode_dlq_processor.domain.retry_message import RetryMessage
-from integr8scode_events import EventPublisher, PublishError
+from integr8scode_events import PublishError
+from integr8scode_events.kafka import EventPublisher
 
 
 class KafkaRepublisher:

@@ -15,8 +15,8 @@ from opentelemetry import metrics
 
 from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService, Intake
 from integr8scode_dlq_processor.domain.reports import FailureReport
-from integr8scode_events import MessageContext, RawMessage
 from integr8scode_events import tracing as t
+from integr8scode_events.kafka import MessageContext, RawMessage
 
 DLQ_ID = "dlq.id"
 DLQ_STATUS = "dlq.status"

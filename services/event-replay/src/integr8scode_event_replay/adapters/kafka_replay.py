@@ -7,7 +7,8 @@ from opentelemetry.trace import Link
 
 from integr8scode_event_replay.domain.errors import PublishFailedError
 from integr8scode_event_replay.domain.messages import ReplayMessage
-from integr8scode_events import EventPublisher, PublishError
+from integr8scode_events import PublishError
+from integr8scode_events.kafka import EventPublisher
 
 ORIGINAL_EVENT_ID = "replay.original_event_id"
 

@@ -23,8 +23,10 @@ from typing import Protocol
 
 from opentelemetry import metrics
 
-from integr8scode_events import DecodeError, RawMessage, decode_event, stored_document
+from integr8scode_event_replay.adapters.event_store import stored_document
+from integr8scode_events import DecodeError, decode_event
 from integr8scode_events import headers as h
+from integr8scode_events.kafka import RawMessage
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,8 @@ from integr8scode_events import (
     ExecutionCompleted,
     ExecutionFailed,
     ExecutionTimedOut,
-    HandlerRegistry,
-    MessageContext,
 )
-from integr8scode_events.idempotency import idempotency_key
+from integr8scode_events.kafka import HandlerRegistry, MessageContext, idempotency_key
 from integr8scode_notifier.delivery import Dispatcher
 from integr8scode_notifier.domain.summary import TerminalEvent
 

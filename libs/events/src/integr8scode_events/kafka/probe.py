@@ -1,17 +1,14 @@
-"""Readiness checks for the broker and the store the events library talks to.
+"""The readiness check of the broker (the Mongo one is libs/mongo's ``mongo_ping``).
 
-Both connect lazily: a service must start (and answer ``/health/live``) while a dependency is
+It connects lazily: a service must start (and answer ``/health/live``) while a dependency is
 down, and report it through ``/health/ready`` until it is back.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiokafka.admin import AIOKafkaAdminClient
-from pymongo import AsyncMongoClient
 
-from integr8scode_events.settings import KafkaSettings
+from integr8scode_events.kafka.settings import KafkaSettings
 
 
 class KafkaProbe:
@@ -44,9 +41,3 @@ class KafkaProbe:
         if self._admin is not None:
             admin, self._admin = self._admin, None
             await admin.close()
-
-
-async def mongo_reachable(client: AsyncMongoClient[dict[str, Any]]) -> bool:
-    """True when the server answers ``ping``."""
-    reply = await client.admin.command("ping")
-    return bool(reply.get("ok"))

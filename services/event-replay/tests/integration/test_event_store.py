@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from pymongo import AsyncMongoClient
 from tests.kafka_support import sample_event
+from tests.stack import local_stack
 
-from integr8scode_events import EventStoreWriter, stored_document
+from integr8scode_event_replay.adapters.event_store import EventStoreWriter, stored_document
+
+
+@pytest.fixture
+async def mongo() -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        local_stack().mongo_url, serverSelectionTimeoutMS=5000
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def test_batch_insert_skips_events_already_stored(

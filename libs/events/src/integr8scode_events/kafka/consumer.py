@@ -22,20 +22,20 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
-from integr8scode_events.batches import BatchDispatch, raw_message
 from integr8scode_events.codec import decode_event
-from integr8scode_events.dead_letters import dead_letter, failure_headers
 from integr8scode_events.errors import DecodeError, PublishError
-from integr8scode_events.handlers import (
+from integr8scode_events.kafka.batches import BatchDispatch, raw_message
+from integr8scode_events.kafka.dead_letters import dead_letter, failure_headers
+from integr8scode_events.kafka.handlers import (
     BatchHandler,
     HandlerRegistry,
     MessageContext,
     RawHandler,
 )
-from integr8scode_events.partition_workers import PartitionWorkers
-from integr8scode_events.publisher import EventPublisher
-from integr8scode_events.retry_policy import RetryPolicy
-from integr8scode_events.settings import KafkaSettings
+from integr8scode_events.kafka.partition_workers import PartitionWorkers
+from integr8scode_events.kafka.publisher import EventPublisher
+from integr8scode_events.kafka.retry_policy import RetryPolicy
+from integr8scode_events.kafka.settings import KafkaSettings
 from integr8scode_events.topics import DEAD_LETTER_QUEUE
 from integr8scode_events.trace_context import StoredTraceContext
 

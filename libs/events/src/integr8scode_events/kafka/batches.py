@@ -24,8 +24,8 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
-from integr8scode_events.handlers import BatchHandler, RawMessage
-from integr8scode_events.retry_policy import RetryPolicy
+from integr8scode_events.kafka.handlers import BatchHandler, RawMessage
+from integr8scode_events.kafka.retry_policy import RetryPolicy
 from integr8scode_events.trace_context import StoredTraceContext
 
 log = logging.getLogger(__name__)

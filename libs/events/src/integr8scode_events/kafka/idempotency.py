@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from integr8scode_events import headers as h
 from integr8scode_events.envelope import EventEnvelope
 from integr8scode_events.errors import AlreadyBeingProcessedError, EventsError
-from integr8scode_events.handlers import Handler, MessageContext
+from integr8scode_events.kafka.handlers import Handler, MessageContext
 
 E = TypeVar("E", bound=EventEnvelope)
 

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -20,22 +19,14 @@ from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.envelope import EventEnvelope
 from integr8scode_events.errors import PublishError, PublishUncertainError
-from integr8scode_events.settings import KafkaSettings
+from integr8scode_events.kafka.settings import KafkaSettings
+from integr8scode_events.topics import PublishedRecord
 
 log = logging.getLogger(__name__)
 
 # After an acknowledgement the broker counts as reachable this long: the reachability check
 # (one coroutine per broker) is skipped on the hot path.
 _REACHABLE_FOR_S = 1.0
-
-
-@dataclass(frozen=True)
-class PublishedRecord:
-    """Where the broker stored a message."""
-
-    topic: str
-    partition: int
-    offset: int
 
 
 class EventPublisher:

@@ -71,6 +71,10 @@ class Supervisor:
         """True while every task runs (for a readiness probe)."""
         return all(entry.running for entry in self._entries)
 
+    async def check(self) -> bool:
+        """The readiness check: ``healthy()`` as the async check a ``HealthProbe`` runs."""
+        return self.healthy()
+
     def status(self) -> dict[str, str | None]:
         return {
             e.name: None if e.running else (e.last_error or "not running") for e in self._entries

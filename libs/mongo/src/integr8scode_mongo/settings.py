@@ -1,19 +1,9 @@
-"""Settings fragments for Kafka and the Mongo-wire event store; services compose them."""
+"""The settings fragment every service composes to reach the MongoDB-wire server."""
 
 from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class KafkaSettings(BaseSettings):
-    """How to reach Kafka. Env prefix ``KAFKA_``."""
-
-    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
-
-    bootstrap_servers: str = Field(default="127.0.0.1:9092")
-    client_id_prefix: str = Field(default="integr8scode")
-    request_timeout_ms: int = Field(default=10_000, gt=0)
 
 
 class MongoSettings(BaseSettings):

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
+import pytest
+
+from integr8scode_event_replay.adapters.event_store import stored_document
 from integr8scode_events.envelope import EventEnvelope
-from integr8scode_events.event_store import stored_document
 from integr8scode_events.events import ExecutionRequested
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 SPAN_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{SPAN_ID}-01"
+
+
+@pytest.fixture
+def requested(make_lifecycle: Callable[..., list[EventEnvelope]]) -> ExecutionRequested:
+    event = make_lifecycle()[0]
+    assert isinstance(event, ExecutionRequested)
+    return event
 
 
 def test_keeps_the_trace_context_and_derives_its_ids(requested: ExecutionRequested) -> None:
@@ -49,7 +59,11 @@ def test_occurred_at_stays_a_datetime_and_the_rest_is_json(requested: ExecutionR
     assert doc["payload"]["limits"] == {"timeout_s": 5.0, "memory_mb": 128}
 
 
-def test_the_stored_document_decodes_back_to_the_event(any_event: EventEnvelope) -> None:
+@pytest.mark.parametrize("step", [0, 1, 2], ids=["requested", "started", "completed"])
+def test_the_stored_document_decodes_back_to_the_event(
+    make_lifecycle: Callable[..., list[EventEnvelope]], step: int
+) -> None:
+    any_event = make_lifecycle()[step]
     doc = stored_document(any_event, topic="t", partition=0, offset=0, headers={})
     envelope = {k: v for k, v in doc.items() if k not in {"kafka", "trace", "stored_at", "_id"}}
     assert type(any_event).model_validate(envelope) == any_event

@@ -10,7 +10,7 @@ from typing import Any
 
 from integr8scode_events import headers as h
 from integr8scode_events.errors import PublishError
-from integr8scode_events.publisher import EventPublisher
+from integr8scode_events.kafka.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
 
