@@ -204,7 +204,7 @@ async def test_a_dry_run_counts_and_previews_and_publishes_nothing(
     view = response.json()
     assert view["status"] == "completed"
     assert view["dry_run"] is True
-    assert (view["matched"], view["published"]) == (len(docs), 0)
+    assert (view["matched"], view["published"]) == (len(docs), 0), view
     assert (view["matched_is_lower_bound"], view["preview_complete"]) == (False, True)
     assert [p["event_id"] for p in view["preview"]] == [d["event_id"] for d in docs]
     assert {p["target_topic"] for p in view["preview"]} == {topic}
