@@ -118,7 +118,7 @@ async def test_a_receiver_that_recovers_gets_exactly_one_message_in_the_same_tra
     assert record["topic"] == "execution_events"
     assert record["event_type"] == "execution.completed"
     detail = (await dlq.get(f"{MESSAGES}/{record['id']}", headers=admin)).json()
-    assert detail["error"]["type"].endswith("DeliveryFailed")
+    assert detail["error"]["type"].endswith("DeliveryFailedError")
     assert "500" in detail["error"]["message"]
     assert SECRET not in str(detail)
 

@@ -29,7 +29,7 @@ from integr8scode_api.config import RateLimitSettings, Settings
 from integr8scode_api.dependencies import ApiContext
 from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
-from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
+from integr8scode_api.domain.errors import ConflictError, DependencyUnavailableError
 from integr8scode_api.domain.lookalikes import skeleton
 from integr8scode_api.domain.rate_limit import (
     ListedRule,
@@ -44,7 +44,7 @@ ADMIN = ("opschief", "opschief-password")  # not one of the public reserved name
 
 
 class FakeUsers:
-    """``UserRepository`` in a dict; ``down`` makes every call raise DependencyUnavailable."""
+    """``UserRepository`` in a dict; ``down`` makes every call raise DependencyUnavailableError."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, User] = {}
@@ -54,7 +54,7 @@ class FakeUsers:
     def _check(self) -> None:
         self.calls += 1
         if self.down:
-            raise DependencyUnavailable("user store unavailable", dependency="mongo")
+            raise DependencyUnavailableError("user store unavailable", dependency="mongo")
 
     async def ensure_indexes(self) -> None:
         self._check()
@@ -62,7 +62,7 @@ class FakeUsers:
     async def add(self, user: User) -> None:
         self._check()
         if any(skeleton(u.username) == skeleton(user.username) for u in self.by_id.values()):
-            raise Conflict(f"username '{user.username}' is already taken")
+            raise ConflictError(f"username '{user.username}' is already taken")
         self.by_id[user.id] = user
 
     async def get(self, user_id: str) -> User | None:
@@ -130,7 +130,7 @@ class FakeHasher:
 
 class FakeLimiter:
     """``RateLimiter`` with a fixed window that never rolls over: ``limit`` hits, then refusals
-    with ``retry_after_s = window_s``. ``down`` makes it raise DependencyUnavailable."""
+    with ``retry_after_s = window_s``. ``down`` makes it raise DependencyUnavailableError."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}
@@ -140,7 +140,7 @@ class FakeLimiter:
     async def hit(self, rule: RateLimitRule, subject: str) -> RateLimitDecision:
         self.calls += 1
         if self.down:
-            raise DependencyUnavailable("rate limiter unavailable", dependency="redis")
+            raise DependencyUnavailableError("rate limiter unavailable", dependency="redis")
         key = (rule.name, subject)
         used = self.counts.get(key, 0)
         allowed = used < rule.limit

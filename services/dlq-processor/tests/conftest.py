@@ -33,7 +33,7 @@ from tests.stack import local_stack
 from integr8scode_auth import AccountStatus, AccountStoreUnavailableError, JwtVerifier
 from integr8scode_dlq_processor.app import build_app
 from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
-from integr8scode_dlq_processor.domain.errors import RepublishFailed, StoreUnavailable
+from integr8scode_dlq_processor.domain.errors import RepublishFailedError, StoreUnavailableError
 from integr8scode_dlq_processor.domain.policies import Action, Jitter, PolicyBook, RetryPolicy
 from integr8scode_dlq_processor.domain.ports import (
     ClaimOutcome,
@@ -139,7 +139,7 @@ class FakeStore:
 
     def _check(self) -> None:
         if self.down:
-            raise StoreUnavailable("store down")
+            raise StoreUnavailableError("store down")
 
     async def ensure_indexes(self) -> None:
         self._check()
@@ -246,7 +246,7 @@ class FakeRepublisher:
 
     async def republish(self, message: RetryMessage) -> Publication:
         if self.fail_with is not None:
-            raise RepublishFailed(self.fail_with)
+            raise RepublishFailedError(self.fail_with)
         self.sent.append(message)
         return Publication(partition=0, offset=100 + len(self.sent), published_at=self._clock())
 

@@ -12,7 +12,7 @@ import sys
 
 from integr8scode_api.app import create_app
 from integr8scode_api.config import InsecureConfigError, Settings
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.secrets_rotation import describe, rotate_secrets
 from integr8scode_secrets import KeyRingError
 from integr8scode_telemetry import EXIT_CONFIG, run_service
@@ -36,7 +36,7 @@ def main() -> None:
 def _rotate(settings: Settings) -> int:
     try:
         report = asyncio.run(rotate_secrets(settings))
-    except (KeyRingError, DependencyUnavailable) as exc:
+    except (KeyRingError, DependencyUnavailableError) as exc:
         print(f"rotate-secrets: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     for line in describe(report):

@@ -15,11 +15,11 @@ from opentelemetry.util.types import AttributeValue
 
 from integr8scode_api.domain.accounts import AccountAdmin
 from integr8scode_api.domain.auth import AuthService
-from integr8scode_api.domain.errors import Forbidden, Unauthorized
+from integr8scode_api.domain.errors import ForbiddenError, UnauthorizedError
 from integr8scode_api.domain.ports import TokenIssuer, UserRepository
 from integr8scode_api.domain.rate_limit import (
     RateLimitCheck,
-    RateLimited,
+    RateLimitedError,
     RateLimitGate,
     RateLimitRuleStore,
 )
@@ -89,14 +89,14 @@ async def optional_principal(request: Request, ctx: Context) -> Principal | None
         return None
     try:
         return ctx.tokens.verify(token.strip())
-    except Unauthorized:
+    except UnauthorizedError:
         return None
 
 
 async def current_principal(ctx: Context, credentials: BearerCredentials) -> Principal:
     """The caller as the token says, without a lookup; 401 when missing or invalid."""
     if credentials is None:
-        raise Unauthorized("missing bearer token (Authorization: Bearer <access_token>)")
+        raise UnauthorizedError("missing bearer token (Authorization: Bearer <access_token>)")
     principal = ctx.tokens.verify(credentials.credentials)
     set_span_attributes({attributes.USER_ID: principal.user_id})
     return principal
@@ -109,18 +109,18 @@ async def current_user(
     disabled, or changed role or state (or logged out everywhere) after the token was issued."""
     user = await ctx.users.get(principal.user_id)
     if user is None:
-        raise Unauthorized("the account of this token no longer exists", invalid_token=True)
+        raise UnauthorizedError("the account of this token no longer exists", invalid_token=True)
     if user.disabled:
-        raise Unauthorized("this account is disabled", invalid_token=True)
+        raise UnauthorizedError("this account is disabled", invalid_token=True)
     if principal.token_generation < user.token_generation:
-        raise Unauthorized(REVOKED, invalid_token=True)
+        raise UnauthorizedError(REVOKED, invalid_token=True)
     return user
 
 
 async def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
     """The caller, if the stored account (not just the token) has the admin role; else 403."""
     if user.role is not Role.ADMIN:
-        raise Forbidden("this needs the admin role")
+        raise ForbiddenError("this needs the admin role")
     return user
 
 
@@ -179,6 +179,6 @@ def rate_limited(rule: str | None = None) -> Callable[..., Awaitable[None]]:
             return
         setattr(request.state, STATE_KEY, check.decision)
         if not check.decision.allowed:
-            raise RateLimited(check.decision)
+            raise RateLimitedError(check.decision)
 
     return check_rate_limit

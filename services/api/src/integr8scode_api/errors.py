@@ -13,28 +13,28 @@ from fastapi.responses import JSONResponse
 
 from integr8scode_api.domain.errors import (
     ApiError,
-    Conflict,
-    DependencyUnavailable,
-    Forbidden,
-    InProgress,
-    NotFound,
-    TooManyAttempts,
-    Unauthorized,
-    ValidationFailed,
+    ConflictError,
+    DependencyUnavailableError,
+    ForbiddenError,
+    InProgressError,
+    NotFoundError,
+    TooManyAttemptsError,
+    UnauthorizedError,
+    ValidationFailedError,
 )
-from integr8scode_api.domain.rate_limit import RateLimited
+from integr8scode_api.domain.rate_limit import RateLimitedError
 from integr8scode_api.middleware import rate_limit_headers
 from integr8scode_telemetry import install_request_error_handlers
 
 STATUS_BY_ERROR: dict[type[ApiError], int] = {
-    NotFound: status.HTTP_404_NOT_FOUND,
-    Conflict: status.HTTP_409_CONFLICT,
-    Unauthorized: status.HTTP_401_UNAUTHORIZED,
-    Forbidden: status.HTTP_403_FORBIDDEN,
-    ValidationFailed: status.HTTP_422_UNPROCESSABLE_CONTENT,
-    RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
-    TooManyAttempts: status.HTTP_429_TOO_MANY_REQUESTS,
-    DependencyUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ConflictError: status.HTTP_409_CONFLICT,
+    UnauthorizedError: status.HTTP_401_UNAUTHORIZED,
+    ForbiddenError: status.HTTP_403_FORBIDDEN,
+    ValidationFailedError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    RateLimitedError: status.HTTP_429_TOO_MANY_REQUESTS,
+    TooManyAttemptsError: status.HTTP_429_TOO_MANY_REQUESTS,
+    DependencyUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 DEPENDENCY_RETRY_AFTER_S = 1
 
@@ -47,16 +47,16 @@ def status_for(exc: ApiError) -> int:
 
 
 def headers_for(exc: ApiError) -> dict[str, str]:
-    if isinstance(exc, Unauthorized):
+    if isinstance(exc, UnauthorizedError):
         challenge = 'Bearer error="invalid_token"' if exc.invalid_token else "Bearer"
         return {"WWW-Authenticate": challenge}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimitedError):
         return rate_limit_headers(exc.decision)
-    if isinstance(exc, DependencyUnavailable):
+    if isinstance(exc, DependencyUnavailableError):
         return {"Retry-After": str(DEPENDENCY_RETRY_AFTER_S)}
-    if isinstance(exc, TooManyAttempts):
+    if isinstance(exc, TooManyAttemptsError):
         return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
-    if isinstance(exc, InProgress):
+    if isinstance(exc, InProgressError):
         return {"Retry-After": str(exc.retry_after_s)}
     return {}
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from opentelemetry import trace
 
 from integr8scode_api.domain.errors import (
-    Conflict,
-    DependencyUnavailable,
-    InProgress,
-    NotFound,
-    ValidationFailed,
+    ConflictError,
+    DependencyUnavailableError,
+    InProgressError,
+    NotFoundError,
+    ValidationFailedError,
 )
 from integr8scode_api.domain.execution_ports import (
     CoordinatorReadModel,
@@ -148,7 +148,7 @@ class ExecutionService:
         try:
             valid = validate_request(request, await self._views.runtimes(), self._policy)
         except RequestRejectedError as exc:
-            raise ValidationFailed(str(exc)) from exc
+            raise ValidationFailedError(str(exc)) from exc
         execution_id = str(uuid.uuid4())
         fingerprint = request_fingerprint(valid)
         if idempotency_key:
@@ -181,7 +181,7 @@ class ExecutionService:
             submission=Submission.PENDING if idempotency_key else None,
         )
         if not await self._executions.create(new):
-            raise InProgress(IN_PROGRESS)  # a concurrent retry took over that dead request
+            raise InProgressError(IN_PROGRESS)  # a concurrent retry took over that dead request
         event = self._requested_event(execution_id, user, valid)
         try:
             await self._publisher.publish(event)
@@ -197,7 +197,7 @@ class ExecutionService:
             await self._executions.mark_not_queued(execution_id, NOT_QUEUED)
             if idempotency_key:
                 await self._executions.release_idempotency_key(user.id, idempotency_key)
-            raise DependencyUnavailable(NOT_QUEUED) from exc
+            raise DependencyUnavailableError(NOT_QUEUED) from exc
         if idempotency_key:
             await self._executions.set_submission(execution_id, Submission.ACKED)
         return ExecuteAccepted(execution_id=execution_id, status=ExecutionStatus.QUEUED)
@@ -236,16 +236,16 @@ class ExecutionService:
             bound_at = await self._executions.idempotency_key_bound_at(user.id, key)
             if bound_at is not None and self._stale(bound_at):
                 return None
-            raise InProgress(IN_PROGRESS)  # the first request is still storing it
+            raise InProgressError(IN_PROGRESS)  # the first request is still storing it
         if stored.request_fingerprint not in (None, fingerprint):
-            raise ValidationFailed(
+            raise ValidationFailedError(
                 "Idempotency-Key was already used for a different request; use a new key"
             )
         set_span_attributes({a.EXECUTION_ID: execution_id, "idempotency.replayed": True})
         status = stored.status
         if stored.submission is Submission.PENDING and status is ExecutionStatus.QUEUED:
             if not self._stale(stored.created_at):
-                raise InProgress(IN_PROGRESS)
+                raise InProgressError(IN_PROGRESS)
             # The first request died before it knew: submit it again (the coordinator takes an
             # execution once however often it arrives).
             await self._resubmit(execution_id, self._requested_event(execution_id, user, valid))
@@ -266,7 +266,7 @@ class ExecutionService:
             await self._executions.set_submission(execution_id, Submission.OUTBOX)
             return
         except PublishError as exc:
-            raise DependencyUnavailable(NOT_QUEUED) from exc
+            raise DependencyUnavailableError(NOT_QUEUED) from exc
         await self._executions.set_submission(execution_id, Submission.ACKED)
 
     async def flush_outbox(self, limit: int = 100) -> int:
@@ -306,7 +306,7 @@ class ExecutionService:
     async def cancel(self, user: User, execution_id: str) -> CancelAccepted:
         stored = await self._owned(user, execution_id)
         if stored.status.terminal:
-            raise Conflict(f"execution {execution_id} already ended as {stored.status.value}")
+            raise ConflictError(f"execution {execution_id} already ended as {stored.status.value}")
         event = ExecutionCancelRequested(
             producer=self._producer,
             correlation_id=stored.correlation_id or execution_id,
@@ -317,7 +317,9 @@ class ExecutionService:
         try:
             await self._publisher.publish(event)
         except PublishError as exc:
-            raise DependencyUnavailable("the cancel request could not be queued; retry") from exc
+            raise DependencyUnavailableError(
+                "the cancel request could not be queued; retry"
+            ) from exc
         return CancelAccepted(execution_id=execution_id)
 
     async def stream(self, user: User, execution_id: str) -> AsyncIterator[str]:
@@ -363,7 +365,7 @@ class ExecutionService:
     async def _owned(self, user: User, execution_id: str) -> StoredExecution:
         stored = await self._executions.get(execution_id)
         if stored is None or (stored.user_id != user.id and user.role is not Role.ADMIN):
-            raise NotFound(f"execution {execution_id} not found")
+            raise NotFoundError(f"execution {execution_id} not found")
         return stored
 
 

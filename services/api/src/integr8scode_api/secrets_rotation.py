@@ -19,7 +19,8 @@ from integr8scode_secrets import SecretBox
 
 async def rotate_secrets(settings: Settings) -> ResealReport:
     """Re-seal ``notification_settings`` with the configured ring (``KeyRingError`` when there
-    is none outside a local environment; ``DependencyUnavailable`` when Mongo doesn't answer)."""
+    is none outside a local environment; ``DependencyUnavailableError`` when Mongo doesn't
+    answer)."""
     box = SecretBox(settings.secrets.key_ring(settings.environment))
     mongo = mongo_client(settings.mongo)
     try:

@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 from integr8scode_api.adapters.coordinator_views import CoordinatorViews
 from integr8scode_api.adapters.mongo_executions import OUTBOX_COLLECTION, MongoExecutions
 from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.executions import (
     ExecutionResult,
     ExecutionStatus,
@@ -216,13 +216,13 @@ async def test_an_unreachable_server_is_dependency_unavailable() -> None:
     try:
         db = dead["x"]
         store = MongoExecutions(db["executions"], db["idempotency_keys"], db[OUTBOX_COLLECTION])
-        with pytest.raises(DependencyUnavailable, match="execution store unavailable"):
+        with pytest.raises(DependencyUnavailableError, match="execution store unavailable"):
             await store.create(_new("e1"))
-        with pytest.raises(DependencyUnavailable):
+        with pytest.raises(DependencyUnavailableError):
             await store.get("e1")
-        with pytest.raises(DependencyUnavailable):
+        with pytest.raises(DependencyUnavailableError):
             await store.claim_idempotency_key("u", "k", "e1")
-        with pytest.raises(DependencyUnavailable, match="result store unavailable"):
+        with pytest.raises(DependencyUnavailableError, match="result store unavailable"):
             await CoordinatorViews(db).result("e1")
     finally:
         await dead.close()

@@ -10,7 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from integr8scode_api.adapters.mongo_users import COLLECTION, MongoUserRepository
-from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
+from integr8scode_api.domain.errors import ConflictError, DependencyUnavailableError
 from integr8scode_api.domain.users import Role, User
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ async def test_add_get_update_and_a_duplicate_name(live: LiveStack) -> None:
     assert await repo.by_username("grace") == user
     assert await repo.get("missing") is None
 
-    with pytest.raises(Conflict, match="already taken"):
+    with pytest.raises(ConflictError, match="already taken"):
         await repo.add(User.new("grace", "hash-2"))
 
     await repo.set_password_hash(user.id, "hash-3")
@@ -40,9 +40,9 @@ async def test_an_unreachable_server_is_dependency_unavailable() -> None:
     )
     try:
         repo = MongoUserRepository(dead["x"][COLLECTION])
-        with pytest.raises(DependencyUnavailable, match="user store unavailable"):
+        with pytest.raises(DependencyUnavailableError, match="user store unavailable"):
             await repo.by_username("anyone")
-        with pytest.raises(DependencyUnavailable):
+        with pytest.raises(DependencyUnavailableError):
             await repo.add(User.new("anyone", "h"))
     finally:
         await dead.close()
@@ -52,7 +52,7 @@ async def test_look_alikes_collide_on_the_skeleton_index(live: LiveStack) -> Non
     repo = MongoUserRepository(live.mongo[live.database][COLLECTION])
     await repo.add(User.new("bob.smith", "h"))
     for twin in ("b0b.smith", "bob.srnith"):
-        with pytest.raises(Conflict, match="looks like"):
+        with pytest.raises(ConflictError, match="looks like"):
             await repo.add(User.new(twin, "h"))
     assert await live.mongo[live.database][COLLECTION].count_documents({}) == 1
 
@@ -65,7 +65,7 @@ async def test_concurrent_look_alikes_make_one_account(live: LiveStack) -> None:
         *(repo.add(User.new(n.lower(), "h")) for n in names), return_exceptions=True
     )
     assert sum(r is None for r in results) == 1
-    assert all(isinstance(r, Conflict) for r in results if r is not None)
+    assert all(isinstance(r, ConflictError) for r in results if r is not None)
 
 
 async def test_accounts_stored_before_skeletons_get_one_and_keep_working(live: LiveStack) -> None:
@@ -89,9 +89,9 @@ async def test_accounts_stored_before_skeletons_get_one_and_keep_working(live: L
     twin = await repo.get("old1")
     assert twin is not None
     assert (twin.username, twin.disabled, twin.token_generation) == ("pau1", False, 0)
-    with pytest.raises(Conflict):  # the older one's skeleton blocks new look-alikes
+    with pytest.raises(ConflictError):  # the older one's skeleton blocks new look-alikes
         await repo.add(User.new("pau1", "h"))
-    with pytest.raises(Conflict):
+    with pytest.raises(ConflictError):
         await repo.add(User.new("zoe", "h"))
 
 

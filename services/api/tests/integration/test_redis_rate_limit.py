@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from tests.polling import eventually
 
 from integr8scode_api.adapters.redis_rate_limit import SCRIPTS, LuaScript, RedisRateLimiter
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ async def test_a_script_redis_does_not_know_yet_is_loaded_on_first_use(live: Liv
 async def test_an_unreachable_redis_is_dependency_unavailable() -> None:
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     try:
-        with pytest.raises(DependencyUnavailable, match="rate limiter unavailable"):
+        with pytest.raises(DependencyUnavailableError, match="rate limiter unavailable"):
             await RedisRateLimiter(dead, "x:").hit(_rule(Algorithm.TOKEN_BUCKET, 1, 1), "s")
     finally:
         await dead.aclose()

@@ -10,7 +10,7 @@ from tests.polling import eventually
 
 from integr8scode_api.adapters.rate_limit_rules import RedisRuleStore
 from integr8scode_api.config import RateLimitSettings
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.rate_limit import RateLimitRule
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ async def test_a_dead_redis_keeps_the_defaults_on_the_hot_path() -> None:
     try:
         store = RedisRuleStore(dead, "x:", DEFAULTS)
         assert _limits(await store.active_rules()) == _limits(DEFAULTS)
-        with pytest.raises(DependencyUnavailable):
+        with pytest.raises(DependencyUnavailableError):
             await store.list_rules()
     finally:
         await dead.aclose()

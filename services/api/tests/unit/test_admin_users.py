@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from integr8scode_api.domain.accounts import NO_ADMIN_LEFT, AccountAdmin
-from integr8scode_api.domain.errors import Conflict
+from integr8scode_api.domain.errors import ConflictError
 from integr8scode_api.domain.users import Role
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ async def test_the_service_refuses_to_leave_no_active_admin(harness: Harness) ->
         accounts.change(other, boss.id, disabled=True),
         accounts.delete(other, boss.id),
     ):
-        with pytest.raises(Conflict, match="no active admin"):
+        with pytest.raises(ConflictError, match="no active admin"):
             await action
     assert harness.users.by_id[boss.id].role is Role.ADMIN
 
@@ -150,7 +150,7 @@ async def test_two_admins_demoting_each_other_at_once_leave_an_admin(harness: Ha
     await racing.count_active_admins()  # b's first check happened "at the same time"
     demoted_b = await accounts.change(a, b.id, role=Role.USER)  # a's first check: sees 2
     assert demoted_b.role is Role.USER
-    with pytest.raises(Conflict, match=NO_ADMIN_LEFT):  # b's write, then its re-check sees 0
+    with pytest.raises(ConflictError, match=NO_ADMIN_LEFT):  # b's write, then its re-check sees 0
         await accounts.change(b, a.id, role=Role.USER)
     assert harness.users.by_id[a.id].role is Role.ADMIN
     assert await harness.users.count_active_admins() == 1

@@ -9,11 +9,11 @@ import pytest
 
 from integr8scode_api.domain.auth import AuthService
 from integr8scode_api.domain.errors import (
-    Conflict,
-    Forbidden,
-    TooManyAttempts,
-    Unauthorized,
-    ValidationFailed,
+    ConflictError,
+    ForbiddenError,
+    TooManyAttemptsError,
+    UnauthorizedError,
+    ValidationFailedError,
 )
 from integr8scode_api.domain.users import Role
 
@@ -33,7 +33,7 @@ async def test_register_normalizes_hashes_and_stores(harness: Harness) -> None:
 
 async def test_register_refuses_a_taken_name_in_any_case(harness: Harness) -> None:
     await harness.auth.register("alice", "Sturdy-Lantern-41")
-    with pytest.raises(Conflict, match="already taken"):
+    with pytest.raises(ConflictError, match="already taken"):
         await harness.auth.register("ALICE", "Quiet-Harbor-73")
 
 
@@ -41,7 +41,7 @@ async def test_register_refuses_a_taken_name_in_any_case(harness: Harness) -> No
 async def test_register_refuses_reserved_names_and_look_alikes_saying_so(
     harness: Harness, name: str
 ) -> None:
-    with pytest.raises(ValidationFailed, match="reserved"):
+    with pytest.raises(ValidationFailedError, match="reserved"):
         await harness.auth.register(name, "Sturdy-Lantern-41")
     assert harness.users.by_id == {}
 
@@ -51,14 +51,14 @@ async def test_the_configured_admin_name_is_refused_like_a_taken_one(
     harness: Harness, name: str
 ) -> None:
     # Saying "reserved" would tell the admin's name ("opschief" in the harness).
-    with pytest.raises(Conflict, match="already taken"):
+    with pytest.raises(ConflictError, match="already taken"):
         await harness.auth.register(name, "Sturdy-Lantern-41")
 
 
 async def test_register_refuses_a_look_alike_of_a_taken_name(harness: Harness) -> None:
     await harness.auth.register("bob.smith", "Sturdy-Lantern-41")
     for twin in ("b0b.smith", "bob.srnith", "BOB.SMITH"):
-        with pytest.raises(Conflict):
+        with pytest.raises(ConflictError):
             await harness.auth.register(twin, "Quiet-Harbor-73")
     assert [u.username for u in harness.users.by_id.values()] == ["bob.smith"]
 
@@ -70,7 +70,7 @@ async def test_sign_up_answers_the_same_for_a_free_and_a_taken_name(harness: Har
     look_alike = await harness.auth.sign_up("caro1", "Quiet-Harbor-73")
     assert (taken, look_alike) == ("carol", "caro1")
     assert len(harness.users.by_id) == 1  # nothing made for either
-    with pytest.raises(Unauthorized):  # the taken name's second owner finds out at login
+    with pytest.raises(UnauthorizedError):  # the taken name's second owner finds out at login
         await harness.auth.authenticate("carol", "Quiet-Harbor-73")
 
 
@@ -92,9 +92,9 @@ async def test_sign_up_hashes_whether_or_not_the_name_is_taken(harness: Harness)
 async def test_a_disabled_account_cannot_log_in_even_with_its_password(harness: Harness) -> None:
     user = await harness.auth.register("erin", "Sturdy-Lantern-41")
     await harness.users.update_access(user.id, disabled=True)
-    with pytest.raises(Forbidden, match="disabled"):
+    with pytest.raises(ForbiddenError, match="disabled"):
         await harness.auth.login("erin", "Sturdy-Lantern-41")
-    with pytest.raises(Unauthorized):  # a wrong password still says only that
+    with pytest.raises(UnauthorizedError):  # a wrong password still says only that
         await harness.auth.login("erin", "Quiet-Harbor-73")
 
 
@@ -106,18 +106,18 @@ async def test_a_token_carries_the_generation_of_its_account(harness: Harness) -
 
 
 async def test_register_checks_the_password_rule(harness: Harness) -> None:
-    with pytest.raises(ValidationFailed, match="8-128"):
+    with pytest.raises(ValidationFailedError, match="8-128"):
         await harness.auth.register("alice", "short")
 
 
 async def test_unknown_user_and_wrong_password_look_the_same(harness: Harness) -> None:
     await harness.auth.register("alice", "Sturdy-Lantern-41")
     harness.hasher.verified.clear()
-    with pytest.raises(Unauthorized) as wrong:
+    with pytest.raises(UnauthorizedError) as wrong:
         await harness.auth.authenticate("alice", "Quiet-Harbor-73")
-    with pytest.raises(Unauthorized) as unknown:
+    with pytest.raises(UnauthorizedError) as unknown:
         await harness.auth.authenticate("bob", "Sturdy-Lantern-41")
-    with pytest.raises(Unauthorized) as invalid_name:
+    with pytest.raises(UnauthorizedError) as invalid_name:
         await harness.auth.authenticate("b", "Sturdy-Lantern-41")
     assert wrong.value.detail == unknown.value.detail == invalid_name.value.detail
     # each attempt cost one verification: a real one, or one against the dummy hash
@@ -198,9 +198,9 @@ async def test_failed_logins_throttle_the_account_even_for_the_right_password(
     auth = _throttled(harness, throttle)
     await auth.register("alice", "Sturdy-Lantern-41")
     for _ in range(3):
-        with pytest.raises(Unauthorized):
+        with pytest.raises(UnauthorizedError):
             await auth.authenticate("Alice", "wrong-guess-123")
-    with pytest.raises(TooManyAttempts) as refused:
+    with pytest.raises(TooManyAttemptsError) as refused:
         await auth.authenticate("alice", "Sturdy-Lantern-41")
     assert refused.value.retry_after_s == 60.0
     assert throttle.failures == {"alice": 3}  # counted by the stored (lower-case) name
@@ -210,9 +210,9 @@ async def test_unknown_accounts_are_throttled_alike(harness: Harness) -> None:
     throttle = FakeThrottle(limit=2)
     auth = _throttled(harness, throttle)
     for _ in range(2):
-        with pytest.raises(Unauthorized):
+        with pytest.raises(UnauthorizedError):
             await auth.authenticate("nobody", "whatever-it-is")
-    with pytest.raises(TooManyAttempts):
+    with pytest.raises(TooManyAttemptsError):
         await auth.authenticate("nobody", "whatever-it-is")
 
 
@@ -221,7 +221,7 @@ async def test_a_successful_login_clears_the_count(harness: Harness) -> None:
     auth = _throttled(harness, throttle)
     await auth.register("bob", "Quiet-Harbor-73")
     for _ in range(2):
-        with pytest.raises(Unauthorized):
+        with pytest.raises(UnauthorizedError):
             await auth.authenticate("bob", "wrong-guess-123")
     await auth.authenticate("bob", "Quiet-Harbor-73")
     assert throttle.failures == {}

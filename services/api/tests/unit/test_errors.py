@@ -10,14 +10,14 @@ from fastapi.testclient import TestClient
 
 from integr8scode_api.domain.errors import (
     ApiError,
-    Conflict,
-    DependencyUnavailable,
-    Forbidden,
-    NotFound,
-    Unauthorized,
-    ValidationFailed,
+    ConflictError,
+    DependencyUnavailableError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationFailedError,
 )
-from integr8scode_api.domain.rate_limit import Algorithm, RateLimitDecision, RateLimited
+from integr8scode_api.domain.rate_limit import Algorithm, RateLimitDecision, RateLimitedError
 from integr8scode_api.errors import install_error_handlers, status_for
 
 if TYPE_CHECKING:
@@ -38,13 +38,13 @@ DENIED = RateLimitDecision(
 @pytest.mark.parametrize(
     ("error", "status"),
     [
-        (NotFound("x"), 404),
-        (Conflict("x"), 409),
-        (Unauthorized("x"), 401),
-        (Forbidden("x"), 403),
-        (ValidationFailed("x"), 422),
-        (RateLimited(DENIED), 429),
-        (DependencyUnavailable("x"), 503),
+        (NotFoundError("x"), 404),
+        (ConflictError("x"), 409),
+        (UnauthorizedError("x"), 401),
+        (ForbiddenError("x"), 403),
+        (ValidationFailedError("x"), 422),
+        (RateLimitedError(DENIED), 429),
+        (DependencyUnavailableError("x"), 503),
         (ApiError("x"), 500),
     ],
 )
@@ -66,7 +66,7 @@ def _raising(error: Exception) -> TestClient:
 
 
 def test_rate_limited_answer_has_retry_after_and_limit_headers() -> None:
-    response = _raising(RateLimited(DENIED)).get("/boom")
+    response = _raising(RateLimitedError(DENIED)).get("/boom")
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "3"  # 2.1 s rounded up
     assert response.headers["X-RateLimit-Limit"] == "5"

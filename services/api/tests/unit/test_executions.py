@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, SpanContext
 
 from integr8scode_api.app import build_app
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.executions import (
     ExecutionPolicy,
     ExecutionResult,
@@ -89,7 +89,7 @@ class FakeStore:
 
     def _check(self) -> None:
         if self.down:
-            raise DependencyUnavailable("execution store unavailable", dependency="mongo")
+            raise DependencyUnavailableError("execution store unavailable", dependency="mongo")
 
     async def create(self, execution: NewExecution) -> bool:
         self._check()
@@ -744,7 +744,7 @@ async def test_lifecycle_events_move_the_execution_and_fan_out_once(ex: Executio
 async def test_a_status_the_feed_cannot_carry_is_still_applied(ex: Executions) -> None:
     class DownFeed(FakeFeed):
         async def publish(self, execution_id: str, change: StatusChange) -> None:
-            raise DependencyUnavailable("status feed unavailable", dependency="redis")
+            raise DependencyUnavailableError("status feed unavailable", dependency="redis")
 
     user = ex.harness.add_user()
     execution_id = ex.post(user).json()["execution_id"]

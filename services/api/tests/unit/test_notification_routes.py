@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from integr8scode_api.dependencies import rate_limited
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.notifications import (
     NewSettings,
     NotificationPolicy,
@@ -39,13 +39,17 @@ class FakeSettingsStore:
 
     async def get(self, user_id: str) -> StoredSettings | None:
         if self.down:
-            raise DependencyUnavailable("notification settings unavailable", dependency="mongo")
+            raise DependencyUnavailableError(
+                "notification settings unavailable", dependency="mongo"
+            )
         new = self.stored.get(user_id)
         return None if new is None else StoredSettings.of(new)
 
     async def put(self, settings: NewSettings) -> None:
         if self.down:
-            raise DependencyUnavailable("notification settings unavailable", dependency="mongo")
+            raise DependencyUnavailableError(
+                "notification settings unavailable", dependency="mongo"
+            )
         self.stored[settings.user_id] = settings
 
 

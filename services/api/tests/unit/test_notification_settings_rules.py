@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from integr8scode_api.domain.errors import ValidationFailed
+from integr8scode_api.domain.errors import ValidationFailedError
 from integr8scode_api.domain.notifications import (
     NewSettings,
     NotificationPolicy,
@@ -79,7 +79,7 @@ def test_slack_needs_https_unless_allowed() -> None:
     request = NotificationSettingsRequest.model_validate(
         {"slack": {"webhook_url": "http://127.0.0.1:9/services/T/B/X"}}
     )
-    with pytest.raises(ValidationFailed, match=r"slack\.webhook_url: must be an https:// URL"):
+    with pytest.raises(ValidationFailedError, match=r"slack\.webhook_url: must be an https:// URL"):
         validate_settings(request, NotificationPolicy(allow_http_slack=False))
     validate_settings(request, NotificationPolicy(allow_http_slack=True))
     secure = NotificationSettingsRequest.model_validate(

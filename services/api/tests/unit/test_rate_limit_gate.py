@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.rate_limit import RateLimitGate
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ async def test_fails_closed_when_configured_so(
     limiter, _, _ = parts
     limiter.down = True
     gate = _gate(parts, fail_open=False)
-    with pytest.raises(DependencyUnavailable):
+    with pytest.raises(DependencyUnavailableError):
         await gate.check(method="POST", path="/api/v1/execute", user_id="u", client="a")
-    with pytest.raises(DependencyUnavailable):  # during the back-off too
+    with pytest.raises(DependencyUnavailableError):  # during the back-off too
         await gate.check(method="POST", path="/api/v1/execute", user_id="u", client="a")

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from integr8scode_api.adapters.tokens import JwtTokenIssuer
-from integr8scode_api.domain.errors import Unauthorized
+from integr8scode_api.domain.errors import UnauthorizedError
 from integr8scode_api.domain.users import Role, User
 
 SECRET = "a-secret-of-at-least-thirty-two-characters"
@@ -46,7 +46,7 @@ def test_every_token_is_unique() -> None:
 def test_expired_token_is_refused_with_its_own_message() -> None:
     two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
     old = JwtTokenIssuer(SECRET, ttl_s=3600, clock=lambda: two_hours_ago).issue(_user())
-    with pytest.raises(Unauthorized, match="expired") as caught:
+    with pytest.raises(UnauthorizedError, match="expired") as caught:
         JwtTokenIssuer(SECRET, ttl_s=3600).verify(old.access_token)
     assert caught.value.invalid_token
 
@@ -81,7 +81,7 @@ def test_leeway_tolerates_small_clock_skew() -> None:
     ids=["garbage", "missing-claims", "wrong-secret", "unknown-role", "alg-none"],
 )
 def test_invalid_tokens_are_refused(token: str) -> None:
-    with pytest.raises(Unauthorized, match="invalid access token"):
+    with pytest.raises(UnauthorizedError, match="invalid access token"):
         JwtTokenIssuer(SECRET, ttl_s=60).verify(token)
 
 
@@ -93,5 +93,5 @@ def test_a_tampered_payload_breaks_the_signature() -> None:
         "whatever-secret-of-at-least-thirty-two-chars",
         algorithm="HS256",
     ).split(".")[1]
-    with pytest.raises(Unauthorized):
+    with pytest.raises(UnauthorizedError):
         issuer.verify(f"{header}.{forged_payload}.{signature}")

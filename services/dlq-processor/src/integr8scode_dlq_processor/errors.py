@@ -11,21 +11,21 @@ from fastapi.responses import JSONResponse
 
 from integr8scode_auth import AccountStoreUnavailableError, AuthError, NotAdminError
 from integr8scode_dlq_processor.domain.errors import (
-    Conflict,
+    ConflictError,
     DlqError,
-    Forbidden,
-    NotFound,
-    StoreUnavailable,
-    Unauthorized,
+    ForbiddenError,
+    NotFoundError,
+    StoreUnavailableError,
+    UnauthorizedError,
 )
 from integr8scode_telemetry import install_request_error_handlers
 
 STATUS_BY_ERROR: dict[type[DlqError], int] = {
-    NotFound: status.HTTP_404_NOT_FOUND,
-    Conflict: status.HTTP_409_CONFLICT,
-    Unauthorized: status.HTTP_401_UNAUTHORIZED,
-    Forbidden: status.HTTP_403_FORBIDDEN,
-    StoreUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ConflictError: status.HTTP_409_CONFLICT,
+    UnauthorizedError: status.HTTP_401_UNAUTHORIZED,
+    ForbiddenError: status.HTTP_403_FORBIDDEN,
+    StoreUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 RETRY_AFTER_S = 1
 ADMIN_ONLY = "the dead-letter API needs the admin role"
@@ -39,11 +39,11 @@ def status_for(exc: DlqError) -> int:
 
 
 def headers_for(exc: DlqError) -> dict[str, str]:
-    if isinstance(exc, Unauthorized):
+    if isinstance(exc, UnauthorizedError):
         return {
             "WWW-Authenticate": 'Bearer error="invalid_token"' if exc.invalid_token else "Bearer"
         }
-    if isinstance(exc, StoreUnavailable):
+    if isinstance(exc, StoreUnavailableError):
         return {"Retry-After": str(RETRY_AFTER_S)}
     return {}
 
@@ -52,10 +52,10 @@ def from_auth(exc: AuthError) -> DlqError:
     """The admin check's verdict as this service's error: the lib's message, but a 403 names
     this API; anything else the lib refuses is a token that no longer counts (401)."""
     if isinstance(exc, NotAdminError):
-        return Forbidden(ADMIN_ONLY)
+        return ForbiddenError(ADMIN_ONLY)
     if isinstance(exc, AccountStoreUnavailableError):
-        return StoreUnavailable(exc.detail)
-    return Unauthorized(exc.detail, invalid_token=True)
+        return StoreUnavailableError(exc.detail)
+    return UnauthorizedError(exc.detail, invalid_token=True)
 
 
 async def _dlq_error(_: Request, exc: Exception) -> JSONResponse:

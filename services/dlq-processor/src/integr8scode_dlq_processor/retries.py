@@ -35,7 +35,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from integr8scode_dlq_processor.domain import transitions
 from integr8scode_dlq_processor.domain.dead_letters import Clock, utc_now
-from integr8scode_dlq_processor.domain.errors import NotFound, RepublishFailed, StaleRecord
+from integr8scode_dlq_processor.domain.errors import (
+    NotFoundError,
+    RepublishFailedError,
+    StaleRecordError,
+)
 from integr8scode_dlq_processor.domain.ports import (
     AttemptClaims,
     ClaimOutcome,
@@ -150,13 +154,13 @@ class RetryRunner:
                     r, number, self._owner, lease_until, self._clock()
                 ),
             )
-        except (StaleRecord, NotFound) as exc:
+        except (StaleRecordError, NotFoundError) as exc:
             await self._claims.release(record.id, number, self._owner)
             log.info("dead letter %s: attempt %d dropped: %s", record.id, number, exc.detail)
             return RetryOutcome.SKIPPED
         try:
             published = await self._republisher.republish(build_retry(started, number))
-        except RepublishFailed as exc:
+        except RepublishFailedError as exc:
             error = exc.detail
             span.set_status(Status(StatusCode.ERROR, error))
             await self._claims.release(record.id, number, self._owner)

@@ -15,7 +15,7 @@ from tests.polling import eventually
 
 from integr8scode_dlq_processor.domain import transitions as tr
 from integr8scode_dlq_processor.domain.dead_letters import Intake
-from integr8scode_dlq_processor.domain.errors import ConcurrentUpdate, NotFound
+from integr8scode_dlq_processor.domain.errors import ConcurrentUpdateError, NotFoundError
 from integr8scode_dlq_processor.domain.ports import ClaimOutcome, Publication
 from integr8scode_dlq_processor.domain.records import Status
 from integr8scode_dlq_processor.domain.reports import FailureReport
@@ -100,14 +100,14 @@ async def test_an_update_that_keeps_losing_gives_up(
         return False
 
     parts.store.replace = always_lose  # type: ignore[method-assign]
-    with pytest.raises(ConcurrentUpdate):
+    with pytest.raises(ConcurrentUpdateError):
         await parts.service.retry_now(opened.id, "admin-1")
 
 
 async def test_admin_actions_on_an_unknown_record(parts: Parts) -> None:
-    with pytest.raises(NotFound, match="no dead letter with id 'nope'"):
+    with pytest.raises(NotFoundError, match="no dead letter with id 'nope'"):
         await parts.service.retry_now("nope", "admin")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await parts.service.get("nope")
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from integr8scode_dlq_processor.domain import transitions as tr
-from integr8scode_dlq_processor.domain.errors import Conflict, StaleRecord
+from integr8scode_dlq_processor.domain.errors import ConflictError, StaleRecordError
 from integr8scode_dlq_processor.domain.policies import Action, RetryPolicy
 from integr8scode_dlq_processor.domain.records import DeadLetter, Status
 from integr8scode_dlq_processor.domain.reports import FailureReport
@@ -170,9 +170,9 @@ def test_a_discarded_record_stays_discarded_when_a_failure_comes_back(
 
 
 def test_begin_refuses_an_attempt_that_is_no_longer_due(opened: DeadLetter) -> None:
-    with pytest.raises(StaleRecord):
+    with pytest.raises(StaleRecordError):
         tr.begin_attempt(opened, 2, "me", LEASE, T0)
-    with pytest.raises(StaleRecord):
+    with pytest.raises(StaleRecordError):
         tr.begin_attempt(tr.discard(opened, "no", "a", T0), 1, "me", LEASE, T0)
     started = tr.begin_attempt(opened, 1, "me", LEASE, T0)
     assert started.status is Status.RETRYING
@@ -217,15 +217,15 @@ def test_admin_actions_that_do_not_fit_the_state_conflict(
     make_report: ReportFactory, make_policy: PolicyFactory, opened: DeadLetter
 ) -> None:
     started = tr.begin_attempt(opened, 1, "me", LEASE, T0)
-    with pytest.raises(Conflict, match="being retried right now"):
+    with pytest.raises(ConflictError, match="being retried right now"):
         tr.retry_now(started, "a", T0)
-    with pytest.raises(Conflict, match="being retried right now"):
+    with pytest.raises(ConflictError, match="being retried right now"):
         tr.discard(started, "x", "a", T0)
-    with pytest.raises(Conflict, match="has not failed again"):
+    with pytest.raises(ConflictError, match="has not failed again"):
         tr.retry_now(_published(opened, 1), "a", T0)
     discarded = tr.discard(opened, "x", "a", T0)
-    with pytest.raises(Conflict, match="already discarded"):
+    with pytest.raises(ConflictError, match="already discarded"):
         tr.discard(discarded, "y", "a", T0)
     orphan = tr.open_record(make_report(headers={"x-consumer-group": None}), make_policy(), T0, top)
-    with pytest.raises(Conflict, match="can't be retried"):
+    with pytest.raises(ConflictError, match="can't be retried"):
         tr.retry_now(orphan, "a", T0)

@@ -26,7 +26,7 @@ from integr8scode_notifier.adapters.webhook import WebhookSender
 from integr8scode_notifier.config import Settings
 from integr8scode_notifier.delivery import DeliveryPolicy, Dispatcher
 from integr8scode_notifier.domain.addresses import AddressPolicy
-from integr8scode_notifier.domain.errors import DeliveryFailed
+from integr8scode_notifier.domain.errors import DeliveryFailedError
 from integr8scode_notifier.domain.retry import Backoff
 from integr8scode_notifier.handlers.terminal import TerminalEventHandlers
 from integr8scode_secrets import SecretBox
@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
         # A channel that still fails after its own retries goes to the dead-letter queue at
         # once: the runner's retries would multiply the delivery attempts. Other errors (Mongo
         # or Kafka unavailable) keep the runner's retries.
-        retry=RetryPolicy(non_retryable=(DeliveryFailed,)),
+        retry=RetryPolicy(non_retryable=(DeliveryFailedError,)),
         tracer_provider=telemetry.tracer_provider,
         # Deliveries wait on other people's servers: a receiver that hangs or keeps failing
         # holds up only its partition, not every user's notifications.

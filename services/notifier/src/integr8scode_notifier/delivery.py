@@ -12,7 +12,7 @@ Per channel (concurrently, each in a ``notification.deliver`` span under ``kafka
    attempt (``attempts`` accumulates across redeliveries);
 4. record the outcome, then announce it (``notification.sent`` / ``notification.failed``).
 
-Afterwards, if any channel still failed with a retryable outcome, ``DeliveryFailed`` is raised
+Afterwards, if any channel still failed with a retryable outcome, ``DeliveryFailedError`` is raised
 so the message is dead-lettered (and retried later by the DLQ processor). Permanent failures are
 recorded and announced but not raised: a receiver that rejected the request won't accept it on
 a retry either.
@@ -33,7 +33,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from integr8scode_events import NotificationFailed, NotificationSent, ProducerInfo
 from integr8scode_events.payloads import NotificationPayload
-from integr8scode_notifier.domain.errors import DeliveryFailed, SecretUnavailableError
+from integr8scode_notifier.domain.errors import DeliveryFailedError, SecretUnavailableError
 from integr8scode_notifier.domain.notifications import (
     NOTIFICATION_NAMESPACE,
     ChannelSetting,
@@ -82,7 +82,7 @@ class DeliveryPolicy:
 @dataclass(frozen=True)
 class ChannelResult:
     delivery: Delivery
-    # Failed for now, worth retrying later: the handler raises DeliveryFailed.
+    # Failed for now, worth retrying later: the handler raises DeliveryFailedError.
     retry_later: bool
 
 
@@ -119,7 +119,7 @@ class Dispatcher:
         self._sleep = sleep
 
     async def notify(self, event: TerminalEvent, idempotency_key: str, span: trace.Span) -> None:
-        """Deliver ``event`` to every channel of its user; raises ``DeliveryFailed`` when a
+        """Deliver ``event`` to every channel of its user; raises ``DeliveryFailedError`` when a
         channel still failed with a retryable outcome (after recording and announcing it)."""
         if event.user_id is None or event.execution_id is None:
             log.warning("%s %s has no user or execution id", event.event_type, event.event_id)
@@ -145,7 +145,7 @@ class Dispatcher:
             if result.retry_later:
                 failures.append(result)
         if failures:
-            raise DeliveryFailed(
+            raise DeliveryFailedError(
                 "; ".join(
                     f"{f.delivery.channel.value} delivery {f.delivery.id} failed after "
                     f"{f.delivery.attempts} attempts: {f.delivery.error}"

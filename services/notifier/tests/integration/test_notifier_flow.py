@@ -187,7 +187,7 @@ async def test_a_receiver_that_keeps_failing_sends_the_message_to_the_dead_lette
             await slack.wait_for(1)
 
         headers = h.to_dict(dead.headers)
-        assert headers[h.ERROR_TYPE].endswith("DeliveryFailed")
+        assert headers[h.ERROR_TYPE].endswith("DeliveryFailedError")
         assert "webhook delivery" in headers[h.ERROR_MESSAGE]
         assert headers[h.CONSUMER_GROUP].startswith("notifier-it-")
         assert len(webhook.requests) == 2  # the runner did not multiply the attempts

@@ -14,7 +14,7 @@ from integr8scode_events.errors import PublishError
 from integr8scode_events.kafka import MessageContext
 from integr8scode_notifier.delivery import DELIVER_SPAN
 from integr8scode_notifier.domain.errors import (
-    DeliveryFailed,
+    DeliveryFailedError,
     SecretUnavailableError,
     StoreUnavailableError,
 )
@@ -125,7 +125,7 @@ async def test_a_channel_failing_after_its_retries_raises_and_is_retried_alone_l
     harness.webhook.script(UNAVAILABLE)
     event = make_event()
 
-    with pytest.raises(DeliveryFailed, match=r"webhook delivery \S+ failed after 3 attempts"):
+    with pytest.raises(DeliveryFailedError, match=r"webhook delivery \S+ failed after 3 attempts"):
         await harness.handle(event)
 
     (webhook,) = harness.store.by_channel(Channel.WEBHOOK)
@@ -307,7 +307,7 @@ async def test_a_credential_that_cant_be_opened_fails_that_channel_once_and_fina
         slack=ChannelSetting(Channel.SLACK, "https://hooks.slack.com/***", unopenable),
     )
     event = make_event()
-    await harness.handle(event)  # no DeliveryFailed: nothing to retry later
+    await harness.handle(event)  # no DeliveryFailedError: nothing to retry later
 
     assert harness.slack.sent == []  # never attempted
     assert len(harness.webhook.sent) == 1  # the other channel is delivered as usual

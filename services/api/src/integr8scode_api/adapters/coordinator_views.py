@@ -9,7 +9,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.executions import ExecutionResult, ResourceUsageView, Runtime
 
 
@@ -27,7 +27,7 @@ class CoordinatorViews:
         try:
             docs = await self._db["runtimes"].find({}).sort("language", 1).to_list()
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"runtime catalog unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"runtime catalog unavailable: {exc}") from exc
         self._runtimes = [
             Runtime(
                 language=d["language"],
@@ -45,7 +45,7 @@ class CoordinatorViews:
                 {"_id": execution_id}
             )
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"result store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"result store unavailable: {exc}") from exc
         if doc is None:
             return None
         usage = doc.get("resource_usage")
@@ -67,5 +67,5 @@ class CoordinatorViews:
                 return None
             ahead = await queue.count_documents({"enqueued_at": {"$lt": entry["enqueued_at"]}})
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"queue unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"queue unavailable: {exc}") from exc
         return ahead

@@ -27,7 +27,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.executions import (
     TERMINAL_STATUSES,
     ExecutionStatus,
@@ -126,7 +126,7 @@ class MongoExecutions:
         except DuplicateKeyError:
             return False
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"execution store unavailable: {exc}") from exc
         return True
 
     async def get(self, execution_id: str) -> StoredExecution | None:
@@ -147,7 +147,7 @@ class MongoExecutions:
             )
             total = await self._c.count_documents(query)
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"execution store unavailable: {exc}") from exc
         return [execution_of(d) for d in docs], total
 
     async def claim_idempotency_key(self, user_id: str, key: str, execution_id: str) -> str | None:
@@ -161,7 +161,7 @@ class MongoExecutions:
             existing = await self._call(self._keys.find_one({"_id": doc_id}))
             return str(existing["execution_id"]) if existing else None
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"execution store unavailable: {exc}") from exc
         return None
 
     async def idempotency_key_bound_at(self, user_id: str, key: str) -> datetime | None:
@@ -234,7 +234,7 @@ class MongoExecutions:
         except DuplicateKeyError:
             return
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"execution store unavailable: {exc}") from exc
 
     async def outbox_entries(self, limit: int) -> list[OutboxEntry]:
         """The oldest unconfirmed requests (a small collection: only what the broker owes)."""
@@ -280,4 +280,4 @@ class MongoExecutions:
         try:
             return await awaitable
         except PyMongoError as exc:
-            raise DependencyUnavailable(f"execution store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"execution store unavailable: {exc}") from exc

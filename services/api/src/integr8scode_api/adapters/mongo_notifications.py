@@ -30,7 +30,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.notifications import (
     NewSettings,
     NotificationView,
@@ -172,7 +172,7 @@ async def _call(awaitable: Awaitable[T], what: str) -> T:
     try:
         return await awaitable
     except PyMongoError as exc:
-        raise DependencyUnavailable(
+        raise DependencyUnavailableError(
             f"{what} unavailable: {type(exc).__name__}", dependency="mongo"
         ) from exc
 
@@ -232,7 +232,7 @@ async def _iterate(cursor: Any) -> AsyncIterator[dict[str, Any]]:
         async for doc in cursor:
             yield doc
     except PyMongoError as exc:
-        raise DependencyUnavailable(
+        raise DependencyUnavailableError(
             f"notification settings unavailable: {type(exc).__name__}", dependency="mongo"
         ) from exc
 

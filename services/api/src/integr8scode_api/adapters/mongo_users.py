@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
-from integr8scode_api.domain.errors import Conflict, DependencyUnavailable
+from integr8scode_api.domain.errors import ConflictError, DependencyUnavailableError
 from integr8scode_api.domain.lookalikes import skeleton
 from integr8scode_api.domain.users import Role, User
 
@@ -30,7 +30,7 @@ def _translated() -> Iterator[None]:
     try:
         yield
     except ConnectionFailure as exc:  # includes server selection timeouts and network errors
-        raise DependencyUnavailable(
+        raise DependencyUnavailableError(
             f"user store unavailable: {type(exc).__name__}", dependency="mongo"
         ) from exc
 
@@ -126,7 +126,7 @@ class MongoUserRepository:
             with _translated():
                 await self._users.insert_one(_to_doc(user))
         except DuplicateKeyError:
-            raise Conflict(
+            raise ConflictError(
                 f"username '{user.username}' is already taken or looks like one that is"
             ) from None
 

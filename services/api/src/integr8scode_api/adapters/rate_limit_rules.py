@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.rate_limit import ListedRule, RateLimitRule
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class RedisRuleStore:
             if self._active is None or self._clock() >= self._fresh_until:
                 try:
                     self._overrides = await self._load()
-                except DependencyUnavailable as exc:
+                except DependencyUnavailableError as exc:
                     log.warning("rate-limit rules: %s; keeping the last known rules", exc.detail)
                 self._active = list(self._merged().values())
                 self._fresh_until = self._clock() + self._ttl
@@ -104,6 +104,6 @@ class RedisRuleStore:
         try:
             return await awaitable
         except RedisError as exc:
-            raise DependencyUnavailable(
+            raise DependencyUnavailableError(
                 f"rate-limit rules unavailable: {type(exc).__name__}", dependency="redis"
             ) from exc

@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitDecision, RateLimitRule
 
 # Sliding window counter. State: hash {w: index of the current fixed window, c: its count,
@@ -135,7 +135,7 @@ class RedisRateLimiter:
                 await self._redis.script_load(self._scripts[rule.algorithm].source)
                 reply = await self._redis.evalsha(self._shas[rule.algorithm], 1, *args)
         except RedisError as exc:
-            raise DependencyUnavailable(
+            raise DependencyUnavailableError(
                 f"rate limiter unavailable: {type(exc).__name__}: {exc}", dependency="redis"
             ) from exc
         allowed, remaining, reset_ms, retry_ms = (int(v) for v in reply)

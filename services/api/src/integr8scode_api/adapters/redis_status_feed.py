@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.executions import StatusChange
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class RedisStatusFeed:
         try:
             await self._redis.publish(_channel(self._prefix, execution_id), message)
         except RedisError as exc:
-            raise DependencyUnavailable(f"status feed unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"status feed unavailable: {exc}") from exc
 
     @asynccontextmanager
     async def subscribe(
@@ -51,7 +51,7 @@ class RedisStatusFeed:
             await pubsub.subscribe(_channel(self._prefix, execution_id))
         except RedisError as exc:
             await pubsub.aclose()  # type: ignore[no-untyped-call] # redis-py leaves it untyped
-            raise DependencyUnavailable(f"status feed unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"status feed unavailable: {exc}") from exc
 
         async def changes() -> AsyncIterator[StatusChange | None]:
             while True:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from integr8scode_api.domain.errors import Unauthorized
+from integr8scode_api.domain.errors import UnauthorizedError
 from integr8scode_api.domain.ports import IssuedToken
 from integr8scode_api.domain.users import Principal, Role, User
 
@@ -60,15 +60,17 @@ class JwtTokenIssuer:
                 options={"require": _REQUIRED},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("access token expired; log in again", invalid_token=True) from None
+            raise UnauthorizedError(
+                "access token expired; log in again", invalid_token=True
+            ) from None
         except jwt.InvalidTokenError:
-            raise Unauthorized("invalid access token", invalid_token=True) from None
+            raise UnauthorizedError("invalid access token", invalid_token=True) from None
         generation = claims.get("gen", 0)  # tokens issued before generations existed: 0
         if not isinstance(generation, int) or isinstance(generation, bool):
-            raise Unauthorized("invalid access token", invalid_token=True)
+            raise UnauthorizedError("invalid access token", invalid_token=True)
         try:
             return Principal(
                 user_id=str(claims["sub"]), role=Role(claims["role"]), token_generation=generation
             )
         except ValueError:
-            raise Unauthorized("invalid access token", invalid_token=True) from None
+            raise UnauthorizedError("invalid access token", invalid_token=True) from None

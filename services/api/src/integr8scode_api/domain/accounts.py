@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from integr8scode_api.domain.errors import Conflict, NotFound
+from integr8scode_api.domain.errors import ConflictError, NotFoundError
 from integr8scode_api.domain.ports import UserRepository
 from integr8scode_api.domain.users import Role, User
 
@@ -35,7 +35,7 @@ class AccountAdmin:
     async def get(self, user_id: str) -> User:
         user = await self._users.get(user_id)
         if user is None:
-            raise NotFound(f"no user '{user_id}'")
+            raise NotFoundError(f"no user '{user_id}'")
         return user
 
     async def change(
@@ -53,11 +53,11 @@ class AccountAdmin:
             await self._guard(actor, target, "demote or disable")
         changed = await self._users.update_access(user_id, role=role, disabled=disabled)
         if changed is None:  # deleted meanwhile
-            raise NotFound(f"no user '{user_id}'")
+            raise NotFoundError(f"no user '{user_id}'")
         if loses_admin and await self._users.count_active_admins() == 0:
             await self._users.update_access(user_id, role=target.role, disabled=target.disabled)
             log.warning("undid the change of %s: it left no active admin", user_id)
-            raise Conflict(NO_ADMIN_LEFT)
+            raise ConflictError(NO_ADMIN_LEFT)
         log.info(
             "%s changed %s: role=%s disabled=%s", actor.id, user_id, changed.role, changed.disabled
         )
@@ -69,29 +69,29 @@ class AccountAdmin:
         if target.id == actor.id or admin:
             await self._guard(actor, target, "delete")
         if not await self._users.delete(user_id):
-            raise NotFound(f"no user '{user_id}'")
+            raise NotFoundError(f"no user '{user_id}'")
         if admin and await self._users.count_active_admins() == 0:
             # Its old tokens stay void: the generation they carry is below the restored one.
             await self._users.add(
                 target.model_copy(update={"token_generation": target.token_generation + 1})
             )
             log.warning("restored %s: deleting it left no active admin", user_id)
-            raise Conflict(NO_ADMIN_LEFT)
+            raise ConflictError(NO_ADMIN_LEFT)
         log.info("%s deleted user %s", actor.id, user_id)
 
     async def revoke_tokens(self, actor: User, user_id: str) -> User:
         """Void every token of the account ("log out everywhere", done by an admin)."""
         changed = await self._users.update_access(user_id)
         if changed is None:
-            raise NotFound(f"no user '{user_id}'")
+            raise NotFoundError(f"no user '{user_id}'")
         log.info("%s revoked every token of %s", actor.id, user_id)
         return changed
 
     async def _guard(self, actor: User, target: User, what: str) -> None:
         if target.id == actor.id:
-            raise Conflict(f"you can't {what} your own account; another admin can")
+            raise ConflictError(f"you can't {what} your own account; another admin can")
         if _active_admin(target) and await self._users.count_active_admins() <= 1:
-            raise Conflict(NO_ADMIN_LEFT)
+            raise ConflictError(NO_ADMIN_LEFT)
 
 
 def _active_admin(user: User) -> bool:

@@ -7,12 +7,12 @@ import logging
 import secrets
 
 from integr8scode_api.domain.errors import (
-    Conflict,
-    DependencyUnavailable,
-    Forbidden,
-    TooManyAttempts,
-    Unauthorized,
-    ValidationFailed,
+    ConflictError,
+    DependencyUnavailableError,
+    ForbiddenError,
+    TooManyAttemptsError,
+    UnauthorizedError,
+    ValidationFailedError,
 )
 from integr8scode_api.domain.lookalikes import (
     RESERVED_USERNAMES,
@@ -64,17 +64,17 @@ class AuthService:
     async def register(
         self, username: str, password: str, role: Role = Role.USER, *, strength: bool = True
     ) -> User:
-        """A new account; ``ValidationFailed`` on bad input (a password easy to guess, too, with
-        ``strength``; a reserved name or its look-alike), ``Conflict`` when the name, or one
-        that looks like it, is taken."""
+        """A new account; ``ValidationFailedError`` on bad input (a password easy to guess, too,
+        with ``strength``; a reserved name or its look-alike), ``ConflictError`` when the name, or
+        one that looks like it, is taken."""
         name = normalize_username(username)
         check_password(password, name, strength=strength)
         if role is not Role.ADMIN and looks_reserved(name, self._public_reserved):
-            raise ValidationFailed(RESERVED_RULE)
+            raise ValidationFailedError(RESERVED_RULE)
         # Hashed before anything can say "taken": every answer costs one hash.
         user = User.new(name, await self._hasher.hash(password), role)
         if role is not Role.ADMIN and looks_reserved(name, self._private_reserved):
-            raise Conflict(f"username '{name}' is already taken")
+            raise ConflictError(f"username '{name}' is already taken")
         await self._users.add(user)
         log.info("registered user %s (%s)", user.id, user.role)
         return user
@@ -82,11 +82,11 @@ class AuthService:
     async def sign_up(self, username: str, password: str) -> str:
         """Public registration: ``register`` with the role ``user``, answering the same whether
         or not the name (or a look-alike) was taken, so it can't be used to find accounts. The
-        normalized name; ``ValidationFailed`` on bad input, which says nothing about others.
+        normalized name; ``ValidationFailedError`` on bad input, which says nothing about others.
         Someone whose name was taken finds out when the login fails."""
         try:
             user = await self.register(username, password)
-        except Conflict:
+        except ConflictError:
             log.info("registration not done: the name or a look-alike is taken")
             return normalize_username(username)
         return user.username
@@ -97,18 +97,18 @@ class AuthService:
         log.info("revoked every token of %s at its request", user.id)
 
     async def authenticate(self, username: str, password: str) -> User:
-        """The account these credentials open; ``Unauthorized`` with one message whether the
+        """The account these credentials open; ``UnauthorizedError`` with one message whether the
         user is unknown or the password wrong, after the same amount of hashing work.
-        ``TooManyAttempts`` while the account is throttled after failed logins (known or not:
+        ``TooManyAttemptsError`` while the account is throttled after failed logins (known or not:
         the throttle says nothing about the account either)."""
         try:
             name = normalize_username(username)
-        except ValidationFailed:  # can't exist; answer like any unknown user
+        except ValidationFailedError:  # can't exist; answer like any unknown user
             name = None
         if name is not None and self._throttle is not None:
             wait_s = await self._throttle.blocked_for(name)
             if wait_s > 0:
-                raise TooManyAttempts(
+                raise TooManyAttemptsError(
                     f"too many failed logins for this account; try again in {wait_s:.0f}s",
                     retry_after_s=wait_s,
                 )
@@ -116,14 +116,14 @@ class AuthService:
         if user is None:
             await self._hasher.verify(await self._dummy(), password)
             await self._failed(name)
-            raise Unauthorized(BAD_CREDENTIALS)
+            raise UnauthorizedError(BAD_CREDENTIALS)
         if not await self._hasher.verify(user.password_hash, password):
             await self._failed(name)
-            raise Unauthorized(BAD_CREDENTIALS)
+            raise UnauthorizedError(BAD_CREDENTIALS)
         if self._throttle is not None:
             await self._throttle.succeeded(user.username)
         if user.disabled:  # told only to whoever knows the password
-            raise Forbidden("this account is disabled; ask an admin")
+            raise ForbiddenError("this account is disabled; ask an admin")
         if self._hasher.needs_rehash(user.password_hash):
             await self._rehash(user, password)
         return user
@@ -146,7 +146,7 @@ class AuthService:
                 # The admin password is the operator's setting (checked at start outside
                 # local profiles); a bootstrap is not the place to refuse it.
                 existing = await self.register(name, password, Role.ADMIN, strength=False)
-            except Conflict:  # another instance created it between our read and write
+            except ConflictError:  # another instance created it between our read and write
                 existing = await self._users.by_username(name)
             else:
                 log.info("created admin account '%s'", name)
@@ -165,7 +165,7 @@ class AuthService:
         while True:
             try:
                 return await self.ensure_admin(username, password)
-            except DependencyUnavailable as exc:
+            except DependencyUnavailableError as exc:
                 log.warning("admin bootstrap: %s; retrying in %.0fs", exc.detail, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_retry_s)
@@ -180,7 +180,7 @@ class AuthService:
     async def _rehash(self, user: User, password: str) -> None:
         try:
             await self._users.set_password_hash(user.id, await self._hasher.hash(password))
-        except DependencyUnavailable as exc:  # the login itself succeeded; rehash next time
+        except DependencyUnavailableError as exc:  # the login itself succeeded; rehash next time
             log.warning("could not store rehashed password of %s: %s", user.id, exc.detail)
         else:
             log.info("rehashed password of %s with current parameters", user.id)

@@ -12,15 +12,15 @@ class ApiError(Exception):
         self.detail = detail
 
 
-class NotFound(ApiError):  # noqa: N818 - the names read as the HTTP outcome they become
+class NotFoundError(ApiError):
     """The thing asked for does not exist, or the caller may not know that it does."""
 
 
-class Conflict(ApiError):  # noqa: N818
+class ConflictError(ApiError):
     """The request clashes with existing state (a taken username)."""
 
 
-class InProgress(Conflict):
+class InProgressError(ConflictError):
     """The same request (same ``Idempotency-Key``) is still being handled; retry after
     ``retry_after_s`` for its outcome."""
 
@@ -29,7 +29,7 @@ class InProgress(Conflict):
         self.retry_after_s = retry_after_s
 
 
-class Unauthorized(ApiError):  # noqa: N818
+class UnauthorizedError(ApiError):
     """No credentials, or credentials that do not prove who the caller is. ``invalid_token``
     says it was the bearer token that failed (RFC 6750 ``error="invalid_token"``)."""
 
@@ -38,16 +38,16 @@ class Unauthorized(ApiError):  # noqa: N818
         self.invalid_token = invalid_token
 
 
-class Forbidden(ApiError):  # noqa: N818
+class ForbiddenError(ApiError):
     """The caller is known but may not do this."""
 
 
-class ValidationFailed(ApiError, ValueError):  # noqa: N818
+class ValidationFailedError(ApiError, ValueError):
     """Input that breaks a domain rule. A ``ValueError`` too, so the same rule raised inside a
     pydantic validator of a request model becomes an ordinary 422 validation error."""
 
 
-class TooManyAttempts(ApiError):  # noqa: N818
+class TooManyAttemptsError(ApiError):
     """Too many failed logins for one account; try again after ``retry_after_s``."""
 
     def __init__(self, detail: str, *, retry_after_s: float) -> None:
@@ -55,7 +55,7 @@ class TooManyAttempts(ApiError):  # noqa: N818
         self.retry_after_s = retry_after_s
 
 
-class DependencyUnavailable(ApiError):  # noqa: N818
+class DependencyUnavailableError(ApiError):
     """A backing service (Mongo, Redis) did not answer; the request may succeed later."""
 
     def __init__(self, detail: str, *, dependency: str | None = None) -> None:

@@ -1,5 +1,5 @@
 """What the execution use cases need from the outside world, as Protocols the adapters
-implement (and the unit tests fake). Every method raises ``DependencyUnavailable`` when its
+implement (and the unit tests fake). Every method raises ``DependencyUnavailableError`` when its
 backing service is down."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What the notification routes need from the outside world, as Protocols the adapters
-implement (and the unit tests fake). Every method raises ``DependencyUnavailable`` when Mongo
+implement (and the unit tests fake). Every method raises ``DependencyUnavailableError`` when Mongo
 is down."""
 
 from __future__ import annotations

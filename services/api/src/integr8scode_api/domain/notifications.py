@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from integr8scode_api.domain.errors import ValidationFailed
+from integr8scode_api.domain.errors import ValidationFailedError
 
 URL_MAX = 2048
 SECRET_MIN = 16
@@ -131,14 +131,15 @@ class NotificationPolicy:
 
 
 def validate_settings(request: NotificationSettingsRequest, policy: NotificationPolicy) -> None:
-    """The rules that depend on configuration; ``ValidationFailed`` (422) saying what is wrong."""
+    """The rules that depend on configuration; ``ValidationFailedError`` (422) saying what is
+    wrong."""
     slack = request.slack
     if (
         slack is not None
         and not policy.allow_http_slack
         and urlsplit(slack.webhook_url).scheme.lower() != "https"
     ):
-        raise ValidationFailed(
+        raise ValidationFailedError(
             "invalid request: slack.webhook_url: must be an https:// URL "
             "(http is accepted only where API_NOTIFICATIONS_ALLOW_HTTP is set)"
         )

@@ -1,5 +1,5 @@
 """What the API needs from the outside world, as Protocols the adapters implement (and the unit
-tests fake). Every method raises ``DependencyUnavailable`` when its backing service is down."""
+tests fake). Every method raises ``DependencyUnavailableError`` when its backing service is down."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class UserRepository(Protocol):
         ...
 
     async def add(self, user: User) -> None:
-        """Insert a new account; ``Conflict`` when the username is taken, or its look-alike
+        """Insert a new account; ``ConflictError`` when the username is taken, or its look-alike
         skeleton is (``domain.lookalikes``)."""
         ...
 
@@ -76,7 +76,7 @@ class TokenIssuer(Protocol):
     def issue(self, user: User) -> IssuedToken: ...
 
     def verify(self, token: str) -> Principal:
-        """The principal a token names; ``Unauthorized`` when it is expired or invalid."""
+        """The principal a token names; ``UnauthorizedError`` when it is expired or invalid."""
         ...
 
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from integr8scode_api.domain.errors import ApiError, DependencyUnavailable
+from integr8scode_api.domain.errors import ApiError, DependencyUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class RateLimitCheck:
         return self.decision is None or self.decision.allowed
 
 
-class RateLimited(ApiError):  # noqa: N818
+class RateLimitedError(ApiError):
     """Too many requests for the rule that applies; try again after ``retry_after_s``."""
 
     def __init__(self, decision: RateLimitDecision) -> None:
@@ -174,7 +174,7 @@ class RateLimitGate:
 
     When the limiter is unavailable the gate fails open (the request passes, ``degraded`` is
     set, a warning is logged once per back-off period) or, with ``fail_open=False``, raises
-    ``DependencyUnavailable``. After a failure it does not ask again for ``backoff_s`` seconds,
+    ``DependencyUnavailableError``. After a failure it does not ask again for ``backoff_s`` seconds,
     so a dead Redis costs each request nothing instead of a connection timeout.
     """
 
@@ -215,13 +215,13 @@ class RateLimitGate:
             return self._degraded(rule, subject, None)
         try:
             decision = await self._limiter.hit(rule, subject)
-        except DependencyUnavailable as exc:
+        except DependencyUnavailableError as exc:
             self._down_until = self._clock() + self._backoff_s
             return self._degraded(rule, subject, exc)
         return RateLimitCheck(rule=rule, subject=subject, decision=decision)
 
     def _degraded(
-        self, rule: RateLimitRule, subject: str, error: DependencyUnavailable | None
+        self, rule: RateLimitRule, subject: str, error: DependencyUnavailableError | None
     ) -> RateLimitCheck:
         if error is not None:
             log.warning(
@@ -231,7 +231,7 @@ class RateLimitGate:
                 self._backoff_s,
             )
         if not self._fail_open:
-            raise error or DependencyUnavailable(
+            raise error or DependencyUnavailableError(
                 "rate limiter unavailable, try again later", dependency="redis"
             )
         return RateLimitCheck(rule=rule, subject=subject, decision=None, degraded=True)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 from zxcvbn import zxcvbn
 
-from integr8scode_api.domain.errors import ValidationFailed
+from integr8scode_api.domain.errors import ValidationFailedError
 
 USERNAME_MIN, USERNAME_MAX = 3, 32
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
@@ -78,25 +78,27 @@ class Principal(BaseModel):
 def normalize_username(raw: str) -> str:
     """The stored form of a username: usernames are case-insensitive, kept in lower case, so
     ``Alice`` and ``alice`` can't be two accounts; width and compatibility forms are folded
-    first (NFKC: ``alice`` in full-width letters is ``alice``). Raises ``ValidationFailed``."""
+    first (NFKC: ``alice`` in full-width letters is ``alice``). Raises ``ValidationFailedError``."""
     name = unicodedata.normalize("NFKC", raw)
     if not USERNAME_MIN <= len(name) <= USERNAME_MAX or not _USERNAME.fullmatch(name):
-        raise ValidationFailed(USERNAME_RULE)
+        raise ValidationFailedError(USERNAME_RULE)
     return name.lower()
 
 
 def check_password(password: str, username: str | None = None, *, strength: bool = True) -> str:
-    """The password if it is acceptable for a new account; raises ``ValidationFailed``: its
+    """The password if it is acceptable for a new account; raises ``ValidationFailedError``: its
     length, not the username, and (with ``strength``) not easy to guess — zxcvbn's estimate,
     which knows the most common passwords, keyboard walks, dates and the username itself."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise ValidationFailed(PASSWORD_RULE)
+        raise ValidationFailedError(PASSWORD_RULE)
     if username is not None and password.casefold() == username.casefold():
-        raise ValidationFailed("password must not be the username")
+        raise ValidationFailedError("password must not be the username")
     if strength:
         estimate = zxcvbn(password, user_inputs=[username] if username else [])
         if estimate["score"] < PASSWORD_MIN_STRENGTH:
             feedback = estimate["feedback"]
             why = feedback.get("warning") or " ".join(feedback.get("suggestions") or [])
-            raise ValidationFailed("password is too easy to guess" + (f": {why}" if why else ""))
+            raise ValidationFailedError(
+                "password is too easy to guess" + (f": {why}" if why else "")
+            )
     return password

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from integr8scode_api.domain.errors import DependencyUnavailable
+from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.execution_ports import ExecutionStore, StatusFeed
 from integr8scode_api.domain.executions import ExecutionStatus, StatusChange
 from integr8scode_events import (
@@ -80,6 +80,6 @@ class LifecycleHandlers:
             return  # already past this status: a redelivery or a late event
         try:
             await self._feed.publish(event.execution_id, StatusChange(status=status, at=at))
-        except DependencyUnavailable as exc:
+        except DependencyUnavailableError as exc:
             # SSE clients fall back to the stored state on their next read; not worth a retry.
             log.warning("status of %s not fanned out: %s", event.execution_id, exc)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from integr8scode_api.dependencies import Context, require_admin
-from integr8scode_api.domain.errors import NotFound
+from integr8scode_api.domain.errors import NotFoundError
 from integr8scode_api.domain.rate_limit import (
     RULE_NAME_PATTERN,
     Algorithm,
@@ -66,7 +66,7 @@ async def get_rule(name: RuleName, ctx: Context) -> RuleView:
     for listed in await ctx.rules.list_rules():
         if listed.rule.name == name:
             return RuleView.of(listed)
-    raise NotFound(f"no rate-limit rule '{name}'")
+    raise NotFoundError(f"no rate-limit rule '{name}'")
 
 
 @router.put("/{name}")
@@ -86,5 +86,5 @@ async def put_rule(name: RuleName, spec: RuleSpec, ctx: Context) -> RuleView:
 async def delete_rule(name: RuleName, ctx: Context) -> Response:
     """Remove a run-time rule; a default of the same name applies again."""
     if not await ctx.rules.delete(name):
-        raise NotFound(f"no run-time rate-limit rule '{name}' (defaults can't be deleted)")
+        raise NotFoundError(f"no run-time rate-limit rule '{name}' (defaults can't be deleted)")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from integr8scode_dlq_processor.domain.errors import RepublishFailed
+from integr8scode_dlq_processor.domain.errors import RepublishFailedError
 from integr8scode_dlq_processor.domain.ports import Publication
 from integr8scode_dlq_processor.domain.retry_message import RetryMessage
 from integr8scode_events import PublishError
@@ -36,7 +36,7 @@ class KafkaRepublisher:
                 reinject_context=True,
             )
         except PublishError as exc:
-            raise RepublishFailed(str(exc)) from exc
+            raise RepublishFailedError(str(exc)) from exc
         return Publication(
             partition=record.partition, offset=record.offset, published_at=self._clock()
         )

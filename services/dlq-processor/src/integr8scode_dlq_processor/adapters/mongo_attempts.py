@@ -18,7 +18,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from integr8scode_dlq_processor.domain.errors import StoreUnavailable
+from integr8scode_dlq_processor.domain.errors import StoreUnavailableError
 from integr8scode_dlq_processor.domain.ports import ClaimOutcome, ClaimResult, Publication
 
 COLLECTION = "dead_letter_attempts"
@@ -41,7 +41,7 @@ class MongoAttemptClaims:
         try:
             await self._c.create_index("dead_letter_id")
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not index {COLLECTION}: {exc}") from exc
+            raise StoreUnavailableError(f"could not index {COLLECTION}: {exc}") from exc
 
     async def claim(
         self, record_id: str, attempt: int, owner: str, now: datetime, lease_until: datetime
@@ -67,7 +67,7 @@ class MongoAttemptClaims:
                     continue  # gone between our insert and read: insert again
                 return await self._existing(existing, owner, now, lease_until)
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not claim attempt {doc_id}: {exc}") from exc
+            raise StoreUnavailableError(f"could not claim attempt {doc_id}: {exc}") from exc
         return ClaimResult(ClaimOutcome.BUSY)
 
     async def _insert(self, doc: dict[str, Any]) -> bool:
@@ -140,7 +140,7 @@ class MongoAttemptClaims:
                 },
             )
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not confirm attempt {doc_id}: {exc}") from exc
+            raise StoreUnavailableError(f"could not confirm attempt {doc_id}: {exc}") from exc
 
     async def release(self, record_id: str, attempt: int, owner: str) -> None:
         doc_id = attempt_id(record_id, attempt)
@@ -150,4 +150,4 @@ class MongoAttemptClaims:
                 {"$set": {"state": RELEASED}},
             )
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not release attempt {doc_id}: {exc}") from exc
+            raise StoreUnavailableError(f"could not release attempt {doc_id}: {exc}") from exc

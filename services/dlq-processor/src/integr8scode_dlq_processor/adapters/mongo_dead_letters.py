@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from integr8scode_dlq_processor.domain.errors import StoreUnavailable
+from integr8scode_dlq_processor.domain.errors import StoreUnavailableError
 from integr8scode_dlq_processor.domain.ports import CountRow, ListFilter, Page
 from integr8scode_dlq_processor.domain.records import DeadLetter, Status
 
@@ -73,7 +73,7 @@ class MongoDeadLetterStore:
             await self._c.create_index([("execution_id", ASCENDING)])
             await self._c.create_index([("topic", ASCENDING), ("consumer_group", ASCENDING)])
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not index {COLLECTION}: {exc}") from exc
+            raise StoreUnavailableError(f"could not index {COLLECTION}: {exc}") from exc
 
     async def insert(self, record: DeadLetter) -> bool:
         try:
@@ -81,14 +81,14 @@ class MongoDeadLetterStore:
         except DuplicateKeyError:
             return False
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not store dead letter {record.id}: {exc}") from exc
+            raise StoreUnavailableError(f"could not store dead letter {record.id}: {exc}") from exc
         return True
 
     async def get(self, record_id: str) -> DeadLetter | None:
         try:
             doc = await self._c.find_one({"_id": record_id})
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not read dead letter {record_id}: {exc}") from exc
+            raise StoreUnavailableError(f"could not read dead letter {record_id}: {exc}") from exc
         return self._record(doc) if doc is not None else None
 
     async def replace(self, record: DeadLetter, expected_version: int) -> bool:
@@ -97,7 +97,7 @@ class MongoDeadLetterStore:
                 {"_id": record.id, "version": expected_version}, to_document(record)
             )
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not update dead letter {record.id}: {exc}") from exc
+            raise StoreUnavailableError(f"could not update dead letter {record.id}: {exc}") from exc
         return result.matched_count == 1
 
     async def due(self, now: datetime, limit: int) -> list[DeadLetter]:
@@ -109,7 +109,7 @@ class MongoDeadLetterStore:
                 .to_list()
             )
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not read due dead letters: {exc}") from exc
+            raise StoreUnavailableError(f"could not read due dead letters: {exc}") from exc
         return self._readable(docs)
 
     async def page(self, where: ListFilter, limit: int, offset: int) -> Page:
@@ -124,7 +124,7 @@ class MongoDeadLetterStore:
             )
             total = await self._c.count_documents(query)
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not list dead letters: {exc}") from exc
+            raise StoreUnavailableError(f"could not list dead letters: {exc}") from exc
         return Page(items=self._readable(docs), total=total)
 
     async def counts(self) -> list[CountRow]:
@@ -139,7 +139,7 @@ class MongoDeadLetterStore:
         try:
             rows = await (await self._c.aggregate(pipeline)).to_list()
         except PyMongoError as exc:
-            raise StoreUnavailable(f"could not count dead letters: {exc}") from exc
+            raise StoreUnavailableError(f"could not count dead letters: {exc}") from exc
         found: list[CountRow] = []
         for row in rows:
             key = row["_id"]
@@ -174,4 +174,6 @@ class MongoDeadLetterStore:
         try:
             return from_document(doc)
         except ValidationError as exc:
-            raise StoreUnavailable(f"dead letter {doc.get('_id')} is not readable: {exc}") from exc
+            raise StoreUnavailableError(
+                f"dead letter {doc.get('_id')} is not readable: {exc}"
+            ) from exc

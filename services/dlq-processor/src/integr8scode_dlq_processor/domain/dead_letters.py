@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from integr8scode_dlq_processor.domain import transitions
-from integr8scode_dlq_processor.domain.errors import NotFound
+from integr8scode_dlq_processor.domain.errors import NotFoundError
 from integr8scode_dlq_processor.domain.policies import PolicyBook, Uniform
 from integr8scode_dlq_processor.domain.ports import CountRow, ListFilter, Page
 from integr8scode_dlq_processor.domain.records import DeadLetter
@@ -97,7 +97,7 @@ class DeadLetterService:
     async def get(self, record_id: str) -> DeadLetter:
         record = await self._store.get(record_id)
         if record is None:
-            raise NotFound(f"no dead letter with id '{record_id}'")
+            raise NotFoundError(f"no dead letter with id '{record_id}'")
         return record
 
     async def page(self, where: ListFilter, limit: int, offset: int) -> Page:

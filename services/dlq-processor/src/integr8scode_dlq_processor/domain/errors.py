@@ -12,15 +12,15 @@ class DlqError(Exception):
         self.detail = detail
 
 
-class NotFound(DlqError):  # noqa: N818 - the names read as the HTTP outcome they become
+class NotFoundError(DlqError):
     """No dead letter with that id."""
 
 
-class Conflict(DlqError):  # noqa: N818
+class ConflictError(DlqError):
     """The action does not fit the record's current state (discarding a discarded record)."""
 
 
-class Unauthorized(DlqError):  # noqa: N818
+class UnauthorizedError(DlqError):
     """No bearer token, or one that does not verify."""
 
     def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
@@ -28,22 +28,22 @@ class Unauthorized(DlqError):  # noqa: N818
         self.invalid_token = invalid_token
 
 
-class Forbidden(DlqError):  # noqa: N818
+class ForbiddenError(DlqError):
     """A valid token without the admin role."""
 
 
-class StoreUnavailable(DlqError):  # noqa: N818
+class StoreUnavailableError(DlqError):
     """Mongo did not answer; the consumer retries the message, the API answers 503."""
 
 
-class RepublishFailed(DlqError):  # noqa: N818
+class RepublishFailedError(DlqError):
     """Kafka did not acknowledge a retry; the attempt is rescheduled (it may still arrive)."""
 
 
-class StaleRecord(DlqError):  # noqa: N818
+class StaleRecordError(DlqError):
     """A scheduler's transition no longer applies: the record moved on meanwhile (discarded by
     an admin, or the attempt was already made). The scheduler drops its attempt."""
 
 
-class ConcurrentUpdate(StoreUnavailable):
+class ConcurrentUpdateError(StoreUnavailableError):
     """The record kept changing under us; the operation may be repeated."""

@@ -111,5 +111,6 @@ class AttemptClaims(Protocol):
 
 class Republisher(Protocol):
     async def republish(self, message: RetryMessage) -> Publication:
-        """Publish a retry in the failed message's trace; ``RepublishFailed`` without an ack."""
+        """Publish a retry in the failed message's trace; ``RepublishFailedError`` without an
+        ack."""
         ...

@@ -1,8 +1,8 @@
 """The state machine of a dead-letter record as pure functions: record (+ fact) → new record.
 
 Every function takes the record as stored and returns the record to store, or raises
-``Conflict`` (an admin action that does not fit) / ``StaleRecord`` (a scheduler step that no
-longer applies). They are written so that facts may arrive in either order: a retry can fail
+``ConflictError`` (an admin action that does not fit) / ``StaleRecordError`` (a scheduler step
+that no longer applies). They are written so that facts may arrive in either order: a retry can fail
 and come back before the scheduler has written down that it published it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from integr8scode_dlq_processor.domain.errors import Conflict, StaleRecord
+from integr8scode_dlq_processor.domain.errors import ConflictError, StaleRecordError
 from integr8scode_dlq_processor.domain.policies import Action, RetryPolicy, Uniform
 from integr8scode_dlq_processor.domain.records import (
     AdminAction,
@@ -149,7 +149,7 @@ def begin_attempt(
 ) -> DeadLetter:
     """The scheduler claimed ``attempt`` and is about to publish it."""
     if record.status not in (Status.SCHEDULED, Status.RETRYING) or record.next_attempt != attempt:
-        raise StaleRecord(f"{record.id}: attempt {attempt} is no longer due ({record.status})")
+        raise StaleRecordError(f"{record.id}: attempt {attempt} is no longer due ({record.status})")
     return record.model_copy(
         update={
             "status": Status.RETRYING,
@@ -213,13 +213,13 @@ def attempt_not_published(
 def retry_now(record: DeadLetter, by: str, now: datetime) -> DeadLetter:
     """Admin: make the next attempt due now; a record without attempts left gets one more."""
     if record.topic is None or record.consumer_group is None:
-        raise Conflict(f"dead letter {record.id} can't be retried: {record.discard_reason}")
+        raise ConflictError(f"dead letter {record.id} can't be retried: {record.discard_reason}")
     if record.status is Status.RETRYING:
-        raise Conflict(
+        raise ConflictError(
             f"dead letter {record.id} is being retried right now (attempt {record.next_attempt})"
         )
     if record.status is Status.RETRIED:
-        raise Conflict(
+        raise ConflictError(
             f"dead letter {record.id} was re-published (attempt {record.retry_count}) and has "
             "not failed again; if it does, it comes back here"
         )
@@ -239,9 +239,11 @@ def retry_now(record: DeadLetter, by: str, now: datetime) -> DeadLetter:
 def discard(record: DeadLetter, reason: str, by: str, now: datetime) -> DeadLetter:
     """Admin: park the record; it is not retried again unless an admin asks."""
     if record.status is Status.DISCARDED:
-        raise Conflict(f"dead letter {record.id} is already discarded: {record.discard_reason}")
+        raise ConflictError(
+            f"dead letter {record.id} is already discarded: {record.discard_reason}"
+        )
     if record.status is Status.RETRYING:
-        raise Conflict(
+        raise ConflictError(
             f"dead letter {record.id} is being retried right now (attempt "
             f"{record.next_attempt}); discard it once that is done"
         )

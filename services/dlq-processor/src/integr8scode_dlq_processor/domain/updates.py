@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from integr8scode_dlq_processor.domain.errors import ConcurrentUpdate, NotFound
+from integr8scode_dlq_processor.domain.errors import ConcurrentUpdateError, NotFoundError
 from integr8scode_dlq_processor.domain.ports import DeadLetterStore
 from integr8scode_dlq_processor.domain.records import DeadLetter
 
@@ -63,8 +63,8 @@ class RecordUpdater:
 
     async def update(self, record_id: str, change: Change) -> DeadLetter:
         """Apply ``change`` to the stored record and write it; returns what is stored after.
-        ``change`` returning None means "nothing to do". ``NotFound`` for an unknown id; the
-        change's own exceptions (``Conflict``, ``StaleRecord``) pass through."""
+        ``change`` returning None means "nothing to do". ``NotFoundError`` for an unknown id; the
+        change's own exceptions (``ConflictError``, ``StaleRecordError``) pass through."""
         async with self.locks.hold(record_id):
             return await self.update_locked(record_id, change)
 
@@ -73,11 +73,11 @@ class RecordUpdater:
         for _ in range(_MAX_TRIES):
             current = await self.store.get(record_id)
             if current is None:
-                raise NotFound(f"no dead letter with id '{record_id}'")
+                raise NotFoundError(f"no dead letter with id '{record_id}'")
             changed = change(current)
             if changed is None:
                 return current
             written = changed.model_copy(update={"version": current.version + 1})
             if await self.store.replace(written, expected_version=current.version):
                 return written
-        raise ConcurrentUpdate(f"dead letter {record_id} kept changing; try again")
+        raise ConcurrentUpdateError(f"dead letter {record_id} kept changing; try again")

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from integr8scode_auth import AccountDirectory, Principal, TokenVerifier, authorize_admin
 from integr8scode_dlq_processor.domain.dead_letters import DeadLetterService
-from integr8scode_dlq_processor.domain.errors import Unauthorized
+from integr8scode_dlq_processor.domain.errors import UnauthorizedError
 from integr8scode_telemetry import attributes, set_span_attributes
 
 
@@ -46,7 +46,7 @@ async def require_admin(
     an admin now (403). The account store down: 503 (fails closed). The checks are
     ``integr8scode_auth``'s; ``errors.py`` turns its errors into these answers."""
     if credentials is None:
-        raise Unauthorized("missing bearer token (Authorization: Bearer <access_token>)")
+        raise UnauthorizedError("missing bearer token (Authorization: Bearer <access_token>)")
     principal = ctx.tokens.verify(credentials.credentials)
     set_span_attributes({attributes.USER_ID: principal.user_id})
     return await authorize_admin(principal, ctx.accounts)

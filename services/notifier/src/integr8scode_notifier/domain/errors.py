@@ -11,7 +11,7 @@ class StoreUnavailableError(NotifierError):
     """Mongo did not answer; the consumer runner retries the message (then dead-letters it)."""
 
 
-class DeliveryFailed(NotifierError):  # noqa: N818 - named for what the dead letter says
+class DeliveryFailedError(NotifierError):
     """At least one channel still failed after its in-process retries (a 5xx, 429, timeout or
     connection error). Raised out of the handler so the message is dead-lettered at once (the
     runner does not multiply the delivery retries) and the DLQ processor retries it later; the
