@@ -9,8 +9,18 @@ Needs the native local stack (`make up`). In one run it measures:
 3. the bare sandbox: the coordinator's runner in a tight loop, no Kafka or HTTP;
 4. step 1 again with tracing off in the api and the coordinator (both restarted with
    OTEL_SDK_DISABLED=true, then restarted as they were).
-Goals to report against (not asserted): >= 25 executions/s on 2 cores, p99 <= 150 ms at half
-load, tracing costing <= 5%.
+Next to step 1's throughput and latency, the same run prints where its cost went (whole-stack
+counts over the closed loop, divided by the executions it completed; bench/stack_probe.py): CPU
+milliseconds per execution by process tree (each service, the coordinator with its sandboxes,
+the Mongo-wire server, Kafka, Redis, collector, Jaeger, this client) with each one's share,
+Mongo-wire commands per execution by command, and Kafka messages per execution by topic.
+Then issue 13's goals, each as measured/goal (never asserted): >= 25 executions/s on 2 cores,
+>= 30 % of the bare sandbox, p99 <= 150 ms at half load, tracing costing <= 5 %.
+
+``--profile SERVICE`` adds a closed loop of the same length with py-spy attached to that
+service, writes the profile to .local/bench/ (speedscope) and prints its top functions by own
+time. Pid files are read from ``$INTEGR8SCODE_RUN/pids`` (default: this repo's .local); the
+tracing-off step restarts the services through that run directory's clone. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,12 +34,20 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import httpx
+import issue_goals
+import pyspy_profile
+import stack_probe
+from proc_cpu import read_pid
 
 ROOT = Path(__file__).resolve().parents[1]
+RUN_DIR = stack_probe.RUN_DIR
 API = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
+SERVICES = ("api", "coordinator", "dlq-processor", "event-replay", "notifier")
 SCRIPT = "print(sum(range(10)))"
 TERMINAL = {"completed", "failed", "timed_out", "cancelled"}
 
@@ -57,6 +75,14 @@ class Run:
             f"p95 {self.pct(95):7.1f} ms  p99 {self.pct(99):7.1f} ms  "
             f"n={len(self.latencies_ms)} failed={self.failures}"
         )
+
+
+class Phase(Protocol):
+    """Something to do right before the measured loop starts and right after it ends."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 async def _user(http: httpx.AsyncClient) -> dict[str, str]:
@@ -90,9 +116,15 @@ async def _one(http: httpx.AsyncClient, headers: dict[str, str], poll_s: float) 
     return None
 
 
-async def closed_loop(name: str, clients: int, duration: float, poll_s: float) -> Run:
+async def closed_loop(
+    name: str, clients: int, duration: float, poll_s: float, phase: Phase | None = None
+) -> Run:
+    """N clients, each running one execution after the other for ``duration`` seconds.
+    ``phase`` brackets the loop itself (not the users' registration before it)."""
     async with httpx.AsyncClient(base_url=API, timeout=60) as http:
         users = [await _user(http) for _ in range(clients)]
+        if phase is not None:
+            await phase.start()
         latencies: list[float] = []
         failures = 0
         stop_at = time.perf_counter() + duration
@@ -108,7 +140,10 @@ async def closed_loop(name: str, clients: int, duration: float, poll_s: float) -
 
         start = time.perf_counter()
         await asyncio.gather(*(client(u) for u in users))
-        return Run(name, time.perf_counter() - start, latencies, failures)
+        seconds = time.perf_counter() - start
+        if phase is not None:
+            await phase.stop()
+        return Run(name, seconds, latencies, failures)
 
 
 async def open_loop(name: str, rate: float, duration: float, clients: int, poll_s: float) -> Run:
@@ -167,31 +202,98 @@ async def bare_sandbox(duration: float, concurrency: int) -> Run:
     return Run("bare sandbox (runner only)", time.perf_counter() - start, latencies, failures)
 
 
+def _stack_clone() -> Path:
+    """The clone whose stack runs: the run directory's parent when that is a clone (a worktree
+    benching another clone's stack), else this one."""
+    clone = RUN_DIR.parent
+    return clone if (clone / "deploy" / "local" / "components").is_dir() else ROOT
+
+
 def _restart(env: dict[str, str]) -> None:
-    services = ROOT / "deploy" / "local" / "components" / "services.sh"
-    full_env = {**os.environ, **env}
+    services = _stack_clone() / "deploy" / "local" / "components" / "services.sh"
+    full_env = {**os.environ, "INTEGR8SCODE_RUN": str(RUN_DIR), **env}
     subprocess.run(["bash", str(services), "stop", "api", "coordinator"], check=True, env=full_env)
     subprocess.run(["bash", str(services), "start", "api", "coordinator"], check=True, env=full_env)
 
 
+class Profiling:
+    """py-spy attached to one service for as long as the loop it brackets runs."""
+
+    def __init__(self, service: str, seconds: float, rate: int) -> None:
+        pid = read_pid(RUN_DIR, f"svc-{service}")
+        if pid is None:
+            raise SystemExit(f"--profile {service}: no pid file {RUN_DIR}/pids/svc-{service}.pid")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.output = ROOT / ".local" / "bench" / f"profile-{service}-{stamp}.speedscope.json"
+        self.service, self._pid, self._seconds, self._rate = service, pid, seconds, rate
+        self._task: asyncio.Task[str] | None = None
+        self.summary = ""
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(
+            pyspy_profile.record(self._pid, self._seconds, self.output, self._rate)
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self.summary = await self._task
+
+
+def goal_lines(traced: Run, half: Run, bare: Run, untraced: Run | None) -> list[str]:
+    lines = [
+        "\nissue 13 goals (measured/goal; >= 1 meets a higher-is-better goal, <= 1 a lower one):",
+        issue_goals.line(issue_goals.THROUGHPUT, traced.rate),
+        issue_goals.line(
+            issue_goals.VS_BARE, traced.rate / bare.rate if bare.rate else float("nan")
+        ),
+        issue_goals.line(issue_goals.P99_HALF_LOAD, half.pct(99)),
+    ]
+    cost = float("nan")
+    if untraced is not None and untraced.rate:
+        cost = 1 - traced.rate / untraced.rate
+    lines.append(issue_goals.line(issue_goals.TRACING_COST, cost))
+    return [f"  {line}" if i else line for i, line in enumerate(lines)]
+
+
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--sandbox-concurrency", type=int, default=4)
-    parser.add_argument("--skip-tracing-off", action="store_true")
+    parser.add_argument(
+        "--skip-tracing-off",
+        action="store_true",
+        help="don't restart the api and the coordinator with tracing off (step 4)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=SERVICES,
+        help="also profile this service with py-spy during an extra closed loop",
+    )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
+    parser.add_argument("--top", type=int, default=15, help="functions to print from the profile")
     args = parser.parse_args()
     poll = args.poll_ms / 1000
 
     await closed_loop("warm-up", 2, 3, poll)
+    probe = stack_probe.StackProbe(RUN_DIR)
     traced = await closed_loop(
-        f"closed loop, {args.clients} clients", args.clients, args.duration, poll
+        f"closed loop, {args.clients} clients", args.clients, args.duration, poll, probe
     )
     half = await open_loop(
         f"open loop at {traced.rate / 2:.1f}/s", traced.rate / 2, args.duration, args.clients, poll
     )
     bare = await bare_sandbox(args.duration, args.sandbox_concurrency)
+    profiled: Run | None = None
+    profiling: Profiling | None = None
+    if args.profile:
+        profiling = Profiling(args.profile, args.duration, args.profile_rate)
+        profiled = await closed_loop(
+            f"closed loop, py-spy on {args.profile}", args.clients, args.duration, poll, profiling
+        )
     untraced: Run | None = None
     if not args.skip_tracing_off:
         _restart({"OTEL_SDK_DISABLED": "true"})
@@ -204,7 +306,7 @@ async def main() -> None:
             _restart({})
 
     print(f"\nexecute round trip — {os.cpu_count()} cores, script {SCRIPT!r}")
-    for run in (traced, half, bare, untraced):
+    for run in (traced, half, bare, profiled, untraced):
         if run is not None:
             print(run.line())
     print(f"platform vs bare sandbox: {traced.rate / bare.rate:.0%} of the runner's rate")
@@ -214,6 +316,14 @@ async def main() -> None:
             f"p50 {traced.pct(50) / untraced.pct(50):.2f}x"
         )
     print(f"mean latency {statistics.fmean(traced.latencies_ms or [0]):.1f} ms (closed loop)")
+    if probe.result is not None:
+        executions = len(traced.latencies_ms) + traced.failures
+        print("\n".join(stack_probe.report(probe.result, executions, RUN_DIR)))
+    print("\n".join(goal_lines(traced, half, bare, untraced)))
+    if profiling is not None:
+        print(f"\nprofile of {profiling.service} under load: {profiling.output}")
+        print(f"  py-spy: {profiling.summary}")
+        print("\n".join(pyspy_profile.summary(profiling.output, args.top)))
 
 
 if __name__ == "__main__":

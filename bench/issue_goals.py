@@ -1,0 +1,43 @@
+"""Issue 13's goals, and one line per goal: the measured value against it (never asserted)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Goal:
+    what: str
+    goal: float
+    stretch: float | None
+    unit: str
+    higher_is_better: bool
+
+
+THROUGHPUT = Goal("closed-loop throughput", 25, 40, "/s", higher_is_better=True)
+VS_BARE = Goal("platform / bare sandbox", 0.30, 0.50, "", higher_is_better=True)
+P99_HALF_LOAD = Goal("p99 POST→terminal at half load", 150, 100, " ms", higher_is_better=False)
+TRACING_COST = Goal("tracing cost (1 - on/off)", 0.05, None, "", higher_is_better=False)
+HISTORY = Goal("seeded / empty", 1.10, None, "", higher_is_better=False)
+
+
+def _value(goal: Goal, value: float) -> str:
+    return f"{value:.0%}" if goal.unit == "" and goal.goal < 2 else f"{value:.1f}{goal.unit}"
+
+
+def line(goal: Goal, measured: float) -> str:
+    """``what: measured M, goal ≥ G (stretch S): measured/goal R [met|not met]``."""
+    sign = "≥" if goal.higher_is_better else "≤"
+    stretch = f" (stretch {_value(goal, goal.stretch)})" if goal.stretch is not None else ""
+    ratio = measured / goal.goal if goal.goal else float("nan")
+    if math.isnan(ratio):
+        verdict = "not measured"
+    elif goal.higher_is_better:
+        verdict = "met" if ratio >= 1 else "not met"
+    else:
+        verdict = "met" if ratio <= 1 else "not met"
+    return (
+        f"{goal.what:34} {_value(goal, measured):>9}  goal {sign} {_value(goal, goal.goal)}"
+        f"{stretch}: measured/goal {ratio:.2f} ({verdict})"
+    )
