@@ -28,21 +28,23 @@ class FunctionTime:
 
 def top_functions(speedscope: dict[str, Any], limit: int = 15) -> tuple[int, list[FunctionTime]]:
     """(samples, the ``limit`` functions with the most own time) over every thread's profile
-    in a speedscope file of py-spy's ("sampled" profiles; each sample a stack, root first)."""
+    in a speedscope file of py-spy's ("sampled" profiles; each sample a stack, root first, with
+    a weight: py-spy's is the sampling interval in seconds)."""
     frames = speedscope["shared"]["frames"]
     own: Counter[int] = Counter()
     anywhere: Counter[int] = Counter()
-    samples = 0.0
+    samples, weights = 0, 0.0
     for profile in speedscope["profiles"]:
         if profile.get("type") != "sampled":
             continue
         for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
-            samples += weight
+            samples += 1
+            weights += weight
             if stack:
                 own[stack[-1]] += weight
             for index in set(stack):
                 anywhere[index] += weight
-    if not samples:
+    if not weights:
         return 0, []
 
     def name(index: int) -> str:
@@ -50,8 +52,8 @@ def top_functions(speedscope: dict[str, Any], limit: int = 15) -> tuple[int, lis
         where = Path(frame.get("file") or "?").name
         return f"{frame['name']} ({where}:{frame.get('line') or '?'})"
 
-    return int(samples), [
-        FunctionTime(name(i), weight / samples, anywhere[i] / samples)
+    return samples, [
+        FunctionTime(name(i), weight / weights, anywhere[i] / weights)
         for i, weight in own.most_common(limit)
     ]
 
@@ -90,7 +92,7 @@ async def record(pid: int, seconds: float, output: Path, rate: int = 100) -> str
     text = out.decode(errors="replace").strip()
     if process.returncode != 0:
         raise RuntimeError(f"py-spy record --pid {pid} failed: {text}")
-    return text.splitlines()[0] if text else ""
+    return next((line for line in text.splitlines() if "Samples" in line), text)
 
 
 def summary(output: Path, limit: int = 15) -> list[str]:

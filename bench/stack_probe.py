@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import proc_cpu
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from prom_text import counter_delta, parse_samples, sum_by_label
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,20 +41,48 @@ async def mongo_commands() -> dict[str, float]:
     return sum_by_label(parse_samples(response.text), MONGO_REQUESTS, "command")
 
 
-async def kafka_end_offsets() -> dict[str, int]:
-    """The sum of every partition's end offset, per topic (internal topics included: consumer
-    offset commits land in ``__consumer_offsets``)."""
+async def _partitions() -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(await admin.list_topics()))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(d["topic"], p["partition"])
+        for d in described
+        if d["error_code"] == 0
+        for p in d["partitions"]
+    ]
+
+
+async def _end_offsets(partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    # Assigned before start, the consumer fetches their metadata at once; asked for offsets of
+    # partitions it was never assigned, it waits for a periodic refresh (seconds).
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer.assign(partitions)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in await consumer.topics()
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = await asyncio.wait_for(
+            consumer.end_offsets(partitions), timeout=10
+        )
     finally:
         await consumer.stop()
+    return ends
+
+
+async def kafka_end_offsets() -> dict[str, int]:
+    """The sum of every partition's end offset, per topic (internal topics included: consumer
+    offset commits land in ``__consumer_offsets``). Tests create and delete topics all the
+    time: when one vanishes between the listing and the offsets, the listing is taken again."""
+    for attempt in range(3):
+        partitions = await _partitions()
+        try:
+            ends = await _end_offsets(partitions)
+            break
+        except (KafkaError, TimeoutError):
+            if attempt == 2:
+                raise
     per_topic: dict[str, int] = {}
     for tp, end in ends.items():
         per_topic[tp.topic] = per_topic.get(tp.topic, 0) + end

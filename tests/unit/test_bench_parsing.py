@@ -124,13 +124,17 @@ def test_top_functions_by_own_time_across_threads() -> None:
     speedscope = {
         "shared": {"frames": frames},
         "profiles": [
-            {"type": "sampled", "samples": [[0, 1, 2], [0, 1, 2], [0, 1, 3]], "weights": [1, 1, 1]},
-            {"type": "sampled", "samples": [[0, 1], [0]], "weights": [2, 1]},
+            {
+                "type": "sampled",
+                "samples": [[0, 1, 2], [0, 1, 2], [0, 1, 3]],
+                "weights": [0.01, 0.01, 0.01],
+            },
+            {"type": "sampled", "samples": [[0, 1], [0]], "weights": [0.02, 0.01]},  # weighted
             {"type": "evented", "events": []},
         ],
     }
     samples, top = top_functions(speedscope, limit=3)
-    assert samples == 6
+    assert samples == 5
     assert [t.function for t in top] == [
         "sendall (socket.py:99)",
         "handle (h.py:10)",
