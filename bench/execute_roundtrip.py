@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+
 import issue_goals
 import pyspy_profile
 import stack_probe

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import proc_cpu
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+import proc_cpu
 from prom_text import counter_delta, parse_samples, sum_by_label
 
 ROOT = Path(__file__).resolve().parents[1]

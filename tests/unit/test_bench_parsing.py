@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from proc_cpu import ProcStat, parse_cpu_line, parse_stat, read_stats, tree_ticks
 from prom_text import counter_delta, parse_samples, sum_by_label
 from pyspy_profile import top_functions
