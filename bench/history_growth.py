@@ -201,7 +201,11 @@ async def measure(
         latencies[label] = []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            response = await call(http, t)
+            try:
+                response = await call(http, t)
+            except httpx.TransportError as exc:  # a service restarted, say: noted, not fatal
+                errors[label] = f"{type(exc).__name__} {exc}"
+                continue
             elapsed = (time.perf_counter() - start) * 1000
             if response is None or response.status_code >= 300:
                 status = "no event" if response is None else str(response.status_code)
@@ -304,11 +308,13 @@ async def run(db: AsyncDatabase[dict[str, Any]], args: argparse.Namespace) -> No
             history_user=veteran.user_id,
             history=args.history,
         )
-        print(f"seeding run {p.run}: {args.executions} executions, {args.events} events …")
+        print(
+            f"seeding run {p.run}: {args.executions} executions, {args.events} events …", flush=True
+        )
         seeded_report = history_seed.SeedReport({}, float("nan"))
         try:
             seeded_report = await history_seed.seed(db, p, args.batch, args.concurrency)
-            print(f"seeded in {seeded_report.seconds:.1f} s")
+            print(f"seeded in {seeded_report.seconds:.1f} s", flush=True)
             seeded = await measure("seeded", db, http, targets, args)
         finally:
             if args.keep:
@@ -320,4 +326,7 @@ async def run(db: AsyncDatabase[dict[str, Any]], args: argparse.Namespace) -> No
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("interrupted (the seed, if any, was removed unless --keep)")

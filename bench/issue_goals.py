@@ -38,6 +38,6 @@ def line(goal: Goal, measured: float) -> str:
     else:
         verdict = "met" if ratio <= 1 else "not met"
     return (
-        f"{goal.what:34} {_value(goal, measured):>9}  goal {sign} {_value(goal, goal.goal)}"
+        f"{goal.what:44} {_value(goal, measured):>9}  goal {sign} {_value(goal, goal.goal)}"
         f"{stretch}: measured/goal {ratio:.2f} ({verdict})"
     )
