@@ -23,21 +23,18 @@ HISTORY = Goal("seeded / empty", 1.10, None, "", higher_is_better=False)
 
 
 def _value(goal: Goal, value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
     return f"{value:.0%}" if goal.unit == "" and goal.goal < 2 else f"{value:.1f}{goal.unit}"
 
 
 def line(goal: Goal, measured: float) -> str:
-    """``what: measured M, goal ≥ G (stretch S): measured/goal R [met|not met]``."""
+    """``what  M  goal ≥ G (stretch S): measured/goal R (met|not met)``."""
     sign = "≥" if goal.higher_is_better else "≤"
     stretch = f" (stretch {_value(goal, goal.stretch)})" if goal.stretch is not None else ""
+    head = f"{goal.what:44} {_value(goal, measured):>9}  goal {sign} {_value(goal, goal.goal)}"
     ratio = measured / goal.goal if goal.goal else float("nan")
     if math.isnan(ratio):
-        verdict = "not measured"
-    elif goal.higher_is_better:
-        verdict = "met" if ratio >= 1 else "not met"
-    else:
-        verdict = "met" if ratio <= 1 else "not met"
-    return (
-        f"{goal.what:44} {_value(goal, measured):>9}  goal {sign} {_value(goal, goal.goal)}"
-        f"{stretch}: measured/goal {ratio:.2f} ({verdict})"
-    )
+        return f"{head}{stretch}: not measured"
+    met = ratio >= 1 if goal.higher_is_better else ratio <= 1
+    return f"{head}{stretch}: measured/goal {ratio:.2f} ({'met' if met else 'not met'})"
