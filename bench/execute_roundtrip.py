@@ -210,9 +210,20 @@ def _stack_clone() -> Path:
     return clone if (clone / "deploy" / "local" / "components").is_dir() else ROOT
 
 
-def _restart(env: dict[str, str]) -> None:
+def _environment(service: str) -> dict[str, str]:
+    """A running service's environment (/proc/<pid>/environ), to start it again as it was."""
+    pid = read_pid(RUN_DIR, f"svc-{service}")
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes() if pid is not None else b""
+    except OSError:
+        return {}
+    pairs = (e.decode(errors="surrogateescape").partition("=") for e in raw.split(b"\0") if e)
+    return {key: value for key, _, value in pairs}
+
+
+def _restart(env: dict[str, str], as_it_was: dict[str, str]) -> None:
     services = _stack_clone() / "deploy" / "local" / "components" / "services.sh"
-    full_env = {**os.environ, "INTEGR8SCODE_RUN": str(RUN_DIR), **env}
+    full_env = {**os.environ, **as_it_was, "INTEGR8SCODE_RUN": str(RUN_DIR), **env}
     subprocess.run(["bash", str(services), "stop", "api", "coordinator"], check=True, env=full_env)
     subprocess.run(["bash", str(services), "start", "api", "coordinator"], check=True, env=full_env)
 
@@ -297,14 +308,17 @@ async def main() -> None:
         )
     untraced: Run | None = None
     if not args.skip_tracing_off:
-        _restart({"OTEL_SDK_DISABLED": "true"})
+        # Both services restarted with the environment they run with (the coordinator's, then
+        # the api's on top: the prefixed settings don't collide), tracing off, then as they were.
+        as_it_was = {**_environment("coordinator"), **_environment("api")}
+        _restart({"OTEL_SDK_DISABLED": "true"}, as_it_was)
         try:
             await closed_loop("warm-up", 2, 3, poll)
             untraced = await closed_loop(
                 "closed loop, tracing off", args.clients, args.duration, poll
             )
         finally:
-            _restart({})
+            _restart({}, as_it_was)
 
     print(f"\nexecute round trip — {os.cpu_count()} cores, script {SCRIPT!r}")
     for run in (traced, half, bare, profiled, untraced):
