@@ -182,6 +182,7 @@ class Round:
     cost: stack_probe.PhaseCost | None
     latencies_ms: dict[str, list[float]]
     errors: dict[str, str]
+    notes: dict[str, str]  # what a dry run counted ("at least": its count stopped at its budget)
 
 
 async def measure(
@@ -197,6 +198,7 @@ async def measure(
     loop = await closed_loop(f"{name}: closed loop", args.clients, args.duration, 0.01, probe)
     latencies: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
+    notes: dict[str, str] = {}
     for label, call in CALLS.items():
         latencies[label] = []
         for _ in range(args.repeat):
@@ -212,7 +214,11 @@ async def measure(
                 errors[label] = f"{status} {'' if response is None else response.text[:120]}"
                 continue
             latencies[label].append(elapsed)
-    return Round(name, sizes, loop, probe.result, latencies, errors)
+            if label.startswith("POST replay"):
+                body = response.json()
+                bound = "at least " if body.get("matched_is_lower_bound") else ""
+                notes[label] = f"matched {bound}{body.get('matched')}"
+    return Round(name, sizes, loop, probe.result, latencies, errors, notes)
 
 
 def _ratio(seeded: float, empty: float) -> float:
@@ -251,6 +257,8 @@ def report(empty: Round, seeded: Round, seed: history_seed.SeedReport) -> list[s
             f" {_ratio(pct(b, 50), pct(a, 50)):9.2f} {_ratio(pct(b, 95), pct(a, 95)):9.2f}"
         )
     for r in (empty, seeded):
+        for label, note in r.notes.items():
+            lines.append(f"  {r.name}: {label}: {note}")
         for label, error in r.errors.items():
             lines.append(f"  {r.name}: {label} answered {error}")
     lines += ["", "issue 13 goal: cost does not grow with history (measured/goal, not asserted):"]
