@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,8 @@ class ConsumerRunner:
         )
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
+        self._commit_interval_s = settings.commit_interval_ms / 1000
+        self._next_commit_at = 0.0
         self._stopping = asyncio.Event()
         self._in_flight: asyncio.Task[None] | None = None
         self.assigned = asyncio.Event()
@@ -187,10 +190,9 @@ class ConsumerRunner:
                 batch = await consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_batch
                 )
-                if batch:
-                    if not await self._handle_batch_in_task(batch):
-                        break
-                    await self.commit_pending()
+                if batch and not await self._handle_batch_in_task(batch):
+                    break
+                await self._commit_if_due()
         finally:
             try:
                 await self.release_partitions(None)
@@ -220,7 +222,7 @@ class ConsumerRunner:
                 consumer.pause(*(behind - paused))
             if paused - behind:
                 consumer.resume(*(paused - behind))
-            await self.commit_pending()
+            await self._commit_if_due()
 
     async def release_partitions(self, partitions: set[TopicPartition] | None) -> None:
         """Stop the partition workers of ``partitions`` (all with None); no-op without them."""
@@ -232,6 +234,18 @@ class ConsumerRunner:
 
     def _mark_done(self, tp: TopicPartition, next_offset: int) -> None:
         self._pending[tp] = next_offset
+
+    async def _commit_if_due(self) -> None:
+        """Commit what was handled at most once per ``KAFKA_COMMIT_INTERVAL_MS`` (every batch
+        with 0). A commit is a broker round trip, and under load one per message was most of
+        Kafka's work; a crash redelivers at most that window, which the idempotent consumers
+        absorb. Called after every poll, idle ones too, so the last offsets are committed within
+        the interval plus one poll; revocation and stopping commit at once."""
+        now = time.monotonic()
+        if now < self._next_commit_at:
+            return
+        self._next_commit_at = now + self._commit_interval_s
+        await self.commit_pending()
 
     async def commit_pending(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the offsets of handled messages (of ``only`` these partitions)."""
