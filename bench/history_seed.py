@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import DeleteOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 MARKER = "bench_seed"
@@ -319,11 +320,23 @@ async def seed(
     return SeedReport(counts, time.perf_counter() - start)
 
 
+REMOVE_CHUNK = 10_000
+
+
 async def remove(db: AsyncDatabase[dict[str, Any]], run: str | None) -> SeedReport:
-    """Delete what seed ``run`` wrote (every seed's, with None): one delete per collection."""
+    """Delete what seed ``run`` wrote (every seed's, with None), by ``_id`` in bulk writes of
+    ``REMOVE_CHUNK``: FerretDB's PostgreSQL backend binds one parameter per document a
+    ``delete_many`` removes and refuses a statement over 65 535 of them."""
     selector: dict[str, Any] = {MARKER: run} if run is not None else {MARKER: {"$exists": True}}
     start = time.perf_counter()
     counts = {}
     for collection in COLLECTIONS:
-        counts[collection] = (await db[collection].delete_many(selector)).deleted_count
+        ids = [d["_id"] async for d in db[collection].find(selector, {"_id": 1})]
+        deleted = 0
+        for i in range(0, len(ids), REMOVE_CHUNK):
+            # One delete command of many by-_id statements: each is an index lookup (an `$in`
+            # is not pushed down and would decode the collection once per chunk).
+            chunk = [DeleteOne({"_id": d}) for d in ids[i : i + REMOVE_CHUNK]]
+            deleted += (await db[collection].bulk_write(chunk, ordered=False)).deleted_count
+        counts[collection] = deleted
     return SeedReport(counts, time.perf_counter() - start)

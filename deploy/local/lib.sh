@@ -43,6 +43,21 @@ export JAEGER_QUERY_GRPC_PORT="${JAEGER_QUERY_GRPC_PORT:-16685}"
 export JAEGER_HEALTH_PORT="${JAEGER_HEALTH_PORT:-13134}"
 export JAEGER_TELEMETRY_PORT="${JAEGER_TELEMETRY_PORT:-8887}"
 
+# The Mongo-wire server's storage for this clone: FERRETDB_BACKEND when set (and then remembered
+# in .local/config), else what this clone last ran with, else sqlite. Remembered so that a
+# component restarted later (the fault tests restart FerretDB) keeps the clone's data, not the
+# other backend's.
+ferretdb_backend() {
+  local file="$CONF_DIR/ferretdb_backend"
+  if [ -n "${FERRETDB_BACKEND:-}" ]; then
+    echo "$FERRETDB_BACKEND"
+  elif [ -s "$file" ]; then
+    cat "$file"
+  else
+    echo sqlite
+  fi
+}
+
 _T0="${_T0:-$(date +%s)}"
 export _T0
 

@@ -55,7 +55,7 @@ up_native() {
     bash "$C/kafka.sh" install --- bash "$C/ferretdb.sh" install --- bash "$C/jaeger.sh" install
   # FerretDB on PostgreSQL (FERRETDB_BACKEND=postgresql) needs its PostgreSQL first.
   local mongo_wire="bash '$C/ferretdb.sh' start"
-  [ "${FERRETDB_BACKEND:-sqlite}" = postgresql ] && mongo_wire="bash '$C/postgres.sh' start && $mongo_wire"
+  [ "$(ferretdb_backend)" = postgresql ] && mongo_wire="bash '$C/postgres.sh' start && $mongo_wire"
   parallel start \
     bash "$C/redis.sh" start --- bash -c "$mongo_wire" --- bash "$C/kafka.sh" start \
     --- bash -c "bash '$C/jaeger.sh' start && bash '$C/collector.sh' start"
@@ -84,7 +84,7 @@ down_native() {
 status_native() {
   local c
   for c in "${COMPONENTS[@]}"; do bash "$C/$c.sh" status || true; done
-  [ "${FERRETDB_BACKEND:-sqlite}" = postgresql ] && { bash "$C/postgres.sh" status || true; }
+  [ "$(ferretdb_backend)" = postgresql ] && { bash "$C/postgres.sh" status || true; }
   bash "$C/services.sh" status
   bash "$ROOT_DIR/deploy/containers/run.sh" status
 }

@@ -6,6 +6,7 @@ publish nothing, the safety cap holds, sessions pause, resume and cancel; bad in
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -204,7 +205,7 @@ async def test_a_dry_run_counts_and_previews_and_publishes_nothing(
     view = response.json()
     assert view["status"] == "completed"
     assert view["dry_run"] is True
-    assert (view["matched"], view["published"]) == (len(docs), 0), view
+    assert (view["matched"], view["published"]) == (len(docs), 0), json.dumps(view)
     assert (view["matched_is_lower_bound"], view["preview_complete"]) == (False, True)
     assert [p["event_id"] for p in view["preview"]] == [d["event_id"] for d in docs]
     assert {p["target_topic"] for p in view["preview"]} == {topic}

@@ -12,7 +12,8 @@
 #   status exits 0 when running and answering, 1 when running but not answering, 3 when stopped.
 # Environment: MONGO_PORT (27017), FERRETDB_DEBUG_PORT (8088: metrics, /debug/livez, /debug/readyz),
 #   FERRETDB_LOG_LEVEL (warn; info logs every connection), FERRETDB_VERSION (from the wrapper's go.mod),
-#   FERRETDB_START_TIMEOUT (seconds, 30), FERRETDB_BACKEND (sqlite), POSTGRES_PORT (5433),
+#   FERRETDB_START_TIMEOUT (seconds, 30), FERRETDB_BACKEND (what this clone last ran with, at
+#   first sqlite; remembered in .local/config/ferretdb_backend), POSTGRES_PORT (5433),
 #   FERRETDB_PG_POOL (connections to PostgreSQL, 16).
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -23,7 +24,7 @@ FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION="${FERRETDB_VERSION:-$(sed -n "s|^require $FERRETDB_MODULE \(v[^ ]*\).*|\1|p" "$WRAPPER_DIR/go.mod")}"
 # "-idx2": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
 FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx2"
-FERRETDB_BACKEND="${FERRETDB_BACKEND:-sqlite}"
+FERRETDB_BACKEND="$(ferretdb_backend)"
 FERRETDB_PG_POOL="${FERRETDB_PG_POOL:-16}"
 FERRETDB_DATA="$DATA_DIR/ferretdb"
 FERRETDB_DEBUG_PORT="${FERRETDB_DEBUG_PORT:-8088}"
@@ -124,6 +125,7 @@ cmd_start() {
       ;;
     *) die "$NAME" "FERRETDB_BACKEND must be sqlite or postgresql, not '$FERRETDB_BACKEND'" ;;
   esac
+  echo "$FERRETDB_BACKEND" >"$CONF_DIR/ferretdb_backend"
   start_bg "$NAME" "$FERRETDB_BIN" \
     --listen-addr="$BIND_HOST:$MONGO_PORT" \
     "${storage[@]}" \

@@ -87,19 +87,23 @@ class MongoEventSource:
         """Streams the ids of matching events and counts them as they come, so that a count
         the budget cuts short still says "at least n" (a server-side count says nothing until
         it has finished). The server is told the budget too (``maxTimeMS``), so it stops
-        scanning when the client stops waiting."""
+        scanning when the client stops waiting. The cap is applied here, not sent as the
+        find's ``limit``: FerretDB 1.24 on PostgreSQL pushes a limit down and then answers
+        MaxTimeMSExpired at once when ``maxTimeMS`` is set as well (its find cancels its own
+        context when the limited scan ends)."""
         seen = 0
         cursor = self._collection.find(
             events_query(filters),
             projection={"_id": 1},
-            limit=limit,
-            batch_size=_COUNT_BATCH,
+            batch_size=min(_COUNT_BATCH, limit),
             max_time_ms=_ms(budget_s),
         )
         try:
             async with asyncio.timeout(budget_s):
                 async for _ in cursor:
                     seen += 1
+                    if seen >= limit:
+                        break
         except (TimeoutError, ExecutionTimeout):
             return EventCount(seen, complete=False)
         except PyMongoError as exc:
