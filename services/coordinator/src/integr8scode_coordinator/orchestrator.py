@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -226,10 +226,16 @@ class ExecutionSaga:
         async def store_and_finish() -> None:
             with self._step(request.execution_id, SagaStep.STORE_RESULT):
                 await self._results.save(request.execution_id, document)
-                await self._store.record_step(
-                    request.execution_id, SagaStep.STORE_RESULT.value, SagaStatus.RUNNING
-                )
-            await self._finish(request.execution_id, status, event, error=result.error)
+            # The step is recorded with the terminal status, in one write: a crash before it
+            # leaves the saga running either way, and the janitor fails a running saga whatever
+            # its last step.
+            await self._finish(
+                request.execution_id,
+                status,
+                event,
+                error=result.error,
+                steps=[SagaStep.STORE_RESULT.value],
+            )
 
         await self._retrying_store(store_and_finish)
         return status
@@ -290,9 +296,15 @@ class ExecutionSaga:
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
     ) -> bool:
         finished = await self._store.finish(
-            execution_id, status, event.model_dump(mode="json"), only_from=only_from, error=error
+            execution_id,
+            status,
+            event.model_dump(mode="json"),
+            only_from=only_from,
+            error=error,
+            steps=steps,
         )
         if finished:
             await self.publish_terminal(event)

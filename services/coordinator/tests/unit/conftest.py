@@ -188,6 +188,7 @@ class FakeSagaStore(ClientSpans):
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
     ) -> bool:
         if self.fail_finish:
             raise StoreUnavailableError("saga store unavailable: connection refused")
@@ -198,7 +199,7 @@ class FakeSagaStore(ClientSpans):
             return False
         saga.status, saga.error, saga.finished_at = status, error, _now()
         saga.owner, saga.lease_until = None, None
-        saga.steps.append(f"finish:{status.value}")
+        saga.steps.extend([*steps, f"finish:{status.value}"])
         self.terminal_events[execution_id] = copy.deepcopy(event)
         self.published.discard(execution_id)
         return True

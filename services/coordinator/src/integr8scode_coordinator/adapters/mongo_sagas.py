@@ -79,6 +79,7 @@ T = TypeVar("T")
 _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [s.value for s in ACTIVE]
 _MIGRATED = "migration:saga-collections-v1"
+_FINISHED_KEPT = 1024  # finished, not yet marked published: more than any instance runs at once
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -163,6 +164,8 @@ class MongoSagaStore:
         # One lock per saga document: updates of one saga never interleave in this process,
         # while different sagas are written concurrently.
         self._locks: dict[str, _SagaLock] = {}
+        # Terminal fields of sagas this process finished and has not marked published yet.
+        self._finished: dict[str, dict[str, Any]] = {}
 
     async def ensure_indexes(self) -> None:
         try:
@@ -359,6 +362,7 @@ class MongoSagaStore:
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
     ) -> bool:
         now, token = datetime.now(UTC), uuid.uuid4().hex
         entry = {
@@ -388,19 +392,29 @@ class MongoSagaStore:
         ):
             await self._delete(self._outbox, {"_id": execution_id, "token": token})
             return False
+        terminal = self._terminal_fields(status.value, event, error, now)
         await self._write(
             execution_id,
             self._c.update_one(
                 {"_id": execution_id},
                 {
-                    "$set": self._terminal_fields(status.value, event, error, now),
-                    "$push": {"steps": f"finish:{status.value}"},
+                    "$set": terminal,
+                    "$push": {"steps": {"$each": [*steps, f"finish:{status.value}"]}},
                 },
             ),
         )
         await self._delete(self._queue, {"_id": execution_id})
         await self._delete(self._claims, {"_id": execution_id})
+        self._remember_finished(execution_id, terminal)
         return True
+
+    def _remember_finished(self, execution_id: str, terminal: dict[str, Any]) -> None:
+        """Keep what this process's finish wrote until ``mark_published``: its outbox entry is
+        immutable, so ``mark_published`` needs neither to read it nor the saga (bounded: an
+        entry another instance published is dropped oldest first, and is read again if asked)."""
+        self._finished[execution_id] = terminal
+        while len(self._finished) > _FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]
 
     @staticmethod
     def _terminal_fields(
@@ -417,6 +431,20 @@ class MongoSagaStore:
         }
 
     async def mark_published(self, execution_id: str) -> None:
+        terminal = self._finished.pop(execution_id, None)
+        if terminal is not None:
+            # Finished by this process (its queue entry and claim are gone): write back the
+            # terminal fields it stored, with the flag, without reading. Same values, so this
+            # also repairs an overwrite by an owner presumed dead, as the read path below does;
+            # the saga reads terminal before the outbox entry goes (module docstring).
+            await self._write(
+                execution_id,
+                self._c.update_one(
+                    {"_id": execution_id}, {"$set": terminal | {"terminal_published": True}}
+                ),
+            )
+            await self._delete(self._outbox, {"_id": execution_id})
+            return
         entry = await self._call(self._outbox.find_one({"_id": execution_id}))
         if entry is None:
             return

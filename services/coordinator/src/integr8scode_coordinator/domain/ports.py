@@ -43,10 +43,12 @@ class SagaStore(Protocol):
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
     ) -> bool:
         """Move to a terminal status (from any active one, or only from ``only_from``) and store
         the terminal event in the outbox; False when the saga had already ended (exactly one
-        terminal outcome per execution)."""
+        terminal outcome per execution). ``steps`` done since the last recorded one are
+        recorded with it, in the same write."""
         ...
 
     async def mark_published(self, execution_id: str) -> None:

@@ -1,0 +1,231 @@
+"""Mongo-wire commands of one execution's saga, counted against the stack's Mongo-wire server.
+
+One execution as the coordinator makes it: ``accept`` (orchestrator), one admission pass
+(``held_by_user`` and ``oldest_queued``, then ``reserve`` and ``claim_queued`` as the scheduler
+calls them), then ``run`` (orchestrator: steps, result, finish, publish, mark published, release).
+A pymongo ``CommandListener`` on the stores' own client counts each command by name and
+collection. The bounds are loose on purpose: they pin what issue 13 removed (a saga read per
+step, the outbox and saga re-read after this process's own finish), not the exact total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+from tests.stack import local_stack
+
+from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
+from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
+from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
+from integr8scode_coordinator.domain.ports import Reservation
+from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
+from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
+from integr8scode_coordinator.sandbox import Runtime, SandboxRequest, SandboxResult
+from integr8scode_events import EventEnvelope, ProducerInfo, PublishedRecord
+
+STACK = local_stack()
+OWNER = "coordinator-count"
+POLICY = RunPolicy(
+    max_timeout_s=10,
+    max_memory_mb=512,
+    max_output_bytes=1 << 20,
+    lease=timedelta(seconds=30),
+    per_user=4,
+)
+
+
+class CommandCounter(monitoring.CommandListener):
+    """(command, collection) of every command started, while ``counting`` is set."""
+
+    def __init__(self) -> None:
+        self.counting = False
+        self.commands: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if not self.counting:
+            return
+        target = event.command.get(event.command_name)
+        self.commands[(event.command_name, target if isinstance(target, str) else "")] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def total(self, collection: str | None = None, command: str | None = None) -> int:
+        return sum(
+            n
+            for (name, coll), n in self.commands.items()
+            if (collection is None or coll == collection) and (command is None or name == command)
+        )
+
+
+@dataclass
+class RecordingPublisher:
+    """Kafka is not under test here: events are kept, as the broker would take them."""
+
+    events: list[EventEnvelope] = field(default_factory=list)
+
+    async def publish(self, event: EventEnvelope) -> PublishedRecord:
+        self.events.append(event)
+        return PublishedRecord(topic="execution_events", partition=0, offset=len(self.events))
+
+
+class InstantRunner:
+    """The sandbox is not under test here: every run completes at once with a fixed result."""
+
+    name = "count"
+
+    def runtimes(self) -> list[Runtime]:
+        return [Runtime("python", ["3.11"], "3.11")]
+
+    async def run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
+        return SandboxResult(
+            outcome="completed",
+            exit_code=0,
+            signal=None,
+            stdout="45\n",
+            stderr="",
+            stdout_truncated=False,
+            stderr_truncated=False,
+            cpu_time_ms=1.0,
+            wall_time_ms=2.0,
+            peak_memory_kb=1024,
+            error=None,
+        )
+
+
+@dataclass
+class Coordinator:
+    counter: CommandCounter
+    store: MongoSagaStore
+    slots: MongoSlotPool
+    saga: ExecutionSaga
+    publisher: RecordingPublisher
+    db: AsyncDatabase[dict[str, Any]]
+
+
+@pytest.fixture
+async def coordinator() -> AsyncIterator[Coordinator]:
+    counter = CommandCounter()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        STACK.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True, event_listeners=[counter]
+    )
+    name = f"coordinator_count_{uuid.uuid4().hex[:12]}"
+    db = client[name]
+    try:
+        store = MongoSagaStore(db["sagas"])
+        await store.ensure_indexes()
+        slots = MongoSlotPool(db["slots"], size=8)
+        await slots.ensure_slots()
+        publisher = RecordingPublisher()
+        saga = ExecutionSaga(
+            store=store,
+            slots=slots,
+            results=MongoResultStore(db["execution_results"]),
+            runner=InstantRunner(),
+            publisher=publisher,
+            producer=ProducerInfo(service="execution-coordinator", version="it"),
+            policy=POLICY,
+            instance_id=OWNER,
+            tracer=trace.get_tracer("count-it"),
+        )
+        yield Coordinator(counter, store, slots, saga, publisher, db)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def _request(execution_id: str) -> ExecutionRequest:
+    return ExecutionRequest(
+        execution_id=execution_id,
+        user_id="user-count",
+        correlation_id=f"corr-{execution_id}",
+        script="print(sum(range(10)))",
+        language="python",
+        language_version="3.11",
+        stdin="",
+        timeout_s=5.0,
+        memory_mb=128,
+    )
+
+
+async def _one_execution(c: Coordinator, execution_id: str) -> SagaStatus:
+    """One execution through accept, one admission pass and its run (scheduler.py's order)."""
+    assert await c.saga.accept(_request(execution_id))
+    held = await c.slots.held_by_user()
+    [queued] = await c.store.oldest_queued(limit=16, exclude_users=set(held))
+    lease_until = datetime.now(UTC) + POLICY.lease
+    reservation = await c.slots.reserve(
+        execution_id, queued.user_id, OWNER, lease_until, POLICY.per_user
+    )
+    assert reservation is Reservation.RESERVED
+    assert await c.store.claim_queued(execution_id, OWNER, lease_until)
+    return await c.saga.run(queued, asyncio.Event())
+
+
+async def test_one_execution_reads_its_saga_at_most_twice(coordinator: Coordinator) -> None:
+    c = coordinator
+    c.counter.counting = True
+    status = await _one_execution(c, "ex-count")
+    c.counter.counting = False
+    counts = c.counter
+    print(f"\nMongo-wire commands for one execution: {counts.total()}")
+    for (command, collection), n in sorted(counts.commands.items()):
+        print(f"  {command:8} {collection:18} {n}")
+
+    # It ran to its one terminal outcome, published once and cleaned up after itself.
+    assert status is SagaStatus.COMPLETED
+    published = [e.event_type for e in c.publisher.events]
+    assert published == ["execution.started", "execution.completed"]
+    doc = await c.db["sagas"].find_one({"_id": "ex-count"})
+    assert doc is not None
+    assert (doc["status"], doc["terminal_published"]) == ("completed", True)
+    assert doc["steps"] == [
+        "validate",
+        "reserve_slot",
+        "run",
+        "store_result",
+        "finish:completed",
+    ]
+    for small in ("saga_queue", "saga_claims", "saga_outbox", "slots"):
+        assert await c.db[small].count_documents({"_id": {"$regex": "^(ex-count|slot-)"}}) == 0
+
+    # Before issue 13: 5 reads and 5 updates of ``sagas``, 2 reads of ``saga_outbox``, 26 in
+    # all. The saga is read by claim_queued, the run step and finish; never after its own finish.
+    assert counts.total("sagas", "find") <= 3
+    assert counts.total("sagas", "update") <= 4
+    assert counts.total("saga_outbox", "find") <= 1
+    assert counts.total() <= 22
+
+
+async def test_a_finish_by_another_process_is_still_repaired_by_mark_published(
+    coordinator: Coordinator,
+) -> None:
+    """``mark_published`` without this process's finish in memory (an outbox sweep, another
+    instance) reads the outbox entry and completes a saga its finisher left half-done."""
+    c = coordinator
+    assert await c.saga.accept(_request("ex-sweep"))
+    other = MongoSagaStore(c.db["sagas"])  # another instance, with nothing in memory
+    event = {"event_id": "e-1", "event_type": "execution.failed", "execution_id": "ex-sweep"}
+    assert await other.finish("ex-sweep", SagaStatus.FAILED, event, error="lost")
+    # The finisher stopped after its outbox entry: put the saga back as it would have stood.
+    await c.db["sagas"].update_one({"_id": "ex-sweep"}, {"$set": {"status": "queued"}})
+
+    await c.store.mark_published("ex-sweep")
+
+    doc = await c.db["sagas"].find_one({"_id": "ex-sweep"})
+    assert doc is not None
+    assert (doc["status"], doc["terminal_published"], doc["error"]) == ("failed", True, "lost")
+    assert await c.db["saga_outbox"].find_one({"_id": "ex-sweep"}) is None
