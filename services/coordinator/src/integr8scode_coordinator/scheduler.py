@@ -215,6 +215,8 @@ class Scheduler:
                 await self._slots.release(saga.execution_id, self._saga.instance_id)
                 return None
             span.set_attribute(ADMIT_OUTCOME, "admitted")
+        # What the claim stored: the run knows it holds the saga exclusively until then.
+        saga.owner, saga.lease_until = self._saga.instance_id, lease_until
         return Reservation.RESERVED
 
     def _start(self, saga: Saga) -> None:

@@ -172,10 +172,11 @@ async def _one_execution(c: Coordinator, execution_id: str) -> SagaStatus:
     )
     assert reservation is Reservation.RESERVED
     assert await c.store.claim_queued(execution_id, OWNER, lease_until)
+    queued.owner, queued.lease_until = OWNER, lease_until  # as the scheduler does on a claim
     return await c.saga.run(queued, asyncio.Event())
 
 
-async def test_one_execution_reads_its_saga_at_most_twice(coordinator: Coordinator) -> None:
+async def test_one_execution_reads_its_saga_once(coordinator: Coordinator) -> None:
     c = coordinator
     c.counter.counting = True
     status = await _one_execution(c, "ex-count")
@@ -203,11 +204,12 @@ async def test_one_execution_reads_its_saga_at_most_twice(coordinator: Coordinat
         assert await c.db[small].count_documents({"_id": {"$regex": "^(ex-count|slot-)"}}) == 0
 
     # Before issue 13: 5 reads and 5 updates of ``sagas``, 2 reads of ``saga_outbox``, 26 in
-    # all. The saga is read by claim_queued, the run step and finish; never after its own finish.
-    assert counts.total("sagas", "find") <= 3
+    # all. Now the saga is read once, by claim_queued: the run holds it exclusively (claim and
+    # live lease) through its step and finish, and mark_published knows what it finished.
+    assert counts.total("sagas", "find") <= 1
     assert counts.total("sagas", "update") <= 4
-    assert counts.total("saga_outbox", "find") <= 1
-    assert counts.total() <= 22
+    assert counts.total("saga_outbox", "find") <= 1  # the claim's look for a cancel (Dekker)
+    assert counts.total() <= 20
 
 
 async def test_a_finish_by_another_process_is_still_repaired_by_mark_published(
@@ -229,3 +231,28 @@ async def test_a_finish_by_another_process_is_still_repaired_by_mark_published(
     assert doc is not None
     assert (doc["status"], doc["terminal_published"], doc["error"]) == ("failed", True, "lost")
     assert await c.db["saga_outbox"].find_one({"_id": "ex-sweep"}) is None
+
+
+async def test_a_lapsed_exclusive_hold_reads_before_writing(coordinator: Coordinator) -> None:
+    """Past ``exclusive_until`` (a long run, a stalled process: a recoverer may have ended the
+    saga) the step and the finish read first, and neither moves an ended saga."""
+    c = coordinator
+    assert await c.saga.accept(_request("ex-lapsed"))
+    lease_until = datetime.now(UTC) + POLICY.lease
+    assert await c.store.claim_queued("ex-lapsed", OWNER, lease_until)
+    assert await MongoSagaStore(c.db["sagas"]).finish(
+        "ex-lapsed", SagaStatus.FAILED, {"event_id": "e-2"}, error="recovered elsewhere"
+    )
+    await c.db["saga_outbox"].delete_one({"_id": "ex-lapsed"})  # published since
+    lapsed = datetime.now(UTC) - timedelta(seconds=1)
+
+    await c.store.record_step("ex-lapsed", "run", SagaStatus.RUNNING, exclusive_until=lapsed)
+    finished = await c.store.finish(
+        "ex-lapsed", SagaStatus.COMPLETED, {"event_id": "e-3"}, exclusive_until=lapsed
+    )
+
+    assert finished is False
+    doc = await c.db["sagas"].find_one({"_id": "ex-lapsed"})
+    assert doc is not None
+    assert (doc["status"], doc["error"]) == ("failed", "recovered elsewhere")
+    assert "run" not in doc["steps"]

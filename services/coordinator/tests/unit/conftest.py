@@ -125,6 +125,8 @@ class FakeSagaStore(ClientSpans):
         # Claims left behind by a claimer that failed after inserting them: execution → owner.
         self.stale_claims: dict[str, str] = {}
         self.takeovers: set[tuple[str, datetime]] = set()
+        # ``exclusive_until`` of every record_step and finish, in call order.
+        self.exclusive_untils: list[datetime | None] = []
 
     def put(self, saga: Saga) -> None:
         """Test setup: a saga in any state, as another instance may have left it."""
@@ -170,8 +172,15 @@ class FakeSagaStore(ClientSpans):
         return True
 
     async def record_step(
-        self, execution_id: str, step: str, status: SagaStatus, **fields: Any
+        self,
+        execution_id: str,
+        step: str,
+        status: SagaStatus,
+        *,
+        exclusive_until: datetime | None = None,
+        **fields: Any,
     ) -> None:
+        self.exclusive_untils.append(exclusive_until)
         saga = self.sagas.get(execution_id)
         if saga is None or saga.status.terminal:
             return
@@ -189,7 +198,9 @@ class FakeSagaStore(ClientSpans):
         only_from: SagaStatus | None = None,
         error: str | None = None,
         steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
+        self.exclusive_untils.append(exclusive_until)
         if self.fail_finish:
             raise StoreUnavailableError("saga store unavailable: connection refused")
         saga = self.sagas.get(execution_id)

@@ -193,3 +193,22 @@ async def test_a_stopping_scheduler_admits_nothing(harness: Harness) -> None:
 
     assert scheduler.running == []
     assert harness.slots.reserve_calls == []
+
+
+async def test_an_admitted_run_knows_it_holds_its_saga_until_its_claim_lease(
+    harness: Harness,
+) -> None:
+    harness.saga_doc(harness.request("ex-admit"))
+    scheduler = harness.scheduler(local_capacity=1)
+    before = datetime.now(UTC)
+
+    await scheduler._admit()
+    await harness.settle()
+
+    # The lease the claim stored, less half a lease: both the run step and the finish got it.
+    [step, finish] = harness.store.exclusive_untils
+    assert step is not None
+    assert step == finish
+    lease = harness.policy.lease
+    assert before + lease / 2 <= step <= datetime.now(UTC) + lease / 2
+    assert harness.store.status("ex-admit") is SagaStatus.COMPLETED

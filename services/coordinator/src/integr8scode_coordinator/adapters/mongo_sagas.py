@@ -37,6 +37,13 @@ Orderings that make this race-free (each step is one atomic insert, read or dele
   the queue entry. A requeue puts the queue entry and the ``queued`` status back *before*
   deleting the claim, so whoever claims next finds a consistent saga.
 
+Exclusive: while an instance holds a saga's claim and its slot lease has not run out, nobody
+else can end or move that saga — a recoverer needs the lease expired, a cancel-while-queued
+backs off on the claim (Dekker, above), and every other finisher is the claim's holder. So the
+run's own step and finish (``exclusive_until``: the claim-time lease less half a lease, an
+allowance for clock skew between instances) write without first reading that the saga has not
+ended; past that instant, or without it, they read as before.
+
 A finisher that stops right after its outbox insert still ends the saga: the outbox sweep
 publishes its event and ``mark_published`` completes the saga document.
 
@@ -86,6 +93,11 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def _exclusive(until: datetime | None) -> bool:
+    """Whether the caller still holds a saga exclusively (claim and live lease) by its clock."""
+    return until is not None and datetime.now(UTC) < until
 
 
 def _to_saga(doc: dict[str, Any], claim: dict[str, Any] | None = None) -> Saga:
@@ -319,11 +331,20 @@ class MongoSagaStore:
         return True
 
     async def record_step(
-        self, execution_id: str, step: str, status: SagaStatus, **fields: Any
+        self,
+        execution_id: str,
+        step: str,
+        status: SagaStatus,
+        *,
+        exclusive_until: datetime | None = None,
+        **fields: Any,
     ) -> None:
-        await self._update_unless_terminal(
-            execution_id, {"$set": {"status": status.value, **fields}, "$push": {"steps": step}}
-        )
+        update = {"$set": {"status": status.value, **fields}, "$push": {"steps": step}}
+        if _exclusive(exclusive_until):
+            # Nobody else can have ended it (module docstring, "exclusive"): no read.
+            await self._write(execution_id, self._c.update_one({"_id": execution_id}, update))
+            return
+        await self._update_unless_terminal(execution_id, update)
 
     async def take_over(self, execution_id: str, expired_lease: datetime) -> bool:
         lease = expired_lease if expired_lease.tzinfo else expired_lease.replace(tzinfo=UTC)
@@ -363,6 +384,7 @@ class MongoSagaStore:
         only_from: SagaStatus | None = None,
         error: str | None = None,
         steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
         now, token = datetime.now(UTC), uuid.uuid4().hex
         entry = {
@@ -383,15 +405,17 @@ class MongoSagaStore:
             await self._delete(self._outbox, {"_id": execution_id, "token": token})
             return False  # claimed meanwhile: it is its claimer's now
         # We alone got here (read and update by ``_id`` only, as in claim_queued). It must not
-        # have ended earlier (a finish whose outbox entry was published and deleted since).
-        doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
-        if (
-            doc is None
-            or doc["status"] in _TERMINAL
-            or (only_from is not None and doc["status"] != only_from.value)
-        ):
-            await self._delete(self._outbox, {"_id": execution_id, "token": token})
-            return False
+        # have ended earlier (a finish whose outbox entry was published and deleted since),
+        # which an exclusive holder knows without reading (module docstring, "exclusive").
+        if only_from is not None or not _exclusive(exclusive_until):
+            doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
+            if (
+                doc is None
+                or doc["status"] in _TERMINAL
+                or (only_from is not None and doc["status"] != only_from.value)
+            ):
+                await self._delete(self._outbox, {"_id": execution_id, "token": token})
+                return False
         terminal = self._terminal_fields(status.value, event, error, now)
         await self._write(
             execution_id,

@@ -32,8 +32,17 @@ class SagaStore(Protocol):
         ...
 
     async def record_step(
-        self, execution_id: str, step: str, status: SagaStatus, **fields: Any
-    ) -> None: ...
+        self,
+        execution_id: str,
+        step: str,
+        status: SagaStatus,
+        *,
+        exclusive_until: datetime | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record a step of a saga that has not ended. Before ``exclusive_until`` the caller
+        holds the saga exclusively (its claim, a live lease), so nobody else can have ended it."""
+        ...
 
     async def finish(
         self,
@@ -44,11 +53,12 @@ class SagaStore(Protocol):
         only_from: SagaStatus | None = None,
         error: str | None = None,
         steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
         """Move to a terminal status (from any active one, or only from ``only_from``) and store
         the terminal event in the outbox; False when the saga had already ended (exactly one
         terminal outcome per execution). ``steps`` done since the last recorded one are
-        recorded with it, in the same write."""
+        recorded with it, in the same write; ``exclusive_until`` as in ``record_step``."""
         ...
 
     async def mark_published(self, execution_id: str) -> None:
