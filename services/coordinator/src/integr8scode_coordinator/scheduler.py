@@ -31,7 +31,13 @@ from opentelemetry import trace
 
 from integr8scode_coordinator.admission_spans import ADMIT_OUTCOME, admission_spans
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import HeldSlot, Reservation, SagaStore, SlotPool
+from integr8scode_coordinator.domain.ports import (
+    HeldSlot,
+    HeldSlots,
+    Reservation,
+    SagaStore,
+    SlotPool,
+)
 from integr8scode_coordinator.domain.saga import Saga, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
 from integr8scode_telemetry import resume_trace, untraced_task
@@ -75,6 +81,7 @@ class Scheduler:
         # Reserved but not started yet: their slot leases are renewed too (a slow store during
         # reserve → claim → start must not let the janitor take a run that is about to start).
         self._admitting: set[str] = set()
+        self._slots_read: HeldSlots | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -158,7 +165,9 @@ class Scheduler:
             return
         capped: set[str] = set()  # at their cap: left out of every further read
         tried: set[str] = set()  # one attempt per saga and pass (a lost claim isn't retried)
-        held = await self._slots.held_by_user()
+        slots = await self._slots.held_slots()
+        self._slots_read = slots  # the first reservation of the pass starts from it
+        held = dict(slots.live_by_user)
         level = 0
         while True:
             free = self._capacity - len(self._runs)
@@ -219,12 +228,16 @@ class Scheduler:
         trace from the reservation on (admission_spans.py)."""
         started_ns = time.time_ns()
         lease_until = datetime.now(UTC) + self._policy.lease
+        # The pass's read of the slots, made just before, serves its first reservation only:
+        # later ones read afresh, as other instances reserve and release meanwhile.
+        fresh, self._slots_read = self._slots_read, None
         reservation = await self._slots.reserve(
             saga.execution_id,
             saga.user_id,
             self._saga.instance_id,
             lease_until,
             self._policy.per_user,
+            seen=fresh,
         )
         if reservation is not Reservation.RESERVED:
             return reservation

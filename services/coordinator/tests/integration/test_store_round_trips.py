@@ -27,6 +27,7 @@ from tests.stack import local_stack
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
 from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
 from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
+from integr8scode_coordinator.domain.ports import HeldSlots, Reservation
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
 from integr8scode_coordinator.sandbox import Runtime, SandboxRequest, SandboxResult
@@ -230,7 +231,8 @@ async def test_one_execution_reads_its_saga_once(coordinator: Coordinator) -> No
     assert counts.total("sagas", "update") <= 4
     assert counts.total("saga_outbox", "find") <= 1  # the claim's look for a cancel (Dekker)
     assert counts.total("saga_queue", "find") <= 2  # one per pass: none per round
-    assert counts.total() <= 21
+    assert counts.total("slots", "find") <= 1  # the pass's read serves its reservation
+    assert counts.total() <= 20
 
 
 async def test_a_finish_by_another_process_is_still_repaired_by_mark_published(
@@ -277,3 +279,25 @@ async def test_a_lapsed_exclusive_hold_reads_before_writing(coordinator: Coordin
     assert doc is not None
     assert (doc["status"], doc["error"]) == ("failed", "recovered elsewhere")
     assert "run" not in doc["steps"]
+
+
+async def test_a_stale_read_of_the_slots_never_takes_one_over_the_limit(
+    coordinator: Coordinator,
+) -> None:
+    """``reserve`` from a read made before other instances filled the pool: every insert
+    collides (unique slot ids), so it answers FULL and the pool stays at its size."""
+    c = coordinator
+    stale = await c.slots.held_slots()
+    lease_until = datetime.now(UTC) + POLICY.lease
+    for i in range(8):
+        reserved = await c.slots.reserve(
+            f"ex-fill-{i}", f"user-{i}", "coordinator-b", lease_until, 4
+        )
+        assert reserved is Reservation.RESERVED
+
+    late = await c.slots.reserve("ex-late", "user-late", OWNER, lease_until, 4, seen=stale)
+
+    assert late is Reservation.FULL
+    assert await c.db["slots"].count_documents({}) == 8
+    assert await c.db["slots"].count_documents({"execution_id": "ex-late"}) == 0
+    assert stale == HeldSlots(taken=frozenset(), live_by_user={})

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
+from integr8scode_coordinator.domain.ports import HeldSlot, HeldSlots, Reservation
 from integr8scode_coordinator.domain.saga import (
     ExecutionRequest,
     Saga,
@@ -276,6 +276,7 @@ class FakeSlotPool(ClientSpans):
     def __init__(self, size: int) -> None:
         self.slots = [Slot(f"slot-{i:04d}") for i in range(size)]
         self.reserve_calls: list[str] = []
+        self.reserve_reads: list[HeldSlots | None] = []  # the ``seen`` each reserve was given
         self.released: list[str] = []
 
     def holder(self, execution_id: str) -> Slot | None:
@@ -292,27 +293,38 @@ class FakeSlotPool(ClientSpans):
         return {s.execution_id for s in self.slots if s.execution_id is not None}
 
     async def reserve(
-        self, execution_id: str, user_id: str, owner: str, lease_until: datetime, per_user: int
+        self,
+        execution_id: str,
+        user_id: str,
+        owner: str,
+        lease_until: datetime,
+        per_user: int,
+        *,
+        seen: HeldSlots | None = None,
     ) -> Reservation:
         self.reserve_calls.append(execution_id)
-        now = _now()
-        mine = [s for s in self.slots if s.user_id == user_id and _alive(s, now)]
-        if len(mine) >= per_user:
+        self.reserve_reads.append(seen)
+        seen = seen or await self.held_slots()
+        if seen.live_by_user.get(user_id, 0) >= per_user:
             return Reservation.USER_LIMIT
-        free = next((s for s in self.slots if s.execution_id is None), None)
+        # As on Mongo: the read picks the candidates, the slot's own state decides.
+        free = next(
+            (s for s in self.slots if s.slot_id not in seen.taken and s.execution_id is None), None
+        )
         if free is None:
             return Reservation.FULL
         free.execution_id, free.user_id, free.owner = execution_id, user_id, owner
         free.lease_until = lease_until
         return Reservation.RESERVED
 
-    async def held_by_user(self) -> dict[str, int]:
+    async def held_slots(self) -> HeldSlots:
         now = _now()
         counts: dict[str, int] = {}
         for slot in self.slots:
             if slot.user_id and _alive(slot, now):
                 counts[slot.user_id] = counts.get(slot.user_id, 0) + 1
-        return counts
+        taken = frozenset(s.slot_id for s in self.slots if s.execution_id is not None)
+        return HeldSlots(taken=taken, live_by_user=counts)
 
     async def release(self, execution_id: str, owner: str) -> None:
         self.released.append(execution_id)

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from integr8scode_coordinator.domain.ports import HeldSlots
 from integr8scode_coordinator.domain.saga import Saga, SagaStatus
 from integr8scode_events import ExecutionCancelled
 
@@ -217,20 +218,20 @@ async def test_an_admitted_run_knows_it_holds_its_saga_until_its_claim_lease(
 
 def _count_reads(harness: Harness) -> dict[str, int]:
     """How often a pass reads the queue and the slots (the fakes' calls, counted)."""
-    counts = {"oldest_queued": 0, "held_by_user": 0}
+    counts = {"oldest_queued": 0, "held_slots": 0}
     store, slots = harness.store, harness.slots
-    read_queue, read_slots = store.oldest_queued, slots.held_by_user
+    read_queue, read_slots = store.oldest_queued, slots.held_slots
 
     async def oldest_queued(limit: int, exclude_users: Collection[str] = ()) -> list[Saga]:
         counts["oldest_queued"] += 1
         return await read_queue(limit, exclude_users)
 
-    async def held_by_user() -> dict[str, int]:
-        counts["held_by_user"] += 1
+    async def held_slots() -> HeldSlots:
+        counts["held_slots"] += 1
         return await read_slots()
 
     store.oldest_queued = oldest_queued  # type: ignore[method-assign]
-    slots.held_by_user = held_by_user  # type: ignore[method-assign]
+    slots.held_slots = held_slots  # type: ignore[method-assign]
     return counts
 
 
@@ -241,7 +242,7 @@ async def test_a_pass_over_an_empty_queue_reads_the_queue_once_and_no_slots(
 
     await harness.scheduler()._admit()
 
-    assert counts == {"oldest_queued": 1, "held_by_user": 0}
+    assert counts == {"oldest_queued": 1, "held_slots": 0}
 
 
 async def test_a_short_queue_is_read_once_for_every_round_of_a_pass(harness: Harness) -> None:
@@ -260,7 +261,11 @@ async def test_a_short_queue_is_read_once_for_every_round_of_a_pass(harness: Har
     await scheduler._admit()
 
     assert scheduler.running == ["ex-idle", "ex-one", "ex-two"]  # fewest running first
-    assert counts == {"oldest_queued": 1, "held_by_user": 1}
+    # The slots: the pass's read, which its first reservation uses; the later two read afresh.
+    assert counts == {"oldest_queued": 1, "held_slots": 3}
+    [first, *later] = harness.slots.reserve_reads
+    assert first is not None
+    assert later == [None, None]
     await harness.settle()
 
 
