@@ -224,9 +224,10 @@ async def test_one_execution_reads_its_saga_once(coordinator: Coordinator) -> No
         assert await c.db[small].count_documents({"_id": "ex-count"}) == 0
     assert await c.db["slots"].count_documents({"execution_id": "ex-count"}) == 0
 
-    # Before issue 13: 5 reads and 5 updates of ``sagas``, 2 reads of ``saga_outbox``, 26 in
-    # all. Now the saga is read once, by claim_queued: the run holds it exclusively (claim and
-    # live lease) through its step and finish, and mark_published knows what it finished.
+    # Before issue 13 (this same scenario): 30 in all; ``sagas`` read 5 times and updated 5,
+    # ``saga_queue`` read 4 times (once per fair-share round), ``slots`` 3, ``saga_outbox`` 2.
+    # Now the saga is read once, by claim_queued: the run holds it exclusively (claim and live
+    # lease) through its step and finish, and mark_published knows what it finished.
     assert counts.total("sagas", "find") <= 1
     assert counts.total("sagas", "update") <= 4
     assert counts.total("saga_outbox", "find") <= 1  # the claim's look for a cancel (Dekker)
