@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -211,9 +211,14 @@ class ExecutionSaga:
         self, saga: Saga, request: ExecutionRequest, cancel: asyncio.Event
     ) -> SagaStatus:
         started_at = datetime.now(UTC)
+        exclusive_until = self._exclusive_until(saga)
         with self._step(request.execution_id, SagaStep.RUN):
             await self._store.record_step(
-                request.execution_id, SagaStep.RUN.value, SagaStatus.RUNNING, started_at=started_at
+                request.execution_id,
+                SagaStep.RUN.value,
+                SagaStatus.RUNNING,
+                exclusive_until=exclusive_until,
+                started_at=started_at,
             )
             await self._publish_started(request, started_at, self._queue_wait_ms(saga))
             result = await self._runner.run(self._sandbox_request(request), cancel)
@@ -226,10 +231,17 @@ class ExecutionSaga:
         async def store_and_finish() -> None:
             with self._step(request.execution_id, SagaStep.STORE_RESULT):
                 await self._results.save(request.execution_id, document)
-                await self._store.record_step(
-                    request.execution_id, SagaStep.STORE_RESULT.value, SagaStatus.RUNNING
-                )
-            await self._finish(request.execution_id, status, event, error=result.error)
+            # The step is recorded with the terminal status, in one write: a crash before it
+            # leaves the saga running either way, and the janitor fails a running saga whatever
+            # its last step.
+            await self._finish(
+                request.execution_id,
+                status,
+                event,
+                error=result.error,
+                steps=[SagaStep.STORE_RESULT.value],
+                exclusive_until=exclusive_until,
+            )
 
         await self._retrying_store(store_and_finish)
         return status
@@ -290,9 +302,17 @@ class ExecutionSaga:
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
         finished = await self._store.finish(
-            execution_id, status, event.model_dump(mode="json"), only_from=only_from, error=error
+            execution_id,
+            status,
+            event.model_dump(mode="json"),
+            only_from=only_from,
+            error=error,
+            steps=steps,
+            exclusive_until=exclusive_until,
         )
         if finished:
             await self.publish_terminal(event)
@@ -372,6 +392,14 @@ class ExecutionSaga:
             "runner": self._runner.name,
             "stored_at": datetime.now(UTC),
         }
+
+    def _exclusive_until(self, saga: Saga) -> datetime | None:
+        """Until when this instance alone can move ``saga``: it claimed it with a lease until
+        ``saga.lease_until`` (the scheduler's claim; the heartbeat may only extend it); half a
+        lease is left as an allowance for other instances' clocks running ahead of ours."""
+        if saga.owner != self.instance_id or saga.lease_until is None:
+            return None
+        return saga.lease_until - self._policy.lease / 2
 
     @staticmethod
     def _queue_wait_ms(saga: Saga) -> float:

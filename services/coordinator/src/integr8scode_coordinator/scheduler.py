@@ -31,7 +31,13 @@ from opentelemetry import trace
 
 from integr8scode_coordinator.admission_spans import ADMIT_OUTCOME, admission_spans
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import HeldSlot, Reservation, SagaStore, SlotPool
+from integr8scode_coordinator.domain.ports import (
+    HeldSlot,
+    HeldSlots,
+    Reservation,
+    SagaStore,
+    SlotPool,
+)
 from integr8scode_coordinator.domain.saga import Saga, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
 from integr8scode_telemetry import resume_trace, untraced_task
@@ -75,6 +81,7 @@ class Scheduler:
         # Reserved but not started yet: their slot leases are renewed too (a slow store during
         # reserve → claim → start must not let the janitor take a run that is about to start).
         self._admitting: set[str] = set()
+        self._slots_read: HeldSlots | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -144,10 +151,23 @@ class Scheduler:
         round. One user's backlog, however long, can't keep the freed slots from the others: a
         newcomer's run waits at most for one run to end. Each round reads only the queued sagas
         of users at or below its level (``exclude_users``), so a backlog that fills the read
-        window never hides anyone."""
+        window never hides anyone.
+
+        The queue is read first, whole: an empty queue ends the pass at one read (most passes
+        under load: each run's end wakes one), and a queue shorter than the read window is
+        every queued saga, so the rounds filter it in hand instead of reading it again. A saga
+        queued meanwhile wakes a pass of its own."""
+        free = self._capacity - len(self._runs)
+        if free <= 0 or self._stopping.is_set():
+            return
+        queue = await _PassQueue.read(self._store, window=max(16, free * 4))
+        if queue.empty:
+            return
         capped: set[str] = set()  # at their cap: left out of every further read
         tried: set[str] = set()  # one attempt per saga and pass (a lost claim isn't retried)
-        held = await self._slots.held_by_user()
+        slots = await self._slots.held_slots()
+        self._slots_read = slots  # the first reservation of the pass starts from it
+        held = dict(slots.live_by_user)
         level = 0
         while True:
             free = self._capacity - len(self._runs)
@@ -155,41 +175,51 @@ class Scheduler:
                 return
             limit = max(16, free * 4)
             above = {user for user, count in held.items() if count > level}
-            batch = await self._store.oldest_queued(limit=limit, exclude_users=capped | above)
-            progressed = False
-            for saga in fair_order(batch, held):
-                if len(self._runs) >= self._capacity:
-                    return
-                if held.get(saga.user_id, 0) > level or saga.execution_id in tried:
-                    continue  # admitted enough this round (in a later one), or tried already
-                tried.add(saga.execution_id)
-                if saga.cancel_requested:
-                    with resume_trace(saga.trace.span_context):
-                        await self._saga.cancel_queued(saga, cancelled_by="user")
-                    progressed = True
-                    continue
-                self._admitting.add(saga.execution_id)
-                try:
-                    outcome = await self._reserve_and_claim(saga)
-                finally:
-                    self._admitting.discard(saga.execution_id)
-                if outcome is Reservation.FULL:
-                    return
-                progressed = True
-                if outcome is Reservation.USER_LIMIT:
-                    capped.add(saga.user_id)
-                    continue
-                if outcome is None:
-                    continue  # the claim went to another instance
-                held[saga.user_id] = held.get(saga.user_id, 0) + 1
-                self._start(saga)
-            if len(batch) == limit and progressed:
+            batch = await queue.batch(limit, exclude_users=capped | above)
+            progressed = await self._admit_round(batch, held, level, capped, tried)
+            if progressed is None:
+                return  # the cluster or this instance is full
+            if queue.may_hold_more(batch, limit) and progressed:
                 continue  # this round may have more than one read holds
             # Every queued saga of this round was seen: the next round, if anyone is left.
             higher = [count for count in held.values() if count > level]
             if not higher:
                 return
             level = min(higher)
+
+    async def _admit_round(
+        self, batch: list[Saga], held: dict[str, int], level: int, capped: set[str], tried: set[str]
+    ) -> bool | None:
+        """Try the sagas of one round in fair order; whether any attempt got anywhere (None:
+        no room is left, locally or in the cluster)."""
+        progressed = False
+        for saga in fair_order(batch, held):
+            if len(self._runs) >= self._capacity:
+                return None
+            if held.get(saga.user_id, 0) > level or saga.execution_id in tried:
+                continue  # admitted enough this round (in a later one), or tried already
+            tried.add(saga.execution_id)
+            if saga.cancel_requested:
+                with resume_trace(saga.trace.span_context):
+                    await self._saga.cancel_queued(saga, cancelled_by="user")
+                progressed = True
+                continue
+            self._admitting.add(saga.execution_id)
+            try:
+                outcome = await self._reserve_and_claim(saga)
+            finally:
+                self._admitting.discard(saga.execution_id)
+            if outcome is Reservation.FULL:
+                return None
+            progressed = True
+            if outcome is Reservation.USER_LIMIT:
+                capped.add(saga.user_id)
+                continue
+            if outcome is None:
+                continue  # the claim went to another instance
+            held[saga.user_id] = held.get(saga.user_id, 0) + 1
+            self._start(saga)
+        return progressed
 
     async def _reserve_and_claim(self, saga: Saga) -> Reservation | None:
         """A slot, then the saga's claim: RESERVED when both are ours (None: the claim was
@@ -198,12 +228,16 @@ class Scheduler:
         trace from the reservation on (admission_spans.py)."""
         started_ns = time.time_ns()
         lease_until = datetime.now(UTC) + self._policy.lease
+        # The pass's read of the slots, made just before, serves its first reservation only:
+        # later ones read afresh, as other instances reserve and release meanwhile.
+        fresh, self._slots_read = self._slots_read, None
         reservation = await self._slots.reserve(
             saga.execution_id,
             saga.user_id,
             self._saga.instance_id,
             lease_until,
             self._policy.per_user,
+            seen=fresh,
         )
         if reservation is not Reservation.RESERVED:
             return reservation
@@ -215,6 +249,8 @@ class Scheduler:
                 await self._slots.release(saga.execution_id, self._saga.instance_id)
                 return None
             span.set_attribute(ADMIT_OUTCOME, "admitted")
+        # What the claim stored: the run knows it holds the saga exclusively until then.
+        saga.owner, saga.lease_until = self._saga.instance_id, lease_until
         return Reservation.RESERVED
 
     def _start(self, saga: Saga) -> None:
@@ -297,6 +333,41 @@ class Scheduler:
         unpublished = await self._store.unpublished_terminal(older_than)
         for event in unpublished:
             await self._saga.republish(event)
+
+
+@dataclass
+class _PassQueue:
+    """The queue as one admission pass reads it: first with no user left out, up to ``window``
+    sagas. Shorter than that, it is every queued saga, and each round filters it in hand;
+    otherwise a round reads again, leaving out the users above its level (the first round of
+    a pass that leaves out nobody uses the first read)."""
+
+    store: SagaStore
+    window: int
+    queued: list[Saga]
+    whole: bool
+    first_unused: bool = True
+
+    @classmethod
+    async def read(cls, store: SagaStore, window: int) -> _PassQueue:
+        queued = await store.oldest_queued(limit=window)
+        return cls(store, window, queued, whole=len(queued) < window)
+
+    @property
+    def empty(self) -> bool:
+        return not self.queued
+
+    async def batch(self, limit: int, exclude_users: set[str]) -> list[Saga]:
+        if self.whole:
+            return [s for s in self.queued if s.user_id not in exclude_users]
+        first_unused, self.first_unused = self.first_unused, False
+        if first_unused and not exclude_users and limit == self.window:
+            return self.queued
+        return await self.store.oldest_queued(limit=limit, exclude_users=exclude_users)
+
+    def may_hold_more(self, batch: list[Saga], limit: int) -> bool:
+        """Whether queued sagas of this round may lie past ``batch`` (it filled its read)."""
+        return not self.whole and len(batch) == limit
 
 
 def fair_order(queued: Sequence[Saga], held: dict[str, int]) -> Iterator[Saga]:

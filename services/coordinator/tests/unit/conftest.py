@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
+from integr8scode_coordinator.domain.ports import HeldSlot, HeldSlots, Reservation
 from integr8scode_coordinator.domain.saga import (
     ExecutionRequest,
     Saga,
@@ -125,6 +125,8 @@ class FakeSagaStore(ClientSpans):
         # Claims left behind by a claimer that failed after inserting them: execution → owner.
         self.stale_claims: dict[str, str] = {}
         self.takeovers: set[tuple[str, datetime]] = set()
+        # ``exclusive_until`` of every record_step and finish, in call order.
+        self.exclusive_untils: list[datetime | None] = []
 
     def put(self, saga: Saga) -> None:
         """Test setup: a saga in any state, as another instance may have left it."""
@@ -170,8 +172,15 @@ class FakeSagaStore(ClientSpans):
         return True
 
     async def record_step(
-        self, execution_id: str, step: str, status: SagaStatus, **fields: Any
+        self,
+        execution_id: str,
+        step: str,
+        status: SagaStatus,
+        *,
+        exclusive_until: datetime | None = None,
+        **fields: Any,
     ) -> None:
+        self.exclusive_untils.append(exclusive_until)
         saga = self.sagas.get(execution_id)
         if saga is None or saga.status.terminal:
             return
@@ -188,7 +197,10 @@ class FakeSagaStore(ClientSpans):
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
+        self.exclusive_untils.append(exclusive_until)
         if self.fail_finish:
             raise StoreUnavailableError("saga store unavailable: connection refused")
         saga = self.sagas.get(execution_id)
@@ -198,7 +210,7 @@ class FakeSagaStore(ClientSpans):
             return False
         saga.status, saga.error, saga.finished_at = status, error, _now()
         saga.owner, saga.lease_until = None, None
-        saga.steps.append(f"finish:{status.value}")
+        saga.steps.extend([*steps, f"finish:{status.value}"])
         self.terminal_events[execution_id] = copy.deepcopy(event)
         self.published.discard(execution_id)
         return True
@@ -264,6 +276,7 @@ class FakeSlotPool(ClientSpans):
     def __init__(self, size: int) -> None:
         self.slots = [Slot(f"slot-{i:04d}") for i in range(size)]
         self.reserve_calls: list[str] = []
+        self.reserve_reads: list[HeldSlots | None] = []  # the ``seen`` each reserve was given
         self.released: list[str] = []
 
     def holder(self, execution_id: str) -> Slot | None:
@@ -280,27 +293,38 @@ class FakeSlotPool(ClientSpans):
         return {s.execution_id for s in self.slots if s.execution_id is not None}
 
     async def reserve(
-        self, execution_id: str, user_id: str, owner: str, lease_until: datetime, per_user: int
+        self,
+        execution_id: str,
+        user_id: str,
+        owner: str,
+        lease_until: datetime,
+        per_user: int,
+        *,
+        seen: HeldSlots | None = None,
     ) -> Reservation:
         self.reserve_calls.append(execution_id)
-        now = _now()
-        mine = [s for s in self.slots if s.user_id == user_id and _alive(s, now)]
-        if len(mine) >= per_user:
+        self.reserve_reads.append(seen)
+        seen = seen or await self.held_slots()
+        if seen.live_by_user.get(user_id, 0) >= per_user:
             return Reservation.USER_LIMIT
-        free = next((s for s in self.slots if s.execution_id is None), None)
+        # As on Mongo: the read picks the candidates, the slot's own state decides.
+        free = next(
+            (s for s in self.slots if s.slot_id not in seen.taken and s.execution_id is None), None
+        )
         if free is None:
             return Reservation.FULL
         free.execution_id, free.user_id, free.owner = execution_id, user_id, owner
         free.lease_until = lease_until
         return Reservation.RESERVED
 
-    async def held_by_user(self) -> dict[str, int]:
+    async def held_slots(self) -> HeldSlots:
         now = _now()
         counts: dict[str, int] = {}
         for slot in self.slots:
             if slot.user_id and _alive(slot, now):
                 counts[slot.user_id] = counts.get(slot.user_id, 0) + 1
-        return counts
+        taken = frozenset(s.slot_id for s in self.slots if s.execution_id is not None)
+        return HeldSlots(taken=taken, live_by_user=counts)
 
     async def release(self, execution_id: str, owner: str) -> None:
         self.released.append(execution_id)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from conftest import Harness, MakeHarness
 
 PASS_LEVEL = {
-    "mongo.held_by_user",
+    "mongo.held_slots",
     "mongo.oldest_queued",
     "mongo.renew",
     "mongo.cancel_requested",

@@ -270,3 +270,32 @@ async def test_a_store_away_for_good_fails_the_run_with_a_short_reason(harness: 
         "platform error: the execution store was unavailable; the result could not be kept"
     )
     assert harness.slots.held == set()
+
+
+async def test_its_own_claimed_run_writes_exclusively_until_half_a_lease_before_its_end(
+    harness: Harness,
+) -> None:
+    saga = await harness.reserved(harness.request("ex-own"))
+    assert saga.lease_until is not None
+
+    await harness.saga.run(saga, asyncio.Event())
+
+    # The run step and the finish: both know nobody else can have ended the saga before then.
+    until = saga.lease_until - harness.policy.lease / 2
+    assert harness.store.exclusive_untils == [until, until]
+
+
+async def test_a_run_it_does_not_hold_and_a_compensation_read_before_writing(
+    harness: Harness,
+) -> None:
+    foreign = await harness.reserved(harness.request("ex-foreign"))
+    foreign.owner = "coordinator-elsewhere"
+    await harness.saga.run(foreign, asyncio.Event())
+    harness.runner.error = RuntimeError("sandbox broke")
+    await harness.saga.run(await harness.reserved(harness.request("ex-broken")), asyncio.Event())
+
+    # ex-foreign: its step and finish; ex-broken: its step (exclusive), then the compensation.
+    assert harness.store.exclusive_untils[:2] == [None, None]
+    assert harness.store.exclusive_untils[2] is not None
+    assert harness.store.exclusive_untils[3:] == [None]
+    assert harness.store.status("ex-broken") is SagaStatus.FAILED

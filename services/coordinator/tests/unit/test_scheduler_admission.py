@@ -8,10 +8,12 @@ admitted stays visible in ``scheduler.running``, then ``settle`` lets them finis
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from integr8scode_coordinator.domain.saga import SagaStatus
+from integr8scode_coordinator.domain.ports import HeldSlots
+from integr8scode_coordinator.domain.saga import Saga, SagaStatus
 from integr8scode_events import ExecutionCancelled
 
 if TYPE_CHECKING:
@@ -193,3 +195,92 @@ async def test_a_stopping_scheduler_admits_nothing(harness: Harness) -> None:
 
     assert scheduler.running == []
     assert harness.slots.reserve_calls == []
+
+
+async def test_an_admitted_run_knows_it_holds_its_saga_until_its_claim_lease(
+    harness: Harness,
+) -> None:
+    harness.saga_doc(harness.request("ex-admit"))
+    scheduler = harness.scheduler(local_capacity=1)
+    before = datetime.now(UTC)
+
+    await scheduler._admit()
+    await harness.settle()
+
+    # The lease the claim stored, less half a lease: both the run step and the finish got it.
+    [step, finish] = harness.store.exclusive_untils
+    assert step is not None
+    assert step == finish
+    lease = harness.policy.lease
+    assert before + lease / 2 <= step <= datetime.now(UTC) + lease / 2
+    assert harness.store.status("ex-admit") is SagaStatus.COMPLETED
+
+
+def _count_reads(harness: Harness) -> dict[str, int]:
+    """How often a pass reads the queue and the slots (the fakes' calls, counted)."""
+    counts = {"oldest_queued": 0, "held_slots": 0}
+    store, slots = harness.store, harness.slots
+    read_queue, read_slots = store.oldest_queued, slots.held_slots
+
+    async def oldest_queued(limit: int, exclude_users: Collection[str] = ()) -> list[Saga]:
+        counts["oldest_queued"] += 1
+        return await read_queue(limit, exclude_users)
+
+    async def held_slots() -> HeldSlots:
+        counts["held_slots"] += 1
+        return await read_slots()
+
+    store.oldest_queued = oldest_queued  # type: ignore[method-assign]
+    slots.held_slots = held_slots  # type: ignore[method-assign]
+    return counts
+
+
+async def test_a_pass_over_an_empty_queue_reads_the_queue_once_and_no_slots(
+    harness: Harness,
+) -> None:
+    counts = _count_reads(harness)
+
+    await harness.scheduler()._admit()
+
+    assert counts == {"oldest_queued": 1, "held_slots": 0}
+
+
+async def test_a_short_queue_is_read_once_for_every_round_of_a_pass(harness: Harness) -> None:
+    harness.runner.hold = asyncio.Event()
+    # Three rounds: "idle" runs none, "one" runs one, "two" runs two (held by other instances).
+    harness.slots.hold("elsewhere-1", "one", "coordinator-b", T0)
+    for i in range(2):
+        harness.slots.hold(f"elsewhere-2{i}", "two", "coordinator-b", T0)
+    for offset, user in enumerate(("two", "one", "idle")):
+        harness.saga_doc(
+            harness.request(f"ex-{user}", user_id=user), enqueued_at=T0 + timedelta(seconds=offset)
+        )
+    counts = _count_reads(harness)
+    scheduler = harness.scheduler(local_capacity=3)
+
+    await scheduler._admit()
+
+    assert scheduler.running == ["ex-idle", "ex-one", "ex-two"]  # fewest running first
+    # The slots: the pass's read, which its first reservation uses; the later two read afresh.
+    assert counts == {"oldest_queued": 1, "held_slots": 3}
+    [first, *later] = harness.slots.reserve_reads
+    assert first is not None
+    assert later == [None, None]
+    await harness.settle()
+
+
+async def test_a_backlog_longer_than_the_read_window_is_read_round_by_round(
+    harness: Harness,
+) -> None:
+    harness.runner.hold = asyncio.Event()
+    heavy = harness.queue("heavy", 20, T0)
+    light = harness.queue("light", 1, T0 + timedelta(minutes=1))
+    counts = _count_reads(harness)
+    scheduler = harness.scheduler(local_capacity=2)
+
+    await scheduler._admit()
+
+    # The light user's saga sits past the first window: a round of its own reads it.
+    assert scheduler.running == [heavy[0], *light]
+    assert counts["oldest_queued"] >= 2
+    await harness.settle()

@@ -37,6 +37,13 @@ Orderings that make this race-free (each step is one atomic insert, read or dele
   the queue entry. A requeue puts the queue entry and the ``queued`` status back *before*
   deleting the claim, so whoever claims next finds a consistent saga.
 
+Exclusive: while an instance holds a saga's claim and its slot lease has not run out, nobody
+else can end or move that saga — a recoverer needs the lease expired, a cancel-while-queued
+backs off on the claim (Dekker, above), and every other finisher is the claim's holder. So the
+run's own step and finish (``exclusive_until``: the claim-time lease less half a lease, an
+allowance for clock skew between instances) write without first reading that the saga has not
+ended; past that instant, or without it, they read as before.
+
 A finisher that stops right after its outbox insert still ends the saga: the outbox sweep
 publishes its event and ``mark_published`` completes the saga document.
 
@@ -79,12 +86,18 @@ T = TypeVar("T")
 _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [s.value for s in ACTIVE]
 _MIGRATED = "migration:saga-collections-v1"
+_FINISHED_KEPT = 1024  # finished, not yet marked published: more than any instance runs at once
 
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def _exclusive(until: datetime | None) -> bool:
+    """Whether the caller still holds a saga exclusively (claim and live lease) by its clock."""
+    return until is not None and datetime.now(UTC) < until
 
 
 def _to_saga(doc: dict[str, Any], claim: dict[str, Any] | None = None) -> Saga:
@@ -163,6 +176,8 @@ class MongoSagaStore:
         # One lock per saga document: updates of one saga never interleave in this process,
         # while different sagas are written concurrently.
         self._locks: dict[str, _SagaLock] = {}
+        # Terminal fields of sagas this process finished and has not marked published yet.
+        self._finished: dict[str, dict[str, Any]] = {}
 
     async def ensure_indexes(self) -> None:
         try:
@@ -316,11 +331,20 @@ class MongoSagaStore:
         return True
 
     async def record_step(
-        self, execution_id: str, step: str, status: SagaStatus, **fields: Any
+        self,
+        execution_id: str,
+        step: str,
+        status: SagaStatus,
+        *,
+        exclusive_until: datetime | None = None,
+        **fields: Any,
     ) -> None:
-        await self._update_unless_terminal(
-            execution_id, {"$set": {"status": status.value, **fields}, "$push": {"steps": step}}
-        )
+        update = {"$set": {"status": status.value, **fields}, "$push": {"steps": step}}
+        if _exclusive(exclusive_until):
+            # Nobody else can have ended it (module docstring, "exclusive"): no read.
+            await self._write(execution_id, self._c.update_one({"_id": execution_id}, update))
+            return
+        await self._update_unless_terminal(execution_id, update)
 
     async def take_over(self, execution_id: str, expired_lease: datetime) -> bool:
         lease = expired_lease if expired_lease.tzinfo else expired_lease.replace(tzinfo=UTC)
@@ -359,6 +383,8 @@ class MongoSagaStore:
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
         now, token = datetime.now(UTC), uuid.uuid4().hex
         entry = {
@@ -379,28 +405,40 @@ class MongoSagaStore:
             await self._delete(self._outbox, {"_id": execution_id, "token": token})
             return False  # claimed meanwhile: it is its claimer's now
         # We alone got here (read and update by ``_id`` only, as in claim_queued). It must not
-        # have ended earlier (a finish whose outbox entry was published and deleted since).
-        doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
-        if (
-            doc is None
-            or doc["status"] in _TERMINAL
-            or (only_from is not None and doc["status"] != only_from.value)
-        ):
-            await self._delete(self._outbox, {"_id": execution_id, "token": token})
-            return False
+        # have ended earlier (a finish whose outbox entry was published and deleted since),
+        # which an exclusive holder knows without reading (module docstring, "exclusive").
+        if only_from is not None or not _exclusive(exclusive_until):
+            doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
+            if (
+                doc is None
+                or doc["status"] in _TERMINAL
+                or (only_from is not None and doc["status"] != only_from.value)
+            ):
+                await self._delete(self._outbox, {"_id": execution_id, "token": token})
+                return False
+        terminal = self._terminal_fields(status.value, event, error, now)
         await self._write(
             execution_id,
             self._c.update_one(
                 {"_id": execution_id},
                 {
-                    "$set": self._terminal_fields(status.value, event, error, now),
-                    "$push": {"steps": f"finish:{status.value}"},
+                    "$set": terminal,
+                    "$push": {"steps": {"$each": [*steps, f"finish:{status.value}"]}},
                 },
             ),
         )
         await self._delete(self._queue, {"_id": execution_id})
         await self._delete(self._claims, {"_id": execution_id})
+        self._remember_finished(execution_id, terminal)
         return True
+
+    def _remember_finished(self, execution_id: str, terminal: dict[str, Any]) -> None:
+        """Keep what this process's finish wrote until ``mark_published``: its outbox entry is
+        immutable, so ``mark_published`` needs neither to read it nor the saga (bounded: an
+        entry another instance published is dropped oldest first, and is read again if asked)."""
+        self._finished[execution_id] = terminal
+        while len(self._finished) > _FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]
 
     @staticmethod
     def _terminal_fields(
@@ -417,6 +455,20 @@ class MongoSagaStore:
         }
 
     async def mark_published(self, execution_id: str) -> None:
+        terminal = self._finished.pop(execution_id, None)
+        if terminal is not None:
+            # Finished by this process (its queue entry and claim are gone): write back the
+            # terminal fields it stored, with the flag, without reading. Same values, so this
+            # also repairs an overwrite by an owner presumed dead, as the read path below does;
+            # the saga reads terminal before the outbox entry goes (module docstring).
+            await self._write(
+                execution_id,
+                self._c.update_one(
+                    {"_id": execution_id}, {"$set": terminal | {"terminal_published": True}}
+                ),
+            )
+            await self._delete(self._outbox, {"_id": execution_id})
+            return
         entry = await self._call(self._outbox.find_one({"_id": execution_id}))
         if entry is None:
             return

@@ -28,7 +28,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.domain.ports import HeldSlot, Reservation
+from integr8scode_coordinator.domain.ports import HeldSlot, HeldSlots, Reservation
 
 
 def _aware(value: datetime) -> datetime:
@@ -54,23 +54,22 @@ class MongoSlotPool:
             raise StoreUnavailableError(f"could not set up slots: {exc}") from exc
 
     async def reserve(
-        self, execution_id: str, user_id: str, owner: str, lease_until: datetime, per_user: int
+        self,
+        execution_id: str,
+        user_id: str,
+        owner: str,
+        lease_until: datetime,
+        per_user: int,
+        *,
+        seen: HeldSlots | None = None,
     ) -> Reservation:
         try:
             now = datetime.now(UTC)
-            held = await self._c.find({}, {"user_id": 1, "lease_until": 1}).to_list()
-            mine = sum(
-                1
-                for d in held
-                if d.get("user_id") == user_id
-                and d.get("lease_until") is not None
-                and _aware(d["lease_until"]) > now
-            )
-            if mine >= per_user:
+            held = seen if seen is not None else await self.held_slots()
+            if held.live_by_user.get(user_id, 0) >= per_user:
                 return Reservation.USER_LIMIT
-            taken = {d["_id"] for d in held}
-            free = [i for i in range(self._size) if slot_id(i) not in taken]
-            if len(held) >= self._size or not free:
+            free = [i for i in range(self._size) if slot_id(i) not in held.taken]
+            if len(held.taken) >= self._size or not free:
                 return Reservation.FULL
             start = random.randrange(len(free))  # noqa: S311 - spreads reservers, not security
             for index in free[start:] + free[:start]:
@@ -91,18 +90,18 @@ class MongoSlotPool:
             raise StoreUnavailableError(f"slot pool unavailable: {exc}") from exc
         return Reservation.FULL
 
-    async def held_by_user(self) -> dict[str, int]:
+    async def held_slots(self) -> HeldSlots:
         try:
-            held = await self._c.find({}, {"user_id": 1, "lease_until": 1}).to_list()
+            docs = await self._c.find({}, {"user_id": 1, "lease_until": 1}).to_list()
         except PyMongoError as exc:
             raise StoreUnavailableError(f"slot pool unavailable: {exc}") from exc
         now = datetime.now(UTC)
         counts: dict[str, int] = {}
-        for d in held:
+        for d in docs:
             lease = d.get("lease_until")
             if d.get("user_id") and lease is not None and _aware(lease) > now:
                 counts[d["user_id"]] = counts.get(d["user_id"], 0) + 1
-        return counts
+        return HeldSlots(taken=frozenset(d["_id"] for d in docs), live_by_user=counts)
 
     async def release(self, execution_id: str, owner: str) -> None:
         try:

@@ -32,8 +32,17 @@ class SagaStore(Protocol):
         ...
 
     async def record_step(
-        self, execution_id: str, step: str, status: SagaStatus, **fields: Any
-    ) -> None: ...
+        self,
+        execution_id: str,
+        step: str,
+        status: SagaStatus,
+        *,
+        exclusive_until: datetime | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record a step of a saga that has not ended. Before ``exclusive_until`` the caller
+        holds the saga exclusively (its claim, a live lease), so nobody else can have ended it."""
+        ...
 
     async def finish(
         self,
@@ -43,10 +52,13 @@ class SagaStore(Protocol):
         *,
         only_from: SagaStatus | None = None,
         error: str | None = None,
+        steps: Sequence[str] = (),
+        exclusive_until: datetime | None = None,
     ) -> bool:
         """Move to a terminal status (from any active one, or only from ``only_from``) and store
         the terminal event in the outbox; False when the saga had already ended (exactly one
-        terminal outcome per execution)."""
+        terminal outcome per execution). ``steps`` done since the last recorded one are
+        recorded with it, in the same write; ``exclusive_until`` as in ``record_step``."""
         ...
 
     async def mark_published(self, execution_id: str) -> None:
@@ -83,6 +95,14 @@ class HeldSlot:
     lease_until: datetime
 
 
+@dataclass(frozen=True)
+class HeldSlots:
+    """One read of the held slots: their ids, and the live (unexpired) ones per user."""
+
+    taken: frozenset[str]
+    live_by_user: dict[str, int]
+
+
 class Reservation(enum.Enum):
     RESERVED = "reserved"
     USER_LIMIT = "user_limit"  # this user already holds their share of slots
@@ -93,15 +113,27 @@ class SlotPool(Protocol):
     """Cluster-wide admission: a global pool of run slots, with a per-user cap."""
 
     async def reserve(
-        self, execution_id: str, user_id: str, owner: str, lease_until: datetime, per_user: int
-    ) -> Reservation: ...
+        self,
+        execution_id: str,
+        user_id: str,
+        owner: str,
+        lease_until: datetime,
+        per_user: int,
+        *,
+        seen: HeldSlots | None = None,
+    ) -> Reservation:
+        """Take a free slot unless the cluster is full or the user at ``per_user``; ``seen``, a
+        read of the slots made just before, spares reading them again (the slot's unique id
+        still decides, so a stale read costs a lost insert, never a slot over the limit)."""
+        ...
 
     async def release(self, execution_id: str, owner: str) -> None:
         """Free the slot ``owner`` holds for ``execution_id`` (idempotent)."""
         ...
 
-    async def held_by_user(self) -> dict[str, int]:
-        """Live (unexpired) slots per user, cluster-wide: admission's fair-share order."""
+    async def held_slots(self) -> HeldSlots:
+        """The slots held cluster-wide: admission's fair-share order, and what ``reserve``
+        may start from."""
         ...
 
     async def renew(
