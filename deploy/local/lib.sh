@@ -44,7 +44,8 @@ export JAEGER_HEALTH_PORT="${JAEGER_HEALTH_PORT:-13134}"
 export JAEGER_TELEMETRY_PORT="${JAEGER_TELEMETRY_PORT:-8887}"
 
 # The Mongo-wire server's storage for this clone: FERRETDB_BACKEND when set (and then remembered
-# in .local/config), else what this clone last ran with, else sqlite. Remembered so that a
+# in .local/config), else what this clone last ran with, else postgresql (docs/decisions.md,
+# "FerretDB indexes, and the PostgreSQL backend"). Remembered so that a
 # component restarted later (the fault tests restart FerretDB) keeps the clone's data, not the
 # other backend's.
 ferretdb_backend() {
@@ -54,7 +55,7 @@ ferretdb_backend() {
   elif [ -s "$file" ]; then
     cat "$file"
   else
-    echo sqlite
+    echo postgresql
   fi
 }
 

@@ -13,7 +13,7 @@
 # Environment: MONGO_PORT (27017), FERRETDB_DEBUG_PORT (8088: metrics, /debug/livez, /debug/readyz),
 #   FERRETDB_LOG_LEVEL (warn; info logs every connection), FERRETDB_VERSION (from the wrapper's go.mod),
 #   FERRETDB_START_TIMEOUT (seconds, 30), FERRETDB_BACKEND (what this clone last ran with, at
-#   first sqlite; remembered in .local/config/ferretdb_backend), POSTGRES_PORT (5433),
+#   first postgresql; remembered in .local/config/ferretdb_backend), POSTGRES_PORT (5433),
 #   FERRETDB_PG_POOL (connections to PostgreSQL, 16).
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
