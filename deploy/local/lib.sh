@@ -44,8 +44,9 @@ export JAEGER_HEALTH_PORT="${JAEGER_HEALTH_PORT:-13134}"
 export JAEGER_TELEMETRY_PORT="${JAEGER_TELEMETRY_PORT:-8887}"
 
 # The Mongo-wire server's storage for this clone: FERRETDB_BACKEND when set (and then remembered
-# in .local/config), else what this clone last ran with, else postgresql (docs/decisions.md,
-# "FerretDB indexes, and the PostgreSQL backend"). Remembered so that a
+# in .local/config), else what this clone last ran with, else sqlite for a clone that already
+# holds SQLite databases from before PostgreSQL was the default (its data stays in reach), else
+# postgresql (docs/decisions.md, "FerretDB indexes, and the PostgreSQL backend"). Remembered so that a
 # component restarted later (the fault tests restart FerretDB) keeps the clone's data, not the
 # other backend's.
 ferretdb_backend() {
@@ -54,6 +55,8 @@ ferretdb_backend() {
     echo "$FERRETDB_BACKEND"
   elif [ -s "$file" ]; then
     cat "$file"
+  elif compgen -G "$DATA_DIR/ferretdb/*.sqlite" >/dev/null; then
+    echo sqlite
   else
     echo postgresql
   fi
