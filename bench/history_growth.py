@@ -44,6 +44,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 import history_seed
 import issue_goals
 import stack_probe
+from admin_login import admin_headers
 from execute_roundtrip import API, SCRIPT, TERMINAL, Run, closed_loop
 
 REPLAY = f"http://127.0.0.1:{os.environ.get('REPLAY_PORT', '8003')}"
@@ -80,18 +81,6 @@ async def account(http: httpx.AsyncClient) -> Account:
     me = await http.get(f"{API}/api/v1/auth/me", headers=headers)
     me.raise_for_status()
     return Account(me.json()["id"], headers)
-
-
-async def admin_headers(http: httpx.AsyncClient) -> dict[str, str]:
-    login = await http.post(
-        f"{API}/api/v1/auth/login",
-        json={
-            "username": os.environ.get("BENCH_ADMIN_USER", "admin"),
-            "password": os.environ.get("BENCH_ADMIN_PASSWORD", "admin-change-me"),
-        },
-    )
-    login.raise_for_status()
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
 async def run_execution(http: httpx.AsyncClient, user: Account, wait_s: float = 60) -> str:
@@ -307,7 +296,7 @@ async def run(db: AsyncDatabase[dict[str, Any]], args: argparse.Namespace) -> No
     async with httpx.AsyncClient(timeout=60) as http:
         newcomer, veteran = await account(http), await account(http)
         own = [await run_execution(http, veteran) for _ in range(max(args.own, 1))]
-        targets = Targets(newcomer, veteran, own[0], await admin_headers(http))
+        targets = Targets(newcomer, veteran, own[0], await admin_headers(http, API))
         empty = await measure("empty", db, http, targets, args)
         p = history_seed.plan(
             args.executions,

@@ -41,6 +41,8 @@ from types import TracebackType
 import httpx
 from aiohttp import web
 
+from admin_login import admin_headers
+
 ROOT = Path(__file__).resolve().parents[1]
 API = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
 DLQ = f"http://127.0.0.1:{os.environ.get('DLQ_PORT', '8002')}"
@@ -177,18 +179,6 @@ async def _user(http: httpx.AsyncClient) -> dict[str, str]:
     name, password = f"bench_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
     await http.post("/api/v1/auth/register", json={"username": name, "password": password})
     login = await http.post("/api/v1/auth/login", json={"username": name, "password": password})
-    login.raise_for_status()
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
-
-
-async def _admin(http: httpx.AsyncClient) -> dict[str, str]:
-    login = await http.post(
-        "/api/v1/auth/login",
-        json={
-            "username": os.environ.get("BENCH_ADMIN_USER", "admin"),
-            "password": os.environ.get("BENCH_ADMIN_PASSWORD", "admin-change-me"),
-        },
-    )
     login.raise_for_status()
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
@@ -348,7 +338,7 @@ async def dead_letter_round(
         httpx.AsyncClient(base_url=API, timeout=60) as http,
         httpx.AsyncClient(base_url=DLQ, timeout=30) as dlq,
     ):
-        admin = await _admin(http)
+        admin = await admin_headers(http, API)
         done = asyncio.Event()
         bystander = asyncio.create_task(
             latency_round(

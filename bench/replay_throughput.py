@@ -45,6 +45,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
+from admin_login import admin_headers
 from integr8scode_event_replay.adapters.mongo_events import ORDER, events_query
 from integr8scode_event_replay.domain.sessions import Cursor
 from integr8scode_event_replay.domain.spec import ReplayFilters
@@ -137,18 +138,6 @@ async def query_cost(
         first_page_s=statistics.median(firsts),
         later_page_s=statistics.median(laters or firsts),
     )
-
-
-async def _admin(http: httpx.AsyncClient) -> dict[str, str]:
-    login = await http.post(
-        f"{API}/api/v1/auth/login",
-        json={
-            "username": os.environ.get("BENCH_ADMIN_USER", "admin"),
-            "password": os.environ.get("BENCH_ADMIN_PASSWORD", "admin-change-me"),
-        },
-    )
-    login.raise_for_status()
-    return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
 @dataclass
@@ -409,7 +398,7 @@ async def main() -> None:
     try:
         cost = await query_cost(mongo, filters, batch, args.reps)
         async with httpx.AsyncClient(timeout=60) as http:
-            admin = await _admin(http)
+            admin = await admin_headers(http, API)
             request: dict[str, Any] = {
                 "filters": {"event_types": args.event_types},
                 "speed": "max",
