@@ -8,7 +8,10 @@ version must be checked by hand, not patched blindly). docs/decisions.md, "Ferre
 SQLite backend:
   the `_id` index is built on `_ferretdb_sjson->"_id"` while filters read
   `_ferretdb_sjson->'$._id'` (metadata.IDColumn), so no `_id` lookup can use it: build it on
-  IDColumn itself.
+  IDColumn itself; and a filter that holds an `_id` equality among other keys pushes the `_id`
+  part down too (upstream only does so when `_id` is the filter's one key), so a conditional
+  update by `_id` (`{_id, status: {$in: ...}}`) reads one row, not the whole collection (the
+  rest of the filter is applied in memory after it, as it always is).
 
 PostgreSQL backend:
   1. equality on `_id` (never an array in MongoDB) is pushed down as `_jsonb->'_id' = $n`, the
@@ -26,10 +29,11 @@ import sys
 from pathlib import Path
 
 
-def replace_once(path: Path, old: str, new: str) -> None:
+def replace_once(path: Path, old: str, new: str, count: int = 1) -> None:
+    """Replace ``old`` (expected exactly ``count`` times) with ``new``."""
     text = path.read_text()
-    if text.count(old) != 1:
-        sys.exit(f"patch_source: {path}: expected exactly one match of:\n{old}")
+    if text.count(old) != count:
+        sys.exit(f"patch_source: {path}: expected exactly {count} match(es) of:\n{old}")
     path.write_text(text.replace(old, new))
 
 
@@ -41,6 +45,13 @@ def main(src: Path) -> None:
         '\t\t\tif key.Field == "_id" {\n'
         "\t\t\t\tcolumns[i] = IDColumn\n"
         "\t\t\t}\n",
+    )
+    # Query and Explain both hold it: any filter may push its `_id` equality down.
+    replace_once(
+        src / "internal/backends/sqlite/collection.go",
+        '\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n',
+        '\tif params.Filter.Len() >= 1 {\n\t\tv, _ := params.Filter.Get("_id")\n',
+        count=2,
     )
 
     query = src / "internal/backends/postgresql/query.go"

@@ -91,7 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
         socket_timeout=rl.redis_timeout_s,
     )
 
-    users = MongoUserRepository(mongo[settings.mongo.database][USERS])
+    users = MongoUserRepository(
+        mongo[settings.mongo.database][USERS], cache_ttl_s=settings.auth.account_cache_s
+    )
     hasher = Argon2PasswordHasher(
         time_cost=settings.auth.password_hash_time_cost,
         memory_kib=settings.auth.password_hash_memory_kib,

@@ -48,6 +48,15 @@ class AuthSettings(BaseSettings):
         "that verifies tokens. Unset: a random one per process (local environments only).",
     )
     access_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 86_400)
+    account_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="How long the account behind a token is cached (every authenticated "
+        "request checks it): the longest another api replica keeps honouring a token after "
+        "its account was disabled, demoted, deleted or logged out everywhere; the replica "
+        "that made the change honours it at once (0: read it at every request).",
+    )
     login_max_failures: int = Field(
         default=10, ge=1, description="Failed logins per account before it is throttled."
     )

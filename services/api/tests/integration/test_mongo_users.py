@@ -129,3 +129,60 @@ async def test_update_access_delete_page_and_count_admins(live: LiveStack) -> No
     assert not await repo.delete(admin.id)
     assert await repo.get(admin.id) is None
     await repo.add(User.new("boss", "h"))  # the name (and its skeleton) are free again
+
+
+async def test_the_account_cache_answers_reads_and_this_process_writes_drop_it(
+    live: LiveStack,
+) -> None:
+    collection = live.mongo[live.database][COLLECTION]
+    now = [0.0]
+    repo = MongoUserRepository(collection, cache_ttl_s=2.0, clock=lambda: now[0])
+    user = User.new("cached", "h")
+    await repo.add(user)
+    assert await repo.get(user.id) == user
+
+    # A change made behind the repository's back (another api replica) is seen only once
+    # the entry expires...
+    await collection.update_one({"_id": user.id}, {"$set": {"disabled": True}})
+    cached = await repo.get(user.id)
+    assert cached is not None
+    assert not cached.disabled
+    now[0] = 2.5
+    fresh = await repo.get(user.id)
+    assert fresh is not None
+    assert fresh.disabled
+
+    # ...while one made through it is seen by the very next read.
+    changed = await repo.update_access(user.id, role=Role.ADMIN, disabled=False)
+    assert changed is not None
+    assert await repo.get(user.id) == changed
+    assert await repo.delete(user.id)
+    assert await repo.get(user.id) is None
+
+
+async def test_a_read_that_overlaps_a_write_is_not_cached(live: LiveStack) -> None:
+    collection = live.mongo[live.database][COLLECTION]
+    repo = MongoUserRepository(collection, cache_ttl_s=30.0)
+    user = User.new("overlap", "h")
+    await repo.add(user)
+    # Start a read, and change the account before the read's answer is cached.
+    read = asyncio.ensure_future(repo.get(user.id))
+    changed = await repo.update_access(user.id, disabled=True)
+    await read
+    assert changed is not None
+    assert changed.disabled
+    now_read = await repo.get(user.id)
+    assert now_read is not None
+    assert now_read.disabled
+
+
+async def test_without_a_ttl_every_read_goes_to_the_store(live: LiveStack) -> None:
+    collection = live.mongo[live.database][COLLECTION]
+    repo = MongoUserRepository(collection)
+    user = User.new("uncached", "h")
+    await repo.add(user)
+    assert await repo.get(user.id) == user
+    await collection.update_one({"_id": user.id}, {"$set": {"role": Role.ADMIN.value}})
+    again = await repo.get(user.id)
+    assert again is not None
+    assert again.role is Role.ADMIN

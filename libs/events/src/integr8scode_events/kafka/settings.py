@@ -15,7 +15,7 @@ class KafkaSettings(BaseSettings):
     client_id_prefix: str = Field(default="integr8scode")
     request_timeout_ms: int = Field(default=10_000, gt=0)
     commit_interval_ms: int = Field(
-        default=200,
+        default=1000,
         ge=0,
         le=60_000,
         description="Consumers commit handled offsets at most this often (0: after every "

@@ -181,37 +181,40 @@ class MongoExecutions:
     ) -> bool:
         """Apply a status change unless the execution is already past it; True when applied.
 
-        Read, decide, then update by ``_id`` alone: any other filter field makes FerretDB decode
-        the whole collection. One execution's events arrive in order on one partition and are
-        applied by one consumer, so nothing else moves this document in between (the POST path
-        only touches it before the request is published).
+        One conditional update in the common case (the filter names the statuses this one may
+        follow, next to ``_id``, which the Mongo-wire server looks up by index before it
+        applies the rest). Only when it matches nothing is the document read: a request the
+        broker acknowledged too late was marked failed "not queued", and when it runs after
+        all its lifecycle wins over that provisional failure. One execution's events arrive in
+        order on one partition and are applied by one consumer.
         """
-        doc: dict[str, Any] | None = await self._call(self._c.find_one({"_id": execution_id}))
-        if doc is None:
-            return False
-        current = ExecutionStatus(doc["status"])
-        # A request the broker acknowledged too late was marked failed "not queued"; when it
-        # runs after all, its lifecycle wins over that provisional failure.
-        provisional = current is ExecutionStatus.FAILED and bool(doc.get("not_queued"))
-        if status is ExecutionStatus.RUNNING:
-            allowed = current is ExecutionStatus.QUEUED or provisional
-        else:
-            allowed = current in {ExecutionStatus.QUEUED, ExecutionStatus.RUNNING} or provisional
-        if not allowed:
-            return False
-        if provisional and "error" not in fields:
-            fields = {**fields, "error": None}  # the provisional failure's text goes with it
+        previous = [ExecutionStatus.QUEUED.value]
+        if status is not ExecutionStatus.RUNNING:
+            previous.append(ExecutionStatus.RUNNING.value)
         change = {"status": status.value, "at": at}
-        await self._call(
+        applied = await self._call(
             self._c.update_one(
-                {"_id": execution_id},
+                {"_id": execution_id, "status": {"$in": previous}},
                 {
                     "$set": {"status": status.value, "not_queued": False, **fields},
                     "$push": {"status_history": change},
                 },
             )
         )
-        return True
+        if applied.matched_count == 1:
+            return True
+        if "error" not in fields:
+            fields = {**fields, "error": None}  # the provisional failure's text goes with it
+        overridden = await self._call(
+            self._c.update_one(
+                {"_id": execution_id, "status": ExecutionStatus.FAILED.value, "not_queued": True},
+                {
+                    "$set": {"status": status.value, "not_queued": False, **fields},
+                    "$push": {"status_history": change},
+                },
+            )
+        )
+        return bool(overridden.matched_count == 1)
 
     async def set_submission(self, execution_id: str, submission: Submission) -> None:
         """Where the request's publish stands (``pending`` while the first POST waits for the

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
@@ -23,6 +24,7 @@ from integr8scode_api.domain.users import Role, User
 
 COLLECTION = "users"
 log = logging.getLogger(__name__)
+_MAX_CACHED = 10_000  # a flood of tokens of deleted users can't grow the cache past this
 
 
 @contextmanager
@@ -67,12 +69,40 @@ def _from_doc(doc: dict[str, Any]) -> User:
 class MongoUserRepository:
     """``UserRepository`` over one collection. Unique indexes on ``username`` and on the
     look-alike ``skeleton`` are made before the first insert (and by the bootstrap), so two
-    registrations can't take the same name, nor two names that look alike, even at once."""
+    registrations can't take the same name, nor two names that look alike, even at once.
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    ``get`` (every authenticated request asks it) answers from a cache for ``cache_ttl_s``.
+    This process's own writes drop the entry they change, so a change made through this api
+    process is honoured by its next request; another api replica honours it within
+    ``cache_ttl_s``, the bound the other services' account caches keep too. A read that
+    overlapped a write is not cached, so a stale answer can't outlive the write."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        *,
+        cache_ttl_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._users = collection
         self._indexed = False
         self._index_lock = asyncio.Lock()
+        self._ttl = cache_ttl_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, User | None]] = {}
+        self._writes = 0  # bumped by every write: a read overlapping one is not cached
+
+    @contextmanager
+    def _writing(self, user_id: str) -> Iterator[None]:
+        """Around a write of ``user_id``: its entry is dropped before and after, and a read
+        in flight meanwhile (which may see either side of the write) is not cached."""
+        self._writes += 1
+        self._cache.pop(user_id, None)
+        try:
+            yield
+        finally:
+            self._writes += 1
+            self._cache.pop(user_id, None)
 
     async def ensure_indexes(self) -> None:
         if self._indexed:
@@ -123,7 +153,7 @@ class MongoUserRepository:
     async def add(self, user: User) -> None:
         await self.ensure_indexes()
         try:
-            with _translated():
+            with self._writing(user.id), _translated():
                 await self._users.insert_one(_to_doc(user))
         except DuplicateKeyError:
             raise ConflictError(
@@ -131,9 +161,19 @@ class MongoUserRepository:
             ) from None
 
     async def get(self, user_id: str) -> User | None:
-        with _translated():
+        now = self._clock()
+        cached = self._cache.get(user_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        writes = self._writes
+        with _translated():  # never answered from a stale entry when Mongo is down
             doc = await self._users.find_one({"_id": user_id})
-        return None if doc is None else _from_doc(doc)
+        user = None if doc is None else _from_doc(doc)
+        if self._ttl > 0 and writes == self._writes:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[user_id] = (now + self._ttl, user)
+        return user
 
     async def by_username(self, username: str) -> User | None:
         with _translated():
@@ -141,7 +181,7 @@ class MongoUserRepository:
         return None if doc is None else _from_doc(doc)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        with _translated():
+        with self._writing(user_id), _translated():
             await self._users.update_one(
                 {"_id": user_id}, {"$set": {"password_hash": password_hash}}
             )
@@ -165,14 +205,14 @@ class MongoUserRepository:
         update: dict[str, Any] = {"$inc": {"token_generation": 1}}
         if changes:
             update["$set"] = changes
-        with _translated():
+        with self._writing(user_id), _translated():
             doc = await self._users.find_one_and_update(
                 {"_id": user_id}, update, return_document=ReturnDocument.AFTER
             )
         return None if doc is None else _from_doc(doc)
 
     async def delete(self, user_id: str) -> bool:
-        with _translated():
+        with self._writing(user_id), _translated():
             result = await self._users.delete_one({"_id": user_id})
         return result.deleted_count == 1
 
