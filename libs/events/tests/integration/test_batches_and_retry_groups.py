@@ -131,6 +131,39 @@ async def test_failing_batch_is_dead_lettered_message_by_message(
     assert len(attempts) >= 2
 
 
+async def test_a_fetch_hold_gathers_a_burst_and_still_delivers_a_lone_message(
+    kafka_settings: KafkaSettings, new_topic: Callable[..., Any]
+) -> None:
+    """The archiver's fetch hold (a minimum far above what arrives): a burst still comes in
+    whole, and a message that arrives alone is handed over once the hold's wait runs out."""
+    topic = await new_topic()
+    publisher = EventPublisher(kafka_settings, "events-it")
+    batches: list[int] = []
+    received: list[RawMessage] = []
+
+    async def archive(batch: Sequence[RawMessage]) -> None:
+        batches.append(len(batch))
+        received.extend(batch)
+
+    runner = ConsumerRunner(
+        settings=kafka_settings,
+        group_id=f"it-hold-{uuid.uuid4().hex[:6]}",
+        topics=[topic],
+        publisher=publisher,
+        batch_handler=archive,
+        fetch_min_bytes=10 * 1024 * 1024,
+        fetch_max_wait_ms=300,
+    )
+    async with publisher, running(runner):
+        for event in [sample_event() for _ in range(20)]:
+            await publisher.publish(event, topic=topic)
+        await eventually(lambda: _at_least(received, 20), timeout_s=30, what="the burst")
+        await publisher.publish(sample_event(), topic=topic)
+        await eventually(lambda: _at_least(received, 21), timeout_s=30, what="the lone one")
+    assert sum(batches) == 21
+    assert len({(m.partition, m.offset) for m in received}) == 21
+
+
 async def test_a_retry_for_one_group_is_skipped_by_the_others(
     kafka_settings: KafkaSettings, new_topic: Callable[..., Any], publisher: EventPublisher
 ) -> None:

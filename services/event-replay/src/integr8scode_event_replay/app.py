@@ -96,6 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
         span_name=ARCHIVE_SPAN,
         tracer_provider=telemetry.tracer_provider,
         max_batch=settings.archiver.max_batch,
+        fetch_min_bytes=settings.archiver.fetch_min_bytes,
+        fetch_max_wait_ms=settings.archiver.fetch_max_wait_ms,
     )
 
     replay = settings.replay

@@ -99,6 +99,19 @@ class ArchiverSettings(BaseSettings):
 
     group: str = Field(default="event-replay-archiver", description="Consumer group id.")
     max_batch: int = Field(default=500, ge=1, description="Messages per fetched batch.")
+    fetch_min_bytes: int = Field(
+        default=65_536,
+        ge=1,
+        description="The broker holds a fetch until this much is there or fetch_max_wait_ms "
+        "passed: fewer, bigger batches (one insert each) instead of one per event.",
+    )
+    fetch_max_wait_ms: int = Field(
+        default=250,
+        ge=0,
+        le=5_000,
+        description="The longest an event waits in Kafka for its batch to fill before it is "
+        "archived.",
+    )
 
 
 class Settings(BaseSettings):

@@ -72,6 +72,9 @@ class ConsumerRunner:
     ``partition_workers``): a slow handler then holds up only its partition.
     ``dead_letter_topic=None`` means a message is never given up: the handler is retried with
     capped backoff until it succeeds or the runner stops (the DLQ processor itself).
+    ``fetch_min_bytes``/``fetch_max_wait_ms`` are the broker's fetch hold (aiokafka's defaults:
+    answer at the first byte, else after 500 ms); a consumer that would rather take fewer,
+    bigger batches than react at once (the archiver) raises the first.
     """
 
     def __init__(
@@ -95,6 +98,8 @@ class ConsumerRunner:
         auto_offset_reset: str = "earliest",
         partition_concurrency: bool = False,
         max_queued_per_partition: int = 100,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         if partition_concurrency and batch_handler is not None:
             raise ValueError("partition_concurrency applies to handlers and raw_handler")
@@ -124,6 +129,8 @@ class ConsumerRunner:
         self._poll_timeout_ms = poll_timeout_ms
         self._stop_grace_s = stop_grace_s
         self._auto_offset_reset = auto_offset_reset
+        self._fetch_min_bytes = fetch_min_bytes
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._batches = (
             BatchDispatch(
                 batch_handler,
@@ -175,6 +182,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset=self._auto_offset_reset,
             request_timeout_ms=max(self._settings.request_timeout_ms, 40_000),
+            fetch_min_bytes=self._fetch_min_bytes,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
         consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
         try:
