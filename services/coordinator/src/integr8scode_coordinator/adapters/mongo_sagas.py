@@ -407,7 +407,8 @@ class MongoSagaStore:
         # We alone got here (read and update by ``_id`` only, as in claim_queued). It must not
         # have ended earlier (a finish whose outbox entry was published and deleted since),
         # which an exclusive holder knows without reading (module docstring, "exclusive").
-        if only_from is not None or not _exclusive(exclusive_until):
+        exclusive = only_from is None and _exclusive(exclusive_until)
+        if not exclusive:
             doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
             if (
                 doc is None
@@ -427,7 +428,10 @@ class MongoSagaStore:
                 },
             ),
         )
-        await self._delete(self._queue, {"_id": execution_id})
+        if not exclusive:
+            # An exclusive holder's claim removed the queue entry (``claim_queued`` deletes it
+            # last, and only a recoverer past the lease requeues): nothing to delete.
+            await self._delete(self._queue, {"_id": execution_id})
         await self._delete(self._claims, {"_id": execution_id})
         self._remember_finished(execution_id, terminal)
         return True
