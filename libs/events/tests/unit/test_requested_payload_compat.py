@@ -84,4 +84,4 @@ def test_new_limits_must_be_positive(limits: dict[str, float]) -> None:
 
 def test_a_file_encoding_is_one_of_two() -> None:
     with pytest.raises(ValidationError):
-        ExecutionFile(name="a", content="x", encoding="hex")  # type: ignore[arg-type]
+        ExecutionFile(name="a", content="x", encoding="hex")
