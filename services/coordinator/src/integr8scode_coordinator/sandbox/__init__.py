@@ -15,6 +15,7 @@ from integr8scode_coordinator.sandbox.model import (
     SandboxResult,
     SandboxRunner,
     SandboxUnavailableError,
+    WorkFile,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "SandboxResult",
     "SandboxRunner",
     "SandboxUnavailableError",
+    "WorkFile",
 ]
