@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from integr8scode_coordinator.sandbox import WorkFile
-from integr8scode_coordinator.sandbox.command import build_command
+from integr8scode_coordinator.sandbox import SandboxLimits, WorkFile
+from integr8scode_coordinator.sandbox.command import BubblewrapConfig, build_command
 from integr8scode_coordinator.sandbox.descriptors import (
     FIRST_FILE_FD,
     MAX_FILE_FDS,
@@ -15,6 +15,7 @@ from integr8scode_coordinator.sandbox.descriptors import (
     close_fds,
     file_fd,
 )
+from integr8scode_coordinator.sandbox.detect import Interpreter, Mount
 from integr8scode_coordinator.sandbox.languages import LANGUAGES
 from integr8scode_coordinator.sandbox.work_files import (
     MAX_FILES,
@@ -24,7 +25,26 @@ from integr8scode_coordinator.sandbox.work_files import (
     parent_dirs,
 )
 
-from .test_sandbox_command import CONFIG, LIMITS, PYTHON, options, sandbox_part
+PYTHON = Interpreter("python", "3.11", "3.11.2", "/usr/bin/python3.11")
+LIMITS = SandboxLimits(timeout_s=5, memory_mb=128)
+CONFIG = BubblewrapConfig(
+    bwrap="/usr/bin/bwrap",
+    prlimit="/usr/bin/prlimit",
+    setpriv=None,
+    interpreters=(PYTHON,),
+    mounts=(Mount("ro-bind", "/usr", "/usr"),),
+)
+
+
+def options(argv: list[str], flag: str) -> list[list[str]]:
+    """Every occurrence of ``flag`` with its two arguments (or one, for ``--dir``)."""
+    width = 1 if flag == "--dir" else 2
+    return [argv[i + 1 : i + 1 + width] for i, arg in enumerate(argv) if arg == flag]
+
+
+def sandbox_part(argv: list[str]) -> list[str]:
+    start = argv.index(CONFIG.bwrap)
+    return argv[start : argv.index("--", start)]
 
 
 @pytest.mark.parametrize("name", ["in.txt", "data/in.txt", "a/b/c", ".hidden", "x..y", "é"])
