@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from integr8scode_events import StoredTraceContext
 
@@ -46,8 +47,19 @@ SAGA_NAME = "execution"
 
 
 @dataclass(frozen=True)
+class RequestFile:
+    """An extra file of the run as the request carried it (``encoding``: utf-8 or base64)."""
+
+    name: str
+    content: str
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
 class ExecutionRequest:
-    """What the client asked to run (from ``execution.requested``)."""
+    """What the client asked to run (from ``execution.requested``). Fields after
+    ``memory_mb`` came with issue 14; a saga stored before them reads with their defaults
+    (``None`` limits: the coordinator's defaults)."""
 
     execution_id: str
     user_id: str
@@ -58,6 +70,21 @@ class ExecutionRequest:
     stdin: str
     timeout_s: float
     memory_mb: int
+    cpu_time_s: float | None = None
+    max_processes: int | None = None
+    max_output_kb: int | None = None
+    stdin_encoding: str = "utf-8"
+    args: tuple[str, ...] = ()
+    files: tuple[RequestFile, ...] = ()
+    expected_stdout: str | None = None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> ExecutionRequest:
+        """The request as ``dataclasses.asdict`` stored it (lists back to tuples)."""
+        fields = dict(doc)
+        fields["args"] = tuple(doc.get("args") or ())
+        fields["files"] = tuple(RequestFile(**f) for f in doc.get("files") or ())
+        return cls(**fields)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from integr8scode_coordinator.sandbox.model import (
     SandboxUnavailableError,
     WorkFile,
 )
+from integr8scode_coordinator.sandbox.work_files import args_problem, files_problem
 
 __all__ = [
     "Outcome",
@@ -27,4 +28,6 @@ __all__ = [
     "SandboxRunner",
     "SandboxUnavailableError",
     "WorkFile",
+    "args_problem",
+    "files_problem",
 ]

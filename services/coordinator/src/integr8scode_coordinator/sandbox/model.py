@@ -97,6 +97,7 @@ class Runtime:
     language: str
     versions: list[str]
     default_version: str
+    script_file: str = ""  # the script's name in the working directory (no extra file's)
 
 
 class SandboxRunner(Protocol):
