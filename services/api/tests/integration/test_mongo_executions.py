@@ -14,10 +14,10 @@ from integr8scode_api.adapters.coordinator_views import CoordinatorViews
 from integr8scode_api.adapters.mongo_executions import OUTBOX_COLLECTION, MongoExecutions
 from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.domain.errors import DependencyUnavailableError
+from integr8scode_api.domain.execution_limits import ResolvedLimits
 from integr8scode_api.domain.executions import (
     ExecutionResult,
     ExecutionStatus,
-    Limits,
     NewExecution,
     ResourceUsageView,
     Runtime,
@@ -61,7 +61,9 @@ def _new(
         language="python",
         language_version="3.12",
         script_length=11,
-        limits=Limits(timeout_s=5, memory_mb=128),
+        limits=ResolvedLimits(
+            timeout_s=5, memory_mb=128, cpu_time_s=5, max_processes=64, max_output_kb=1024
+        ),
         created_at=at,
         trace_id="ab" * 16,
         idempotency_key=key,
@@ -85,7 +87,13 @@ async def test_a_new_execution_is_stored_in_the_documented_shape(live: LiveStack
     plain = await _doc(live, "e1")
     assert set(plain) == BASE_FIELDS
     assert plain["status"] == "queued"
-    assert plain["limits"] == {"timeout_s": 5.0, "memory_mb": 128}
+    assert plain["limits"] == {
+        "timeout_s": 5.0,
+        "memory_mb": 128,
+        "cpu_time_s": 5.0,
+        "max_processes": 64,
+        "max_output_kb": 1024,
+    }
     assert plain["correlation_id"] == "e1"
     assert plain["idempotency_key"] is None
     assert [c["status"] for c in plain["status_history"]] == ["queued"]
