@@ -77,7 +77,7 @@ def _raw_output(result: SandboxResult) -> dict[str, bytes]:
         ("stdout_raw", result.stdout, result.stdout_bytes),
         ("stderr_raw", result.stderr, result.stderr_bytes),
     ):
-        if data and text.encode() != data:
+        if data and inputs.storable_text(text).encode() != data:
             raw[name] = data
     return raw
 
@@ -125,8 +125,9 @@ class ExecutionSaga:
 
     async def accept(self, request: ExecutionRequest) -> bool:
         """Validate and queue; True if a new saga was queued (False: redelivery or rejected)."""
+        request, unstorable = request.storable()
         with self._step(request.execution_id, SagaStep.VALIDATE) as span:
-            problem = self.validate(request)
+            problem = unstorable or self.validate(request)
             if problem is not None:
                 span.set_attribute("saga.rejected", problem)
         saga = Saga(
@@ -433,8 +434,9 @@ class ExecutionSaga:
             "status": outcomes.status_of(result).value,
             "exit_code": result.exit_code,
             "signal": result.signal,
-            "stdout": result.stdout,
-            "stderr": result.stderr,
+            # The store can't hold a NUL in a string: the text loses it, ``*_raw`` keeps it.
+            "stdout": inputs.storable_text(result.stdout),
+            "stderr": inputs.storable_text(result.stderr),
             "stdout_truncated": result.stdout_truncated,
             "stderr_truncated": result.stderr_truncated,
             "resource_usage": {

@@ -46,14 +46,26 @@ async def _refused(harness: Harness, request: ExecutionRequest) -> str:
             "file name '/etc/cron.d/x' is an absolute path; give a path relative to the directory",
         ),
         ({"files": (RequestFile("a\0b", "x"),)}, "file name 'a\\x00b' contains a NUL"),
-        ({"args": ("ok", "a\0b")}, "argument 1 contains a NUL character"),
+        ({"args": ("ok", "a\0b")}, "an argument contains a NUL character"),
+        ({"script": "print(1)\0"}, "script contains a NUL character"),
         ({"stdin": "%%%", "stdin_encoding": "base64"}, "stdin is not valid base64"),
         (
             {"files": (RequestFile("f", "not base64!", "base64"),)},
             "file 'f' is not valid base64",
         ),
     ],
-    ids=["cpu", "processes", "output", "dotdot", "absolute", "nul", "arg-nul", "stdin", "file"],
+    ids=[
+        "cpu",
+        "processes",
+        "output",
+        "dotdot",
+        "absolute",
+        "nul",
+        "arg-nul",
+        "script-nul",
+        "stdin",
+        "file",
+    ],
 )
 async def test_a_request_the_edge_should_have_refused_is_refused_again(
     harness: Harness, change: dict[str, object], error: str
@@ -202,3 +214,34 @@ def test_inputs_decode(content: str, encoding: str, data: bytes) -> None:
 def test_bad_inputs_are_refused(content: str, encoding: str) -> None:
     with pytest.raises(inputs.InvalidInputError):
         inputs.decode(content, encoding, "x")
+
+
+async def test_nul_text_inputs_travel_as_base64_and_nothing_stored_holds_a_nul(
+    harness: Harness,
+) -> None:
+    """FerretDB on PostgreSQL can't store a NUL in a string: stdin and file text with one are
+    kept as base64 (same bytes reach the program), output text loses it, ``*_raw`` keeps it."""
+    request = dataclasses.replace(
+        harness.request("ex-nul"), stdin="a\0b", files=(RequestFile("f", "\0"),)
+    )
+    harness.runner.default = dataclasses.replace(
+        harness.result(stdout="x\0y"), stdout_bytes=b"x\0y"
+    )
+    await harness.saga.run(await harness.reserved(request), asyncio.Event())
+
+    stored = harness.store.sagas["ex-nul"].request
+    assert (stored.stdin, stored.stdin_encoding) == ("YQBi", "base64")
+    assert stored.files == (RequestFile("f", "AA==", "base64"),)
+    [sandbox] = harness.runner.requests
+    assert sandbox.stdin == b"a\0b"
+    assert sandbox.files == (WorkFile("f", b"\0"),)
+    document = harness.results.documents["ex-nul"]
+    assert (document["stdout"], document["stdout_raw"]) == ("x\ufffdy", b"x\0y")
+    terminal = harness.publisher.of("ex-nul")[-1]
+    assert "\0" not in terminal.to_bytes().decode()
+    assert "\\u0000" not in terminal.to_bytes().decode()
+
+
+def test_a_request_without_nul_is_stored_as_it_is(harness: Harness) -> None:
+    request = harness.request("ex-clean")
+    assert request.storable() == (request, None)

@@ -42,3 +42,13 @@ def verdict(
     matches = normalized(stdout) == normalized(expected)
     ok = completed and exit_code == 0 and not truncated and matches
     return "accepted" if ok else "wrong_answer"
+
+
+NUL = "\0"
+REPLACEMENT = "\ufffd"
+
+
+def storable_text(text: str) -> str:
+    """``text`` without NUL characters, which the store can't hold (FerretDB on PostgreSQL
+    refuses them in strings); each becomes U+FFFD, as undecodable bytes already are."""
+    return text.replace(NUL, REPLACEMENT) if NUL in text else text
