@@ -4,6 +4,7 @@ coordinator's read model, and the status feed on Redis."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -272,6 +273,39 @@ async def test_the_coordinators_read_model(live: LiveStack) -> None:
     assert await views.queue_position("q0") == 0
     assert await views.queue_position("q2") == 2
     assert await views.queue_position("gone") is None
+
+
+async def test_the_read_model_gives_raw_output_verdict_and_script_file(live: LiveStack) -> None:
+    """Issue 14: what the coordinator adds to ``runtimes`` and ``execution_results``, read
+    back through the real driver (the raw output is BSON binary)."""
+    db = live.mongo[live.database]
+    await db["runtimes"].insert_one(
+        {
+            "language": "python",
+            "versions": ["3.11"],
+            "default_version": "3.11",
+            "script_file": "main.py",
+        }
+    )
+    raw = bytes(range(256))
+    await db["execution_results"].insert_one(
+        {
+            "_id": "e-bin",
+            "stdout": raw.decode(errors="replace"),
+            "stdout_raw": raw,
+            "stderr": "",
+            "verdict": "accepted",
+        }
+    )
+    views = CoordinatorViews(db)
+    [runtime] = await views.runtimes()
+    assert runtime.script_file == "main.py"
+    result = await views.result("e-bin")
+    assert result is not None
+    assert (result.stdout_raw, result.stderr_raw, result.verdict) == (raw, None, "accepted")
+    stdout, stderr = result.output_base64()
+    assert base64.b64decode(stdout or "") == raw
+    assert stderr == ""
 
 
 async def test_the_status_feed_carries_changes_and_skips_what_it_cannot_read(

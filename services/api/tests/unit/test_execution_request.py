@@ -196,6 +196,8 @@ def test_args_and_files_pass_through() -> None:
             "files: 'a' is a file and the directory of 'a/b'",
         ),
         ({"stdin": "123456789"}, "stdin: 9 bytes; the maximum is 8"),
+        ({"script": "print(1)\0"}, "script: contains a NUL character"),
+        ({"expected_stdout": "a\0"}, "expected_stdout: contains a NUL character"),
         ({"expected_stdout": "x" * 21}, "expected_stdout: 21 bytes; the maximum is 20"),
     ],
 )
@@ -271,3 +273,12 @@ def test_base64_output_is_the_exact_bytes() -> None:
     assert base64.b64decode(view.stderr or "") == "é".encode()
     text = view_of(_stored(), result, None)
     assert (text.encoding, text.stderr) == ("utf-8", "é")
+
+
+def test_text_stdin_and_files_with_a_nul_travel_as_base64() -> None:
+    """The stores on the way (FerretDB on PostgreSQL) can't hold a NUL in a string."""
+    request = valid(
+        stdin="a\0b", files=[{"name": "f", "content": "\0"}, {"name": "g", "content": "ok"}]
+    )
+    assert (request.stdin, request.stdin_encoding) == ("YQBi", "base64")
+    assert [(f.content, f.encoding) for f in request.files] == [("AA==", "base64"), ("ok", "utf-8")]

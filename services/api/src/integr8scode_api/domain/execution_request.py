@@ -173,6 +173,20 @@ def _bytes(value: str, field: str, base64: bool) -> bytes:
     return decode_base64(value, field) if base64 else value.encode()
 
 
+def _no_nul(text: str, field: str) -> str:
+    if "\0" in text:
+        raise RequestRejectedError(f"{field}: contains a NUL character")
+    return text
+
+
+def _carried(text: str, data: bytes, b64: bool) -> tuple[str, Encoding]:
+    """How an input travels: base64 when it came so, or when its text holds a NUL (the stores
+    on the way can't keep one in a string; the program gets the same bytes)."""
+    if b64 or "\0" in text:
+        return binascii.b2a_base64(data, newline=False).decode(), "base64"
+    return text, "utf-8"
+
+
 def _cap(size: int, maximum: int, field: str, what: str = "bytes") -> None:
     if size > maximum:
         raise RequestRejectedError(f"{field}: {size} {what}; the maximum is {maximum}")
@@ -233,11 +247,7 @@ def _files(
         data = _bytes(file.content, field, b64)
         _cap(len(data), policy.max_file_bytes, field)
         total += len(data)
-        valid.append(
-            ValidFile(file.name, binascii.b2a_base64(data, newline=False).decode(), "base64")
-            if b64
-            else ValidFile(file.name, file.content, "utf-8")
-        )
+        valid.append(ValidFile(file.name, *_carried(file.content, data, b64)))
     _cap(total, policy.max_files_total_bytes, "files", "bytes in all")
     return tuple(valid)
 
@@ -279,20 +289,21 @@ def validate_request(
     ``RequestRejectedError`` naming the field and what is wrong."""
     runtime, version = _runtime(request, runtimes)
     inputs = policy.inputs
-    script = _text(request.script, "script", base64)
+    script = _no_nul(_text(request.script, "script", base64), "script")
     _cap(len(script.encode()), inputs.max_script_bytes, "script")
     stdin = _bytes(request.stdin, "stdin", base64)
     _cap(len(stdin), inputs.max_stdin_bytes, "stdin")
+    stdin_text, stdin_encoding = _carried(request.stdin, stdin, base64)
     expected = request.expected_stdout
     if expected is not None:
-        expected = _text(expected, "expected_stdout", base64)
+        expected = _no_nul(_text(expected, "expected_stdout", base64), "expected_stdout")
         _cap(len(expected.encode()), inputs.max_expected_stdout_bytes, "expected_stdout")
     return ValidatedRequest(
         script=script,
         language=request.language,
         language_version=version,
-        stdin=binascii.b2a_base64(stdin, newline=False).decode() if base64 else request.stdin,
-        stdin_encoding="base64" if base64 else "utf-8",
+        stdin=stdin_text,
+        stdin_encoding=stdin_encoding,
         limits=policy.limits.resolve(request.language, request.limits),
         args=_args(request.args, inputs),
         files=_files(request, inputs, runtime.script_file, base64),
