@@ -95,9 +95,9 @@ async def test_the_sandbox_span_carries_the_requested_limits(user: ApiUser) -> N
         STACK.jaeger_query, result["trace_id"], until=lambda t: "sandbox.run" in t.names()
     )
     run = trace.one("sandbox.run")
-    assert run.tag("sandbox.cpu_time_s") == 3
-    assert run.tag("sandbox.max_processes") == 16
-    assert run.tag("sandbox.max_output_bytes") == 8 * 1024
+    assert run.tag("sandbox.limits.cpu_time_s") == 3
+    assert run.tag("sandbox.limits.max_processes") == 16
+    assert run.tag("sandbox.limits.max_output_bytes") == 8 * 1024
 
 
 # -- args and files --------------------------------------------------------------------------

@@ -9,6 +9,9 @@ import shutil
 import time
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from integr8scode_coordinator.sandbox import SandboxLimits, SandboxRequest, SandboxResult, WorkFile
 from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
@@ -137,3 +140,27 @@ async def test_output_is_truncated_at_the_requested_size_and_flagged(
     assert result.outcome == "completed", result
     assert (result.stdout, result.stdout_truncated) == ("z" * 2048, True)
     assert result.error == "output truncated at 2 KiB"
+
+
+async def test_the_run_span_carries_every_limit_and_how_many_args_and_files(
+    runner: BubblewrapRunner,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = BubblewrapRunner(runner.config, runner.cgroups, tracer_provider=provider)
+    limits = SandboxLimits(5, 64, cpu_time_s=2, max_processes=8, max_output_bytes=4096)
+    request = SandboxRequest(
+        "exec-span", "python", "", "print(1)", "", limits, ("a", "b"), (WorkFile("f", b""),)
+    )
+    await traced.run(request, asyncio.Event())
+    [span] = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    expected = {
+        "sandbox.limits.cpu_time_s": 2,
+        "sandbox.limits.max_processes": 8,
+        "sandbox.limits.max_output_bytes": 4096,
+        "sandbox.args": 2,
+        "sandbox.files": 1,
+    }
+    assert {key: attributes.get(key) for key in expected} == expected
