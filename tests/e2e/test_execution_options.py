@@ -73,8 +73,14 @@ async def test_cpu_time_limit_stops_a_busy_loop(user: ApiUser) -> None:
 
 
 async def test_process_limit_is_hit(user: ApiUser) -> None:
-    script = "for i in $(seq 1 20); do sleep 3 & done; wait"
-    result = await user.run(script, "bash", limits={"max_processes": 4})
+    script = (
+        "import os, time\n"
+        "for _ in range(20):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(3)\n"
+        "        os._exit(0)\n"
+    )
+    result = await user.run(script, limits={"max_processes": 4})
     assert result["status"] == "failed", result
     assert result["error"] == "process limit of 4 reached"
 

@@ -26,6 +26,11 @@ def runner() -> BubblewrapRunner:
     return BubblewrapRunner.detect()
 
 
+@pytest.fixture(scope="module")
+def rlimits_only() -> BubblewrapRunner:
+    return BubblewrapRunner.detect(use_cgroups=False)
+
+
 async def run(
     runner: BubblewrapRunner,
     script: str,
@@ -124,10 +129,21 @@ async def test_cpu_time_limit_kills_a_busy_loop_before_the_wall_clock(
     assert result.wall_time_ms < 5000
 
 
-async def test_process_limit_is_hit(runner: BubblewrapRunner) -> None:
+FORK_TWENTY = (
+    "import os, time\n"
+    "for _ in range(20):\n"
+    "    if os.fork() == 0:\n"
+    "        time.sleep(3)\n"
+    "        os._exit(0)\n"
+)
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["host", "rlimits-only"])
+async def test_process_limit_is_hit(
+    runner: BubblewrapRunner, rlimits_only: BubblewrapRunner, cgroups: bool
+) -> None:
     limits = SandboxLimits(timeout_s=10, memory_mb=128, max_processes=4)
-    script = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done; wait"
-    result = await run(runner, script, "bash", limits=limits)
+    result = await run(runner if cgroups else rlimits_only, FORK_TWENTY, limits=limits)
     assert result.outcome == "failed", result
     assert result.error == "process limit of 4 reached"
 
