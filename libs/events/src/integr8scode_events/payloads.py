@@ -13,8 +13,31 @@ class _Payload(BaseModel):
 
 
 class ExecutionLimits(_Payload):
+    """Limits of one run. The three added later are optional: an event without them runs
+    under the coordinator's defaults (CPU time = ``timeout_s``, as before they existed)."""
+
     timeout_s: float = Field(gt=0, description="Wall-clock limit of the run.")
     memory_mb: int = Field(gt=0, description="Memory limit of the run.")
+    cpu_time_s: float | None = Field(
+        default=None, gt=0, description="CPU time of the whole run; None: ``timeout_s``."
+    )
+    max_processes: int | None = Field(
+        default=None, gt=0, description="Processes and threads at once; None: the default."
+    )
+    max_output_kb: int | None = Field(
+        default=None, gt=0, description="Kept per output stream, in KiB; None: the default."
+    )
+
+
+Encoding = Literal["utf-8", "base64"]
+
+
+class ExecutionFile(_Payload):
+    """An extra file written in the run's working directory before the program starts."""
+
+    name: str = Field(description="Relative path under the working directory.")
+    content: str = Field(description="The file's content, as ``encoding`` says.")
+    encoding: Encoding = "utf-8"
 
 
 class ResourceUsage(_Payload):
@@ -34,11 +57,22 @@ class OutputSummary(_Payload):
 
 
 class ExecutionRequestedPayload(_Payload):
+    """What to run. Fields after ``limits`` came later, each with a default, so an event
+    without them still decodes and runs as before."""
+
     script: str
     language: str
     language_version: str
     stdin: str = ""
     limits: ExecutionLimits
+    stdin_encoding: Encoding = Field(
+        default="utf-8", description="``base64`` when ``stdin`` carries bytes in base64."
+    )
+    args: tuple[str, ...] = Field(default=(), description="Command-line arguments.")
+    files: tuple[ExecutionFile, ...] = Field(default=(), description="Extra files.")
+    expected_stdout: str | None = Field(
+        default=None, description="When set, the result carries a verdict against it."
+    )
 
 
 class ExecutionCancelRequestedPayload(_Payload):

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import secrets
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from integr8scode_api.domain.executions import ExecutionPolicy
+from integr8scode_api.domain.execution_limits import (
+    LanguageLimits,
+    LimitPolicy,
+    LimitTable,
+    ResolvedLimits,
+)
+from integr8scode_api.domain.execution_request import ExecutionPolicy, InputPolicy
 from integr8scode_api.domain.notifications import NotificationPolicy
 from integr8scode_api.domain.rate_limit import Algorithm, RateLimitRule, Scope
 from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
@@ -163,16 +169,37 @@ class RateLimitSettings(BaseSettings):
 
 
 class ExecutionSettings(BaseSettings):
-    """What ``POST /execute`` accepts. Env prefix ``API_EXECUTION_``."""
+    """What ``POST /execute`` accepts. Env prefix ``API_EXECUTION_``. Sizes are bytes after
+    base64 decoding; the limit maximums should not exceed the coordinator's
+    (``COORDINATOR_MAX_*``), which refuses a request above its own."""
 
     model_config = SettingsConfigDict(env_prefix="API_EXECUTION_", extra="ignore")
 
     max_script_bytes: int = Field(default=65_536, ge=1)
     max_stdin_bytes: int = Field(default=65_536, ge=0)
+    max_args: int = Field(default=64, ge=0, description="Command-line arguments per request.")
+    max_arg_bytes: int = Field(default=4096, ge=1, description="Size of one argument.")
+    max_files: int = Field(default=16, ge=0, le=64, description="Extra files per request.")
+    max_file_bytes: int = Field(default=65_536, ge=0, description="Size of one extra file.")
+    max_files_total_bytes: int = Field(
+        default=262_144, ge=0, description="Size of all extra files together."
+    )
+    max_expected_stdout_bytes: int = Field(default=65_536, ge=0)
     max_timeout_s: float = Field(default=30.0, gt=0)
     max_memory_mb: int = Field(default=512, ge=16)
+    max_cpu_time_s: float = Field(default=30.0, gt=0)
+    max_processes: int = Field(default=128, ge=1)
+    max_output_kb: int = Field(default=1024, ge=1)
     default_timeout_s: float = Field(default=10.0, gt=0)
     default_memory_mb: int = Field(default=128, ge=16)
+    default_cpu_time_s: float = Field(default=10.0, gt=0)
+    default_processes: int = Field(default=64, ge=1)
+    default_output_kb: int = Field(default=1024, ge=1)
+    language_limits: dict[str, LanguageLimits] = Field(
+        default_factory=dict,
+        description='A language\'s own defaults and maximums, JSON: {"java": {"defaults": '
+        '{"memory_mb": 256}, "maximums": {"memory_mb": 1024}}}; the rest is the platform\'s.',
+    )
     status_consumer_group: str = Field(
         default="integr8scode-backend-status",
         description="Consumer group applying lifecycle events to executions.",
@@ -183,14 +210,47 @@ class ExecutionSettings(BaseSettings):
         description="How often requests the broker didn't confirm in time are re-published.",
     )
 
+    @model_validator(mode="after")
+    def _defaults_within_maximums(self) -> ExecutionSettings:
+        problems = self.limit_policy().problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def limit_policy(self) -> LimitPolicy:
+        return LimitPolicy(
+            base=LimitTable(
+                defaults=ResolvedLimits(
+                    timeout_s=self.default_timeout_s,
+                    memory_mb=self.default_memory_mb,
+                    cpu_time_s=self.default_cpu_time_s,
+                    max_processes=self.default_processes,
+                    max_output_kb=self.default_output_kb,
+                ),
+                maximums=ResolvedLimits(
+                    timeout_s=self.max_timeout_s,
+                    memory_mb=self.max_memory_mb,
+                    cpu_time_s=self.max_cpu_time_s,
+                    max_processes=self.max_processes,
+                    max_output_kb=self.max_output_kb,
+                ),
+            ),
+            languages=dict(self.language_limits),
+        )
+
     def policy(self) -> ExecutionPolicy:
         return ExecutionPolicy(
-            max_script_bytes=self.max_script_bytes,
-            max_stdin_bytes=self.max_stdin_bytes,
-            max_timeout_s=self.max_timeout_s,
-            max_memory_mb=self.max_memory_mb,
-            default_timeout_s=self.default_timeout_s,
-            default_memory_mb=self.default_memory_mb,
+            inputs=InputPolicy(
+                max_script_bytes=self.max_script_bytes,
+                max_stdin_bytes=self.max_stdin_bytes,
+                max_args=self.max_args,
+                max_arg_bytes=self.max_arg_bytes,
+                max_files=self.max_files,
+                max_file_bytes=self.max_file_bytes,
+                max_files_total_bytes=self.max_files_total_bytes,
+                max_expected_stdout_bytes=self.max_expected_stdout_bytes,
+            ),
+            limits=self.limit_policy(),
         )
 
 

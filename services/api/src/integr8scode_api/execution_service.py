@@ -17,28 +17,30 @@ from integr8scode_api.domain.errors import (
     NotFoundError,
     ValidationFailedError,
 )
+from integr8scode_api.domain.execution_limits import RequestRejectedError
 from integr8scode_api.domain.execution_ports import (
     CoordinatorReadModel,
     ExecutionStore,
     Publisher,
     StatusFeed,
 )
+from integr8scode_api.domain.execution_request import (
+    ExecuteRequest,
+    ExecutionPolicy,
+    ValidatedRequest,
+    validate_request,
+)
 from integr8scode_api.domain.executions import (
     CancelAccepted,
     ExecuteAccepted,
-    ExecuteRequest,
     ExecutionPage,
-    ExecutionPolicy,
     ExecutionStatus,
     ExecutionView,
     NewExecution,
-    RequestRejectedError,
-    Runtime,
+    RuntimeInfo,
     StatusChange,
     StoredExecution,
     Submission,
-    ValidatedRequest,
-    validate_request,
     view_of,
 )
 from integr8scode_api.domain.users import Role, User
@@ -53,6 +55,7 @@ from integr8scode_events import (
 )
 from integr8scode_events.payloads import (
     ExecutionCancelRequestedPayload,
+    ExecutionFile,
     ExecutionLimits,
     ExecutionRequestedPayload,
 )
@@ -75,6 +78,20 @@ def request_fingerprint(valid: ValidatedRequest) -> str:
             valid.script,
             valid.stdin,
             valid.limits.model_dump(mode="json"),
+            # Issue 14's fields, only when used: a request without them keeps its fingerprint.
+            *(
+                [
+                    valid.stdin_encoding,
+                    list(valid.args),
+                    [[f.name, f.content, f.encoding] for f in valid.files],
+                    valid.expected_stdout,
+                ]
+                if valid.args
+                or valid.files
+                or valid.expected_stdout is not None
+                or valid.stdin_encoding != "utf-8"
+                else []
+            ),
         ],
         separators=(",", ":"),
         sort_keys=True,
@@ -112,8 +129,12 @@ class ExecutionService:
         self._producer = producer
         self._clock = clock
 
-    async def runtimes(self) -> list[Runtime]:
-        return await self._views.runtimes()
+    async def runtimes(self) -> list[RuntimeInfo]:
+        """Each language with its versions and its limits' defaults and maximums."""
+        return [
+            RuntimeInfo(**r.model_dump(), limits=self._policy.limits.table(r.language))
+            for r in await self._views.runtimes()
+        ]
 
     async def execute(
         self,
@@ -122,6 +143,7 @@ class ExecutionService:
         *,
         idempotency_key: str | None,
         client_address: str | None,
+        base64: bool = False,
     ) -> ExecuteAccepted:
         """Store the execution as queued and publish the request; 202 once the broker
         acknowledged it, or once it is in the submission outbox.
@@ -146,7 +168,9 @@ class ExecutionService:
             }
         )
         try:
-            valid = validate_request(request, await self._views.runtimes(), self._policy)
+            valid = validate_request(
+                request, await self._views.runtimes(), self._policy, base64=base64
+            )
         except RequestRejectedError as exc:
             raise ValidationFailedError(str(exc)) from exc
         execution_id = str(uuid.uuid4())
@@ -215,9 +239,14 @@ class ExecutionService:
                 language=valid.language,
                 language_version=valid.language_version,
                 stdin=valid.stdin,
-                limits=ExecutionLimits(
-                    timeout_s=valid.limits.timeout_s, memory_mb=valid.limits.memory_mb
+                stdin_encoding=valid.stdin_encoding,
+                limits=ExecutionLimits(**valid.limits.model_dump()),
+                args=valid.args,
+                files=tuple(
+                    ExecutionFile(name=f.name, content=f.content, encoding=f.encoding)
+                    for f in valid.files
                 ),
+                expected_stdout=valid.expected_stdout,
             ),
         )
 
@@ -286,7 +315,7 @@ class ExecutionService:
             confirmed += 1
         return confirmed
 
-    async def get(self, user: User, execution_id: str) -> ExecutionView:
+    async def get(self, user: User, execution_id: str, *, base64: bool = False) -> ExecutionView:
         stored = await self._owned(user, execution_id)
         status = stored.status
         result = await self._views.result(execution_id) if status.terminal else None
@@ -295,7 +324,7 @@ class ExecutionService:
             if status is ExecutionStatus.QUEUED
             else None
         )
-        return view_of(stored, result, position)
+        return view_of(stored, result, position, as_base64=base64)
 
     async def list(self, user: User, limit: int, offset: int) -> ExecutionPage:
         found, total = await self._executions.list_for_user(user.id, limit, offset)

@@ -4,6 +4,7 @@ coordinator's read model, and the status feed on Redis."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,10 @@ from integr8scode_api.adapters.coordinator_views import CoordinatorViews
 from integr8scode_api.adapters.mongo_executions import OUTBOX_COLLECTION, MongoExecutions
 from integr8scode_api.adapters.redis_status_feed import RedisStatusFeed
 from integr8scode_api.domain.errors import DependencyUnavailableError
+from integr8scode_api.domain.execution_limits import ResolvedLimits
 from integr8scode_api.domain.executions import (
     ExecutionResult,
     ExecutionStatus,
-    Limits,
     NewExecution,
     ResourceUsageView,
     Runtime,
@@ -61,7 +62,9 @@ def _new(
         language="python",
         language_version="3.12",
         script_length=11,
-        limits=Limits(timeout_s=5, memory_mb=128),
+        limits=ResolvedLimits(
+            timeout_s=5, memory_mb=128, cpu_time_s=5, max_processes=64, max_output_kb=1024
+        ),
         created_at=at,
         trace_id="ab" * 16,
         idempotency_key=key,
@@ -85,7 +88,13 @@ async def test_a_new_execution_is_stored_in_the_documented_shape(live: LiveStack
     plain = await _doc(live, "e1")
     assert set(plain) == BASE_FIELDS
     assert plain["status"] == "queued"
-    assert plain["limits"] == {"timeout_s": 5.0, "memory_mb": 128}
+    assert plain["limits"] == {
+        "timeout_s": 5.0,
+        "memory_mb": 128,
+        "cpu_time_s": 5.0,
+        "max_processes": 64,
+        "max_output_kb": 1024,
+    }
     assert plain["correlation_id"] == "e1"
     assert plain["idempotency_key"] is None
     assert [c["status"] for c in plain["status_history"]] == ["queued"]
@@ -264,6 +273,40 @@ async def test_the_coordinators_read_model(live: LiveStack) -> None:
     assert await views.queue_position("q0") == 0
     assert await views.queue_position("q2") == 2
     assert await views.queue_position("gone") is None
+
+
+async def test_the_read_model_gives_raw_output_verdict_and_script_file(live: LiveStack) -> None:
+    """Issue 14: what the coordinator adds to ``runtimes`` and ``execution_results``, read
+    back through the real driver (the raw output is BSON binary)."""
+    db = live.mongo[live.database]
+    await db["runtimes"].insert_one(
+        {
+            "language": "python",
+            "versions": ["3.11"],
+            "default_version": "3.11",
+            "script_file": "main.py",
+        }
+    )
+    raw = bytes(range(256))
+    await db["execution_results"].insert_one(
+        {
+            "_id": "e-bin",
+            # As the coordinator stores it: the store refuses a NUL in a string.
+            "stdout": raw.decode(errors="replace").replace("\0", "\ufffd"),
+            "stdout_raw": raw,
+            "stderr": "",
+            "verdict": "accepted",
+        }
+    )
+    views = CoordinatorViews(db)
+    [runtime] = await views.runtimes()
+    assert runtime.script_file == "main.py"
+    result = await views.result("e-bin")
+    assert result is not None
+    assert (result.stdout_raw, result.stderr_raw, result.verdict) == (raw, None, "accepted")
+    stdout, stderr = result.output_base64()
+    assert base64.b64decode(stdout or "") == raw
+    assert stderr == ""
 
 
 async def test_the_status_feed_carries_changes_and_skips_what_it_cannot_read(

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from integr8scode_api.config import (
     DEFAULT_ADMIN_PASSWORD,
     AuthSettings,
+    ExecutionSettings,
     InsecureConfigError,
     Settings,
 )
@@ -63,3 +64,29 @@ def test_secrets_do_not_show_in_the_settings_repr() -> None:
     auth = AuthSettings.model_validate({"jwt_secret": "x" * 40})
     assert "x" * 40 not in repr(auth)
     assert DEFAULT_ADMIN_PASSWORD not in repr(auth)
+
+
+def test_execution_limits_and_language_overrides_read_the_documented_env_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("API_EXECUTION_DEFAULT_CPU_TIME_S", "3")
+    monkeypatch.setenv("API_EXECUTION_MAX_PROCESSES", "100")
+    monkeypatch.setenv("API_EXECUTION_DEFAULT_OUTPUT_KB", "256")
+    monkeypatch.setenv("API_EXECUTION_MAX_FILES", "4")
+    monkeypatch.setenv(
+        "API_EXECUTION_LANGUAGE_LIMITS",
+        '{"javascript": {"defaults": {"memory_mb": 256}, "maximums": {"memory_mb": 1024}}}',
+    )
+    policy = ExecutionSettings().policy()
+    assert policy.inputs.max_files == 4
+    base = policy.limits.table("python")
+    assert (base.defaults.cpu_time_s, base.defaults.max_output_kb) == (3, 256)
+    assert base.maximums.max_processes == 100
+    js = policy.limits.table("javascript")
+    assert (js.defaults.memory_mb, js.maximums.memory_mb, js.defaults.timeout_s) == (256, 1024, 10)
+
+
+def test_a_default_limit_above_its_maximum_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_EXECUTION_DEFAULT_PROCESSES", "200")
+    with pytest.raises(ValidationError, match="default max_processes 200 is above its maximum"):
+        ExecutionSettings()

@@ -5,6 +5,7 @@ through the HTTP edge with fakes behind the execution Protocols."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -22,11 +23,15 @@ from opentelemetry.trace import INVALID_SPAN, SpanContext
 
 from integr8scode_api.app import build_app
 from integr8scode_api.domain.errors import DependencyUnavailableError
-from integr8scode_api.domain.executions import (
+from integr8scode_api.domain.execution_limits import LimitPolicy, LimitTable, ResolvedLimits
+from integr8scode_api.domain.execution_request import (
     ExecutionPolicy,
+    InputPolicy,
+    ValidatedRequest,
+)
+from integr8scode_api.domain.executions import (
     ExecutionResult,
     ExecutionStatus,
-    Limits,
     NewExecution,
     OutboxEntry,
     ResourceUsageView,
@@ -34,7 +39,6 @@ from integr8scode_api.domain.executions import (
     StatusChange,
     StoredExecution,
     Submission,
-    ValidatedRequest,
 )
 from integr8scode_api.domain.users import Role, User
 from integr8scode_api.execution_service import (
@@ -65,7 +69,25 @@ EXECUTE = "/api/v1/execute"
 BODY = {"script": "print('hi')", "language": "python"}
 SUBMIT_TIMEOUT_S = 5.0  # a pending first request is stale after twice this
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-DEFAULT_LIMITS = Limits(timeout_s=5, memory_mb=128)
+DEFAULT_LIMITS = ResolvedLimits(
+    timeout_s=5, memory_mb=128, cpu_time_s=5, max_processes=32, max_output_kb=64
+)
+MAX_LIMITS = ResolvedLimits(
+    timeout_s=10, memory_mb=256, cpu_time_s=10, max_processes=64, max_output_kb=1024
+)
+POLICY = ExecutionPolicy(
+    inputs=InputPolicy(
+        max_script_bytes=1000,
+        max_stdin_bytes=1000,
+        max_args=3,
+        max_arg_bytes=10,
+        max_files=2,
+        max_file_bytes=100,
+        max_files_total_bytes=150,
+        max_expected_stdout_bytes=100,
+    ),
+    limits=LimitPolicy(base=LimitTable(defaults=DEFAULT_LIMITS, maximums=MAX_LIMITS)),
+)
 
 
 class Clock:
@@ -197,7 +219,14 @@ class FakeReadModel:
     positions: dict[str, int] = field(default_factory=dict)
 
     async def runtimes(self) -> list[Runtime]:
-        return [Runtime(language="python", versions=["3.11", "3.12"], default_version="3.12")]
+        return [
+            Runtime(
+                language="python",
+                versions=["3.11", "3.12"],
+                default_version="3.12",
+                script_file="main.py",
+            )
+        ]
 
     async def result(self, execution_id: str) -> ExecutionResult | None:
         return self.results.get(execution_id)
@@ -293,14 +322,7 @@ def ex(harness: Harness) -> Executions:
         views=views,
         publisher=publisher,
         feed=feed,
-        policy=ExecutionPolicy(
-            max_script_bytes=1000,
-            max_stdin_bytes=1000,
-            max_timeout_s=10,
-            max_memory_mb=256,
-            default_timeout_s=5,
-            default_memory_mb=128,
-        ),
+        policy=POLICY,
         producer=ProducerInfo(service="integr8scode-api", version="test"),
         submit_timeout_s=SUBMIT_TIMEOUT_S,
         clock=clock,
@@ -336,12 +358,15 @@ def test_a_request_is_stored_queued_and_published(ex: Executions) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"script": "x", "language": "cobol"}, "unknown language 'cobol'; available: python"),
+        (
+            {"script": "x", "language": "cobol"},
+            "language: unknown language 'cobol'; available: python",
+        ),
         ({"script": "x", "language": "python", "language_version": "2.7"}, "'2.7' is not"),
-        ({"script": "x" * 1001, "language": "python"}, "the maximum is 1000 bytes"),
+        ({"script": "x" * 1001, "language": "python"}, "script: 1001 bytes; the maximum is 1000"),
         (
             {"script": "x", "language": "python", "limits": {"timeout_s": 60, "memory_mb": 64}},
-            "limits.timeout_s 60.0 is above the maximum 10",
+            "limits.timeout_s: 60 is above the maximum 10 for python",
         ),
     ],
 )
@@ -761,3 +786,134 @@ async def test_a_status_the_feed_cannot_carry_is_still_applied(ex: Executions) -
     stored = ex.store.executions[execution_id]
     assert (stored.status, stored.error) == (ExecutionStatus.CANCELLED, "cancelled by its owner")
     assert stored.finished_at == T0
+
+
+# --- issue 14: limits, args, files, expected output, base64, runtimes ------------------------
+
+
+def test_only_a_timeout_is_accepted_and_the_event_carries_every_limit(ex: Executions) -> None:
+    response = ex.post(ex.harness.add_user(), {**BODY, "limits": {"timeout_s": 2}})
+    assert response.status_code == 202, response.text
+    [event] = ex.requested()
+    assert event.payload.limits.model_dump() == {**DEFAULT_LIMITS.model_dump(), "timeout_s": 2.0}
+
+
+def test_args_files_and_expected_output_reach_the_event(ex: Executions) -> None:
+    body = {
+        **BODY,
+        "args": ["in.txt", "-v"],
+        "files": [{"name": "in.txt", "content": "3 4\n"}],
+        "expected_stdout": "7",
+    }
+    assert ex.post(ex.harness.add_user(), body).status_code == 202
+    [event] = ex.requested()
+    assert event.payload.args == ("in.txt", "-v")
+    [file] = event.payload.files
+    assert (file.name, file.content, file.encoding) == ("in.txt", "3 4\n", "utf-8")
+    assert event.payload.expected_stdout == "7"
+
+
+@pytest.mark.parametrize(
+    ("extra", "detail"),
+    [
+        (
+            {"limits": {"max_processes": 65}},
+            "limits.max_processes: 65 is above the maximum 64 for python",
+        ),
+        (
+            {"files": [{"name": "../../etc/passwd", "content": "x"}]},
+            "files[0].name: '../../etc/passwd' leaves the working directory (..)",
+        ),
+        (
+            {"files": [{"name": "main.py", "content": "x"}]},
+            "files[0].name: 'main.py' clashes with the script's own file 'main.py'",
+        ),
+        ({"args": ["a\u0000b"]}, "args[0]: contains a NUL character"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(
+    ex: Executions, extra: dict[str, Any], detail: str
+) -> None:
+    response = ex.post(ex.harness.add_user(), {**BODY, **extra})
+    assert response.status_code == 422
+    assert response.json()["detail"] == detail
+    assert ex.store.executions == {}
+
+
+def _post_base64(ex: Executions, user: User, body: dict[str, Any]) -> httpx.Response:
+    response: httpx.Response = ex.client.post(
+        EXECUTE, params={"base64": "true"}, json=body, headers=ex.harness.bearer(user)
+    )
+    return response
+
+
+def test_base64_inputs_are_accepted_and_sent_as_base64(ex: Executions) -> None:
+    body = {
+        "language": "python",
+        "script": base64.b64encode(b"print(1)").decode(),
+        "stdin": base64.b64encode(bytes([0, 255])).decode(),
+        "files": [{"name": "blob", "content": base64.b64encode(bytes(range(50))).decode()}],
+    }
+    assert _post_base64(ex, ex.harness.add_user(), body).status_code == 202
+    [event] = ex.requested()
+    assert event.payload.script == "print(1)"
+    assert (event.payload.stdin, event.payload.stdin_encoding) == ("AP8=", "base64")
+    assert base64.b64decode(event.payload.files[0].content) == bytes(range(50))
+
+
+def test_invalid_base64_is_422(ex: Executions) -> None:
+    response = _post_base64(ex, ex.harness.add_user(), {"language": "python", "script": "pr!nt"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("script: not valid base64")
+    assert ex.publisher.attempts == 0
+
+
+def test_get_gives_the_verdict_and_base64_output_when_asked(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    execution_id = ex.post(user, {**BODY, "expected_stdout": "x"}).json()["execution_id"]
+    ex.store.move(execution_id, ExecutionStatus.COMPLETED, T0, exit_code=0)
+    raw = bytes(range(256))
+    ex.views.results[execution_id] = ExecutionResult(
+        stdout=raw.decode(errors="replace"), stdout_raw=raw, stderr="", verdict="wrong_answer"
+    )
+    url = f"/api/v1/executions/{execution_id}"
+    plain = ex.client.get(url, headers=ex.harness.bearer(user)).json()
+    assert (plain["verdict"], plain["encoding"]) == ("wrong_answer", "utf-8")
+    encoded = ex.client.get(url, params={"base64": "true"}, headers=ex.harness.bearer(user))
+    assert encoded.json()["encoding"] == "base64"
+    assert base64.b64decode(encoded.json()["stdout"]) == raw
+    assert encoded.json()["stderr"] == ""
+
+
+def test_runtimes_tell_each_limits_default_and_maximum(ex: Executions) -> None:
+    [runtime] = ex.client.get(
+        "/api/v1/runtimes", headers=ex.harness.bearer(ex.harness.add_user())
+    ).json()
+    assert runtime["script_file"] == "main.py"
+    assert runtime["limits"] == {
+        "defaults": DEFAULT_LIMITS.model_dump(),
+        "maximums": MAX_LIMITS.model_dump(),
+    }
+
+
+def test_the_openapi_documents_the_new_fields_and_the_base64_flag(ex: Executions) -> None:
+    spec = ex.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in ("timeout_s", "memory_mb", "cpu_time_s", "max_processes", "max_output_kb"):
+        assert schemas["Limits"]["properties"][name]["description"]
+    request = schemas["ExecuteRequest"]["properties"]
+    assert {"args", "files", "expected_stdout"} <= set(request)
+    assert schemas["ExecuteRequest"]["examples"]
+    post = spec["paths"]["/api/v1/execute"]["post"]
+    get = spec["paths"]["/api/v1/executions/{execution_id}"]["get"]
+    for operation in (post, get):
+        assert "base64" in {p["name"] for p in operation["parameters"]}
+    assert "verdict" in schemas["ExecutionView"]["properties"]
+    assert "limits" in schemas["RuntimeInfo"]["properties"]
+
+
+def test_args_change_the_idempotency_fingerprint(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    assert ex.post(user, {**BODY, "args": ["a"]}, key="k-args").status_code == 202
+    again = ex.post(user, {**BODY, "args": ["b"]}, key="k-args")
+    assert again.status_code == 422

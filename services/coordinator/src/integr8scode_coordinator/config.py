@@ -37,7 +37,17 @@ class Settings(BaseSettings):
     local_capacity: int = Field(default=4, ge=1, description="Runs at once in this instance.")
     max_timeout_s: float = Field(default=30.0, gt=0)
     max_memory_mb: int = Field(default=512, ge=16)
-    max_output_bytes: int = Field(default=1_048_576, ge=1024, description="Per stream.")
+    max_output_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Output kept per stream: the maximum a request's max_output_kb may ask "
+        "for, and the default when it names none.",
+    )
+    max_cpu_time_s: float = Field(default=30.0, gt=0, description="Most CPU a request may ask.")
+    max_processes: int = Field(default=128, ge=1, description="Most processes a request may ask.")
+    default_processes: int = Field(
+        default=64, ge=1, description="Process limit of a request that names none."
+    )
     lease_s: float = Field(default=15.0, gt=1, description="Run lease; renewed every third.")
     store_retry_s: float = Field(
         default=30.0,

@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from integr8scode_coordinator.domain import outcomes
+from integr8scode_coordinator.domain import inputs, outcomes
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.ports import Publisher, ResultStore, SagaStore, SlotPool
 from integr8scode_coordinator.domain.saga import (
@@ -38,6 +38,9 @@ from integr8scode_coordinator.sandbox import (
     SandboxRequest,
     SandboxResult,
     SandboxRunner,
+    WorkFile,
+    args_problem,
+    files_problem,
 )
 from integr8scode_events import (
     EventEnvelope,
@@ -66,16 +69,32 @@ def _platform_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
+def _raw_output(result: SandboxResult) -> dict[str, bytes]:
+    """The kept bytes of a stream whose text reading is not exact (not UTF-8, or a character
+    cut by the cap), for clients that ask for output in base64; text output needs no copy."""
+    raw: dict[str, bytes] = {}
+    for name, text, data in (
+        ("stdout_raw", result.stdout, result.stdout_bytes),
+        ("stderr_raw", result.stderr, result.stderr_bytes),
+    ):
+        if data and inputs.storable_text(text).encode() != data:
+            raw[name] = data
+    return raw
+
+
 @dataclass(frozen=True)
 class RunPolicy:
     """Limits the coordinator enforces whatever a request asks for."""
 
     max_timeout_s: float
     max_memory_mb: int
-    max_output_bytes: int
+    max_output_bytes: int  # per stream; also the default when a request names none
     lease: timedelta
     per_user: int
     store_retry_s: float = 30.0  # how long a finished run waits for the store to come back
+    max_cpu_time_s: float = 30.0
+    max_processes: int = 128
+    default_processes: int = 64  # when a request names none
 
 
 class ExecutionSaga:
@@ -106,8 +125,9 @@ class ExecutionSaga:
 
     async def accept(self, request: ExecutionRequest) -> bool:
         """Validate and queue; True if a new saga was queued (False: redelivery or rejected)."""
+        request, unstorable = request.storable()
         with self._step(request.execution_id, SagaStep.VALIDATE) as span:
-            problem = self.validate(request)
+            problem = unstorable or self.validate(request)
             if problem is not None:
                 span.set_attribute("saga.rejected", problem)
         saga = Saga(
@@ -156,7 +176,36 @@ class ExecutionSaga:
             return (
                 f"memory_mb {request.memory_mb} is above the maximum {self._policy.max_memory_mb}"
             )
+        return self._limits_problem(request) or self._inputs_problem(request, runtime.script_file)
+
+    def _limits_problem(self, request: ExecutionRequest) -> str | None:
+        policy = self._policy
+        checks: tuple[tuple[str, float | None, float], ...] = (
+            ("cpu_time_s", request.cpu_time_s, policy.max_cpu_time_s),
+            ("max_processes", request.max_processes, policy.max_processes),
+            ("max_output_kb", request.max_output_kb, policy.max_output_bytes // 1024),
+        )
+        for name, value, maximum in checks:
+            if value is not None and value > maximum:
+                return f"{name} {value:g} is above the maximum {maximum:g}"
         return None
+
+    def _inputs_problem(self, request: ExecutionRequest, script_file: str) -> str | None:
+        """Files, arguments and encodings, checked again here: the API refuses them at its
+        edge, but an event may come from elsewhere (a replay, another producer)."""
+        try:
+            files = self._work_files(request)
+            inputs.decode(request.stdin, request.stdin_encoding, "stdin")
+        except inputs.InvalidInputError as exc:
+            return str(exc)
+        return files_problem(files, script_file) or args_problem(request.args)
+
+    @staticmethod
+    def _work_files(request: ExecutionRequest) -> tuple[WorkFile, ...]:
+        return tuple(
+            WorkFile(f.name, inputs.decode(f.content, f.encoding, f"file {f.name!r}"))
+            for f in request.files
+        )
 
     # -- cancel ------------------------------------------------------------------------------
 
@@ -358,18 +407,24 @@ class ExecutionSaga:
             log.warning("execution.started of %s not published: %s", request.execution_id, exc)
 
     def _sandbox_request(self, request: ExecutionRequest) -> SandboxRequest:
+        """The run as the sandbox takes it; a limit the request leaves out gets the
+        coordinator's default (CPU time: the wall-clock limit, as before limits were split)."""
+        output_kb = request.max_output_kb
         return SandboxRequest(
             execution_id=request.execution_id,
             language=request.language,
             language_version=request.language_version,
             script=request.script,
-            stdin=request.stdin,
+            stdin=inputs.decode(request.stdin, request.stdin_encoding, "stdin"),
             limits=SandboxLimits(
                 timeout_s=request.timeout_s,
                 memory_mb=request.memory_mb,
-                cpu_time_s=request.timeout_s,
-                max_output_bytes=self._policy.max_output_bytes,
+                cpu_time_s=request.cpu_time_s or request.timeout_s,
+                max_processes=request.max_processes or self._policy.default_processes,
+                max_output_bytes=(output_kb * 1024 if output_kb else self._policy.max_output_bytes),
             ),
+            args=request.args,
+            files=self._work_files(request),
         )
 
     def _result_document(self, request: ExecutionRequest, result: SandboxResult) -> dict[str, Any]:
@@ -379,8 +434,9 @@ class ExecutionSaga:
             "status": outcomes.status_of(result).value,
             "exit_code": result.exit_code,
             "signal": result.signal,
-            "stdout": result.stdout,
-            "stderr": result.stderr,
+            # The store can't hold a NUL in a string: the text loses it, ``*_raw`` keeps it.
+            "stdout": inputs.storable_text(result.stdout),
+            "stderr": inputs.storable_text(result.stderr),
             "stdout_truncated": result.stdout_truncated,
             "stderr_truncated": result.stderr_truncated,
             "resource_usage": {
@@ -391,6 +447,22 @@ class ExecutionSaga:
             "error": result.error,
             "runner": self._runner.name,
             "stored_at": datetime.now(UTC),
+            **_raw_output(result),
+            **self._verdict(request, result),
+        }
+
+    @staticmethod
+    def _verdict(request: ExecutionRequest, result: SandboxResult) -> dict[str, str]:
+        if request.expected_stdout is None or result.outcome == "cancelled":
+            return {}
+        return {
+            "verdict": inputs.verdict(
+                request.expected_stdout,
+                stdout=result.stdout,
+                completed=result.outcome == "completed",
+                exit_code=result.exit_code,
+                truncated=result.stdout_truncated,
+            )
         }
 
     def _exclusive_until(self, saga: Saga) -> datetime | None:

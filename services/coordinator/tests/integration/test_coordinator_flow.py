@@ -24,6 +24,7 @@ from integr8scode_events import ExecutionCancelRequested, ExecutionRequested, Pr
 from integr8scode_events.kafka import EventPublisher, KafkaSettings
 from integr8scode_events.payloads import (
     ExecutionCancelRequestedPayload,
+    ExecutionFile,
     ExecutionLimits,
     ExecutionRequestedPayload,
 )
@@ -199,3 +200,75 @@ async def test_a_running_execution_is_cancelled_on_request(
     assert result["status"] == "cancelled"
     assert "not cancelled" not in result["stdout"]
     assert (saga["finished_at"] - saga["started_at"]).total_seconds() < 20
+
+
+async def _request_with(
+    publisher: EventPublisher, user_id: str, version: str, **fields: Any
+) -> str:
+    """An ``execution.requested`` with issue 14's fields, as a producer other than the API
+    (which refuses bad ones at its edge) could send it."""
+    execution_id = f"flow-{uuid.uuid4().hex[:12]}"
+    await publisher.publish(
+        ExecutionRequested(
+            producer=PRODUCER,
+            correlation_id=f"corr-{execution_id}",
+            execution_id=execution_id,
+            user_id=user_id,
+            payload=ExecutionRequestedPayload(
+                script=fields.pop("script", "print(open('in.txt').read())"),
+                language="python",
+                language_version=version,
+                limits=ExecutionLimits(timeout_s=10.0, memory_mb=128),
+                **fields,
+            ),
+        )
+    )
+    return execution_id
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("../../../tmp/escaped", "leaves the working directory"),
+        ("/etc/escaped", "is an absolute path"),
+        ("main.py", "clashes with the script's own file"),
+    ],
+)
+async def test_a_file_name_the_api_would_refuse_is_refused_again_from_an_event(
+    coordinator_db: AsyncDatabase[dict[str, Any]],
+    publisher: EventPublisher,
+    name: str,
+    reason: str,
+) -> None:
+    """Defence in depth (issue 14): an event that never went through the API's edge."""
+    version = (await _versions(coordinator_db))["python"]
+    execution_id = await _request_with(
+        publisher,
+        f"flow-files-{uuid.uuid4().hex[:8]}",
+        version,
+        files=(ExecutionFile(name=name, content="x"),),
+    )
+    saga = (await _sagas(coordinator_db, [execution_id], TERMINAL))[execution_id]
+    assert saga["status"] == "failed"
+    assert reason in saga["error"]
+    assert saga["steps"] == ["validate", "finish:failed"]  # it never ran
+    assert await _results(coordinator_db, [execution_id]) == {}
+
+
+async def test_args_files_and_the_verdict_through_the_running_coordinator(
+    coordinator_db: AsyncDatabase[dict[str, Any]], publisher: EventPublisher
+) -> None:
+    version = (await _versions(coordinator_db))["python"]
+    execution_id = await _request_with(
+        publisher,
+        f"flow-args-{uuid.uuid4().hex[:8]}",
+        version,
+        script="import sys\nprint(open(sys.argv[1]).read().strip(), *sys.argv[2:])",
+        args=("in.txt", "b"),
+        files=(ExecutionFile(name="in.txt", content="YQ==", encoding="base64"),),
+        expected_stdout="a b",
+    )
+    saga = (await _sagas(coordinator_db, [execution_id], TERMINAL))[execution_id]
+    assert saga["status"] == "completed", saga.get("error")
+    result = (await _results(coordinator_db, [execution_id]))[execution_id]
+    assert (result["stdout"], result["verdict"]) == ("a b\n", "accepted")

@@ -8,6 +8,7 @@ database, dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +26,7 @@ from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
 from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.domain import outcomes
 from integr8scode_coordinator.domain.ports import Reservation
-from integr8scode_coordinator.domain.saga import ExecutionRequest, Saga, SagaStatus
+from integr8scode_coordinator.domain.saga import ExecutionRequest, RequestFile, Saga, SagaStatus
 from integr8scode_coordinator.sandbox import SandboxResult
 from integr8scode_events import ExecutionCompleted, ProducerInfo, StoredTraceContext, decode_event
 
@@ -739,3 +740,27 @@ async def test_a_claim_left_by_a_lost_instance_is_cleared_by_requeue(
     assert await sagas.claim_queued("ex-dead-leftover", ME, future) is True
     queued = {q.execution_id for q in await sagas.oldest_queued(10)}
     assert "ex-dead-leftover" not in queued  # claimed: out of the queue
+
+
+async def test_a_request_with_args_files_and_new_limits_reads_back_whole(
+    sagas: MongoSagaStore,
+) -> None:
+    """Issue 14: the new request fields survive Mongo, from the saga and from its queue entry."""
+    saga = _saga("ex-features")
+    saga.request = dataclasses.replace(
+        saga.request,
+        cpu_time_s=1.5,
+        max_processes=8,
+        max_output_kb=4,
+        stdin="AAE=",
+        stdin_encoding="base64",
+        args=("a", "b c"),
+        files=(RequestFile("d/in.txt", "hi"), RequestFile("bin", "AP8=", "base64")),
+        expected_stdout="hi\n",
+    )
+    assert await sagas.create(saga) is True
+    stored = await sagas.get("ex-features")
+    assert stored is not None
+    assert stored.request == saga.request
+    [queued] = await sagas.oldest_queued(limit=10)
+    assert queued.request == saga.request

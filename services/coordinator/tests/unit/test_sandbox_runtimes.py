@@ -176,6 +176,6 @@ def test_runtimes_table_lists_versions_newest_first_and_keeps_the_preferred_defa
         Interpreter("bash", "5.2", "5.2.15", "/usr/bin/bash"),
     ]
     assert runtimes_of(found) == [
-        Runtime("python", ["3.12", "3.11"], default_version="3.11"),
-        Runtime("bash", ["5.2"], default_version="5.2"),
+        Runtime("python", ["3.12", "3.11"], default_version="3.11", script_file="main.py"),
+        Runtime("bash", ["5.2"], default_version="5.2", script_file="main.sh"),
     ]

@@ -56,7 +56,14 @@ def test_occurred_at_stays_a_datetime_and_the_rest_is_json(requested: ExecutionR
     assert doc["event_type"] == "execution.requested"
     assert doc["execution_id"] == requested.execution_id
     assert doc["user_id"] == requested.user_id
-    assert doc["payload"]["limits"] == {"timeout_s": 5.0, "memory_mb": 128}
+    # The limits issue 14 added are optional and stored as null when the event has none.
+    assert doc["payload"]["limits"] == {
+        "timeout_s": 5.0,
+        "memory_mb": 128,
+        "cpu_time_s": None,
+        "max_processes": None,
+        "max_output_kb": None,
+    }
 
 
 @pytest.mark.parametrize("step", [0, 1, 2], ids=["requested", "started", "completed"])

@@ -33,6 +33,7 @@ class CoordinatorViews:
                 language=d["language"],
                 versions=sorted(d.get("versions", [])),
                 default_version=d["default_version"],
+                script_file=d.get("script_file") or None,
             )
             for d in docs
         ]
@@ -55,6 +56,9 @@ class CoordinatorViews:
             stdout_truncated=bool(doc.get("stdout_truncated")),
             stderr_truncated=bool(doc.get("stderr_truncated")),
             resource_usage=ResourceUsageView.model_validate(usage) if usage else None,
+            stdout_raw=_bytes_or_none(doc.get("stdout_raw")),
+            stderr_raw=_bytes_or_none(doc.get("stderr_raw")),
+            verdict=doc.get("verdict"),
         )
 
     async def queue_position(self, execution_id: str) -> int | None:
@@ -69,3 +73,7 @@ class CoordinatorViews:
         except PyMongoError as exc:
             raise DependencyUnavailableError(f"queue unavailable: {exc}") from exc
         return ahead
+
+
+def _bytes_or_none(value: object) -> bytes | None:
+    return bytes(value) if isinstance(value, bytes | bytearray) else None

@@ -5,13 +5,18 @@ No infrastructure here: rules take plain values and raise the project's errors.
 
 from __future__ import annotations
 
+import base64
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
+from integr8scode_api.domain.execution_limits import LimitTable, ResolvedLimits
 from integr8scode_events import StoredTraceContext
+
+Verdict = Literal["accepted", "wrong_answer"]
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -37,95 +42,32 @@ TERMINAL_STATUSES = frozenset(
 )
 
 
-class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    timeout_s: float = Field(gt=0, description="Wall-clock limit in seconds.")
-    memory_mb: int = Field(gt=0, description="Memory limit in MB.")
-
-
-class ExecuteRequest(BaseModel):
-    """Body of ``POST /api/v1/execute``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    script: str = Field(min_length=1, description="The program's source.")
-    language: str = Field(min_length=1, max_length=32, examples=["python"])
-    language_version: str | None = Field(default=None, max_length=32, examples=["3.11"])
-    stdin: str = Field(default="", description="Fed to the program's standard input.")
-    limits: Limits | None = None
-
-
 class ExecuteAccepted(BaseModel):
     execution_id: str
     status: ExecutionStatus
 
 
 class Runtime(BaseModel):
+    """A language as the coordinators registered it."""
+
     language: str
     versions: list[str]
     default_version: str
-
-
-@dataclass(frozen=True)
-class ExecutionPolicy:
-    """What the platform accepts."""
-
-    max_script_bytes: int
-    max_stdin_bytes: int
-    max_timeout_s: float
-    max_memory_mb: int
-    default_timeout_s: float
-    default_memory_mb: int
-
-
-@dataclass(frozen=True)
-class ValidatedRequest:
-    script: str
-    language: str
-    language_version: str
-    stdin: str
-    limits: Limits
-
-
-class RequestRejectedError(ValueError):
-    """Why a request can't be accepted (answered 422)."""
-
-
-def validate_request(
-    request: ExecuteRequest, runtimes: list[Runtime], policy: ExecutionPolicy
-) -> ValidatedRequest:
-    """Resolve the version and limits, or raise ``RequestRejectedError`` saying what is wrong."""
-    known = {r.language: r for r in runtimes}
-    runtime = known.get(request.language)
-    if runtime is None:
-        offered = ", ".join(sorted(known)) or "none yet (no coordinator has registered)"
-        raise RequestRejectedError(f"unknown language {request.language!r}; available: {offered}")
-    version = request.language_version or runtime.default_version
-    if version not in runtime.versions:
-        raise RequestRejectedError(
-            f"{request.language} {version!r} is not available; "
-            f"available: {', '.join(runtime.versions)}"
-        )
-    size = len(request.script.encode())
-    if size > policy.max_script_bytes:
-        raise RequestRejectedError(
-            f"script is {size} bytes; the maximum is {policy.max_script_bytes} bytes"
-        )
-    if len(request.stdin.encode()) > policy.max_stdin_bytes:
-        raise RequestRejectedError(f"stdin is larger than {policy.max_stdin_bytes} bytes")
-    limits = request.limits or Limits(
-        timeout_s=policy.default_timeout_s, memory_mb=policy.default_memory_mb
+    script_file: str | None = Field(
+        default=None,
+        description="The script's own file in the working directory: no extra file may be "
+        "named so.",
+        examples=["main.py"],
     )
-    if limits.timeout_s > policy.max_timeout_s:
-        raise RequestRejectedError(
-            f"limits.timeout_s {limits.timeout_s} is above the maximum {policy.max_timeout_s}"
-        )
-    if limits.memory_mb > policy.max_memory_mb:
-        raise RequestRejectedError(
-            f"limits.memory_mb {limits.memory_mb} is above the maximum {policy.max_memory_mb}"
-        )
-    return ValidatedRequest(request.script, request.language, version, request.stdin, limits)
+
+
+class RuntimeInfo(Runtime):
+    """``GET /api/v1/runtimes``: a language, its versions and its limits."""
+
+    limits: LimitTable = Field(
+        description="The default each limit gets when a request leaves it out, and the most a "
+        "request may ask (422 above it)."
+    )
 
 
 class ResourceUsageView(BaseModel):
@@ -161,6 +103,26 @@ class ExecutionView(BaseModel):
     finished_at: datetime | None = None
     trace_id: str | None = None
     status_history: list[StatusChange] = []
+    verdict: Verdict | None = Field(
+        default=None,
+        description="Only when the request gave `expected_stdout` (absent otherwise): "
+        "`accepted` if the program ran to its end, exited 0 and its whole stdout matched once "
+        "trailing whitespace was trimmed from each line and the end; else `wrong_answer`.",
+    )
+    encoding: Literal["utf-8", "base64"] = Field(
+        default="utf-8",
+        description="`base64` when `?base64=true` was asked: `stdout` and `stderr` are then the "
+        "exact bytes the program wrote (up to the cap), in base64.",
+    )
+
+    # No return annotation on purpose: pydantic would take it as the serialized schema, and
+    # the OpenAPI document would lose every property of the view.
+    @model_serializer(mode="wrap")
+    def _without_absent_verdict(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data: dict[str, Any] = handler(self)
+        if data.get("verdict") is None:
+            data.pop("verdict", None)
+        return data
 
 
 class ExecutionPage(BaseModel):
@@ -195,7 +157,7 @@ class NewExecution:
     language: str
     language_version: str
     script_length: int  # bytes (UTF-8)
-    limits: Limits
+    limits: ResolvedLimits
     created_at: datetime
     trace_id: str | None
     idempotency_key: str | None = None
@@ -234,6 +196,19 @@ class ExecutionResult:
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     resource_usage: ResourceUsageView | None = None
+    # The exact bytes, stored only where the text above is not (not UTF-8, or cut mid-character).
+    stdout_raw: bytes | None = None
+    stderr_raw: bytes | None = None
+    verdict: Verdict | None = None
+
+    def output_base64(self) -> tuple[str | None, str | None]:
+        """stdout and stderr as base64 of the bytes the program wrote (as far as kept)."""
+
+        def encode(text: str | None, raw: bytes | None) -> str | None:
+            data = raw if raw is not None else None if text is None else text.encode()
+            return None if data is None else base64.b64encode(data).decode()
+
+        return encode(self.stdout, self.stdout_raw), encode(self.stderr, self.stderr_raw)
 
 
 @dataclass(frozen=True)
@@ -247,17 +222,23 @@ class OutboxEntry:
 
 
 def view_of(
-    stored: StoredExecution, result: ExecutionResult | None, position: int | None
+    stored: StoredExecution,
+    result: ExecutionResult | None,
+    position: int | None,
+    *,
+    as_base64: bool = False,
 ) -> ExecutionView:
-    """The public view of a stored execution and, once it ended, its full output."""
+    """The public view of a stored execution and, once it ended, its full output (as base64
+    of its bytes with ``as_base64``)."""
     result = result or ExecutionResult()
+    stdout, stderr = result.output_base64() if as_base64 else (result.stdout, result.stderr)
     return ExecutionView(
         execution_id=stored.execution_id,
         status=stored.status,
         language=stored.language,
         language_version=stored.language_version,
-        stdout=result.stdout,
-        stderr=result.stderr,
+        stdout=stdout,
+        stderr=stderr,
         stdout_truncated=result.stdout_truncated,
         stderr_truncated=result.stderr_truncated,
         exit_code=stored.exit_code,
@@ -269,4 +250,6 @@ def view_of(
         finished_at=stored.finished_at,
         trace_id=stored.trace_id,
         status_history=list(stored.status_history),
+        verdict=result.verdict,
+        encoding="base64" if as_base64 else "utf-8",
     )

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from integr8scode_api.dependencies import CurrentUser
+from integr8scode_api.domain.execution_request import ExecuteRequest
 from integr8scode_api.domain.executions import (
     CancelAccepted,
     ExecuteAccepted,
-    ExecuteRequest,
     ExecutionPage,
     ExecutionView,
-    Runtime,
+    RuntimeInfo,
 )
 from integr8scode_api.execution_service import ExecutionService
 from integr8scode_api.routes.pagination import Limit, Offset
@@ -26,6 +26,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"description": "Rate limited; see Retry-After"},
     503: {"description": "A dependency (execution store, broker) is unavailable; try again"},
 }
+Base64Flag = Annotated[
+    bool,
+    Query(
+        alias="base64",
+        description="Binary-safe fields: on POST, `script`, `stdin`, each file's `content` and "
+        "`expected_stdout` are base64 (422 when one isn't); on GET, `stdout` and `stderr` are "
+        "base64 of the exact bytes the program wrote.",
+    ),
+]
 
 
 def build_execution_router(
@@ -37,8 +46,9 @@ def build_execution_router(
     router = APIRouter(prefix="/api/v1", tags=["executions"], responses=_ERRORS)
 
     @router.get("/runtimes", dependencies=[Depends(default_rate_limit)])
-    async def runtimes(user: CurrentUser) -> list[Runtime]:
-        """Languages and versions the coordinators can run."""
+    async def runtimes(user: CurrentUser) -> list[RuntimeInfo]:
+        """Languages and versions the coordinators can run, each with its limits: the default
+        a request that leaves a limit out gets, and the most it may ask."""
         return await service.runtimes()
 
     @router.post(
@@ -51,8 +61,18 @@ def build_execution_router(
                 "the message broker; retry after Retry-After seconds for its outcome"
             },
             422: {
-                "description": "Unknown language or version, oversized script, limits too "
-                "high, or an Idempotency-Key already used for a different request"
+                "description": "Bad input, the field named in `detail`: unknown language or "
+                "version; script, stdin, an argument or a file over its size; too many "
+                "arguments or files; a file name with `..`, an absolute path, a NUL or the "
+                "script's own name; a limit above its maximum; invalid base64 with "
+                "`?base64=true`; or an Idempotency-Key already used for a different request",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "detail": "limits.timeout_s: 60 is above the maximum 30 for python"
+                        }
+                    }
+                },
             },
             503: {"description": "The message broker is unavailable; nothing was queued"},
         },
@@ -64,11 +84,16 @@ def build_execution_router(
         idempotency_key: Annotated[
             str | None, Header(alias="Idempotency-Key", max_length=200)
         ] = None,
+        use_base64: Base64Flag = False,
     ) -> ExecuteAccepted:
         """Queue a script for execution; the same ``Idempotency-Key`` gives the same execution."""
         client = request.client.host if request.client else None
         return await service.execute(
-            user, body, idempotency_key=idempotency_key, client_address=client
+            user,
+            body,
+            idempotency_key=idempotency_key,
+            client_address=client,
+            base64=use_base64,
         )
 
     @router.get("/executions", dependencies=[Depends(default_rate_limit)])
@@ -81,9 +106,11 @@ def build_execution_router(
         return await service.list(user, limit, offset)
 
     @router.get("/executions/{execution_id}", dependencies=[Depends(default_rate_limit)])
-    async def get_execution(execution_id: str, user: CurrentUser) -> ExecutionView:
-        """Status, output, measurements and trace id of one execution."""
-        return await service.get(user, execution_id)
+    async def get_execution(
+        execution_id: str, user: CurrentUser, use_base64: Base64Flag = False
+    ) -> ExecutionView:
+        """Status, output, measurements, verdict and trace id of one execution."""
+        return await service.get(user, execution_id, base64=use_base64)
 
     @router.get(
         "/executions/{execution_id}/events",

@@ -27,6 +27,7 @@ class MongoRuntimeCatalog:
                         "$set": {
                             "language": runtime.language,
                             "default_version": runtime.default_version,
+                            "script_file": runtime.script_file,
                             "runner": runner,
                             "updated_at": now,
                             "updated_by": instance_id,

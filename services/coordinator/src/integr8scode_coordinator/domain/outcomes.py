@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from integr8scode_coordinator.domain.inputs import storable_text
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus, TerminalReason
 from integr8scode_coordinator.sandbox import SandboxResult
 from integr8scode_events import (
@@ -28,8 +29,9 @@ def output_summary(result: SandboxResult) -> OutputSummary:
     return OutputSummary(
         stdout_bytes=len(result.stdout.encode()),
         stderr_bytes=len(result.stderr.encode()),
-        stdout_preview=result.stdout[:PREVIEW_CHARS],
-        stderr_preview=result.stderr[:PREVIEW_CHARS],
+        # Stored with the saga and by the event store: no NUL (``inputs.storable_text``).
+        stdout_preview=storable_text(result.stdout[:PREVIEW_CHARS]),
+        stderr_preview=storable_text(result.stderr[:PREVIEW_CHARS]),
         truncated=result.stdout_truncated or result.stderr_truncated,
     )
 

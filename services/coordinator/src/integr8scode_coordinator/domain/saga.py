@@ -6,10 +6,13 @@ validate → reserve_slot → run → store_result → release; a failure in any
 
 from __future__ import annotations
 
+import base64
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
+from integr8scode_coordinator.domain.inputs import NUL, storable_text
 from integr8scode_events import StoredTraceContext
 
 
@@ -46,8 +49,19 @@ SAGA_NAME = "execution"
 
 
 @dataclass(frozen=True)
+class RequestFile:
+    """An extra file of the run as the request carried it (``encoding``: utf-8 or base64)."""
+
+    name: str
+    content: str
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
 class ExecutionRequest:
-    """What the client asked to run (from ``execution.requested``)."""
+    """What the client asked to run (from ``execution.requested``). Fields after
+    ``memory_mb`` came with issue 14; a saga stored before them reads with their defaults
+    (``None`` limits: the coordinator's defaults)."""
 
     execution_id: str
     user_id: str
@@ -58,6 +72,59 @@ class ExecutionRequest:
     stdin: str
     timeout_s: float
     memory_mb: int
+    cpu_time_s: float | None = None
+    max_processes: int | None = None
+    max_output_kb: int | None = None
+    stdin_encoding: str = "utf-8"
+    args: tuple[str, ...] = ()
+    files: tuple[RequestFile, ...] = ()
+    expected_stdout: str | None = None
+
+    def storable(self) -> tuple[ExecutionRequest, str | None]:
+        """This request as the store can hold it (no NUL character in any string), and why it
+        can't run if a NUL had to go. Stdin and file contents keep their bytes: text with a NUL
+        is carried as base64 instead. A NUL in the script, an argument, a file name or the
+        expected output is replaced, and the request is refused (the API refuses it too)."""
+        problems: list[str] = []
+        changes: dict[str, Any] = {}
+        for name in ("script", "language", "language_version", "expected_stdout"):
+            value = getattr(self, name)
+            if value is not None and NUL in value:
+                problems.append(f"{name} contains a NUL character")
+                changes[name] = storable_text(value)
+        if any(NUL in arg for arg in self.args):
+            problems.append("an argument contains a NUL character")
+            changes["args"] = tuple(storable_text(arg) for arg in self.args)
+        if self.stdin_encoding == "utf-8" and NUL in self.stdin:
+            changes["stdin"], changes["stdin_encoding"] = _base64(self.stdin), "base64"
+        files = tuple(_storable_file(f) for f in self.files)
+        if files != self.files:
+            changes["files"] = files
+        problems += [
+            f"file name {f.name!r} contains a NUL character" for f in self.files if NUL in f.name
+        ]
+        if not changes:
+            return self, None
+        return replace(self, **changes), (problems[0] if problems else None)
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> ExecutionRequest:
+        """The request as ``dataclasses.asdict`` stored it (lists back to tuples)."""
+        fields = dict(doc)
+        fields["args"] = tuple(doc.get("args") or ())
+        fields["files"] = tuple(RequestFile(**f) for f in doc.get("files") or ())
+        return cls(**fields)
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _storable_file(file: RequestFile) -> RequestFile:
+    name, content, encoding = storable_text(file.name), file.content, file.encoding
+    if encoding == "utf-8" and NUL in content:
+        content, encoding = _base64(content), "base64"
+    return RequestFile(name, content, encoding)
 
 
 @dataclass

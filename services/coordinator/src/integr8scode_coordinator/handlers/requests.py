@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from integr8scode_coordinator.domain.ports import SagaStore
-from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
+from integr8scode_coordinator.domain.saga import ExecutionRequest, RequestFile, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga
 from integr8scode_coordinator.scheduler import Scheduler
 from integr8scode_events import ExecutionCancelRequested, ExecutionRequested
@@ -41,6 +41,13 @@ class RequestHandlers:
             stdin=payload.stdin,
             timeout_s=payload.limits.timeout_s,
             memory_mb=payload.limits.memory_mb,
+            cpu_time_s=payload.limits.cpu_time_s,
+            max_processes=payload.limits.max_processes,
+            max_output_kb=payload.limits.max_output_kb,
+            stdin_encoding=payload.stdin_encoding,
+            args=payload.args,
+            files=tuple(RequestFile(f.name, f.content, f.encoding) for f in payload.files),
+            expected_stdout=payload.expected_stdout,
         )
         if await self._saga.accept(request):
             self._scheduler.wake()

@@ -15,7 +15,9 @@ from integr8scode_coordinator.sandbox.model import (
     SandboxResult,
     SandboxRunner,
     SandboxUnavailableError,
+    WorkFile,
 )
+from integr8scode_coordinator.sandbox.work_files import args_problem, files_problem
 
 __all__ = [
     "Outcome",
@@ -25,4 +27,7 @@ __all__ = [
     "SandboxResult",
     "SandboxRunner",
     "SandboxUnavailableError",
+    "WorkFile",
+    "args_problem",
+    "files_problem",
 ]

@@ -55,6 +55,7 @@ from integr8scode_coordinator.sandbox.model import (
 )
 from integr8scode_coordinator.sandbox.process import LAUNCHER_ENV, SandboxProcess
 from integr8scode_coordinator.sandbox.seccomp import SeccompUnavailableError, compile_filter
+from integr8scode_coordinator.sandbox.work_files import args_problem, files_problem
 from integr8scode_telemetry import attributes as a
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,11 @@ class BubblewrapRunner:
                 a.SANDBOX_RUNNER: self.name,
                 a.SANDBOX_TIMEOUT_S: limits.timeout_s,
                 a.SANDBOX_MEMORY_MB: limits.memory_mb,
+                "sandbox.limits.cpu_time_s": limits.cpu_time_s or 0.0,
+                "sandbox.limits.max_processes": limits.max_processes,
+                "sandbox.limits.max_output_bytes": limits.max_output_bytes,
+                "sandbox.args": len(request.args),
+                "sandbox.files": len(request.files),
                 a.EXECUTION_ID: request.execution_id,
                 a.EXECUTION_LANGUAGE: request.language,
                 a.EXECUTION_LANGUAGE_VERSION: request.language_version,
@@ -252,6 +258,11 @@ class BubblewrapRunner:
         if cancel.is_set():
             return _no_run("cancelled", "cancelled before the sandbox started")
         spec, interpreter = resolved
+        # Checked at the API's edge and when the saga was accepted; again here, where a bad
+        # name would become a path (defence in depth: this is the security boundary).
+        refused = files_problem(request.files, spec.file_name) or args_problem(request.args)
+        if refused is not None:
+            return _no_run("failed", f"invalid request: {refused}")
         limits = request.limits
         with self._cgroup(limits) as cgroup:
             argv = build_command(
@@ -262,16 +273,19 @@ class BubblewrapRunner:
                 cgroup_procs=cgroup.procs_files if cgroup else (),
                 pids_cgroup=cgroup is not None and cgroup.pids is not None,
                 memory_cgroup=cgroup is not None and cgroup.memory is not None,
+                work_files=[f.name for f in request.files],
+                args=request.args,
             )
             with SandboxProcess(self.config, limits, cgroup) as watch:
                 try:
-                    stdin, script = request.stdin.encode(), request.script.encode()
+                    stdin = request.stdin
                     files = ChildFiles(
-                        stdin=stdin,
-                        script=script,
+                        stdin=stdin.encode() if isinstance(stdin, str) else stdin,
+                        script=request.script.encode(),
                         passwd=PASSWD,
                         group=GROUP,
                         seccomp=self.config.seccomp,
+                        extra_files=tuple(f.content for f in request.files),
                     )
                     watch.spawn(argv, files)
                 except OSError as exc:

@@ -44,10 +44,12 @@ from integr8scode_coordinator.sandbox.descriptors import (
     SCRIPT_FD,
     SECCOMP_FD,
     STATUS_FD,
+    file_fd,
 )
 from integr8scode_coordinator.sandbox.detect import Interpreter, Mount
 from integr8scode_coordinator.sandbox.languages import WORKDIR, LanguageSpec
 from integr8scode_coordinator.sandbox.model import MIB, SandboxLimits
+from integr8scode_coordinator.sandbox.work_files import parent_dirs
 
 NOBODY = 65534
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -125,10 +127,14 @@ def build_command(
     files: bool = True,
     command: Sequence[str] | None = None,
     seccomp_fd: int | None = SECCOMP_FD,
+    work_files: Sequence[str] = (),
+    args: Sequence[str] = (),
 ) -> list[str]:
     """The whole argv of one run. With ``files`` the child must hold the script, passwd, group
     and status descriptors at ``SCRIPT_FD``, ``PASSWD_FD``, ``GROUP_FD`` and ``STATUS_FD``;
-    with a filter in the config, the filter at ``seccomp_fd``."""
+    with a filter in the config, the filter at ``seccomp_fd``; the content of the extra file
+    ``work_files[i]`` (a name ``work_files.files_problem`` accepted) at ``file_fd(i)``.
+    ``args`` follow the script's path on the program's command line."""
     c = config
     tmpfs = str(limits.tmpfs_size_mb * MIB)
     argv: list[str] = []
@@ -174,6 +180,10 @@ def build_command(
             "--file", str(SCRIPT_FD), spec.script_path,
             "--json-status-fd", str(STATUS_FD),
         ]  # fmt: skip
+        for directory in parent_dirs(work_files):
+            argv += ["--dir", f"{WORKDIR}/{directory}"]
+        for index, name in enumerate(work_files):
+            argv += ["--file", str(file_fd(index)), f"{WORKDIR}/{name}"]
     if c.seccomp is not None and seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     rlimits = rlimit_args(limits, pids_cgroup=pids_cgroup, memory_cgroup=memory_cgroup)
@@ -181,4 +191,4 @@ def build_command(
     if files:
         argv += [c.shell, "-c", SANDBOX_INIT, "sandbox-init"]
     argv += [c.prlimit, *rlimits, "--"]
-    return argv + list(command or spec.command(interpreter.path, limits))
+    return argv + list(command or [*spec.command(interpreter.path, limits), *args])

@@ -21,6 +21,19 @@ from collections.abc import Iterable
 STATUS_FD, SCRIPT_FD, PASSWD_FD, GROUP_FD, RELEASE_FD, STDOUT_FD, STDERR_FD = 3, 4, 5, 6, 7, 8, 9
 SECCOMP_FD = 10
 FIRST_CLOSED_FD = 11
+# Extra files of the working directory (``work_files``): bwrap reads file i from
+# FIRST_FILE_FD + i (and closes it). Our own copies live from PARENT_FD_BASE up, above every
+# number a child may get, so no dup2 of the spawn overwrites a source it still needs.
+FIRST_FILE_FD = FIRST_CLOSED_FD
+MAX_FILE_FDS = 64
+PARENT_FD_BASE = FIRST_FILE_FD + MAX_FILE_FDS
+
+
+def file_fd(index: int) -> int:
+    """The launcher's descriptor of the ``index``-th extra file."""
+    if not 0 <= index < MAX_FILE_FDS:
+        raise ValueError(f"at most {MAX_FILE_FDS} extra files")
+    return FIRST_FILE_FD + index
 
 
 class ChildFiles:
@@ -37,6 +50,7 @@ class ChildFiles:
         passwd: bytes,
         group: bytes,
         seccomp: bytes | None = None,
+        extra_files: tuple[bytes, ...] = (),
     ) -> None:
         self.child: dict[int, int] = {}  # child's fd → ours
         self.readers: dict[str, int] = {}
@@ -48,6 +62,8 @@ class ChildFiles:
             self.child[GROUP_FD] = _memfd("group", group)
             if seccomp is not None:
                 self.child[SECCOMP_FD] = _memfd("seccomp", seccomp)
+            for index, content in enumerate(extra_files):
+                self.child[file_fd(index)] = _memfd("file", content)
             for name, child_fd in (
                 ("stdout", STDOUT_FD),
                 ("stderr", STDERR_FD),
@@ -68,13 +84,13 @@ class ChildFiles:
 
     def file_actions(self) -> list[tuple[int, ...]]:
         """dup2 ours onto the child's numbers, then close every other descriptor from
-        ``FIRST_CLOSED_FD`` up: this process may hold inheritable descriptors it was started
-        with, and they must not reach the sandbox."""
+        ``FIRST_CLOSED_FD`` up (the extra files' numbers excepted): this process may hold
+        inheritable descriptors it was started with, and they must not reach the sandbox."""
         actions: list[tuple[int, ...]] = [
             (os.POSIX_SPAWN_DUP2, ours, theirs) for theirs, ours in self.child.items()
         ]
         for name in os.listdir("/proc/self/fd"):
-            if int(name) >= FIRST_CLOSED_FD:
+            if int(name) >= FIRST_CLOSED_FD and int(name) not in self.child:
                 actions.append((os.POSIX_SPAWN_CLOSE, int(name)))
         return actions
 
@@ -85,10 +101,10 @@ class ChildFiles:
 
 
 def _high(fd: int) -> int:
-    """The same file at a descriptor >= ``FIRST_CLOSED_FD``, close-on-exec, so
+    """The same file at a descriptor >= ``PARENT_FD_BASE``, close-on-exec, so
     ``posix_spawn``'s dup2 actions onto the child's numbers never overwrite a source they still
     need."""
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FIRST_CLOSED_FD)
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PARENT_FD_BASE)
     os.close(fd)
     return high
 

@@ -211,5 +211,8 @@ def runtimes_of(interpreters: Sequence[Interpreter]) -> list[Runtime]:
             key=lambda v: tuple(int(p) for p in v.split(".")),
             reverse=True,
         )
-        runtimes.append(Runtime(language, versions, default_version=offered[0].version))
+        script_file = LANGUAGES[language].file_name if language in LANGUAGES else ""
+        runtimes.append(
+            Runtime(language, versions, default_version=offered[0].version, script_file=script_file)
+        )
     return runtimes

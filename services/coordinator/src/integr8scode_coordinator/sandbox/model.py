@@ -51,13 +51,24 @@ class SandboxLimits:
 
 
 @dataclass(frozen=True)
+class WorkFile:
+    """An extra file the run finds in its working directory: ``name`` is relative to it
+    (``work_files.name_problem`` says which names are refused)."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class SandboxRequest:
     execution_id: str
     language: str
     language_version: str
     script: str
-    stdin: str
+    stdin: str | bytes
     limits: SandboxLimits
+    args: tuple[str, ...] = ()  # after the script's path on the program's command line
+    files: tuple[WorkFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,10 @@ class SandboxResult:
     wall_time_ms: float
     peak_memory_kb: int
     error: str | None
+    # The kept bytes as the program wrote them; ``stdout``/``stderr`` are their UTF-8 reading
+    # (with replacement), which loses what is not text.
+    stdout_bytes: bytes = b""
+    stderr_bytes: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class Runtime:
     language: str
     versions: list[str]
     default_version: str
+    script_file: str = ""  # the script's name in the working directory (no extra file's)
 
 
 class SandboxRunner(Protocol):

@@ -45,6 +45,10 @@ class CappedOutput:
     def flooded(self) -> bool:
         return self.total > self.flood_limit
 
+    def data(self) -> bytes:
+        """The kept bytes, exactly as written."""
+        return bytes(self._kept)
+
     def text(self) -> str:
         """UTF-8 with replacement; a character cut in half by the cap is dropped, not mangled."""
         decoder = codecs.getincrementaldecoder("utf-8")("replace")

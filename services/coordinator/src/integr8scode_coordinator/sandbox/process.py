@@ -397,6 +397,8 @@ class SandboxProcess:
             wall_time_ms=self.wall_time_ms,
             peak_memory_kb=self.peak_memory_kb(),
             error=error,
+            stdout_bytes=self.stdout.data(),
+            stderr_bytes=self.stderr.data(),
         )
 
     @property
