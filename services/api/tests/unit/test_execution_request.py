@@ -5,6 +5,7 @@ verdict and base64 output. Plain domain functions, no HTTP."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -282,3 +283,11 @@ def test_text_stdin_and_files_with_a_nul_travel_as_base64() -> None:
     )
     assert (request.stdin, request.stdin_encoding) == ("YQBi", "base64")
     assert [(f.content, f.encoding) for f in request.files] == [("AA==", "base64"), ("ok", "utf-8")]
+
+
+def test_a_completed_run_shows_the_runs_own_note_and_a_failure_its_reason() -> None:
+    note = ExecutionResult(stdout="z", stdout_truncated=True, error="output truncated at 2 KiB")
+    assert view_of(_stored(), note, None).error == "output truncated at 2 KiB"
+    failed = replace(_stored(), error="memory limit of 64 MB exceeded")
+    assert view_of(failed, note, None).error == "memory limit of 64 MB exceeded"
+    assert view_of(_stored(), ExecutionResult(stdout="1\n"), None).error is None

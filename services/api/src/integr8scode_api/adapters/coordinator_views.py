@@ -59,6 +59,7 @@ class CoordinatorViews:
             stdout_raw=_bytes_or_none(doc.get("stdout_raw")),
             stderr_raw=_bytes_or_none(doc.get("stderr_raw")),
             verdict=doc.get("verdict"),
+            error=doc.get("error"),
         )
 
     async def queue_position(self, execution_id: str) -> int | None:

@@ -200,6 +200,8 @@ class ExecutionResult:
     stdout_raw: bytes | None = None
     stderr_raw: bytes | None = None
     verdict: Verdict | None = None
+    # The run's own note, e.g. "output truncated at 2 KiB" on a run that completed anyway.
+    error: str | None = None
 
     def output_base64(self) -> tuple[str | None, str | None]:
         """stdout and stderr as base64 of the bytes the program wrote (as far as kept)."""
@@ -243,7 +245,8 @@ def view_of(
         stderr_truncated=result.stderr_truncated,
         exit_code=stored.exit_code,
         resource_usage=stored.resource_usage or result.resource_usage,
-        error=stored.error,
+        # A failure's reason, else what the run noted (a completed run's truncated output).
+        error=stored.error or result.error,
         queue_position=position,
         created_at=stored.created_at,
         started_at=stored.started_at,
