@@ -45,7 +45,7 @@ from integr8scode_api.handlers.lifecycle import LifecycleHandlers
 from integr8scode_api.middleware import RateLimitHeadersMiddleware
 from integr8scode_api.notification_service import NotificationService
 from integr8scode_api.routes import admin_rate_limits, admin_users, auth
-from integr8scode_api.routes.executions import build_execution_router
+from integr8scode_api.routes.executions import ExecutionRouteBounds, build_execution_router
 from integr8scode_api.routes.notifications import build_notification_router
 from integr8scode_events import ProducerInfo
 from integr8scode_events.kafka import ConsumerRunner, EventPublisher, KafkaProbe
@@ -149,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
         policy=settings.execution.policy(),
         producer=ProducerInfo(service=SERVICE_NAME, version=__version__),
         submit_timeout_s=settings.kafka.request_timeout_ms / 1000,
+        tracer=telemetry.tracer,
     )
     notifications = NotificationService(
         settings=MongoNotificationSettings(db[SETTINGS_COLLECTION], secret_box),
@@ -186,6 +187,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     supervisor.add("submission-outbox", flush_submissions, on_stop=outbox_stop.set)
 
+    async def listen_for_status() -> None:
+        # The process's one subscription to every execution's status changes (SSE streams
+        # and waiting POSTs subscribe in memory); re-run by the supervisor when Redis drops it.
+        with untraced():
+            await feed.listen()
+
+    supervisor.add("status-feed", listen_for_status, on_stop=feed.stop)
+
     async def open_resources(stack: ResourceStack) -> None:
         # Each close registered as its resource opens; they run in reverse at shutdown, the
         # telemetry flush last, and one that fails skips none of the others.
@@ -216,6 +225,7 @@ def create_app(settings: Settings) -> FastAPI:
         HealthProbe("workers", supervisor.check),
         HealthProbe("mongo", mongo_ping(mongo)),
         HealthProbe("redis", lambda: redis_reachable(redis)),
+        HealthProbe("status-feed", feed.ready),
     ]
     app = build_app(
         ctx,
@@ -223,6 +233,11 @@ def create_app(settings: Settings) -> FastAPI:
         probes=probes,
         health_timeout_s=settings.health_timeout_s,
         executions=execution_service,
+        execution_bounds=ExecutionRouteBounds(
+            wait_max_s=settings.execution.wait_max_s,
+            max_batch=settings.execution.max_batch,
+            max_ids=settings.execution.max_ids,
+        ),
     )
     app.include_router(build_notification_router(notifications, rate_limited()))
     instrument_fastapi(app, telemetry)
@@ -237,6 +252,7 @@ def build_app(
     health_timeout_s: float = 2.0,
     routers: Sequence[APIRouter] = API_ROUTERS,
     executions: ExecutionService | None = None,
+    execution_bounds: ExecutionRouteBounds | None = None,
 ) -> FastAPI:
     """The HTTP app over ready-made resources (``create_app`` builds the real ones; the unit
     tests pass fakes). Without ``executions`` the app has no execution routes."""
@@ -251,7 +267,10 @@ def build_app(
         # They carry their own prefix and rate-limit dependencies.
         app.include_router(
             build_execution_router(
-                executions, execute_rate_limit=rate_limited(), default_rate_limit=rate_limited()
+                executions,
+                execute_rate_limit=rate_limited(),
+                default_rate_limit=rate_limited(),
+                bounds=execution_bounds,
             )
         )
     return app

@@ -209,6 +209,19 @@ class ExecutionSettings(BaseSettings):
         gt=0,
         description="How often requests the broker didn't confirm in time are re-published.",
     )
+    wait_max_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="The longest `POST /execute?wait=true` holds the request for the result "
+        "before it answers 202 as without it (0: never waits).",
+    )
+    max_batch: int = Field(
+        default=20, ge=1, le=100, description="Submissions in one `POST /executions/batch`."
+    )
+    max_ids: int = Field(
+        default=50, ge=1, le=200, description="Executions one `GET /executions?ids=` reads."
+    )
 
     @model_validator(mode="after")
     def _defaults_within_maximums(self) -> ExecutionSettings:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import Link, Tracer
 
 from integr8scode_api.domain.errors import (
     ConflictError,
@@ -31,8 +35,12 @@ from integr8scode_api.domain.execution_request import (
     validate_request,
 )
 from integr8scode_api.domain.executions import (
+    BatchAccepted,
+    BatchItem,
+    BatchItemError,
     CancelAccepted,
     ExecuteAccepted,
+    ExecutionBatch,
     ExecutionPage,
     ExecutionStatus,
     ExecutionView,
@@ -61,6 +69,13 @@ from integr8scode_events.payloads import (
 )
 from integr8scode_telemetry import attributes as a
 from integr8scode_telemetry import resume_trace, set_span_attributes, untraced
+
+# Admits one more execution for the caller, or says in how many seconds it may retry (the
+# edge's rate limit for ``POST /execute``, asked per submission of a batch).
+SubmissionGate = Callable[[], Awaitable[float | None]]
+BATCH_ITEM_SPAN = "execute.batch_item"
+WAIT_OUTCOME = "execution.wait.outcome"
+WAIT_MS = "execution.wait.ms"
 
 NOT_QUEUED = "not queued: the message broker did not accept the request; retry later"
 IN_PROGRESS = (
@@ -119,6 +134,7 @@ class ExecutionService:
         producer: ProducerInfo,
         submit_timeout_s: float,
         clock: Callable[[], datetime] = _now,
+        tracer: Tracer | None = None,
     ) -> None:
         self._submit_timeout_s = submit_timeout_s  # how long a publish waits for the broker
         self._executions = executions
@@ -128,6 +144,7 @@ class ExecutionService:
         self._policy = policy
         self._producer = producer
         self._clock = clock
+        self._tracer = tracer or trace.get_tracer(__name__)
 
     async def runtimes(self) -> list[RuntimeInfo]:
         """Each language with its versions and its limits' defaults and maximums."""
@@ -350,6 +367,133 @@ class ExecutionService:
                 "the cancel request could not be queued; retry"
             ) from exc
         return CancelAccepted(execution_id=execution_id)
+
+    async def wait_for_end(
+        self, user: User, execution_id: str, wait_s: float, *, base64: bool = False
+    ) -> ExecutionView | None:
+        """The whole result once the execution ended, waiting at most ``wait_s`` on the status
+        feed (the one SSE streams use; no polling); None when it has not ended by then, or
+        the feed or the store can't tell: the caller answers 202 as without waiting (the
+        execution was accepted whatever happens here)."""
+        started = time.monotonic()
+        outcome = "timeout"
+        try:
+            async with asyncio.timeout(wait_s), self._feed.subscribe(execution_id) as changes:
+                # Subscribed first, then read: a change in between is in the queue.
+                ended = await self._ended(execution_id)
+                while not ended:
+                    change = await anext(changes)
+                    # None: idle, or the feed re-subscribed (it may have missed one): re-read.
+                    ended = (
+                        await self._ended(execution_id)
+                        if change is None
+                        else (change.status.terminal)
+                    )
+            outcome = "ended"
+            return await self.get(user, execution_id, base64=base64)
+        except TimeoutError:
+            return None
+        except DependencyUnavailableError:
+            outcome = "unavailable"
+            return None
+        finally:
+            set_span_attributes(
+                {WAIT_OUTCOME: outcome, WAIT_MS: round((time.monotonic() - started) * 1000, 1)}
+            )
+
+    async def _ended(self, execution_id: str) -> bool:
+        stored = await self._executions.get(execution_id)
+        return stored is not None and stored.status.terminal
+
+    async def submit_batch(
+        self,
+        user: User,
+        submissions: Sequence[ExecuteRequest],
+        *,
+        max_batch: int,
+        admit: SubmissionGate,
+        client_address: str | None,
+        base64: bool = False,
+    ) -> BatchAccepted:
+        """Each submission as its own ``execute`` (its own execution and its own trace, a
+        root linked to the batch request's span), one after the other; one that is refused
+        (bad input, over the caller's execute rate limit, a dependency down) gets its error
+        and refuses no other."""
+        if len(submissions) > max_batch:
+            raise ValidationFailedError(
+                f"submissions: {len(submissions)} is above the maximum {max_batch}"
+            )
+        batch_span = trace.get_current_span().get_span_context()
+        links = [Link(batch_span)] if batch_span.is_valid else []
+        set_span_attributes({a.USER_ID: user.id, "batch.size": len(submissions)})
+        items: list[BatchItem] = []
+        for index, submission in enumerate(submissions):
+            # A root span of its own (an empty parent context), linked to the batch request.
+            with self._tracer.start_as_current_span(
+                BATCH_ITEM_SPAN,
+                context=otel_context.Context(),
+                kind=trace.SpanKind.SERVER,
+                links=links,
+                attributes={"batch.index": index, a.USER_ID: user.id},
+            ):
+                item = await self._batch_item(
+                    user, index, submission, admit=admit, client=client_address, base64=base64
+                )
+                items.append(item)
+        accepted = sum(item.execution_id is not None for item in items)
+        set_span_attributes({"batch.accepted": accepted})
+        return BatchAccepted(items=items, accepted=accepted)
+
+    async def _batch_item(
+        self,
+        user: User,
+        index: int,
+        submission: ExecuteRequest,
+        *,
+        admit: SubmissionGate,
+        client: str | None,
+        base64: bool,
+    ) -> BatchItem:
+        retry_after = await admit()
+        if retry_after is not None:
+            detail = f"rate limited: retry after {retry_after:g} s"
+            set_span_attributes({a.ERROR_TYPE: "rate_limited"})
+            return BatchItem(
+                index=index,
+                error=BatchItemError(status=429, detail=detail, retry_after_s=retry_after),
+            )
+        try:
+            accepted = await self.execute(
+                user, submission, idempotency_key=None, client_address=client, base64=base64
+            )
+        except ValidationFailedError as exc:
+            return BatchItem(index=index, error=BatchItemError(status=422, detail=exc.detail))
+        except DependencyUnavailableError as exc:
+            return BatchItem(index=index, error=BatchItemError(status=503, detail=exc.detail))
+        return BatchItem(index=index, execution_id=accepted.execution_id, status=accepted.status)
+
+    async def get_many(
+        self, user: User, execution_ids: Sequence[str], *, max_ids: int, base64: bool = False
+    ) -> ExecutionBatch:
+        """Several executions at once, in the order asked; ids that are not the caller's
+        executions (or none) are listed as missing."""
+        wanted = list(dict.fromkeys(i for i in execution_ids if i))
+        if not wanted:
+            raise ValidationFailedError("ids: give at least one execution id")
+        if len(wanted) > max_ids:
+            raise ValidationFailedError(f"ids: {len(wanted)} is above the maximum {max_ids}")
+
+        async def one(execution_id: str) -> ExecutionView | None:
+            try:
+                return await self.get(user, execution_id, base64=base64)
+            except NotFoundError:
+                return None
+
+        found = await asyncio.gather(*(one(i) for i in wanted))
+        return ExecutionBatch(
+            items=[view for view in found if view is not None],
+            missing=[i for i, view in zip(wanted, found, strict=True) if view is None],
+        )
 
     async def stream(self, user: User, execution_id: str) -> AsyncIterator[str]:
         """Server-sent events: every status so far, then each change, ending at a terminal one."""

@@ -19,12 +19,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN, SpanContext
 
 from integr8scode_api.app import build_app
 from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.execution_limits import LimitPolicy, LimitTable, ResolvedLimits
 from integr8scode_api.domain.execution_request import (
+    ExecuteRequest,
     ExecutionPolicy,
     InputPolicy,
     ValidatedRequest,
@@ -48,6 +52,7 @@ from integr8scode_api.execution_service import (
     request_fingerprint,
 )
 from integr8scode_api.handlers.lifecycle import LifecycleHandlers
+from integr8scode_api.routes.executions import ExecutionRouteBounds
 from integr8scode_events import (
     EventEnvelope,
     ExecutionCancelled,
@@ -917,3 +922,226 @@ def test_args_change_the_idempotency_fingerprint(ex: Executions) -> None:
     assert ex.post(user, {**BODY, "args": ["a"]}, key="k-args").status_code == 202
     again = ex.post(user, {**BODY, "args": ["b"]}, key="k-args")
     assert again.status_code == 422
+
+
+# --- issue 14: ?wait=true, batches, ?ids= -------------------------------------------------------
+
+
+def _app_with(ex: Executions, **bounds: Any) -> FastAPI:
+    return build_app(
+        ex.harness.app.state.api,
+        executions=ex.service,
+        execution_bounds=ExecutionRouteBounds(**bounds),
+    )
+
+
+async def _post_waiting(
+    app: FastAPI, ex: Executions, user: User, body: dict[str, Any]
+) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        return await asyncio.wait_for(
+            client.post(f"{EXECUTE}?wait=true", json=body, headers=ex.harness.bearer(user)),
+            timeout=10,
+        )
+
+
+async def test_wait_answers_200_with_the_whole_result_when_it_ends_in_time(
+    ex: Executions,
+) -> None:
+    user = ex.harness.add_user()
+    done_at = T0 + timedelta(seconds=1)
+
+    async def lifecycle() -> None:
+        await asyncio.wait_for(ex.feed.subscribed.wait(), timeout=10)
+        [event] = ex.requested()
+        execution_id = event.execution_id or ""
+        ex.views.results[execution_id] = ExecutionResult(stdout="45\n")
+        ex.store.move(execution_id, ExecutionStatus.COMPLETED, done_at, exit_code=0)
+        await ex.feed.publish(
+            execution_id, StatusChange(status=ExecutionStatus.COMPLETED, at=done_at)
+        )
+
+    ending = asyncio.create_task(lifecycle())
+    response = await _post_waiting(_app_with(ex, wait_max_s=5), ex, user, BODY)
+    await ending
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["stdout"], body["exit_code"]) == ("completed", "45\n", 0)
+    assert (
+        body
+        == ex.client.get(
+            f"/api/v1/executions/{body['execution_id']}", headers=ex.harness.bearer(user)
+        ).json()
+    )  # the same view GET gives
+
+
+async def test_wait_answers_202_when_it_has_not_ended_within_the_bound(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    response = await _post_waiting(_app_with(ex, wait_max_s=0.2), ex, user, BODY)
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    assert ex.feed.queues[response.json()["execution_id"]] == []  # it let go of the feed
+
+
+async def test_wait_answers_202_when_the_feed_is_down(ex: Executions) -> None:
+    class DownFeed(FakeFeed):
+        @asynccontextmanager
+        async def subscribe(
+            self, execution_id: str
+        ) -> AsyncIterator[AsyncIterator[StatusChange | None]]:
+            async with super().subscribe(execution_id) as changes:
+                if self.idle_s > 0:  # always: this feed has lost its subscription
+                    raise DependencyUnavailableError("status feed unavailable", dependency="redis")
+                yield changes
+
+    service = ExecutionService(
+        executions=ex.store,
+        views=ex.views,
+        publisher=ex.publisher,
+        feed=DownFeed(),
+        policy=POLICY,
+        producer=ProducerInfo(service="integr8scode-api", version="test"),
+        submit_timeout_s=SUBMIT_TIMEOUT_S,
+        clock=ex.clock,
+    )
+    app = build_app(ex.harness.app.state.api, executions=service)
+    response = await _post_waiting(app, ex, ex.harness.add_user(), BODY)
+    assert response.status_code == 202
+    assert len(ex.requested()) == 1  # accepted all the same
+
+
+def _batch(ex: Executions, user: User, submissions: list[dict[str, Any]]) -> httpx.Response:
+    response: httpx.Response = ex.client.post(
+        "/api/v1/executions/batch",
+        json={"submissions": submissions},
+        headers=ex.harness.bearer(user),
+    )
+    return response
+
+
+def test_a_batch_gives_each_submission_its_execution_or_its_own_error(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    bad = {"script": "x", "language": "cobol"}
+    response = _batch(ex, user, [BODY, bad, {**BODY, "script": "print(2)"}])
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 2
+    first, refused, third = body["items"]
+    assert [item["index"] for item in body["items"]] == [0, 1, 2]
+    assert first["execution_id"]
+    assert third["execution_id"]
+    assert first["execution_id"] != third["execution_id"]
+    assert refused["execution_id"] is None
+    assert refused["error"]["status"] == 422
+    assert "unknown language 'cobol'" in refused["error"]["detail"]
+    assert [e.payload.script for e in ex.requested()] == [BODY["script"], "print(2)"]
+
+
+@pytest.mark.parametrize("count", [0, 21])
+def test_an_empty_or_oversized_batch_is_422(ex: Executions, count: int) -> None:
+    response = _batch(ex, ex.harness.add_user(), [BODY] * count)
+    assert response.status_code == 422
+    assert "submissions" in response.text
+    assert ex.requested() == []
+
+
+async def test_a_submission_over_the_execute_rate_limit_gets_429_and_the_rest_go_on(
+    ex: Executions,
+) -> None:
+    user = ex.harness.add_user()
+    answers = iter([None, 2.5, None])
+
+    async def admit() -> float | None:
+        return next(answers)
+
+    batch = await ex.service.submit_batch(
+        user,
+        [ExecuteRequest.model_validate(BODY)] * 3,
+        max_batch=20,
+        admit=admit,
+        client_address=None,
+    )
+    assert batch.accepted == 2
+    limited = batch.items[1]
+    assert limited.execution_id is None
+    assert limited.error is not None
+    assert (limited.error.status, limited.error.retry_after_s) == (429, 2.5)
+    assert "retry after 2.5 s" in limited.error.detail
+
+
+def test_ids_answers_those_executions_in_order_and_lists_the_rest_missing(ex: Executions) -> None:
+    user, other = ex.harness.add_user(), ex.harness.add_user()
+    first = ex.post(user).json()["execution_id"]
+    second = ex.post(user).json()["execution_id"]
+    theirs = ex.post(other).json()["execution_id"]
+    response = ex.client.get(
+        f"/api/v1/executions?ids={second},{theirs},nope,{first},{second}",
+        headers=ex.harness.bearer(user),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [item["execution_id"] for item in body["items"]] == [second, first]
+    assert body["missing"] == [theirs, "nope"]
+
+
+@pytest.mark.parametrize("ids", [",", ",,", ""])
+def test_ids_without_any_is_422(ex: Executions, ids: str) -> None:
+    user = ex.harness.add_user()
+    response = ex.client.get(f"/api/v1/executions?ids={ids}", headers=ex.harness.bearer(user))
+    assert response.status_code == 422
+    assert "ids: give at least one execution id" in response.json()["detail"]
+
+
+def test_too_many_ids_is_422(ex: Executions) -> None:
+    ids = ",".join(f"id-{i}" for i in range(51))
+    response = ex.client.get(
+        f"/api/v1/executions?ids={ids}", headers=ex.harness.bearer(ex.harness.add_user())
+    )
+    assert response.status_code == 422
+    assert "ids: 51 is above the maximum 50" in response.json()["detail"]
+
+
+async def test_each_batch_item_is_a_trace_of_its_own_linked_to_the_batch_request(
+    ex: Executions,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    service = ExecutionService(
+        executions=ex.store,
+        views=ex.views,
+        publisher=ex.publisher,
+        feed=ex.feed,
+        policy=POLICY,
+        producer=ProducerInfo(service="integr8scode-api", version="test"),
+        submit_timeout_s=SUBMIT_TIMEOUT_S,
+        clock=ex.clock,
+        tracer=tracer,
+    )
+    user = ex.harness.add_user()
+
+    async def admit() -> float | None:
+        return None
+
+    with tracer.start_as_current_span("POST /api/v1/executions/batch") as batch_span:
+        batch = await service.submit_batch(
+            user,
+            [ExecuteRequest.model_validate(BODY)] * 2,
+            max_batch=20,
+            admit=admit,
+            client_address=None,
+        )
+    assert batch.accepted == 2
+    items = [s for s in exporter.get_finished_spans() if s.name == "execute.batch_item"]
+    assert len(items) == 2
+    batch_context = batch_span.get_span_context()
+    traces = {item.context.trace_id for item in items}
+    assert len(traces) == 2
+    assert batch_context.trace_id not in traces
+    for item in items:
+        assert item.parent is None
+        assert [link.context.span_id for link in item.links] == [batch_context.span_id]
+    # What each item published went out in that item's trace.
+    assert {parent.trace_id for parent in ex.publisher.parents} == traces

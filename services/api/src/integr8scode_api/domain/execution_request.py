@@ -108,6 +108,32 @@ class ExecuteRequest(BaseModel):
     )
 
 
+class BatchRequest(BaseModel):
+    """Body of ``POST /api/v1/executions/batch``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "submissions": [
+                        {"script": "print(1)", "language": "python"},
+                        {"script": "console.log(2)", "language": "javascript"},
+                    ]
+                }
+            ]
+        },
+    )
+
+    submissions: list[ExecuteRequest] = Field(
+        min_length=1,
+        max_length=100,
+        description="Each one as the body of `POST /execute`; at most "
+        "`API_EXECUTION_MAX_BATCH` (20 by default). Each becomes its own execution with its own "
+        "trace, or gets its own error; one bad submission refuses no other.",
+    )
+
+
 @dataclass(frozen=True)
 class InputPolicy:
     """Sizes and counts a request is held to (bytes are counted after base64 decoding)."""

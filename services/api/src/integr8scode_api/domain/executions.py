@@ -132,6 +132,38 @@ class ExecutionPage(BaseModel):
     total: int
 
 
+class BatchItemError(BaseModel):
+    """Why one submission of a batch was not accepted: the status and detail a single
+    ``POST /execute`` would have answered."""
+
+    status: int = Field(description="422 bad input, 429 rate limited, 503 dependency down.")
+    detail: str
+    retry_after_s: float | None = Field(default=None, description="With 429: when to retry.")
+
+
+class BatchItem(BaseModel):
+    """One submission's outcome, at its index in the request: an execution or an error."""
+
+    index: int
+    execution_id: str | None = None
+    status: ExecutionStatus | None = None
+    error: BatchItemError | None = None
+
+
+class BatchAccepted(BaseModel):
+    """``POST /api/v1/executions/batch``: one entry per submission, in order."""
+
+    items: list[BatchItem]
+    accepted: int = Field(description="How many submissions became executions.")
+
+
+class ExecutionBatch(BaseModel):
+    """``GET /api/v1/executions?ids=``: the ones found, in the order asked, and the rest."""
+
+    items: list[ExecutionView]
+    missing: list[str] = Field(description="Ids that are not executions of the caller's.")
+
+
 class CancelAccepted(BaseModel):
     execution_id: str
     status: str = "cancelling"
