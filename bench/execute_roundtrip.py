@@ -3,7 +3,8 @@
     uv run python bench/execute_roundtrip.py --clients 8 --duration 20
 
 Needs the native local stack (`make up`). In one run it measures:
-1. closed loop: N clients each POST /execute then poll until terminal, for T seconds:
+1. closed loop: N clients each POST /execute then wait for the terminal status (on the
+   execution's SSE stream, or `--via wait`: `?wait=true`, one request), for T seconds:
    executions/s and POST→terminal p50/p95/p99;
 2. open loop at half of that rate: p50/p95/p99 (the latency goal is stated at half load);
 3. the bare sandbox: the coordinator's runner in a tight loop, no Kafka or HTTP;
@@ -94,13 +95,19 @@ async def _user(http: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
-async def _one(http: httpx.AsyncClient, headers: dict[str, str], poll_s: float) -> float | None:
-    """POST, then wait for the terminal status on the execution's SSE stream (one request,
-    rather than polling that would load the API more than the executions do)."""
+async def _one(http: httpx.AsyncClient, headers: dict[str, str], via: str) -> float | None:
+    """POST, then wait for the terminal status: on the execution's SSE stream (``sse``: one
+    more request, rather than polling that would load the API more than the executions do),
+    or in the POST itself (``wait``: ``?wait=true`` answers 200 with the result)."""
     start = time.perf_counter()
-    response = await http.post(
-        "/api/v1/execute", json={"script": SCRIPT, "language": "python"}, headers=headers
-    )
+    body = {"script": SCRIPT, "language": "python"}
+    if via == "wait":
+        response = await http.post("/api/v1/execute?wait=true", json=body, headers=headers)
+        if response.status_code == 200:
+            ok = response.json()["status"] == "completed"
+            return (time.perf_counter() - start) * 1000 if ok else None
+    else:
+        response = await http.post("/api/v1/execute", json=body, headers=headers)
     if response.status_code != 202:
         return None
     execution_id = response.json()["execution_id"]
@@ -118,7 +125,7 @@ async def _one(http: httpx.AsyncClient, headers: dict[str, str], poll_s: float) 
 
 
 async def closed_loop(
-    name: str, clients: int, duration: float, poll_s: float, phase: Phase | None = None
+    name: str, clients: int, duration: float, via: str, phase: Phase | None = None
 ) -> Run:
     """N clients, each running one execution after the other for ``duration`` seconds.
     ``phase`` brackets the loop itself (not the users' registration before it)."""
@@ -133,7 +140,7 @@ async def closed_loop(
         async def client(headers: dict[str, str]) -> None:
             nonlocal failures
             while time.perf_counter() < stop_at:
-                latency = await _one(http, headers, poll_s)
+                latency = await _one(http, headers, via)
                 if latency is None:
                     failures += 1
                 else:
@@ -147,7 +154,7 @@ async def closed_loop(
         return Run(name, seconds, latencies, failures)
 
 
-async def open_loop(name: str, rate: float, duration: float, clients: int, poll_s: float) -> Run:
+async def open_loop(name: str, rate: float, duration: float, clients: int, via: str) -> Run:
     async with httpx.AsyncClient(base_url=API, timeout=60) as http:
         users = [await _user(http) for _ in range(clients)]
         latencies: list[float] = []
@@ -156,7 +163,7 @@ async def open_loop(name: str, rate: float, duration: float, clients: int, poll_
 
         async def fire(headers: dict[str, str]) -> None:
             nonlocal failures
-            latency = await _one(http, headers, poll_s)
+            latency = await _one(http, headers, via)
             if latency is None:
                 failures += 1
             else:
@@ -273,7 +280,12 @@ async def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--poll-ms", type=float, default=10.0)
+    parser.add_argument(
+        "--via",
+        choices=("sse", "wait"),
+        default="sse",
+        help="how a client learns the end: the SSE stream (POST + GET), or POST ?wait=true",
+    )
     parser.add_argument("--sandbox-concurrency", type=int, default=4)
     parser.add_argument(
         "--skip-tracing-off",
@@ -288,15 +300,15 @@ async def main() -> None:
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
     parser.add_argument("--top", type=int, default=15, help="functions to print from the profile")
     args = parser.parse_args()
-    poll = args.poll_ms / 1000
+    via = args.via
 
-    await closed_loop("warm-up", 2, 3, poll)
+    await closed_loop("warm-up", 2, 3, via)
     probe = stack_probe.StackProbe(RUN_DIR)
     traced = await closed_loop(
-        f"closed loop, {args.clients} clients", args.clients, args.duration, poll, probe
+        f"closed loop, {args.clients} clients", args.clients, args.duration, via, probe
     )
     half = await open_loop(
-        f"open loop at {traced.rate / 2:.1f}/s", traced.rate / 2, args.duration, args.clients, poll
+        f"open loop at {traced.rate / 2:.1f}/s", traced.rate / 2, args.duration, args.clients, via
     )
     bare = await bare_sandbox(args.duration, args.sandbox_concurrency)
     profiled: Run | None = None
@@ -304,7 +316,7 @@ async def main() -> None:
     if args.profile:
         profiling = Profiling(args.profile, args.duration, args.profile_rate)
         profiled = await closed_loop(
-            f"closed loop, py-spy on {args.profile}", args.clients, args.duration, poll, profiling
+            f"closed loop, py-spy on {args.profile}", args.clients, args.duration, via, profiling
         )
     untraced: Run | None = None
     if not args.skip_tracing_off:
@@ -313,14 +325,14 @@ async def main() -> None:
         as_it_was = {**_environment("coordinator"), **_environment("api")}
         _restart({"OTEL_SDK_DISABLED": "true"}, as_it_was)
         try:
-            await closed_loop("warm-up", 2, 3, poll)
+            await closed_loop("warm-up", 2, 3, via)
             untraced = await closed_loop(
-                "closed loop, tracing off", args.clients, args.duration, poll
+                "closed loop, tracing off", args.clients, args.duration, via
             )
         finally:
             _restart({}, as_it_was)
 
-    print(f"\nexecute round trip — {os.cpu_count()} cores, script {SCRIPT!r}")
+    print(f"\nexecute round trip — {os.cpu_count()} cores, script {SCRIPT!r}, via {via}")
     for run in (traced, half, bare, profiled, untraced):
         if run is not None:
             print(run.line())

@@ -182,9 +182,9 @@ async def measure(
     args: argparse.Namespace,
 ) -> Round:
     sizes = {c: await db[c].estimated_document_count() for c in SIZED}
-    await closed_loop("warm-up", 2, 3, 0.01)
+    await closed_loop("warm-up", 2, 3, "sse")
     probe = stack_probe.StackProbe()
-    loop = await closed_loop(f"{name}: closed loop", args.clients, args.duration, 0.01, probe)
+    loop = await closed_loop(f"{name}: closed loop", args.clients, args.duration, "sse", probe)
     latencies: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
