@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from integr8scode_events import StoredTraceContext
 
@@ -139,6 +139,13 @@ class StatusChange(BaseModel):
     at: datetime
 
 
+class ExecutionLinks(BaseModel):
+    """Where to look next: the page a browser shows, and where the time went."""
+
+    page: str = Field(description="The execution's page (HTML), relative to the API's origin.")
+    timeline: str = Field(description="GET this for the timeline from the execution's trace.")
+
+
 class ExecutionView(BaseModel):
     """``GET /api/v1/executions/{id}``."""
 
@@ -161,6 +168,14 @@ class ExecutionView(BaseModel):
     finished_at: datetime | None = None
     trace_id: str | None = None
     status_history: list[StatusChange] = []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> ExecutionLinks:
+        return ExecutionLinks(
+            page=f"/executions/{self.execution_id}",
+            timeline=f"/api/v1/executions/{self.execution_id}/timeline",
+        )
 
 
 class ExecutionPage(BaseModel):
