@@ -236,10 +236,9 @@ def create_app(settings: Settings) -> FastAPI:
         probes=probes,
         health_timeout_s=settings.health_timeout_s,
         executions=execution_service,
+        timelines=timelines,
     )
     app.include_router(build_notification_router(notifications, rate_limited()))
-    app.include_router(build_timeline_router(timelines, rate_limited()))
-    app.include_router(build_page_router())
     instrument_fastapi(app, telemetry)
     return app
 
@@ -252,9 +251,11 @@ def build_app(
     health_timeout_s: float = 2.0,
     routers: Sequence[APIRouter] = API_ROUTERS,
     executions: ExecutionService | None = None,
+    timelines: TimelineService | None = None,
 ) -> FastAPI:
     """The HTTP app over ready-made resources (``create_app`` builds the real ones; the unit
-    tests pass fakes). Without ``executions`` the app has no execution routes."""
+    tests pass fakes). Without ``executions`` the app has no execution routes, without
+    ``timelines`` no timeline route; the execution page (static files) is always there."""
     app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
     app.state.api = ctx
     install_error_handlers(app)
@@ -269,6 +270,9 @@ def build_app(
                 executions, execute_rate_limit=rate_limited(), default_rate_limit=rate_limited()
             )
         )
+    if timelines is not None:
+        app.include_router(build_timeline_router(timelines, rate_limited()))
+    app.include_router(build_page_router())
     return app
 
 

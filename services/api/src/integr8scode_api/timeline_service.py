@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from integr8scode_api.domain.executions import ExecutionView
 from integr8scode_api.domain.timeline import Timeline, derive_timeline, unavailable
 from integr8scode_api.domain.trace import TraceSource
 from integr8scode_api.domain.users import User
-from integr8scode_api.execution_service import ExecutionService
 
 NO_TRACE_ID = "no trace id was recorded for this execution (tracing was off when it was accepted)"
 NOT_FOUND = (
@@ -14,8 +16,16 @@ NOT_FOUND = (
 )
 
 
+class ExecutionReader(Protocol):
+    """What the timeline needs of the executions (``ExecutionService`` in the app)."""
+
+    async def get(self, user: User, execution_id: str) -> ExecutionView:
+        """The caller's execution (owner or admin); ``NotFoundError`` for anyone else."""
+        ...
+
+
 class TimelineService:
-    def __init__(self, executions: ExecutionService, traces: TraceSource) -> None:
+    def __init__(self, executions: ExecutionReader, traces: TraceSource) -> None:
         self._executions = executions
         self._traces = traces
 

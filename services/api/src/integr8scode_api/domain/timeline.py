@@ -327,7 +327,7 @@ def _notifications(t: _Trace) -> tuple[list[NotificationTimeline], list[str]]:
         attempts = last.attr("notification.attempts")
         status = last.attr("notification.status")
         end = max(s.end_us for s in runs)
-        if retries and status != "delivered" and _retry_pending(t, event_id):
+        if status != "delivered" and _retry_pending(t, event_id):
             missing.append(f"notification {nid}: a retry is scheduled")
         result.append(
             NotificationTimeline(
