@@ -40,6 +40,7 @@ class Recorder:
         *,
         kind: str = "internal",
         error: bool = False,
+        attributes: dict[str, AttributeValue] | None = None,
         **attrs: AttributeValue,
     ) -> TraceSpan:
         span = TraceSpan(
@@ -51,7 +52,7 @@ class Recorder:
             duration_us=int(duration_ms * 1000),
             kind=kind,
             error=error,
-            attributes={k.replace("__", "."): v for k, v in attrs.items()},
+            attributes={k.replace("__", "."): v for k, v in attrs.items()} | (attributes or {}),
         )
         self.spans.append(span)
         return span
@@ -238,8 +239,7 @@ def add_failing_webhook(rec: Recorder, s: dict[str, TraceSpan], *, retried: bool
         25,
         s["notifier"],
         error=True,
-        **common,
-        **{"notification.status": "failed", "notification.attempts": 2},
+        attributes={**common, "notification.status": "failed", "notification.attempts": 2},
     )
     rec.add("POST", NOTIFIER, 112, 3, first, kind="client", http__request__method="POST")
     rec.add("POST", NOTIFIER, 125, 3, first, kind="client", http__request__method="POST")
@@ -284,8 +284,7 @@ def add_failing_webhook(rec: Recorder, s: dict[str, TraceSpan], *, retried: bool
         1152,
         15,
         again,
-        **common,
-        **{"notification.status": "delivered", "notification.attempts": 3},
+        attributes={**common, "notification.status": "delivered", "notification.attempts": 3},
     )
     rec.add("POST", NOTIFIER, 1155, 10, second, kind="client", http__request__method="POST")
 
