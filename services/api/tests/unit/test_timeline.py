@@ -125,7 +125,9 @@ def finished_execution(rec: Recorder, *, webhook: bool = False) -> dict[str, Tra
         done,
         kind="consumer",
         event__type="execution.completed",
+        event__id="ev-done",
         execution__id=EXEC,
+        messaging__dead_lettered=webhook,  # the failing webhook's handling is dead-lettered
     )
     return s
 
@@ -277,6 +279,7 @@ def add_failing_webhook(rec: Recorder, s: dict[str, TraceSpan], *, retried: bool
         republish,
         kind="consumer",
         event__type="execution.completed",
+        event__id="ev-done",
     )
     second = rec.add(
         "notification.deliver",
@@ -332,6 +335,28 @@ def test_a_scheduled_retry_not_yet_in_the_trace_makes_it_incomplete() -> None:
     timeline = derive_timeline(EXEC, TRACE, rec.spans, terminal=True, jaeger=None)
     assert not timeline.complete
     assert timeline.missing == ["notification n-1: a retry is scheduled"]
+
+
+def test_each_step_of_the_dead_letter_story_not_yet_exported_is_reported() -> None:
+    rec = Recorder()
+    s = finished_execution(rec, webhook=True)
+    add_failing_webhook(rec, s, retried=True)
+    cases = {
+        "dlq.consume": "a dead letter not yet taken in by the dlq-processor",
+        "dlq.retry": "a retry is scheduled",
+    }
+    for dropped, words in cases.items():
+        spans = [sp for sp in rec.spans if sp.name != dropped]
+        timeline = derive_timeline(EXEC, TRACE, spans, terminal=True, jaeger=None)
+        assert timeline.missing == [f"notification n-1: {words}"], dropped
+    # The retry is exported, the notifier's handling of it not yet.
+    late = max(
+        (sp for sp in rec.spans if sp.service == NOTIFIER and sp.name == "kafka.consume"),
+        key=lambda sp: sp.start_us,
+    )
+    spans = [sp for sp in rec.spans if sp is not late and sp.parent_id != late.span_id]
+    timeline = derive_timeline(EXEC, TRACE, spans, terminal=True, jaeger=None)
+    assert "notification n-1: a retried delivery not yet handled" in timeline.missing
 
 
 def test_the_critical_path_takes_the_child_that_ends_last_and_the_parents_own_time() -> None:

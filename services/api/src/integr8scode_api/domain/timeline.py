@@ -327,8 +327,9 @@ def _notifications(t: _Trace) -> tuple[list[NotificationTimeline], list[str]]:
         attempts = last.attr("notification.attempts")
         status = last.attr("notification.status")
         end = max(s.end_us for s in runs)
-        if status != "delivered" and _retry_pending(t, event_id):
-            missing.append(f"notification {nid}: a retry is scheduled")
+        pending = _dlq_pending(t, event_id) if isinstance(event_id, str) else None
+        if pending is not None:
+            missing.append(f"notification {nid}: {pending}")
         result.append(
             NotificationTimeline(
                 notification_id=nid,
@@ -387,17 +388,30 @@ def _retries(t: _Trace, event_id: str) -> list[DlqRetry]:
     return out
 
 
-def _retry_pending(t: _Trace, event_id: str | AttributeValue | None) -> bool:
-    """The dead letter's last intake scheduled a retry that is not in the trace."""
-    if not isinstance(event_id, str):
-        return False
+def _dlq_pending(t: _Trace, event_id: str) -> str | None:
+    """What of the notifier's dead-letter story for ``event_id`` is not in the trace yet: every
+    dead-lettered handling is taken in by the dlq-processor, every intake that scheduled a retry
+    is followed by the retry, and every retry by the notifier handling it again."""
+    handled = [
+        s
+        for s in t.find("kafka.consume", NOTIFIER, "consumer", event__id=event_id)
+        if s.attr("event.type") in TERMINAL_EVENTS
+    ]
+    dead = sum(1 for s in handled if s.attr("messaging.dead_lettered") is True)
     intakes = _dead_letters(t, event_id)
-    if not intakes or intakes[-1].attr("dlq.status") != "scheduled":
-        return False
-    last = intakes[-1]
-    return not any(
-        r.start_us >= last.end_us for r in t.find("dlq.retry", DLQ_PROCESSOR, event__id=event_id)
-    )
+    scheduled = sum(1 for s in intakes if s.attr("dlq.status") == "scheduled")
+    retries = [
+        r
+        for r in t.find("dlq.retry", DLQ_PROCESSOR, event__id=event_id)
+        if r.attr("messaging.consumer.group.name") == NOTIFIER
+    ]
+    if len(intakes) < dead:
+        return "a dead letter not yet taken in by the dlq-processor"
+    if len(retries) < scheduled:
+        return "a retry is scheduled"
+    if len(handled) < 1 + len(retries):
+        return "a retried delivery not yet handled"
+    return None
 
 
 def _span_view(t: _Trace, span: TraceSpan, critical: set[str]) -> TimelineSpan:
