@@ -1,13 +1,13 @@
 """The critical path of a trace: the chain of spans that determines its end-to-end time.
 
 Work in this system is asynchronous: a Kafka producer span ends long before the consumer it
-caused, so a span's children may end after it. The walk therefore measures each span by the end
-of its whole subtree. From the root, backwards from the subtree's end: the child whose subtree
-ends last (and started before the cursor) is on the path, the parent owns the time between that
-child's end and the cursor, and the cursor moves to the child's start; then the next child that
-still fits before the cursor. Time the parent neither spent itself nor in a child on the path
-(a message waiting in a topic, a dead letter waiting for its retry) is a *waiting* segment of
-the span the chain passes through."""
+caused, so a span's children may end after it. The walk goes backwards from a cursor, starting
+at the end of the root's whole subtree. While the cursor is past a span's own end, only
+asynchronous work explains the time: the child whose subtree reaches furthest towards the cursor
+is on the path (the gap before it is *waiting*: a message in a topic, a dead letter waiting for
+its retry). Within the span's own time, the child it waited for is the one whose own end is
+latest before the cursor (consumers never hold their producer up); the span owns the time
+between that child's end and the cursor, and the cursor moves to the child's start."""
 
 from __future__ import annotations
 
@@ -63,11 +63,37 @@ class _Walk:
         if span.span_id in self.visited:
             return
         self.visited.add(span.span_id)
-        kids = sorted(self.children.get(span.span_id, []), key=self.subtree_end, reverse=True)
-        for kid in kids:
-            if kid.start_us >= cursor or kid.span_id in self.visited:
+        kids = self.children.get(span.span_id, [])
+        while True:
+            after_end = cursor > span.end_us
+            if after_end:
+                # Past the span's end only asynchronous work explains the time: the child
+                # whose subtree reaches furthest towards the cursor.
+                candidates = [
+                    (min(self.subtree_end(k), cursor), k)
+                    for k in kids
+                    if k.span_id not in self.visited
+                    and k.start_us < cursor
+                    and self.subtree_end(k) > span.end_us
+                ]
+            else:
+                # Within the span: the child it waited for, by the child's own end (its
+                # asynchronous tail does not hold the span up; a consumer never does).
+                candidates = [
+                    (min(k.end_us, cursor), k)
+                    for k in kids
+                    if k.span_id not in self.visited
+                    and k.kind != "consumer"
+                    and k.start_us < cursor
+                    and k.end_us > span.start_us
+                ]
+            if not candidates:
+                if not after_end:
+                    break
+                self.own(span, span.end_us, cursor)  # waiting, with nothing of ours running
+                cursor = span.end_us
                 continue
-            kid_end = min(self.subtree_end(kid), cursor)
+            kid_end, kid = max(candidates, key=lambda c: (c[0], c[1].start_us))
             self.own(span, kid_end, cursor)
             self.walk(kid, kid_end)
             cursor = max(kid.start_us, span.start_us)
