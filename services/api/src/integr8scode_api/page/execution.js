@@ -136,11 +136,12 @@
   function renderWaterfall(timeline) {
     const fall = $("waterfall");
     fall.replaceChildren();
-    const total = Math.max(timeline.total_ms || 0, 1);
+    const extent = $("scale").value === "result" && timeline.result_ms ? timeline.result_ms : timeline.total_ms;
+    const total = Math.max(extent || 0, 1);
     const groups = new Map();
-    for (const span of timeline.spans) {
-      if (!groups.has(span.service)) groups.set(span.service, []);
-      groups.get(span.service).push(span);
+    for (const s of timeline.spans) {
+      if (!groups.has(s.service)) groups.set(s.service, []);
+      groups.get(s.service).push(s);
     }
     for (const [service, spans] of groups) {
       const group = el("div", "group");
@@ -183,7 +184,10 @@
     }
   }
 
+  let shown = null; // the last timeline, redrawn when the scale changes
+
   function renderTimeline(timeline) {
+    shown = timeline;
     const link = timeline.links && safeLink(timeline.links.jaeger);
     if (link) {
       $("jaeger-link").href = link;
@@ -243,5 +247,8 @@
     });
   });
   $("logout").addEventListener("click", () => showLogin(""));
+  $("scale").addEventListener("change", () => {
+    if (shown) renderWaterfall(shown);
+  });
   start();
 })();
