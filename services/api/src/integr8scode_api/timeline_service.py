@@ -41,5 +41,10 @@ class TimelineService:
         if spans is None:
             return unavailable(execution_id, trace_id, NOT_FOUND, link)
         return derive_timeline(
-            execution_id, trace_id, spans, terminal=view.status.terminal, jaeger=link
+            execution_id,
+            trace_id,
+            spans,
+            terminal=view.status.terminal,
+            jaeger=link,
+            ran=view.started_at is not None or not view.status.terminal,
         )

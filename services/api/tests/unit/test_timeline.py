@@ -215,6 +215,20 @@ def test_a_running_execution_is_not_complete_even_with_its_phases_so_far() -> No
     assert "not finished" in timeline.reason
 
 
+def test_an_execution_cancelled_in_the_queue_waits_for_no_sandbox() -> None:
+    rec = Recorder()
+    s = finished_execution(rec)
+    never_ran = [
+        sp for sp in rec.spans if sp.name not in {"sandbox.run", "saga.step"} or sp is s["saga"]
+    ]
+    timeline = derive_timeline(EXEC, TRACE, never_ran, terminal=True, jaeger=None, ran=False)
+    assert timeline.complete, timeline.missing
+    assert names(timeline) == ["accepted", "publish", "queue_wait", "status_delivered"]
+    # The same trace of an execution that did run is missing its sandbox.
+    ran = derive_timeline(EXEC, TRACE, never_ran, terminal=True, jaeger=None)
+    assert ran.missing == ["sandbox", "result_stored"]
+
+
 def test_another_executions_spans_in_the_same_trace_are_not_taken() -> None:
     rec = Recorder()
     s = finished_execution(rec)

@@ -44,6 +44,7 @@ class FakeReader:
             language="python",
             language_version="3.12",
             created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            started_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
             trace_id=trace_id,
         )
 

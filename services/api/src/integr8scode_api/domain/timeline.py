@@ -23,6 +23,8 @@ TERMINAL_EVENTS = frozenset(
 )
 # The phases every finished execution has, in order.
 PHASES = ("accepted", "publish", "queue_wait", "sandbox", "result_stored", "status_delivered")
+# The phases of an execution that ended before it reached a sandbox.
+NOT_WITHOUT_A_RUN = frozenset({"sandbox", "result_stored"})
 # The attributes a waterfall shows next to a bar; the rest stay in Jaeger.
 KEY_ATTRIBUTES = (
     "event.type",
@@ -436,15 +438,19 @@ def derive_timeline(
     *,
     terminal: bool,
     jaeger: str | None,
+    ran: bool = True,
 ) -> Timeline:
     """The timeline of ``execution_id`` from the spans of its trace. ``terminal``: the
-    execution has ended (before that the later phases are missing as a matter of course)."""
+    execution has ended (before that the later phases are missing as a matter of course).
+    ``ran``: it reached a sandbox; one that ended before (cancelled while queued, not queued)
+    has no sandbox or stored result to wait for."""
     t = _Trace(spans, execution_id)
     if t.root is None:
         return unavailable(execution_id, trace_id, "the trace has no spans", jaeger)
     phases, missing_phases = _phases(t)
     notifications, missing_notes = _notifications(t)
-    missing = [p for p in PHASES if p in missing_phases] + missing_notes
+    unexpected = set() if ran else NOT_WITHOUT_A_RUN
+    missing = [p for p in PHASES if p in missing_phases - unexpected] + missing_notes
     path = critical_path(t.spans, t.root)
     on_path = {seg.span_id for seg in path}
     end = max(s.end_us for s in t.spans)
