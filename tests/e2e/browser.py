@@ -49,6 +49,14 @@ class Browser:
         self._ws: Any = None
 
     async def __aenter__(self) -> Browser:
+        try:
+            await self._start()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # no browser left behind a failed start
+            raise
+        return self
+
+    async def _start(self) -> None:
         binary = chromium_binary()
         self._process = await asyncio.create_subprocess_exec(
             binary,
@@ -85,7 +93,6 @@ class Browser:
         self._ws = await websockets.connect(url, max_size=None)
         await self.call("Page.enable")
         await self.call("Runtime.enable")
-        return self
 
     async def __aexit__(
         self,
