@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what a bare Debian machine lacks for the native stack and the Python workspace:
-# Debian packages (Redis, bubblewrap, docker-compose for static validation, curl; podman, buildah
+# Debian packages (Redis, bubblewrap, docker-compose for static validation, curl, chromium for the
+# page's browser test; podman, buildah
 # and mmdebstrap for the service images), uv, and the workspace's virtualenv. Idempotent; safe to run on every `make up` / `make test`.
 source "$(dirname "$0")/lib.sh"
 
 UV_VERSION="${UV_VERSION:-0.13.8}"
-DEBS=(redis-server bubblewrap libseccomp2 docker-compose curl iproute2 procps
+DEBS=(redis-server bubblewrap libseccomp2 docker-compose curl iproute2 procps chromium
   podman buildah runc fuse-overlayfs mmdebstrap uidmap containernetworking-plugins slirp4netns)
 
 missing=()

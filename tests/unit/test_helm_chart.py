@@ -501,6 +501,45 @@ def test_the_in_chart_collector_receives_the_services_telemetry(
         assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
 
 
+def _api_policy(docs: list[Doc]) -> Doc:
+    (policy,) = [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "api"
+    ]
+    return policy
+
+
+def test_the_api_reads_timelines_from_the_in_chart_jaeger(observability_docs: list[Doc]) -> None:
+    jaeger = next(d for d in of_kind(observability_docs, "Service") if component(d) == "jaeger")
+    api = service_deployments(observability_docs)["api"]
+    config = config_data(observability_docs, api["metadata"]["name"])
+    assert config["API_TIMELINE_JAEGER_QUERY_URL"] == f"http://{jaeger['metadata']['name']}:16686"
+    [rule] = [
+        r
+        for r in _api_policy(observability_docs)["spec"]["egress"]
+        if {"port": 16686, "protocol": "TCP"} in r["ports"]
+    ]
+    [peer] = rule["to"]
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "jaeger"
+
+
+def test_the_timeline_urls_are_settings_of_their_own(helm: Path) -> None:
+    docs = render(
+        helm,
+        *_set(
+            [
+                *SECRET_SET,
+                "api.timeline.jaegerQueryUrl=http://query.internal:16686",
+                "api.timeline.jaegerUiUrl=https://traces.example.com",
+            ]
+        ),
+    )
+    config = config_data(docs, service_deployments(docs)["api"]["metadata"]["name"])
+    assert config["API_TIMELINE_JAEGER_QUERY_URL"] == "http://query.internal:16686"
+    assert config["API_TIMELINE_JAEGER_UI_URL"] == "https://traces.example.com"
+
+
 def test_the_in_chart_collector_keeps_traces_whole(observability_docs: list[Doc]) -> None:
     [config_map] = [
         d for d in of_kind(observability_docs, "ConfigMap") if component(d) == "otel-collector"

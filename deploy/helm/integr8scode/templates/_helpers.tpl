@@ -244,6 +244,15 @@ Precedence (later wins): chart-derived settings, global.env, the service's env.
 {{- with $svc.forwardedAllowIps }}
 {{- $_ := set $env "FORWARDED_ALLOW_IPS" . }}
 {{- end }}
+{{- $timeline := $svc.timeline | default dict }}
+{{- if $timeline.jaegerQueryUrl }}
+{{- $_ := set $env "API_TIMELINE_JAEGER_QUERY_URL" $timeline.jaegerQueryUrl }}
+{{- else if $v.jaeger.enabled }}
+{{- $_ := set $env "API_TIMELINE_JAEGER_QUERY_URL" (printf "http://%s:16686" (include "integr8scode.componentName" (list $root "jaeger"))) }}
+{{- end }}
+{{- with $timeline.jaegerUiUrl }}
+{{- $_ := set $env "API_TIMELINE_JAEGER_UI_URL" . }}
+{{- end }}
 {{- end }}
 {{- if eq $name "notifier" }}
 {{- $_ := set $env "NOTIFIER_PUBLIC_BASE_URL" $svc.publicBaseUrl }}

@@ -13,11 +13,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI
 from redis.asyncio import Redis
 
 from integr8scode_api import SERVICE_NAME, __version__
 from integr8scode_api.adapters.coordinator_views import CoordinatorViews
+from integr8scode_api.adapters.jaeger_traces import JaegerTraces
 from integr8scode_api.adapters.mongo_executions import OUTBOX_COLLECTION, MongoExecutions
 from integr8scode_api.adapters.mongo_notifications import (
     NOTIFICATIONS_COLLECTION,
@@ -47,6 +49,9 @@ from integr8scode_api.notification_service import NotificationService
 from integr8scode_api.routes import admin_rate_limits, admin_users, auth
 from integr8scode_api.routes.executions import ExecutionRouteBounds, build_execution_router
 from integr8scode_api.routes.notifications import build_notification_router
+from integr8scode_api.routes.page import build_page_router
+from integr8scode_api.routes.timeline import build_timeline_router
+from integr8scode_api.timeline_service import TimelineService
 from integr8scode_events import ProducerInfo
 from integr8scode_events.kafka import ConsumerRunner, EventPublisher, KafkaProbe
 from integr8scode_events.topics import EXECUTION_EVENTS
@@ -156,6 +161,13 @@ def create_app(settings: Settings) -> FastAPI:
         log=MongoNotificationLog(db[NOTIFICATIONS_COLLECTION]),
         policy=settings.notifications.policy(),
     )
+    jaeger_http = httpx.AsyncClient(
+        base_url=settings.timeline.jaeger_query_url,
+        timeout=settings.timeline.query_timeout_s,
+    )
+    timelines = TimelineService(
+        execution_service, JaegerTraces(jaeger_http, ui_url=settings.timeline.jaeger_ui_url)
+    )
     status_consumer = ConsumerRunner(
         settings=settings.kafka,
         group_id=settings.execution.status_consumer_group,
@@ -201,6 +213,7 @@ def create_app(settings: Settings) -> FastAPI:
         stack.close_with("telemetry", telemetry.shutdown)
         stack.close_with("limiter redis", limiter_redis.aclose)
         stack.close_with("redis", redis.aclose)
+        stack.close_with("jaeger client", jaeger_http.aclose)
         # The driver's endSessions: no root trace at shutdown.
         stack.close_with("mongo", mongo.close, untraced_close=True)
         stack.close_with("kafka probe", kafka_probe.close)
@@ -238,6 +251,7 @@ def create_app(settings: Settings) -> FastAPI:
             max_batch=settings.execution.max_batch,
             max_ids=settings.execution.max_ids,
         ),
+        timelines=timelines,
     )
     app.include_router(build_notification_router(notifications, rate_limited()))
     instrument_fastapi(app, telemetry)
@@ -253,9 +267,11 @@ def build_app(
     routers: Sequence[APIRouter] = API_ROUTERS,
     executions: ExecutionService | None = None,
     execution_bounds: ExecutionRouteBounds | None = None,
+    timelines: TimelineService | None = None,
 ) -> FastAPI:
     """The HTTP app over ready-made resources (``create_app`` builds the real ones; the unit
-    tests pass fakes). Without ``executions`` the app has no execution routes."""
+    tests pass fakes). Without ``executions`` the app has no execution routes, without
+    ``timelines`` no timeline route; the execution page (static files) is always there."""
     app = FastAPI(title=SERVICE_NAME, version=__version__, lifespan=lifespan)
     app.state.api = ctx
     install_error_handlers(app)
@@ -273,6 +289,9 @@ def build_app(
                 bounds=execution_bounds,
             )
         )
+    if timelines is not None:
+        app.include_router(build_timeline_router(timelines, rate_limited()))
+    app.include_router(build_page_router())
     return app
 
 

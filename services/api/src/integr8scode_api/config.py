@@ -282,6 +282,24 @@ class NotificationSettings(BaseSettings):
         return NotificationPolicy(allow_http_slack=self.allow_http)
 
 
+class TimelineSettings(BaseSettings):
+    """Where ``GET /executions/{id}/timeline`` reads traces. Env prefix ``API_TIMELINE_``."""
+
+    model_config = SettingsConfigDict(env_prefix="API_TIMELINE_", extra="ignore")
+
+    jaeger_query_url: str = Field(
+        default="http://127.0.0.1:16686",
+        description="Base URL of the Jaeger query API (``/api/traces/{id}`` is read from it).",
+    )
+    jaeger_ui_url: str = Field(
+        default="http://127.0.0.1:16686",
+        description="Public base URL of the Jaeger UI, for the links in timelines and the page.",
+    )
+    query_timeout_s: float = Field(
+        default=3.0, gt=0, le=30, description="Timeout of one query to Jaeger (then 503)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment, read once in ``__main__``."""
 
@@ -304,6 +322,7 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    timeline: TimelineSettings = Field(default_factory=TimelineSettings)
 
     @property
     def environment(self) -> str:

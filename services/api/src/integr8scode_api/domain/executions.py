@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+)
 
 from integr8scode_api.domain.execution_limits import LimitTable, ResolvedLimits
 from integr8scode_events import StoredTraceContext
@@ -81,6 +87,13 @@ class StatusChange(BaseModel):
     at: datetime
 
 
+class ExecutionLinks(BaseModel):
+    """Where to look next: the page a browser shows, and where the time went."""
+
+    page: str = Field(description="The execution's page (HTML), relative to the API's origin.")
+    timeline: str = Field(description="GET this for the timeline from the execution's trace.")
+
+
 class ExecutionView(BaseModel):
     """``GET /api/v1/executions/{id}``."""
 
@@ -123,6 +136,14 @@ class ExecutionView(BaseModel):
         if data.get("verdict") is None:
             data.pop("verdict", None)
         return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> ExecutionLinks:
+        return ExecutionLinks(
+            page=f"/executions/{self.execution_id}",
+            timeline=f"/api/v1/executions/{self.execution_id}/timeline",
+        )
 
 
 class ExecutionPage(BaseModel):
