@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -114,6 +115,10 @@ def request_fingerprint(valid: ValidatedRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def new_execution_id() -> str:
+    return str(uuid.uuid4())
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -161,9 +166,11 @@ class ExecutionService:
         idempotency_key: str | None,
         client_address: str | None,
         base64: bool = False,
+        execution_id: str | None = None,
     ) -> ExecuteAccepted:
         """Store the execution as queued and publish the request; 202 once the broker
-        acknowledged it, or once it is in the submission outbox.
+        acknowledged it, or once it is in the submission outbox. ``execution_id``: the id a
+        new execution gets (a fresh one by default); a retry with a known key answers its own.
 
         - Acknowledged: 202.
         - Refused before the producer took it (no broker answers): nobody has been told it
@@ -190,7 +197,7 @@ class ExecutionService:
             )
         except RequestRejectedError as exc:
             raise ValidationFailedError(str(exc)) from exc
-        execution_id = str(uuid.uuid4())
+        execution_id = execution_id or new_execution_id()
         fingerprint = request_fingerprint(valid)
         if idempotency_key:
             existing = await self._executions.claim_idempotency_key(
@@ -368,26 +375,85 @@ class ExecutionService:
             ) from exc
         return CancelAccepted(execution_id=execution_id)
 
+    async def execute_and_wait(
+        self,
+        user: User,
+        request: ExecuteRequest,
+        wait_s: float,
+        *,
+        idempotency_key: str | None,
+        client_address: str | None,
+        base64: bool = False,
+    ) -> ExecuteAccepted | ExecutionView:
+        """``execute``, then the whole result if the execution ends within ``wait_s``, waiting
+        on the status feed (the one SSE streams use; no polling); else what ``execute``
+        answered. The feed is subscribed before the request is published, so the wait needs
+        no read until the end. A retry with a known key waits for that execution (subscribed,
+        then read once). Once accepted, nothing here turns the answer into an error: a feed or
+        a store that can't tell means the 202."""
+        execution_id = new_execution_id()
+        async with contextlib.AsyncExitStack() as stack:
+            changes: AsyncIterator[StatusChange | None] | None
+            try:
+                changes = await stack.enter_async_context(self._feed.subscribe(execution_id))
+            except DependencyUnavailableError:
+                changes = None
+            accepted = await self.execute(
+                user,
+                request,
+                idempotency_key=idempotency_key,
+                client_address=client_address,
+                base64=base64,
+                execution_id=execution_id,
+            )
+            if changes is None:
+                return accepted
+            if accepted.execution_id != execution_id:  # an earlier request's execution
+                await stack.aclose()
+                view = await self.wait_for_end(user, accepted.execution_id, wait_s, base64=base64)
+                return view or accepted
+            view = await self._wait_on(
+                changes, user, execution_id, wait_s, base64=base64, read_first=False
+            )
+            return view or accepted
+
     async def wait_for_end(
         self, user: User, execution_id: str, wait_s: float, *, base64: bool = False
     ) -> ExecutionView | None:
         """The whole result once the execution ended, waiting at most ``wait_s`` on the status
-        feed (the one SSE streams use; no polling); None when it has not ended by then, or
-        the feed or the store can't tell: the caller answers 202 as without waiting (the
-        execution was accepted whatever happens here)."""
+        feed; None when it has not ended by then, or the feed or the store can't tell."""
+        try:
+            async with self._feed.subscribe(execution_id) as changes:
+                # Subscribed first, then read: a change in between is in the queue.
+                return await self._wait_on(
+                    changes, user, execution_id, wait_s, base64=base64, read_first=True
+                )
+        except DependencyUnavailableError:
+            set_span_attributes({WAIT_OUTCOME: "unavailable"})
+            return None
+
+    async def _wait_on(
+        self,
+        changes: AsyncIterator[StatusChange | None],
+        user: User,
+        execution_id: str,
+        wait_s: float,
+        *,
+        base64: bool,
+        read_first: bool,
+    ) -> ExecutionView | None:
         started = time.monotonic()
         outcome = "timeout"
         try:
-            async with asyncio.timeout(wait_s), self._feed.subscribe(execution_id) as changes:
-                # Subscribed first, then read: a change in between is in the queue.
-                ended = await self._ended(execution_id)
+            async with asyncio.timeout(wait_s):
+                ended = read_first and await self._ended(execution_id)
                 while not ended:
                     change = await anext(changes)
                     # None: idle, or the feed re-subscribed (it may have missed one): re-read.
                     ended = (
                         await self._ended(execution_id)
                         if change is None
-                        else (change.status.terminal)
+                        else change.status.terminal
                     )
             outcome = "ended"
             return await self.get(user, execution_id, base64=base64)
@@ -397,9 +463,8 @@ class ExecutionService:
             outcome = "unavailable"
             return None
         finally:
-            set_span_attributes(
-                {WAIT_OUTCOME: outcome, WAIT_MS: round((time.monotonic() - started) * 1000, 1)}
-            )
+            waited_ms = round((time.monotonic() - started) * 1000, 1)
+            set_span_attributes({WAIT_OUTCOME: outcome, WAIT_MS: waited_ms})
 
     async def _ended(self, execution_id: str) -> bool:
         stored = await self._executions.get(execution_id)

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN, SpanContext
+from tests.polling import eventually
 
 from integr8scode_api.app import build_app
 from integr8scode_api.domain.errors import DependencyUnavailableError
@@ -927,6 +928,10 @@ def test_args_change_the_idempotency_fingerprint(ex: Executions) -> None:
 # --- issue 14: ?wait=true, batches, ?ids= -------------------------------------------------------
 
 
+async def _async(value: Any) -> Any:
+    return value
+
+
 def _app_with(ex: Executions, **bounds: Any) -> FastAPI:
     return build_app(
         ex.harness.app.state.api,
@@ -953,9 +958,10 @@ async def test_wait_answers_200_with_the_whole_result_when_it_ends_in_time(
     done_at = T0 + timedelta(seconds=1)
 
     async def lifecycle() -> None:
+        # Subscribed before the request is published: wait for both.
         await asyncio.wait_for(ex.feed.subscribed.wait(), timeout=10)
-        [event] = ex.requested()
-        execution_id = event.execution_id or ""
+        published = await eventually(lambda: _async(ex.requested() or None), timeout_s=10)
+        execution_id = published[0].execution_id or ""
         ex.views.results[execution_id] = ExecutionResult(stdout="45\n")
         ex.store.move(execution_id, ExecutionStatus.COMPLETED, done_at, exit_code=0)
         await ex.feed.publish(
@@ -1145,3 +1151,18 @@ async def test_each_batch_item_is_a_trace_of_its_own_linked_to_the_batch_request
         assert [link.context.span_id for link in item.links] == [batch_context.span_id]
     # What each item published went out in that item's trace.
     assert {parent.trace_id for parent in ex.publisher.parents} == traces
+
+
+async def test_a_waiting_retry_with_a_known_key_waits_for_that_execution(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    first = ex.post(user, key="k-wait").json()["execution_id"]
+    done_at = T0 + timedelta(seconds=2)
+    ex.views.results[first] = ExecutionResult(stdout="done\n")
+    ex.store.move(first, ExecutionStatus.COMPLETED, done_at, exit_code=0)
+    transport = httpx.ASGITransport(app=_app_with(ex, wait_max_s=5))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        headers = {**ex.harness.bearer(user), "Idempotency-Key": "k-wait"}
+        response = await client.post(f"{EXECUTE}?wait=true", json=BODY, headers=headers)
+    assert response.status_code == 200, response.text
+    assert (response.json()["execution_id"], response.json()["stdout"]) == (first, "done\n")
+    assert len(ex.requested()) == 1  # the retry published nothing

@@ -124,21 +124,25 @@ def build_execution_router(
         """Queue a script for execution; the same ``Idempotency-Key`` gives the same execution.
         With ``?wait=true``, answer with the result when it ends within the wait."""
         client = request.client.host if request.client else None
-        accepted = await service.execute(
+        if not wait or wait_max_s <= 0:
+            return await service.execute(
+                user,
+                body,
+                idempotency_key=idempotency_key,
+                client_address=client,
+                base64=use_base64,
+            )
+        answer = await service.execute_and_wait(
             user,
             body,
+            wait_max_s,
             idempotency_key=idempotency_key,
             client_address=client,
             base64=use_base64,
         )
-        if not wait or wait_max_s <= 0 or accepted.status.terminal:
-            return accepted
-        view = await service.wait_for_end(
-            user, accepted.execution_id, wait_max_s, base64=use_base64
-        )
-        if view is None:
-            return accepted
-        return JSONResponse(view.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+        if isinstance(answer, ExecuteAccepted):
+            return answer
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status.HTTP_200_OK)
 
     @router.post(
         "/executions/batch",
