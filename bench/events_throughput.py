@@ -67,6 +67,8 @@ OTLP = f"http://127.0.0.1:{os.environ.get('OTLP_GRPC_PORT', '4317')}"
 COLLECTOR_METRICS = (
     f"http://127.0.0.1:{os.environ.get('COLLECTOR_TELEMETRY_PORT', '8888')}/metrics"
 )
+# Generous: on a shared machine a broker under load can take seconds to take a message.
+KAFKA_TIMEOUT_MS = 60_000
 MODES = ("round", "batch", "replay")
 VARIANTS = ("bare", "off", "on", "local")
 LABELS = {
@@ -360,7 +362,7 @@ async def lib_round(
     topics: Topics, n: int, concurrency: int, telemetry: TelemetryHandle | None, variant: str
 ) -> Result:
     topic = await topics.new()
-    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP)
+    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP, request_timeout_ms=KAFKA_TIMEOUT_MS)
     provider = _provider(telemetry)
     events = [_event(i) for i in range(n)]
     done = asyncio.Event()
@@ -393,7 +395,7 @@ async def lib_round(
 async def lib_batch(
     source: str, n: int, max_batch: int, telemetry: TelemetryHandle | None, variant: str
 ) -> Result:
-    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP)
+    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP, request_timeout_ms=KAFKA_TIMEOUT_MS)
     provider = _provider(telemetry)
     done = asyncio.Event()
     seen = 0
@@ -432,7 +434,7 @@ async def lib_replay(
     variant: str,
 ) -> Result:
     target = await topics.new()
-    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP)
+    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP, request_timeout_ms=KAFKA_TIMEOUT_MS)
     provider = _provider(telemetry)
     tracer = trace.get_tracer("bench", tracer_provider=provider)
     session = uuid.uuid4().hex

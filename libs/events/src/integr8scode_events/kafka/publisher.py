@@ -50,6 +50,7 @@ class EventPublisher:
         self._service = service
         self._client_id = f"{settings.client_id_prefix}-{service}"
         self._broker = t.broker_attributes(settings.bootstrap_servers)
+        self._topic_attributes: dict[str, dict[str, Any]] = {}
         self._tracer = t.tracer(tracer_provider)
         self._linger_ms = linger_ms
         self._publish_timeout_s = publish_timeout_s or settings.request_timeout_ms / 1000
@@ -111,8 +112,11 @@ class EventPublisher:
         """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement.
         ``links`` are added to the PRODUCER span (a replay points back at the original)."""
         destination = topic or event.topic.name
+        key = event.key
+        value = event.to_bytes()
+        traced = not t.is_noop(self._tracer)
         attributes: dict[str, Any] = {}
-        if not t.is_noop(self._tracer):
+        if traced:
             event_id = str(event.event_id)
             attributes = {
                 t.EVENT_ID: event_id,
@@ -121,7 +125,7 @@ class EventPublisher:
             }
             if event.execution_id:
                 attributes[t.EXECUTION_ID] = event.execution_id
-        with self._producer_span(destination, event.key, attributes, links) as span:
+        with self._producer_span(traced, destination, key, value, attributes, links) as span:
             carrier = {
                 h.EVENT_TYPE: event.event_type,
                 h.CORRELATION_ID: event.correlation_id,
@@ -130,7 +134,7 @@ class EventPublisher:
             }
             # The PRODUCER span is current here, so the consumer becomes its child.
             t.inject_context(carrier)
-            return await self._send(span, destination, event.to_bytes(), event.key, carrier)
+            return await self._send(span, destination, value, key, carrier)
 
     async def publish_raw(
         self,
@@ -154,8 +158,9 @@ class EventPublisher:
           ``dlq.consume`` links to the ``publish dead_letter_queue`` that routed it there).
         - ``links`` are added to the PRODUCER span.
         """
-        attributes = {} if t.is_noop(self._tracer) else t.message_attributes(value, headers)
-        with self._producer_span(topic, key, attributes, links) as span:
+        traced = not t.is_noop(self._tracer)
+        attributes = t.message_attributes(value, headers) if traced else {}
+        with self._producer_span(traced, topic, key, value, attributes, links) as span:
             carrier = {**headers, h.SERVICE: self._service}
             if reinject_context:
                 carrier.pop(h.TRACEPARENT, None)
@@ -181,27 +186,33 @@ class EventPublisher:
 
     def _producer_span(
         self,
+        traced: bool,
         topic: str,
         key: bytes | None,
+        value: bytes | None,
         attributes: dict[str, Any],
         links: Sequence[trace.Link] = (),
     ) -> AbstractContextManager[trace.Span]:
-        if t.is_noop(self._tracer):
+        if not traced:
             return nullcontext(trace.INVALID_SPAN)
-        base: dict[str, Any] = {
-            t.MESSAGING_SYSTEM: "kafka",
-            t.MESSAGING_OPERATION_NAME: "publish",
-            t.MESSAGING_OPERATION_TYPE: "send",
-            t.MESSAGING_DESTINATION: topic,
-            t.MESSAGING_CLIENT_ID: self._client_id,
-            **self._broker,
-        }
+        base = self._topic_attributes.get(topic)
+        if base is None:
+            # What every publish to ``topic`` says of itself, built once per topic.
+            base = self._topic_attributes[topic] = {
+                t.MESSAGING_SYSTEM: "kafka",
+                t.MESSAGING_OPERATION_NAME: "publish",
+                t.MESSAGING_OPERATION_TYPE: "send",
+                t.MESSAGING_DESTINATION: topic,
+                t.MESSAGING_CLIENT_ID: self._client_id,
+                **self._broker,
+            }
+        attributes = {**base, **attributes, t.MESSAGING_BODY_SIZE: len(value or b"")}
         if key is not None:
-            base[t.MESSAGING_KEY] = key.decode(errors="replace")
+            attributes[t.MESSAGING_KEY] = key.decode(errors="replace")
         return self._tracer.start_as_current_span(
             f"publish {topic}",
             kind=SpanKind.PRODUCER,
-            attributes={**base, **attributes},
+            attributes=attributes,
             links=links,
             record_exception=False,  # _send records the broker's error itself
         )
@@ -217,7 +228,6 @@ class EventPublisher:
         if self._producer is None:
             await self.start()
         assert self._producer is not None  # noqa: S101 - start() sets it or raises
-        span.set_attribute(t.MESSAGING_BODY_SIZE, len(value or b""))
         producer = self._producer
         deadline = time.monotonic() + self._publish_timeout_s
         try:
@@ -258,6 +268,8 @@ class EventPublisher:
             raise PublishUncertainError(
                 f"Kafka did not acknowledge the message to {topic}: {exc}"
             ) from exc
-        span.set_attribute(t.MESSAGING_PARTITION, str(metadata.partition))
-        span.set_attribute(t.MESSAGING_OFFSET, metadata.offset)
+        if span.is_recording():
+            span.set_attributes(
+                {t.MESSAGING_PARTITION: str(metadata.partition), t.MESSAGING_OFFSET: metadata.offset}
+            )
         return PublishedRecord(topic=topic, partition=metadata.partition, offset=metadata.offset)
