@@ -229,41 +229,42 @@ class EventPublisher:
             await self.start()
         assert self._producer is not None  # noqa: S101 - start() sets it or raises
         producer = self._producer
-        deadline = time.monotonic() + self._publish_timeout_s
         try:
             if time.monotonic() > self._acked_recently_until:
                 await self._ensure_reachable(producer)
-            # Handing the message over (metadata, buffer space): until this returns, it is not
-            # sent, whatever happens.
-            async with asyncio.timeout(self._publish_timeout_s):
-                delivery = await producer.send(
-                    topic, value=value, key=key, headers=h.to_kafka(carrier)
-                )
-        except TimeoutError as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, "not handed to the producer in time"))
-            raise PublishError(f"Kafka did not take the message to {topic} in time") from exc
         except KafkaError as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"broker refused the message: {exc}"))
             raise PublishError(f"Kafka refused the message to {topic}: {exc}") from exc
+        # One deadline for the hand-over and the acknowledgement (one timer per message).
+        delivery: asyncio.Future[Any] | None = None
         try:
-            # Shielded: the idempotent producer keeps the batch whatever we do, and its future
-            # must stay intact for whoever wants to know how the delivery ended.
-            metadata = await asyncio.wait_for(
-                asyncio.shield(delivery), max(0.0, deadline - time.monotonic())
-            )
+            async with asyncio.timeout(self._publish_timeout_s):
+                # Handing the message over (metadata, buffer space): until this returns, it is
+                # not sent, whatever happens.
+                delivery = await producer.send(
+                    topic, value=value, key=key, headers=h.to_kafka(carrier)
+                )
+                # Shielded: the idempotent producer keeps the batch whatever we do, and its
+                # future must stay intact for whoever wants to know how the delivery ended.
+                metadata = await asyncio.shield(delivery)
             self._acked_recently_until = time.monotonic() + _REACHABLE_FOR_S
         except TimeoutError as exc:
             span.record_exception(exc)
+            if delivery is None:
+                span.set_status(Status(StatusCode.ERROR, "not handed to the producer in time"))
+                raise PublishError(f"Kafka did not take the message to {topic} in time") from exc
             span.set_status(Status(StatusCode.ERROR, "no acknowledgement in time"))
             raise PublishUncertainError(
                 f"Kafka did not acknowledge the message to {topic} within "
                 f"{self._publish_timeout_s:g}s; it may still be delivered"
             ) from exc
         except KafkaError as exc:
-            # After the hand-over even a failed delivery may have been written (a lost answer).
             span.record_exception(exc)
+            if delivery is None:
+                span.set_status(Status(StatusCode.ERROR, f"broker refused the message: {exc}"))
+                raise PublishError(f"Kafka refused the message to {topic}: {exc}") from exc
+            # After the hand-over even a failed delivery may have been written (a lost answer).
             span.set_status(Status(StatusCode.ERROR, f"broker did not acknowledge: {exc}"))
             raise PublishUncertainError(
                 f"Kafka did not acknowledge the message to {topic}: {exc}"
