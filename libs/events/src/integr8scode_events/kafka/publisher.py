@@ -209,12 +209,9 @@ class EventPublisher:
         attributes = {**base, **attributes, t.MESSAGING_BODY_SIZE: len(value or b"")}
         if key is not None:
             attributes[t.MESSAGING_KEY] = key.decode(errors="replace")
-        return self._tracer.start_as_current_span(
-            f"publish {topic}",
-            kind=SpanKind.PRODUCER,
-            attributes=attributes,
-            links=links,
-            record_exception=False,  # _send records the broker's error itself
+        # Exceptions not recorded as events: _send records the broker's error itself.
+        return t.start_current_span(
+            self._tracer, f"publish {topic}", kind=SpanKind.PRODUCER, attributes=attributes, links=links
         )
 
     async def _send(
