@@ -12,7 +12,11 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
@@ -74,8 +78,51 @@ def is_noop(active: trace.Tracer) -> bool:
 
 
 def inject_context(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
-    """Write the current (or given) context into ``carrier`` with the global propagator."""
-    propagate.inject(carrier, context=context)
+    """Write the current (or given) context into ``carrier`` with the global propagator.
+
+    When that propagator is plain W3C (the trace-context propagator alone, or with W3C baggage
+    in a composite: OpenTelemetry's default) the ``traceparent``/``tracestate`` pair is written
+    here from the span context, exactly as the propagator writes it, and baggage by its own
+    propagator; any other propagator (a wrapper, another format) is called as it is."""
+    propagator = propagate.get_global_textmap()
+    plan = _w3c_plan(propagator)
+    if plan is None:
+        propagator.inject(carrier, context=context)
+        return
+    span_context = trace.get_current_span(context).get_span_context()
+    if span_context.is_valid:
+        carrier[h.TRACEPARENT] = (
+            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
+            f"-{span_context.trace_flags:02x}"
+        )
+        if span_context.trace_state:
+            carrier[h.TRACESTATE] = span_context.trace_state.to_header()
+    for other in plan:
+        other.inject(carrier, context=context)
+
+
+# The last global propagator seen and what injecting with it takes: None (call it), or the
+# propagators to call after writing the W3C pair directly (W3C baggage, or none).
+_PLAN: tuple[object, tuple[TextMapPropagator, ...] | None] = (None, None)
+
+
+def _w3c_plan(propagator: TextMapPropagator) -> tuple[TextMapPropagator, ...] | None:
+    global _PLAN  # noqa: PLW0603 - a cache of a pure function of the propagator
+    seen, plan = _PLAN
+    if seen is propagator:
+        return plan
+    plan = None
+    if type(propagator) is TraceContextTextMapPropagator:
+        plan = ()
+    elif type(propagator) is CompositePropagator:
+        parts = tuple(getattr(propagator, "_propagators", ()))
+        kinds = [type(part) for part in parts]
+        if kinds == [TraceContextTextMapPropagator]:
+            plan = ()
+        elif kinds == [TraceContextTextMapPropagator, W3CBaggagePropagator]:
+            plan = parts[1:]
+    _PLAN = (propagator, plan)
+    return plan
 
 
 def extract_context(headers: Mapping[str, str]) -> Context:
