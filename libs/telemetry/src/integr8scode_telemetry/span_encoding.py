@@ -85,6 +85,14 @@ def _key_value(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value))
 
 
+def _plain(span: ReadableSpan) -> Mapping[str, Any] | None:
+    """A finished span's attributes as the plain dict the SDK keeps them in, when it does (its
+    public view is a read-only proxy over a locked mapping, read key by key in Python); else
+    that public view."""
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    return inner if type(inner) is dict else span.attributes
+
+
 class SpanEncoder:
     """Encodes batches of finished spans; keeps what repeats between calls."""
 
@@ -190,7 +198,7 @@ class SpanEncoder:
         parts.append(b"\x30" + _KIND[span.kind])
         parts.append(b"\x39" + _FIXED64(span.start_time or 0))
         parts.append(b"\x41" + _FIXED64(span.end_time or 0))
-        parts.append(self._attributes(b"\x4a", span.attributes))
+        parts.append(self._attributes(b"\x4a", _plain(span)))
         if span.dropped_attributes:
             parts.append(b"\x50" + _varint(span.dropped_attributes))
         for event in span.events:
