@@ -48,18 +48,20 @@ class TelemetrySettings(BaseSettings):
         "about a third of the SDK's CPU per span) or the SDK's own.",
     )
     bsp_max_queue_size: int = Field(
-        default=16_384,
+        default=8_192,
         gt=0,
         validation_alias=AliasChoices("OTEL_BSP_MAX_QUEUE_SIZE", "bsp_max_queue_size"),
-        description="Finished spans waiting for export at most; past it the oldest are dropped.",
+        description="Finished spans waiting for export at most (the SDK's 2 048 overflowed "
+        "in bursts); past it spans are dropped.",
     )
     bsp_max_export_batch_size: int = Field(
-        default=2_048,
+        default=512,
         gt=0,
         validation_alias=AliasChoices(
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "bsp_max_export_batch_size"
         ),
-        description="Spans per export request at most (capped at the queue size).",
+        description="Spans per export request at most (capped at the queue size). Bigger "
+        "requests save little and risk the receiver's 4 MiB message limit.",
     )
     bsp_schedule_delay_ms: int = Field(
         default=1_000,
