@@ -46,7 +46,6 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from prom_text import parse_samples
 
 from integr8scode_events import ExecutionRequested, StoredTraceContext, decode_event
 from integr8scode_events import headers as h
@@ -61,12 +60,11 @@ from integr8scode_events.kafka import (
 )
 from integr8scode_events.payloads import ExecutionLimits, ExecutionRequestedPayload
 from integr8scode_telemetry import TelemetryHandle, TelemetrySettings, init_telemetry
+from prom_text import parse_samples
 
 BOOTSTRAP = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
 OTLP = f"http://127.0.0.1:{os.environ.get('OTLP_GRPC_PORT', '4317')}"
-COLLECTOR_METRICS = (
-    f"http://127.0.0.1:{os.environ.get('COLLECTOR_TELEMETRY_PORT', '8888')}/metrics"
-)
+COLLECTOR_METRICS = f"http://127.0.0.1:{os.environ.get('COLLECTOR_TELEMETRY_PORT', '8888')}/metrics"
 # Generous: on a shared machine a broker under load can take seconds to take a message.
 KAFKA_TIMEOUT_MS = 60_000
 MODES = ("round", "batch", "replay")
@@ -158,7 +156,7 @@ def collector_counters() -> dict[str, float]:
         "otelcol_receiver_failed_spans_total",
     )
     try:
-        with urllib.request.urlopen(COLLECTOR_METRICS, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(COLLECTOR_METRICS, timeout=5) as response:
             text = response.read().decode()
     except OSError:
         return {}
@@ -280,7 +278,7 @@ async def bare_round(topics: Topics, n: int, concurrency: int) -> Result:
         publish_s = await _bounded(n, concurrency, send)
     finally:
         await producer.stop()
-    consume_s = await _bare_consume(topic, n, 100, lambda records: _decode_all(records))
+    consume_s = await _bare_consume(topic, n, 100, _decode_all)
     return Result("round", "bare", n, publish_s, consume_s)
 
 
@@ -318,7 +316,9 @@ async def _bare_consume(
 
 
 async def bare_batch(source: str, n: int, max_batch: int) -> Result:
-    return Result("batch", "bare", n, consume_s=await _bare_consume(source, n, max_batch, _archive_all))
+    return Result(
+        "batch", "bare", n, consume_s=await _bare_consume(source, n, max_batch, _archive_all)
+    )
 
 
 async def bare_replay(topics: Topics, source: str, n: int, max_batch: int) -> Result:
@@ -338,7 +338,9 @@ async def bare_replay(topics: Topics, source: str, n: int, max_batch: int) -> Re
                     (h.REPLAY_SESSION, session.encode()),
                     (h.REPLAYED_EVENT_ID, str(event.event_id).encode()),
                 ]
-                await producer.send_and_wait(target, event.to_bytes(), key=event.key, headers=headers)
+                await producer.send_and_wait(
+                    target, event.to_bytes(), key=event.key, headers=headers
+                )
 
             await asyncio.gather(*(one(record) for record in records))
 
@@ -443,6 +445,7 @@ async def lib_replay(
     source: str,
     n: int,
     max_batch: int,
+    *,
     telemetry: TelemetryHandle | None,
     variant: str,
 ) -> Result:
@@ -540,7 +543,9 @@ async def run_variant(
             result = await lib_batch(source, n, batch, telemetry, variant)
         else:
             assert source is not None  # noqa: S101
-            result = await lib_replay(topics, source, n, batch, telemetry, variant)
+            result = await lib_replay(
+                topics, source, n, batch, telemetry=telemetry, variant=variant
+            )
     finally:
         if telemetry is not None:
             telemetry.shutdown()  # flushes every span still queued
@@ -568,7 +573,8 @@ def report(
     print(f"\n{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}, collector {OTLP}")
     if repeat > 1:
         print(f"rates: each variant's best of {repeat} interleaved runs; spans: all runs summed")
-    print(f"{'mode':7} {'scenario':28} {'publish/s':>10} {'consume/s':>10} {'round/s':>10} {'vs bare':>8}")
+    columns = f"{'publish/s':>10} {'consume/s':>10} {'round/s':>10} {'vs bare':>8}"
+    print(f"{'mode':7} {'scenario':28} {columns}")
     bare = {r.mode: r for r in results if r.variant == "bare"}
     for r in results:
         publish = f"{n / r.publish_s:10.0f}" if r.publish_s else f"{'-':>10}"
@@ -602,13 +608,13 @@ def report(
             f"{mode:7} {LABELS[variant]:28} {s.created:8d} {s.handed_to_exporter:8d} "
             f"{s.exported:8d} {col} {dropped:>8}"
         )
-    for mode in bare:
+    for mode, base in bare.items():
         on = next((r for r in results if r.mode == mode and r.variant == "on"), None)
         off = next((r for r in results if r.mode == mode and r.variant == "off"), None)
         if on and off:
             print(
-                f"{mode}: tracing on {on.rate / bare[mode].rate:.0%} of bare (goal 80 %), "
-                f"off {off.rate / bare[mode].rate:.0%} (goal 90 %); on/off {on.rate / off.rate:.0%}"
+                f"{mode}: tracing on {on.rate / base.rate:.0%} of bare (goal 80 %), "
+                f"off {off.rate / base.rate:.0%} (goal 90 %); on/off {on.rate / off.rate:.0%}"
             )
 
 
@@ -619,7 +625,10 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument(
-        "--batch", type=int, default=500, help="max records per fetch (batch, replay; the archiver's default)"
+        "--batch",
+        type=int,
+        default=500,
+        help="max records per fetch (batch, replay; the archiver's default)",
     )
     parser.add_argument(
         "--repeat",

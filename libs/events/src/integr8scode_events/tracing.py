@@ -16,8 +16,8 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from integr8scode_events import headers as h
 from integr8scode_events.codec import peek_envelope
@@ -163,7 +163,7 @@ class CurrentSpan:
             span.end()
 
 
-def start_current_span(  # noqa: PLR0913 - the span's own arguments
+def start_current_span(
     active: trace.Tracer,
     name: str,
     *,

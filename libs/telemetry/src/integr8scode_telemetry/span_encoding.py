@@ -59,7 +59,7 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + (_SMALL[size] if size < 128 else _varint(size)) + payload
 
 
-def _any_value(value: Any) -> bytes:
+def _any_value(value: Any) -> bytes:  # noqa: PLR0911 - one return per value type
     """An ``AnyValue``'s bytes (the SDK's ``_encode_value``; None is an empty value)."""
     if value is None:
         return b""
@@ -109,7 +109,9 @@ class SpanEncoder:
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised ``ExportTraceServiceRequest`` of ``spans``: grouped by resource, then
         by instrumentation scope, in the order each first appears."""
-        groups: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]]
+        groups: dict[
+            int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]
+        ]
         groups = {}
         for span in spans:
             resource = span.resource
@@ -201,6 +203,22 @@ class SpanEncoder:
         parts.append(self._attributes(b"\x4a", _plain(span)))
         if span.dropped_attributes:
             parts.append(b"\x50" + _varint(span.dropped_attributes))
+        if span.events or span.dropped_events:
+            parts.append(self._events(span))
+        if span.links or span.dropped_links:
+            parts.append(self._links(span))
+        status = span.status
+        body = b""
+        if status.description:
+            body += _field(b"\x12", status.description.encode())
+        if status.status_code.value:
+            body += b"\x18" + _SMALL[status.status_code.value]
+        parts.append(_field(b"\x7a", body))
+        parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
+        return _field(b"\x12", b"".join(parts))
+
+    def _events(self, span: ReadableSpan) -> bytes:
+        parts = []
         for event in span.events:
             body = b"\x09" + _FIXED64(event.timestamp) + _field(b"\x12", event.name.encode())
             body += self._attributes(b"\x1a", event.attributes)
@@ -209,6 +227,10 @@ class SpanEncoder:
             parts.append(_field(b"\x5a", body))
         if span.dropped_events:
             parts.append(b"\x60" + _varint(span.dropped_events))
+        return b"".join(parts)
+
+    def _links(self, span: ReadableSpan) -> bytes:
+        parts = []
         for link in span.links:
             linked = link.context
             body = b"\x0a\x10" + linked.trace_id.to_bytes(16, "big")
@@ -220,12 +242,4 @@ class SpanEncoder:
             parts.append(_field(b"\x6a", body))
         if span.dropped_links:
             parts.append(b"\x70" + _varint(span.dropped_links))
-        status = span.status
-        body = b""
-        if status.description:
-            body += _field(b"\x12", status.description.encode())
-        if status.status_code.value:
-            body += b"\x18" + _SMALL[status.status_code.value]
-        parts.append(_field(b"\x7a", body))
-        parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
-        return _field(b"\x12", b"".join(parts))
+        return b"".join(parts)

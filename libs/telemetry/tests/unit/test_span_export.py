@@ -71,7 +71,9 @@ def _spans() -> tuple[Any, ...]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("integr8scode_events")
     for offset in range(3):
-        with tracer.start_as_current_span("publish t", attributes={"messaging.kafka.offset": offset}):
+        with tracer.start_as_current_span(
+            "publish t", attributes={"messaging.kafka.offset": offset}
+        ):
             pass
     return exporter.get_finished_spans()
 

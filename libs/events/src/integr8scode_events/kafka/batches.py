@@ -95,7 +95,9 @@ class BatchDispatch:
         alone = len(messages) == 1 and h.TRACEPARENT in messages[0].headers
         # Each message's trace context, parsed once for the batch span's link and its own span.
         stored = (
-            [] if t.is_noop(self._tracer) else [StoredTraceContext.from_headers(m.headers) for m in messages]
+            []
+            if t.is_noop(self._tracer)
+            else [StoredTraceContext.from_headers(m.headers) for m in messages]
         )
         with self._span(messages, stored, alone) as span:
             per_message = [] if alone else self._message_spans(messages, stored, span)

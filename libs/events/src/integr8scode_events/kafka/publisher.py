@@ -125,7 +125,9 @@ class EventPublisher:
             }
             if event.execution_id:
                 attributes[t.EXECUTION_ID] = event.execution_id
-        with self._producer_span(traced, destination, key, value, attributes, links) as span:
+        with self._producer_span(
+            destination, key, value, attributes, traced=traced, links=links
+        ) as span:
             carrier = {
                 h.EVENT_TYPE: event.event_type,
                 h.CORRELATION_ID: event.correlation_id,
@@ -160,7 +162,7 @@ class EventPublisher:
         """
         traced = not t.is_noop(self._tracer)
         attributes = t.message_attributes(value, headers) if traced else {}
-        with self._producer_span(traced, topic, key, value, attributes, links) as span:
+        with self._producer_span(topic, key, value, attributes, traced=traced, links=links) as span:
             carrier = {**headers, h.SERVICE: self._service}
             if reinject_context:
                 carrier.pop(h.TRACEPARENT, None)
@@ -186,11 +188,12 @@ class EventPublisher:
 
     def _producer_span(
         self,
-        traced: bool,
         topic: str,
         key: bytes | None,
         value: bytes | None,
         attributes: dict[str, Any],
+        *,
+        traced: bool,
         links: Sequence[trace.Link] = (),
     ) -> AbstractContextManager[trace.Span]:
         if not traced:
@@ -211,7 +214,11 @@ class EventPublisher:
             attributes[t.MESSAGING_KEY] = key.decode(errors="replace")
         # Exceptions not recorded as events: _send records the broker's error itself.
         return t.start_current_span(
-            self._tracer, f"publish {topic}", kind=SpanKind.PRODUCER, attributes=attributes, links=links
+            self._tracer,
+            f"publish {topic}",
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+            links=links,
         )
 
     async def _send(
@@ -268,6 +275,9 @@ class EventPublisher:
             ) from exc
         if span.is_recording():
             span.set_attributes(
-                {t.MESSAGING_PARTITION: str(metadata.partition), t.MESSAGING_OFFSET: metadata.offset}
+                {
+                    t.MESSAGING_PARTITION: str(metadata.partition),
+                    t.MESSAGING_OFFSET: metadata.offset,
+                }
             )
         return PublishedRecord(topic=topic, partition=metadata.partition, offset=metadata.offset)
