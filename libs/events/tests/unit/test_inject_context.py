@@ -10,7 +10,7 @@ from opentelemetry import baggage, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -20,9 +20,14 @@ from integr8scode_events.tracing import inject_context
 class Renaming(CompositePropagator):
     """A propagator that is not plain W3C (a subclass, as a service's wrapper would be)."""
 
-    def inject(self, carrier, context=None, setter=None) -> None:  # type: ignore[no-untyped-def,override]
-        carrier["x-custom"] = "yes"
-        super().inject(carrier, context)
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        setter.set(carrier, "x-custom", "yes")
+        super().inject(carrier, context, setter)
 
 
 def _contexts() -> list[Context]:

@@ -12,7 +12,7 @@ against the collector fail if an upgrade moves them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -51,8 +51,9 @@ class BytesOTLPSpanExporter(OTLPSpanExporter):
 
     def _initialize_channel_and_stub(self) -> None:
         # Also called again by the exporter to reconnect after UNAVAILABLE.
-        super()._initialize_channel_and_stub()
-        self._client = _BytesTraceStub(self._channel)
+        super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        # The mixin types its client by the stub class it was given; ours takes bytes.
+        self._client = cast(Any, _BytesTraceStub(self._channel))
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
         return self._encoder.encode(data)

@@ -21,6 +21,7 @@ from opentelemetry.trace import (
     TraceFlags,
     TraceState,
 )
+from opentelemetry.util.types import AttributeValue
 
 from integr8scode_telemetry.span_encoding import SpanEncoder
 
@@ -43,7 +44,8 @@ def exported() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 
 def _decoded(encoder: SpanEncoder, spans: tuple[ReadableSpan, ...]) -> ExportTraceServiceRequest:
-    return ExportTraceServiceRequest.FromString(encoder.encode(spans))
+    request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(encoder.encode(spans))
+    return request
 
 
 def _varied_spans(provider: TracerProvider) -> None:
@@ -52,7 +54,7 @@ def _varied_spans(provider: TracerProvider) -> None:
     tracer = provider.get_tracer("integr8scode_events", "1.0", schema_url="https://schema/1")
     other = provider.get_tracer("other")
     remote_parent = trace.set_span_in_context(trace.NonRecordingSpan(REMOTE))
-    attributes = {
+    attributes: dict[str, AttributeValue] = {
         "messaging.system": "kafka",
         "server.port": 9092,
         "negative": -5,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
 
-import grpc
+import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -131,7 +131,7 @@ def test_the_batch_processor_is_sized_by_the_settings() -> None:
         assert inner._max_export_batch_size == 100  # capped at the queue
         assert inner._schedule_delay_millis == 250
     finally:
-        processor.shutdown()
+        processor.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK
 
 
 def test_the_batch_settings_read_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
