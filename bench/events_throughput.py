@@ -84,6 +84,7 @@ class Result:
     messages: int
     publish_s: float = 0.0
     consume_s: float = 0.0
+    cpu_s: float = 0.0  # the process's CPU time over the variant (every thread, export included)
 
     @property
     def rate(self) -> float:
@@ -525,13 +526,18 @@ async def run_variant(
     source: str | None,
 ) -> tuple[Result, SpanCounts | None]:
     n, c, batch = args.messages, args.concurrency, args.batch
+    cpu = time.process_time()
     if variant == "bare":
         if mode == "round":
-            return await bare_round(topics, n, c), None
-        assert source is not None  # noqa: S101
-        if mode == "batch":
-            return await bare_batch(source, n, batch), None
-        return await bare_replay(topics, source, n, batch), None
+            result = await bare_round(topics, n, c)
+        elif mode == "batch":
+            assert source is not None  # noqa: S101
+            result = await bare_batch(source, n, batch)
+        else:
+            assert source is not None  # noqa: S101
+            result = await bare_replay(topics, source, n, batch)
+        result.cpu_s = time.process_time() - cpu
+        return result, None
     counts = SpanCounts() if variant in {"on", "local"} else None
     telemetry = traced(variant == "on", counts) if counts is not None else None
     before = collector_counters() if variant == "on" else {}
@@ -549,6 +555,7 @@ async def run_variant(
     finally:
         if telemetry is not None:
             telemetry.shutdown()  # flushes every span still queued
+    result.cpu_s = time.process_time() - cpu
     if counts is not None and before:
         after = await _collector_settled(before, counts.exported)
         counts.collector = {k: after.get(k, 0.0) - v for k, v in before.items()}
@@ -573,16 +580,26 @@ def report(
     print(f"\n{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}, collector {OTLP}")
     if repeat > 1:
         print(f"rates: each variant's best of {repeat} interleaved runs; spans: all runs summed")
-    columns = f"{'publish/s':>10} {'consume/s':>10} {'round/s':>10} {'vs bare':>8}"
+    print(
+        "CPU us/msg: the process's CPU time (all threads, the export included) per message, "
+        "from the variant's start to its telemetry's shutdown; bare/CPU: bare's CPU over it "
+        "(less disturbed by other load than the rates)"
+    )
+    columns = (
+        f"{'publish/s':>10} {'consume/s':>10} {'round/s':>10} {'vs bare':>8} "
+        f"{'CPU us/msg':>10} {'bare/CPU':>8}"
+    )
     print(f"{'mode':7} {'scenario':28} {columns}")
     bare = {r.mode: r for r in results if r.variant == "bare"}
     for r in results:
         publish = f"{n / r.publish_s:10.0f}" if r.publish_s else f"{'-':>10}"
         base = bare.get(r.mode)
         ratio = f"{r.rate / base.rate:8.0%}" if base else f"{'-':>8}"
+        cpu = f"{r.cpu_s / n * 1e6:10.0f}"
+        cpu_ratio = f"{base.cpu_s / r.cpu_s:8.0%}" if base and r.cpu_s else f"{'-':>8}"
         print(
             f"{r.mode:7} {LABELS[r.variant]:28} {publish} {n / r.consume_s:10.0f} "
-            f"{r.rate:10.0f} {ratio}"
+            f"{r.rate:10.0f} {ratio} {cpu} {cpu_ratio}"
         )
     if spans:
         print("\nspans: created (ended), handed to the exporter, acknowledged by the collector;")
