@@ -501,9 +501,17 @@ def traced(export: bool, counts: SpanCounts) -> TelemetryHandle:
     exporter = None
     if export:
         # The exporter init_telemetry would build from these settings, counted.
-        from integr8scode_telemetry.span_export import otlp_span_exporter  # noqa: PLC0415
+        inner: SpanExporter | None
+        try:
+            from integr8scode_telemetry.span_export import otlp_span_exporter  # noqa: PLC0415
 
-        inner = otlp_span_exporter(settings)
+            inner = otlp_span_exporter(settings)
+        except ImportError:  # a checkout from before issue 16: the SDK's exporter
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+                OTLPSpanExporter,
+            )
+
+            inner = OTLPSpanExporter(endpoint=OTLP, insecure=True)
         assert inner is not None  # noqa: S101 - an endpoint is set
         exporter = _CountingExporter(inner, counts)
     handle = init_telemetry(
