@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # After an acknowledgement the broker counts as reachable this long: the reachability check
 # (one coroutine per broker) is skipped on the hot path.
 _REACHABLE_FOR_S = 1.0
+# Topics whose span attributes are kept built (a handful in practice; bounded all the same).
+_MAX_CACHED_TOPICS = 256
 
 
 class EventPublisher:
@@ -200,6 +202,8 @@ class EventPublisher:
             return nullcontext(trace.INVALID_SPAN)
         base = self._topic_attributes.get(topic)
         if base is None:
+            if len(self._topic_attributes) >= _MAX_CACHED_TOPICS:
+                self._topic_attributes.clear()
             # What every publish to ``topic`` says of itself, built once per topic.
             base = self._topic_attributes[topic] = {
                 t.MESSAGING_SYSTEM: "kafka",
