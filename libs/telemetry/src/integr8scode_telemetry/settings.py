@@ -45,7 +45,7 @@ class TelemetrySettings(BaseSettings):
         default="integr8scode",
         validation_alias=AliasChoices("INTEGR8SCODE_OTLP_SPAN_ENCODER", "span_encoder"),
         description="Who writes the OTLP export requests: our encoder (span_encoding.py, "
-        "about a third of the SDK's CPU per span) or the SDK's own.",
+        "about a quarter of the SDK's CPU per span) or the SDK's own.",
     )
     bsp_max_queue_size: int = Field(
         default=8_192,
