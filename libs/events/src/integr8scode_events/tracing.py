@@ -5,13 +5,19 @@ Only the OpenTelemetry API is used here: the process's telemetry setup decides w
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from integr8scode_events import headers as h
 from integr8scode_events.codec import peek_envelope
@@ -72,13 +78,113 @@ def is_noop(active: trace.Tracer) -> bool:
 
 
 def inject_context(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
-    """Write the current (or given) context into ``carrier`` with the global propagator."""
-    propagate.inject(carrier, context=context)
+    """Write the current (or given) context into ``carrier`` with the global propagator.
+
+    When that propagator is plain W3C (the trace-context propagator alone, or with W3C baggage
+    in a composite: OpenTelemetry's default) the ``traceparent``/``tracestate`` pair is written
+    here from the span context, exactly as the propagator writes it, and baggage by its own
+    propagator; any other propagator (a wrapper, another format) is called as it is."""
+    propagator = propagate.get_global_textmap()
+    plan = _w3c_plan(propagator)
+    if plan is None:
+        propagator.inject(carrier, context=context)
+        return
+    span_context = trace.get_current_span(context).get_span_context()
+    if span_context.is_valid:
+        carrier[h.TRACEPARENT] = (
+            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
+            f"-{span_context.trace_flags:02x}"
+        )
+        if span_context.trace_state:
+            carrier[h.TRACESTATE] = span_context.trace_state.to_header()
+    for other in plan:
+        other.inject(carrier, context=context)
+
+
+# The last global propagator seen and what injecting with it takes: None (call it), or the
+# propagators to call after writing the W3C pair directly (W3C baggage, or none).
+_PLAN: tuple[object, tuple[TextMapPropagator, ...] | None] = (None, None)
+
+
+def _w3c_plan(propagator: TextMapPropagator) -> tuple[TextMapPropagator, ...] | None:
+    global _PLAN  # noqa: PLW0603 - a cache of a pure function of the propagator
+    seen, plan = _PLAN
+    if seen is propagator:
+        return plan
+    plan = None
+    if type(propagator) is TraceContextTextMapPropagator:
+        plan = ()
+    elif type(propagator) is CompositePropagator:
+        parts = tuple(getattr(propagator, "_propagators", ()))
+        kinds = [type(part) for part in parts]
+        if kinds == [TraceContextTextMapPropagator]:
+            plan = ()
+        elif kinds == [TraceContextTextMapPropagator, W3CBaggagePropagator]:
+            plan = parts[1:]
+    _PLAN = (propagator, plan)
+    return plan
 
 
 def extract_context(headers: Mapping[str, str]) -> Context:
     """The context a message's headers carry (empty context when none)."""
-    return propagate.extract(dict(headers))
+    return propagate.extract(headers)
+
+
+class CurrentSpan:
+    """A started span made current for a ``with`` block and ended after it: what
+    ``Tracer.start_as_current_span`` does (same context, same status on an escaping
+    ``Exception`` when asked), as one small object instead of two nested generator context
+    managers (about 2.5 µs less per span, and the library makes one or two per message)."""
+
+    __slots__ = ("_set_status_on_exception", "_span", "_token")
+
+    def __init__(self, span: trace.Span, *, set_status_on_exception: bool = True) -> None:
+        self._span = span
+        self._set_status_on_exception = set_status_on_exception
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        span = self._span
+        try:
+            # As the SDK: an Exception (not a cancellation, not a GeneratorExit) sets ERROR.
+            if self._set_status_on_exception and isinstance(exc, Exception) and span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            span.end()
+
+
+def start_current_span(
+    active: trace.Tracer,
+    name: str,
+    *,
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+    context: Context | None = None,
+    links: Sequence[trace.Link] = (),
+    set_status_on_exception: bool = True,
+) -> CurrentSpan:
+    """Start a span (exceptions are not recorded as events: the library records the ones it
+    handles itself) and make it current for a ``with`` block."""
+    span = active.start_span(
+        name,
+        context=context,
+        kind=kind,
+        attributes=attributes,
+        links=links,
+        record_exception=False,
+        set_status_on_exception=set_status_on_exception,
+    )
+    return CurrentSpan(span, set_status_on_exception=set_status_on_exception)
 
 
 @contextmanager

@@ -41,6 +41,35 @@ class TelemetrySettings(BaseSettings):
         ),
         description="Budget of the adaptive sampler: root traces kept per second per process.",
     )
+    span_encoder: Literal["integr8scode", "sdk"] = Field(
+        default="integr8scode",
+        validation_alias=AliasChoices("INTEGR8SCODE_OTLP_SPAN_ENCODER", "span_encoder"),
+        description="Who writes the OTLP export requests: our encoder (span_encoding.py, "
+        "about a quarter of the SDK's CPU per span) or the SDK's own.",
+    )
+    bsp_max_queue_size: int = Field(
+        default=8_192,
+        gt=0,
+        validation_alias=AliasChoices("OTEL_BSP_MAX_QUEUE_SIZE", "bsp_max_queue_size"),
+        description="Finished spans waiting for export at most (the SDK's 2 048 overflowed "
+        "in bursts); past it spans are dropped.",
+    )
+    bsp_max_export_batch_size: int = Field(
+        default=512,
+        gt=0,
+        validation_alias=AliasChoices(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "bsp_max_export_batch_size"
+        ),
+        description="Spans per export request at most (capped at the queue size). Bigger "
+        "requests save little and risk the receiver's 4 MiB message limit.",
+    )
+    bsp_schedule_delay_ms: int = Field(
+        default=1_000,
+        gt=0,
+        validation_alias=AliasChoices("OTEL_BSP_SCHEDULE_DELAY", "bsp_schedule_delay_ms"),
+        description="How long the batch processor waits for a full batch before it exports "
+        "what it has.",
+    )
     metrics_export_interval_ms: int = Field(
         default=10_000,
         gt=0,

@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.types import Attributes
 from starlette.types import ASGIApp
 
@@ -133,7 +133,10 @@ def init_telemetry(
     tracer_provider = provider_class(resource=resource, sampler=build_sampler(settings))
     exporter = span_exporter or _otlp_span_exporter(settings)
     if exporter is not None and settings.tracing_enabled:
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        # Imported here: the exporter module loads gRPC, heavy and unused when tracing is off.
+        from integr8scode_telemetry.span_export import batch_processor  # noqa: PLC0415
+
+        tracer_provider.add_span_processor(batch_processor(exporter, settings))
     meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(settings))
     handle = TelemetryHandle(tracer_provider, meter_provider, settings)
     if set_global:
@@ -173,12 +176,9 @@ def init_telemetry(
 def _otlp_span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
     if not settings.otlp_endpoint or not settings.tracing_enabled:
         return None
-    # Imported here: gRPC is heavy, and unused when tracing is off.
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-        OTLPSpanExporter,
-    )
+    from integr8scode_telemetry.span_export import otlp_span_exporter  # noqa: PLC0415 - gRPC
 
-    return OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True)
+    return otlp_span_exporter(settings)
 
 
 def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:

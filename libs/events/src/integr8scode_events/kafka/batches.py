@@ -93,8 +93,14 @@ class BatchDispatch:
         # A batch of one traced message is handled in that message's trace; a bigger batch
         # mixes traces, so it is a root of its own with a kafka.consume span in each.
         alone = len(messages) == 1 and h.TRACEPARENT in messages[0].headers
-        with self._span(messages, alone) as span:
-            per_message = [] if alone else self._message_spans(messages, span)
+        # Each message's trace context, parsed once for the batch span's link and its own span.
+        stored = (
+            []
+            if t.is_noop(self._tracer)
+            else [StoredTraceContext.from_headers(m.headers) for m in messages]
+        )
+        with self._span(messages, stored, alone) as span:
+            per_message = [] if alone else self._message_spans(messages, stored, span)
             handled = 0
             try:
                 handled = await self._with_retries(records, messages, span)
@@ -105,14 +111,19 @@ class BatchDispatch:
                     message_span.end()
             return handled
 
-    def _message_spans(self, messages: Sequence[RawMessage], batch: trace.Span) -> list[trace.Span]:
+    def _message_spans(
+        self,
+        messages: Sequence[RawMessage],
+        stored: Sequence[StoredTraceContext],
+        batch: trace.Span,
+    ) -> list[trace.Span]:
         """A CONSUMER span per message, in the message's own trace (none for a message without
         one: it would be a root of its own), linked to the batch span."""
         if not batch.is_recording():
             return []
         link = [trace.Link(batch.get_span_context())]
         spans: list[trace.Span] = []
-        for message in messages:
+        for message, context in zip(messages, stored, strict=True):
             if h.TRACEPARENT not in message.headers:
                 continue
             attributes = {
@@ -128,7 +139,7 @@ class BatchDispatch:
             spans.append(
                 self._tracer.start_span(
                     t.CONSUME_SPAN,
-                    context=t.extract_context(message.headers),
+                    context=context.context(),
                     kind=SpanKind.CONSUMER,
                     attributes=attributes,
                     links=link,
@@ -137,7 +148,7 @@ class BatchDispatch:
         return spans
 
     def _span(
-        self, messages: Sequence[RawMessage], alone: bool
+        self, messages: Sequence[RawMessage], stored: Sequence[StoredTraceContext], alone: bool
     ) -> AbstractContextManager[trace.Span]:
         if t.is_noop(self._tracer):
             return nullcontext(INVALID_SPAN)
@@ -147,16 +158,16 @@ class BatchDispatch:
             context = Context()  # a batch mixes traces: its own root, linked to each
             links = [
                 trace.Link(ctx)
-                for message in messages[:MAX_BATCH_LINKS]
-                if (ctx := StoredTraceContext.from_headers(message.headers).span_context)
+                for context in stored[:MAX_BATCH_LINKS]
+                if (ctx := context.span_context)
             ]
-        return self._tracer.start_as_current_span(
+        return t.start_current_span(
+            self._tracer,
             self._span_name,
             context=context,
             kind=SpanKind.CONSUMER,
             links=links,
             attributes=self._batch_attributes(messages),
-            record_exception=False,
             set_status_on_exception=False,
         )
 

@@ -326,13 +326,13 @@ class ConsumerRunner:
             sender := StoredTraceContext(headers.get(self._link_header) or None).span_context
         ):
             links = (trace.Link(sender, {"integr8scode.link.reason": self._link_header}),)
-        with self._tracer.start_as_current_span(
+        with t.start_current_span(
+            self._tracer,
             self._span_name,
             context=parent,
             kind=SpanKind.CONSUMER,
             attributes=attributes,
             links=links,
-            record_exception=False,
             set_status_on_exception=False,
         ) as span:
             dispatch = self._dispatch_for(record, headers, span)
@@ -362,12 +362,13 @@ class ConsumerRunner:
 
             # No retry can help a message that can't be decoded: dead-letter it at once.
             return _Dispatch(undecodable, dead_letter_at_once=True)
-        event_id = str(event.event_id)
-        span.set_attribute(t.EVENT_ID, event_id)
-        span.set_attribute(t.MESSAGING_MESSAGE_ID, event_id)
-        span.set_attribute(t.EVENT_TYPE, event.event_type)
-        if event.execution_id:
-            span.set_attribute(t.EXECUTION_ID, event.execution_id)
+        if span.is_recording():
+            event_id = str(event.event_id)
+            named = {t.EVENT_ID: event_id, t.MESSAGING_MESSAGE_ID: event_id}
+            named[t.EVENT_TYPE] = event.event_type
+            if event.execution_id:
+                named[t.EXECUTION_ID] = event.execution_id
+            span.set_attributes(named)
         handler = self._handlers.handler_for(event)
         if handler is None:
             span.set_attribute("messaging.handler", "none")

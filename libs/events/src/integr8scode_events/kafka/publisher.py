@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # After an acknowledgement the broker counts as reachable this long: the reachability check
 # (one coroutine per broker) is skipped on the hot path.
 _REACHABLE_FOR_S = 1.0
+# Topics whose span attributes are kept built (a handful in practice; bounded all the same).
+_MAX_CACHED_TOPICS = 256
 
 
 class EventPublisher:
@@ -50,6 +52,7 @@ class EventPublisher:
         self._service = service
         self._client_id = f"{settings.client_id_prefix}-{service}"
         self._broker = t.broker_attributes(settings.bootstrap_servers)
+        self._topic_attributes: dict[str, dict[str, Any]] = {}
         self._tracer = t.tracer(tracer_provider)
         self._linger_ms = linger_ms
         self._publish_timeout_s = publish_timeout_s or settings.request_timeout_ms / 1000
@@ -111,8 +114,11 @@ class EventPublisher:
         """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement.
         ``links`` are added to the PRODUCER span (a replay points back at the original)."""
         destination = topic or event.topic.name
+        key = event.key
+        value = event.to_bytes()
+        traced = not t.is_noop(self._tracer)
         attributes: dict[str, Any] = {}
-        if not t.is_noop(self._tracer):
+        if traced:
             event_id = str(event.event_id)
             attributes = {
                 t.EVENT_ID: event_id,
@@ -121,7 +127,9 @@ class EventPublisher:
             }
             if event.execution_id:
                 attributes[t.EXECUTION_ID] = event.execution_id
-        with self._producer_span(destination, event.key, attributes, links) as span:
+        with self._producer_span(
+            destination, key, value, attributes, traced=traced, links=links
+        ) as span:
             carrier = {
                 h.EVENT_TYPE: event.event_type,
                 h.CORRELATION_ID: event.correlation_id,
@@ -130,7 +138,7 @@ class EventPublisher:
             }
             # The PRODUCER span is current here, so the consumer becomes its child.
             t.inject_context(carrier)
-            return await self._send(span, destination, event.to_bytes(), event.key, carrier)
+            return await self._send(span, destination, value, key, carrier)
 
     async def publish_raw(
         self,
@@ -154,8 +162,9 @@ class EventPublisher:
           ``dlq.consume`` links to the ``publish dead_letter_queue`` that routed it there).
         - ``links`` are added to the PRODUCER span.
         """
-        attributes = {} if t.is_noop(self._tracer) else t.message_attributes(value, headers)
-        with self._producer_span(topic, key, attributes, links) as span:
+        traced = not t.is_noop(self._tracer)
+        attributes = t.message_attributes(value, headers) if traced else {}
+        with self._producer_span(topic, key, value, attributes, traced=traced, links=links) as span:
             carrier = {**headers, h.SERVICE: self._service}
             if reinject_context:
                 carrier.pop(h.TRACEPARENT, None)
@@ -183,27 +192,37 @@ class EventPublisher:
         self,
         topic: str,
         key: bytes | None,
+        value: bytes | None,
         attributes: dict[str, Any],
+        *,
+        traced: bool,
         links: Sequence[trace.Link] = (),
     ) -> AbstractContextManager[trace.Span]:
-        if t.is_noop(self._tracer):
+        if not traced:
             return nullcontext(trace.INVALID_SPAN)
-        base: dict[str, Any] = {
-            t.MESSAGING_SYSTEM: "kafka",
-            t.MESSAGING_OPERATION_NAME: "publish",
-            t.MESSAGING_OPERATION_TYPE: "send",
-            t.MESSAGING_DESTINATION: topic,
-            t.MESSAGING_CLIENT_ID: self._client_id,
-            **self._broker,
-        }
+        base = self._topic_attributes.get(topic)
+        if base is None:
+            if len(self._topic_attributes) >= _MAX_CACHED_TOPICS:
+                self._topic_attributes.clear()
+            # What every publish to ``topic`` says of itself, built once per topic.
+            base = self._topic_attributes[topic] = {
+                t.MESSAGING_SYSTEM: "kafka",
+                t.MESSAGING_OPERATION_NAME: "publish",
+                t.MESSAGING_OPERATION_TYPE: "send",
+                t.MESSAGING_DESTINATION: topic,
+                t.MESSAGING_CLIENT_ID: self._client_id,
+                **self._broker,
+            }
+        attributes = {**base, **attributes, t.MESSAGING_BODY_SIZE: len(value or b"")}
         if key is not None:
-            base[t.MESSAGING_KEY] = key.decode(errors="replace")
-        return self._tracer.start_as_current_span(
+            attributes[t.MESSAGING_KEY] = key.decode(errors="replace")
+        # Exceptions not recorded as events: _send records the broker's error itself.
+        return t.start_current_span(
+            self._tracer,
             f"publish {topic}",
             kind=SpanKind.PRODUCER,
-            attributes={**base, **attributes},
+            attributes=attributes,
             links=links,
-            record_exception=False,  # _send records the broker's error itself
         )
 
     async def _send(
@@ -217,47 +236,52 @@ class EventPublisher:
         if self._producer is None:
             await self.start()
         assert self._producer is not None  # noqa: S101 - start() sets it or raises
-        span.set_attribute(t.MESSAGING_BODY_SIZE, len(value or b""))
         producer = self._producer
-        deadline = time.monotonic() + self._publish_timeout_s
         try:
             if time.monotonic() > self._acked_recently_until:
                 await self._ensure_reachable(producer)
-            # Handing the message over (metadata, buffer space): until this returns, it is not
-            # sent, whatever happens.
-            async with asyncio.timeout(self._publish_timeout_s):
-                delivery = await producer.send(
-                    topic, value=value, key=key, headers=h.to_kafka(carrier)
-                )
-        except TimeoutError as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, "not handed to the producer in time"))
-            raise PublishError(f"Kafka did not take the message to {topic} in time") from exc
         except KafkaError as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"broker refused the message: {exc}"))
             raise PublishError(f"Kafka refused the message to {topic}: {exc}") from exc
+        # One deadline for the hand-over and the acknowledgement (one timer per message).
+        delivery: asyncio.Future[Any] | None = None
         try:
-            # Shielded: the idempotent producer keeps the batch whatever we do, and its future
-            # must stay intact for whoever wants to know how the delivery ended.
-            metadata = await asyncio.wait_for(
-                asyncio.shield(delivery), max(0.0, deadline - time.monotonic())
-            )
+            async with asyncio.timeout(self._publish_timeout_s):
+                # Handing the message over (metadata, buffer space): until this returns, it is
+                # not sent, whatever happens.
+                delivery = await producer.send(
+                    topic, value=value, key=key, headers=h.to_kafka(carrier)
+                )
+                # Shielded: the idempotent producer keeps the batch whatever we do, and its
+                # future must stay intact for whoever wants to know how the delivery ended.
+                metadata = await asyncio.shield(delivery)
             self._acked_recently_until = time.monotonic() + _REACHABLE_FOR_S
         except TimeoutError as exc:
             span.record_exception(exc)
+            if delivery is None:
+                span.set_status(Status(StatusCode.ERROR, "not handed to the producer in time"))
+                raise PublishError(f"Kafka did not take the message to {topic} in time") from exc
             span.set_status(Status(StatusCode.ERROR, "no acknowledgement in time"))
             raise PublishUncertainError(
                 f"Kafka did not acknowledge the message to {topic} within "
                 f"{self._publish_timeout_s:g}s; it may still be delivered"
             ) from exc
         except KafkaError as exc:
-            # After the hand-over even a failed delivery may have been written (a lost answer).
             span.record_exception(exc)
+            if delivery is None:
+                span.set_status(Status(StatusCode.ERROR, f"broker refused the message: {exc}"))
+                raise PublishError(f"Kafka refused the message to {topic}: {exc}") from exc
+            # After the hand-over even a failed delivery may have been written (a lost answer).
             span.set_status(Status(StatusCode.ERROR, f"broker did not acknowledge: {exc}"))
             raise PublishUncertainError(
                 f"Kafka did not acknowledge the message to {topic}: {exc}"
             ) from exc
-        span.set_attribute(t.MESSAGING_PARTITION, str(metadata.partition))
-        span.set_attribute(t.MESSAGING_OFFSET, metadata.offset)
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    t.MESSAGING_PARTITION: str(metadata.partition),
+                    t.MESSAGING_OFFSET: metadata.offset,
+                }
+            )
         return PublishedRecord(topic=topic, partition=metadata.partition, offset=metadata.offset)
