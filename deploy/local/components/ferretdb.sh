@@ -22,8 +22,8 @@ NAME=ferretdb
 WRAPPER_DIR="$LOCAL_DIR/ferretdb/build"
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION="${FERRETDB_VERSION:-$(sed -n "s|^require $FERRETDB_MODULE \(v[^ ]*\).*|\1|p" "$WRAPPER_DIR/go.mod")}"
-# "-idx2": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
-FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx2"
+# "-idx3": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
+FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx3"
 FERRETDB_BACKEND="$(ferretdb_backend)"
 FERRETDB_PG_POOL="${FERRETDB_PG_POOL:-16}"
 FERRETDB_DATA="$DATA_DIR/ferretdb"
