@@ -4,7 +4,7 @@
 //
 // FerretDB 1.24 pushes a filter down only as a superset and then filters, sorts, skips and limits
 // in memory, so a sorted page or a count decodes every matching document. When the filter only
-// compares top-level fields to scalars (equality, $gt/$gte/$lt/$lte, combined with $and / $or)
+// compares top-level fields to scalars (equality, $in, $gt/$gte/$lt/$lte, under $and / $or)
 // and the sort is on top-level fields, the candidate documents split in two:
 //
 //   - "ordered": every field involved (filtered or sorted) holds a scalar whose order SQL
@@ -223,12 +223,23 @@ func (plan *orderedPlan) comparisons(k string, ops *types.Document) ([]string, b
 	var conds []string
 
 	for _, op := range ops.Keys() {
+		v := must.NotFail(ops.Get(op))
+
+		if op == "$in" {
+			in, ok := plan.in(k, v)
+			if !ok {
+				return nil, false
+			}
+
+			conds = append(conds, in)
+
+			continue
+		}
+
 		sqlOp, known := rangeOperators[op]
 		if !known {
 			return nil, false
 		}
-
-		v := must.NotFail(ops.Get(op))
 
 		rank, exact := metadata.Rank(v)
 		if !exact {
@@ -240,6 +251,30 @@ func (plan *orderedPlan) comparisons(k string, ops *types.Document) ([]string, b
 	}
 
 	return conds, len(conds) > 0
+}
+
+// in returns the condition of {$in: [scalars]} on field k: equal to one of them.
+func (plan *orderedPlan) in(k string, v any) (string, bool) {
+	values, isArray := v.(*types.Array)
+	if !isArray || values.Len() == 0 {
+		return "", false
+	}
+
+	parts := make([]string, values.Len())
+
+	for i := range values.Len() {
+		e := must.NotFail(values.Get(i))
+
+		rank, exact := metadata.Rank(e)
+		if !exact {
+			return "", false
+		}
+
+		parts[i] = fmt.Sprintf(`%s = %d AND %s = %s`,
+			metadata.RankExpr(k), rank, metadata.ValueExpr(k), plan.arg(e))
+	}
+
+	return "((" + strings.Join(parts, ") OR (") + "))", true
 }
 
 // arg binds a value as jsonb and returns its placeholder.
