@@ -62,17 +62,19 @@ class EventStoreWriter:
         return cls(client[database][COLLECTION], **kwargs)
 
     async def ensure_indexes(self) -> None:
-        """Unique ``event_id``, and the lookups replays filter by."""
+        """Unique ``event_id``, and the lookups replays filter by, each in the replay's order
+        (``occurred_at``, ``event_id``): a page, a preview or a capped count is then one
+        index range, whatever the history (on the local FerretDB too: docs/decisions.md,
+        "FerretDB: sort, limit and count in PostgreSQL"). The time-only one serves a replay
+        filtered by time alone."""
         try:
             await self._collection.create_index([("event_id", ASCENDING)], unique=True)
+            for first in ("execution_id", "event_type", "user_id"):
+                await self._collection.create_index(
+                    [(first, ASCENDING), ("occurred_at", ASCENDING), ("event_id", ASCENDING)]
+                )
             await self._collection.create_index(
-                [("execution_id", ASCENDING), ("occurred_at", ASCENDING)]
-            )
-            await self._collection.create_index(
-                [("event_type", ASCENDING), ("occurred_at", ASCENDING)]
-            )
-            await self._collection.create_index(
-                [("user_id", ASCENDING), ("occurred_at", ASCENDING)]
+                [("occurred_at", ASCENDING), ("event_id", ASCENDING)]
             )
         except PyMongoError as exc:
             raise EventsError(f"could not index the event store: {exc}") from exc
