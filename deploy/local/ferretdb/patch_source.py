@@ -202,6 +202,40 @@ def sort_limit_count(src: Path) -> None:
         "\t\t\tcolumns = ordered\n"
         "\t\t}\n",
     )
+    replace_once(
+        internal / "backends/postgresql/metadata/registry.go",
+        "\t\tif _, err = p.Exec(ctx, q); err != nil {\n"
+        "\t\t\t_ = r.indexesDrop(ctx, p, dbName, collectionName, created)\n"
+        "\t\t\treturn lazyerrors.Error(err)\n"
+        "\t\t}\n",
+        "\t\tif _, err = p.Exec(ctx, q); err != nil {\n"
+        "\t\t\t_ = r.indexesDrop(ctx, p, dbName, collectionName, created)\n"
+        "\t\t\treturn lazyerrors.Error(err)\n"
+        "\t\t}\n"
+        "\n"
+        "\t\t// Integr8sCode patch: and its companion for unordered values (bson_order.go).\n"
+        "\t\ttable := pgx.Identifier{dbName, c.TableName}.Sanitize()\n"
+        '\t\tif name, cq := UnorderedCompanion(index, table); cq != "" {\n'
+        "\t\t\tif _, err = p.Exec(ctx, cq); err != nil {\n"
+        "\t\t\t\t_, _ = p.Exec(ctx, fmt.Sprintf(\"DROP INDEX %s\", pgx.Identifier{dbName, index.PgIndex}.Sanitize()))\n"
+        "\t\t\t\t_ = r.indexesDrop(ctx, p, dbName, collectionName, created)\n"
+        "\t\t\t\treturn lazyerrors.Error(fmt.Errorf(\"%s: %w\", name, err))\n"
+        "\t\t\t}\n"
+        "\t\t}\n",
+    )
+    replace_once(
+        internal / "backends/postgresql/metadata/registry.go",
+        '\t\tq := fmt.Sprintf("DROP INDEX %s", pgx.Identifier{dbName, c.Indexes[i].PgIndex}.Sanitize())\n'
+        "\t\tif _, err := p.Exec(ctx, q); err != nil {\n",
+        "\t\t// Integr8sCode patch: an ordered index's companion goes with it (bson_order.go).\n"
+        '\t\tcompanion := pgx.Identifier{dbName, companionName(c.Indexes[i].PgIndex)}.Sanitize()\n'
+        '\t\tif _, err := p.Exec(ctx, "DROP INDEX IF EXISTS "+companion); err != nil {\n'
+        "\t\t\treturn lazyerrors.Error(err)\n"
+        "\t\t}\n"
+        "\n"
+        '\t\tq := fmt.Sprintf("DROP INDEX %s", pgx.Identifier{dbName, c.Indexes[i].PgIndex}.Sanitize())\n'
+        "\t\tif _, err := p.Exec(ctx, q); err != nil {\n",
+    )
 
     replace_once(
         internal / "handler/msg_find.go",

@@ -96,3 +96,46 @@ func orderedIndexColumns(index IndexInfo) []string {
 
 	return columns
 }
+
+// UnorderedCompanion returns the name and definition of an ordered index's companion: a partial
+// index on the first key's rank and value holding only the documents where a later key (or _id)
+// is unordered. Normally empty, it answers the unordered branches of ordered_query.go for those
+// keys with one empty range instead of a walk through the whole equality range. Empty for indexes
+// that orderedIndexColumns does not handle, and for one on _id alone.
+func UnorderedCompanion(index IndexInfo, table string) (name, q string) {
+	if index.Unique || orderedIndexColumns(index) == nil {
+		return "", ""
+	}
+
+	first := index.Key[0].Field
+
+	var later []string
+
+	for _, key := range index.Key[1:] {
+		later = append(later, fmt.Sprintf("%s = %d", RankExpr(key.Field), RankUnordered))
+	}
+
+	if first != "_id" {
+		later = append(later, fmt.Sprintf("%s = %d", RankExpr("_id"), RankUnordered))
+	}
+
+	if len(later) == 0 {
+		return "", ""
+	}
+
+	name = companionName(index.PgIndex)
+	q = fmt.Sprintf("CREATE INDEX %s ON %s ((%s), (%s)) WHERE %s",
+		quoteIdent(name), table, RankExpr(first), ValueExpr(first), strings.Join(later, " OR "))
+
+	return name, q
+}
+
+// companionName derives the companion's name from its index's (same length, so within limits).
+func companionName(pgIndex string) string {
+	return strings.TrimSuffix(pgIndex, "_idx") + "_unx"
+}
+
+// quoteIdent quotes an SQL identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
