@@ -4,7 +4,8 @@
 
 Seed the store first (bench/history_seed.py's shapes, e.g. through bench/history_growth.py
 --keep) and run it once on the seeded database and once on an empty one (``--database`` of a
-fresh name: the services' indexes are created there first) to read the ratio. The queries are
+fresh name, with ``--create-indexes``: the services' indexes as they create them) to read the
+ratio. The queries are
 written as the adapters write them: a user's execution list (``executions`` by ``user_id``,
 newest first, and its total), an execution by ``_id``, event-replay's dry run (a count capped
 at max_events + 1 by event type, by execution, by a day of time; its 20-event preview) and a
@@ -82,10 +83,14 @@ async def main() -> None:
     parser.add_argument("--user", default=None, help="the user with the most executions")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--replay-pages", type=int, default=20)
+    parser.add_argument(
+        "--create-indexes", action="store_true", help="create the services' indexes first"
+    )
     args = parser.parse_args()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(args.url, tz_aware=True)
     db = client[args.database]
-    await ensure_indexes(db)
+    if args.create_indexes:
+        await ensure_indexes(db)
     ex, ev = db["executions"], db["events"]
     sizes = {c: await db[c].estimated_document_count() for c in ("executions", "events")}
     user = args.user
