@@ -2,7 +2,8 @@
 # FerretDB 1.24 (MongoDB wire protocol) as a native process on loopback, on SQLite or PostgreSQL.
 #
 # Built from the Go module proxy through the wrapper module deploy/local/ferretdb/build (see the
-# comment in its go.mod for why), with the index fixes of deploy/local/ferretdb/patch_source.py,
+# comment in its go.mod for why), with the edits of deploy/local/ferretdb/patch_source.py (index
+# fixes; sort, limit and count in PostgreSQL from the Go files in deploy/local/ferretdb/overlay/),
 # into $BIN_DIR/ferretdb-<version>-<patch level>. FERRETDB_BACKEND picks the storage:
 #   sqlite      databases are SQLite files under .local/data/ferretdb/;
 #   postgresql  schemas of the database `ferretdb` in the local PostgreSQL (components/postgres.sh,
