@@ -23,6 +23,9 @@ from integr8scode_events.trace_context import StoredTraceContext
 
 _DUPLICATE_KEY = 11000
 COLLECTION = "events"
+SUPERSEDED_INDEXES = frozenset(
+    f"{first}_1_occurred_at_1" for first in ("execution_id", "event_type", "user_id")
+)
 
 
 def stored_document(
@@ -76,6 +79,11 @@ class EventStoreWriter:
             await self._collection.create_index(
                 [("occurred_at", ASCENDING), ("event_id", ASCENDING)]
             )
+            # The (…, occurred_at) indexes these replaced: prefixes of the new ones, so they
+            # only cost the archiver's inserts.
+            existing = await self._collection.index_information()
+            for old in SUPERSEDED_INDEXES & existing.keys():
+                await self._collection.drop_index(old)
         except PyMongoError as exc:
             raise EventsError(f"could not index the event store: {exc}") from exc
 
