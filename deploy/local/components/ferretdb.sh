@@ -2,7 +2,8 @@
 # FerretDB 1.24 (MongoDB wire protocol) as a native process on loopback, on SQLite or PostgreSQL.
 #
 # Built from the Go module proxy through the wrapper module deploy/local/ferretdb/build (see the
-# comment in its go.mod for why), with the index fixes of deploy/local/ferretdb/patch_source.py,
+# comment in its go.mod for why), with the edits of deploy/local/ferretdb/patch_source.py (index
+# fixes; sort, limit and count in PostgreSQL from the Go files in deploy/local/ferretdb/overlay/),
 # into $BIN_DIR/ferretdb-<version>-<patch level>. FERRETDB_BACKEND picks the storage:
 #   sqlite      databases are SQLite files under .local/data/ferretdb/;
 #   postgresql  schemas of the database `ferretdb` in the local PostgreSQL (components/postgres.sh,
@@ -22,8 +23,8 @@ NAME=ferretdb
 WRAPPER_DIR="$LOCAL_DIR/ferretdb/build"
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION="${FERRETDB_VERSION:-$(sed -n "s|^require $FERRETDB_MODULE \(v[^ ]*\).*|\1|p" "$WRAPPER_DIR/go.mod")}"
-# "-idx3": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
-FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx3"
+# "-idx4": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
+FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx4"
 FERRETDB_BACKEND="$(ferretdb_backend)"
 FERRETDB_PG_POOL="${FERRETDB_PG_POOL:-16}"
 FERRETDB_DATA="$DATA_DIR/ferretdb"

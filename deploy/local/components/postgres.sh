@@ -91,11 +91,15 @@ cmd_start() {
   step "$NAME" "ready in $(( $(date +%s) - t0 ))s"
 }
 
+# The database is created with the C collation: FerretDB's patched PostgreSQL backend sorts
+# strings in SQL (docs/decisions.md, "FerretDB: sort, limit and count in PostgreSQL"), and
+# MongoDB compares strings bytewise. A database created before (C.UTF-8, the cluster's locale)
+# is kept: glibc's C.UTF-8 orders by code point, which is the same order for UTF-8.
 ensure_database() {
   local psql; psql=("$(pg_bin_dir)/psql" -h "$BIND_HOST" -p "$POSTGRES_PORT" -U postgres -d postgres -Atq)
   [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$POSTGRES_DB'")" = 1 ] && return 0
-  "${psql[@]}" -c "CREATE DATABASE $POSTGRES_DB" >>"$LOG" 2>&1 ||
-    die "$NAME" "could not create the database $POSTGRES_DB" "$LOG"
+  "${psql[@]}" -c "CREATE DATABASE $POSTGRES_DB TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'" \
+    >>"$LOG" 2>&1 || die "$NAME" "could not create the database $POSTGRES_DB" "$LOG"
 }
 
 cmd_stop() { component_stop "$NAME"; }

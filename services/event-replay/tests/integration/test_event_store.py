@@ -49,3 +49,29 @@ async def test_batch_insert_skips_events_already_stored(
         assert stored["payload"]["language"] == "python"
     finally:
         await collection.drop()
+
+
+async def test_indexes_follow_the_replay_order_and_replace_the_old_ones(
+    mongo: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    collection = mongo["integr8scode_test"][f"events_{uuid.uuid4().hex[:6]}"]
+    await collection.create_index([("event_type", 1), ("occurred_at", 1)])  # as before
+    writer = EventStoreWriter(collection)
+    try:
+        await writer.ensure_indexes()
+        await writer.ensure_indexes()  # at every start: nothing left to drop the second time
+        keys = {
+            name: [field for field, _ in info["key"]]
+            for name, info in (await collection.index_information()).items()
+        }
+        assert "event_type_1_occurred_at_1" not in keys
+        for first in ("execution_id", "event_type", "user_id"):
+            assert keys[f"{first}_1_occurred_at_1_event_id_1"] == [
+                first,
+                "occurred_at",
+                "event_id",
+            ]
+        assert keys["occurred_at_1_event_id_1"] == ["occurred_at", "event_id"]
+        assert keys["event_id_1"] == ["event_id"]
+    finally:
+        await collection.drop()

@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 
 ORDER = [("occurred_at", ASCENDING), ("event_id", ASCENDING)]
 _COUNT_BATCH = 1_000
+# The share of a bounded count's budget given to a server-side count before streaming instead.
+_SERVER_COUNT_SHARE = 0.5
 
 
 def events_query(filters: ReplayFilters, after: Cursor | None = None) -> dict[str, Any]:
     """The Mongo filter of ``filters``, continuing after ``after`` in (``occurred_at``,
-    ``event_id``) order. Kept to plain equality, ``$in`` and ranges: FerretDB evaluates every
-    one of them (it pushes none down), so simple is also fast."""
+    ``event_id``) order. Kept to plain equality, ``$in``, ranges and the keyset's ``$or`` on
+    top-level fields: what the local FerretDB decides, sorts and limits in PostgreSQL
+    (docs/decisions.md, "FerretDB: sort, limit and count in PostgreSQL")."""
     query: dict[str, Any] = {}
     if len(filters.event_types) == 1:
         query["event_type"] = filters.event_types[0]
@@ -39,8 +42,13 @@ def events_query(filters: ReplayFilters, after: Cursor | None = None) -> dict[st
     if filters.user_id is not None:
         query["user_id"] = filters.user_id
     occurred: dict[str, datetime] = {}
-    if filters.occurred_from is not None:
-        occurred["$gte"] = filters.occurred_from
+    lower = filters.occurred_from
+    if after is not None and (lower is None or after.occurred_at > lower):
+        # Implied by the keyset's $or below, said as a range: the (…, occurred_at) index is
+        # then read from the cursor on, not from its start (an OR bounds no index scan).
+        lower = after.occurred_at
+    if lower is not None:
+        occurred["$gte"] = lower
     if filters.occurred_to is not None:
         occurred["$lt"] = filters.occurred_to
     if occurred:
@@ -84,16 +92,34 @@ class MongoEventSource:
             raise StoreUnavailableError(f"event store unavailable: {exc}") from exc
 
     async def count_up_to(self, filters: ReplayFilters, limit: int, budget_s: float) -> EventCount:
-        """Streams the ids of matching events and counts them as they come, so that a count
-        the budget cuts short still says "at least n" (a server-side count says nothing until
-        it has finished). The server is told the budget too (``maxTimeMS``), so it stops
-        scanning when the client stops waiting. The cap is applied here, not sent as the
-        find's ``limit``: FerretDB 1.24 on PostgreSQL pushes a limit down and then answers
-        MaxTimeMSExpired at once when ``maxTimeMS`` is set as well (its find cancels its own
-        context when the limited scan ends)."""
+        """A server-side count capped at ``limit`` first, with half the budget: the local
+        FerretDB answers it in SQL without reading the events when it decides the filter
+        (the indexed equalities and ranges ``events_query`` writes). A server-side count says
+        nothing until it has finished, so when that half runs out the ids are streamed and
+        counted for the rest of the budget, and a count cut short still says "at least n"."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_s
+        query = events_query(filters)
+        try:
+            async with asyncio.timeout(budget_s * _SERVER_COUNT_SHARE):
+                n = await self._collection.count_documents(query, limit=limit)
+            return EventCount(n, complete=n < limit)
+        except TimeoutError:
+            pass
+        except PyMongoError as exc:
+            raise StoreUnavailableError(f"event store unavailable: {exc}") from exc
+        return await self._stream_count(query, limit, max(deadline - loop.time(), 1e-6))
+
+    async def _stream_count(self, query: dict[str, Any], limit: int, budget_s: float) -> EventCount:
+        """Streams the ids of matching events and counts them as they come. The server is
+        told the budget too (``maxTimeMS``), so it stops scanning when the client stops
+        waiting. The cap is applied here, not sent as the find's ``limit``: FerretDB 1.24 on
+        PostgreSQL pushes a limit down and then answers MaxTimeMSExpired at once when
+        ``maxTimeMS`` is set as well (its find cancels its own context when the limited scan
+        ends)."""
         seen = 0
         cursor = self._collection.find(
-            events_query(filters),
+            query,
             projection={"_id": 1},
             batch_size=min(_COUNT_BATCH, limit),
             max_time_ms=_ms(budget_s),
