@@ -139,7 +139,22 @@ cmd_start() {
     --telemetry=disable \
     --log-level="$FERRETDB_LOG_LEVEL"
   wait_until "$NAME" "$FERRETDB_START_TIMEOUT" "$LOG" ferretdb_ready
+  rebuild_stale_indexes
   step "$NAME" "ready in $(( $(date +%s) - t0 ))s"
+}
+
+# An index keeps the PostgreSQL form of the build that created it (docs/decisions.md, "FerretDB:
+# sort, limit and count in PostgreSQL"): when the binary's suffix changed since this data dir
+# last ran, drop the secondary indexes before the services start and recreate theirs.
+rebuild_stale_indexes() {
+  local format="${FERRETDB_BIN##*-}" format_file="$CONF_DIR/ferretdb_index_format"
+  [ "$(cat "$format_file" 2>/dev/null)" = "$format" ] && return 0
+  if [ "$FERRETDB_BACKEND" = postgresql ] && [ -x "$ROOT_DIR/.venv/bin/python" ]; then
+    step "$NAME" "index format $format: dropping the secondary indexes of older builds"
+    "$ROOT_DIR/.venv/bin/python" "$LOCAL_DIR/ferretdb/drop_secondary_indexes.py" "$MONGO_PORT" >>"$LOG" 2>&1 ||
+      die "$NAME" "could not drop the secondary indexes of an older FerretDB build" "$LOG"
+  fi
+  echo "$format" >"$format_file"
 }
 
 cmd_stop() { component_stop "$NAME"; }
