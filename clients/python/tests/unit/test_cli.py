@@ -13,8 +13,8 @@ import pytest
 from integr8scode_client.cli import exit_codes
 from integr8scode_client.cli.languages import language_of
 from integr8scode_client.cli.main import main
-from integr8scode_client.cli.render import Style, timeline_lines
-from integr8scode_client.models import Execution, Timeline
+from integr8scode_client.cli.render import Style, runtime_table, timeline_lines
+from integr8scode_client.models import Execution, Runtime, Timeline
 
 from .fake_api import EXEC_ID, TOKEN, FakeApi, execution
 
@@ -303,3 +303,17 @@ def test_styles_only_on_a_terminal() -> None:
 def test_exit_code_of_a_signalled_program() -> None:
     killed = Execution.model_validate(execution(exit_code=-9))
     assert exit_codes.of_execution(killed) == 137
+
+
+def test_runtimes_show_the_limits_the_api_tells() -> None:
+    limits = {
+        "defaults": {"timeout_s": 10.0, "memory_mb": 128},
+        "maximums": {"timeout_s": 30.0, "memory_mb": 512},
+    }
+    runtimes = [
+        Runtime(language="go", versions=["1.22"], default_version="1.22", compiles=True),
+        Runtime(language="python", versions=["3.11"], default_version="3.11", limits=limits),
+    ]
+    lines = runtime_table(runtimes, Style(ansi=False))
+    assert lines[1].split() == ["go", "1.22", "1.22", "(compiled)"]
+    assert lines[2].endswith("timeout 10/30 s, memory 128/512 MB")

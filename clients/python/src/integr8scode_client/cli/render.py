@@ -88,13 +88,29 @@ def execution_summary(execution: Execution, style: Style) -> list[str]:
 
 def runtime_table(runtimes: list[Runtime], style: Style) -> list[str]:
     width = max((len(r.language) for r in runtimes), default=8)
-    lines = [style(f"{'LANGUAGE':<{width}}  DEFAULT   VERSIONS", "bold")]
+    lines = [style(f"{'LANGUAGE':<{width}}  DEFAULT   VERSIONS  (limits: default/maximum)", "bold")]
     for r in sorted(runtimes, key=lambda r: r.language):
         extra = "  (compiled)" if r.compiles else ""
+        limits = _limits_text(r.limits)
         lines.append(
             f"{r.language:<{width}}  {r.default_version:<8}  {', '.join(r.versions)}{extra}"
+            + (f"  {style(limits, 'dim')}" if limits else "")
         )
     return lines
+
+
+def _limits_text(limits: dict[str, object] | None) -> str:
+    """``timeout 10/30 s, memory 128/512 MB``: default/maximum, where the API tells them."""
+    if not limits:
+        return ""
+    defaults, maximums = limits.get("defaults"), limits.get("maximums")
+    if not isinstance(defaults, dict) or not isinstance(maximums, dict):
+        return ""
+    shown = []
+    for key, label, unit in (("timeout_s", "timeout", "s"), ("memory_mb", "memory", "MB")):
+        if key in defaults and key in maximums:
+            shown.append(f"{label} {defaults[key]:g}/{maximums[key]:g} {unit}")
+    return ", ".join(shown)
 
 
 def timeline_lines(timeline: Timeline, style: Style, width: int = 40) -> list[str]:
