@@ -28,6 +28,7 @@ class Outcome:
     code: int
     stdout: str
     stderr: str
+    raw_stdout: bytes = b""
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Cli:
         )
         out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout_s)
         assert process.returncode is not None
-        return Outcome(process.returncode, out.decode(), err.decode())
+        return Outcome(process.returncode, out.decode(errors="replace"), err.decode(), out)
 
 
 @pytest.fixture
@@ -110,6 +111,13 @@ async def test_a_program_that_exits_0_exits_0_and_get_shows_it(
     assert (got.code, got.stdout) == (0, "fine\n")
     assert "completed" in got.stderr
     assert not ANSI.search(got.stdout + got.stderr)
+
+
+async def test_binary_output_comes_out_byte_for_byte(logged_in: Cli, tmp_path: Path) -> None:
+    script = _script(tmp_path, "bin.py", "import sys\nsys.stdout.buffer.write(bytes(range(256)))\n")
+    ran = await logged_in("run", script, "--no-timeline")
+    assert ran.code == 0, ran.stderr
+    assert ran.raw_stdout == bytes(range(256))
 
 
 async def test_a_timed_out_run_exits_124(logged_in: Cli, tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
                 submitted.execution_id,
                 timeout_s=args.wait_timeout,
                 on_status=display.update,
-                base64=request.needs_base64,
+                base64=True,  # the exact bytes the program wrote (an older API sends text)
             )
         )
         _write_output(execution, ctx)
@@ -190,7 +190,7 @@ async def _settled_timeline(api: AsyncClient, execution_id: str, wait_s: float) 
 
 async def get(args: argparse.Namespace, ctx: Context) -> int:
     async with ctx.client() as api:
-        execution = await api.get(args.id)
+        execution = await api.get(args.id, base64=not args.json)
     if args.json:
         ctx.stdout.write(execution.model_dump_json(indent=2) + "\n")
         return exit_codes.OK
