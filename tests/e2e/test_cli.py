@@ -113,6 +113,26 @@ async def test_a_program_that_exits_0_exits_0_and_get_shows_it(
     assert not ANSI.search(got.stdout + got.stderr)
 
 
+async def test_extra_files_and_the_expected_output_give_a_verdict(
+    logged_in: Cli, tmp_path: Path
+) -> None:
+    script = _script(
+        tmp_path,
+        "sum.py",
+        "import sys\nprint(sum(map(int, open(sys.argv[1]).read().split())))\n",
+    )
+    data = _script(tmp_path, "numbers.txt", "3 4\n")
+    right = _script(tmp_path, "right.txt", "7\n")
+    wrong = _script(tmp_path, "wrong.txt", "8\n")
+    common = ("run", script, "--file", f"in/n.txt={data}", "--arg", "in/n.txt", "--no-timeline")
+    accepted = await logged_in(*common, "--expect", right)
+    assert (accepted.code, accepted.stdout) == (0, "7\n"), accepted.stderr
+    assert re.search(r"^verdict +accepted$", accepted.stderr, re.MULTILINE), accepted.stderr
+    rejected = await logged_in(*common, "--expect", wrong)
+    assert rejected.code == 0, rejected.stderr
+    assert re.search(r"^verdict +wrong_answer$", rejected.stderr, re.MULTILINE), rejected.stderr
+
+
 async def test_binary_output_comes_out_byte_for_byte(logged_in: Cli, tmp_path: Path) -> None:
     script = _script(tmp_path, "bin.py", "import sys\nsys.stdout.buffer.write(bytes(range(256)))\n")
     ran = await logged_in("run", script, "--no-timeline")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from integr8scode_client.cli import exit_codes
 from integr8scode_client.cli.languages import language_of
 from integr8scode_client.cli.main import main
+from integr8scode_client.cli.progress import StatusDisplay
 from integr8scode_client.cli.render import Style, runtime_table, timeline_lines
 from integr8scode_client.models import Execution, Runtime, Timeline
 
@@ -317,3 +321,76 @@ def test_runtimes_show_the_limits_the_api_tells() -> None:
     lines = runtime_table(runtimes, Style(ansi=False))
     assert lines[1].split() == ["go", "1.22", "1.22", "(compiled)"]
     assert lines[2].endswith("timeout 10/30 s, memory 128/512 MB")
+
+
+def test_extra_files_and_the_expected_output_are_sent(
+    logged_in: FakeApi, script: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("3 4\n")
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\xff\x00")
+    expected = tmp_path / "expected.txt"
+    expected.write_text("7\n")
+    logged_in.polls = [execution(verdict="wrong_answer")]
+    code, streams = _cli(
+        logged_in,
+        "run",
+        str(script),
+        "--file",
+        str(data),
+        "--file",
+        f"in/raw.bin={blob}",
+        "--expect",
+        str(expected),
+    )
+    assert code == 0
+    sent = logged_in.sent("POST /api/v1/execute")[0]
+    assert sent.url.params["base64"] == "true"  # one file is not text: all of it as base64
+    body = json.loads(sent.content)
+    assert [f["name"] for f in body["files"]] == ["data.txt", "in/raw.bin"]
+    assert base64.b64decode(body["files"][1]["content"]) == b"\xff\x00"
+    assert base64.b64decode(body["expected_stdout"]) == b"7\n"
+    assert "verdict    wrong_answer" in streams.stderr.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.spun = asyncio.Event()
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if "running" in text:
+            self.spun.set()  # the spinner line shows the status the work reported
+        return super().write(text)
+
+
+async def test_on_a_terminal_a_spinner_turns_and_leaves_the_trail() -> None:
+    stream = _Terminal()
+    display = StatusDisplay(stream, live=True, style=Style(ansi=True))
+    gate = asyncio.Event()
+
+    async def work() -> str:
+        display.update("queued")
+        display.update("running")
+        await gate.wait()
+        display.update("completed")
+        return "done"
+
+    task = asyncio.create_task(display.follow(work()))
+
+    await asyncio.wait_for(stream.spun.wait(), timeout=5)
+    gate.set()
+    assert await task == "done"
+    text = stream.getvalue()
+    assert "\r\033[K" in text  # the line rewritten in place
+    last = text.rsplit("\r\033[K", 1)[1]
+    assert [w for w in re.sub(r"\033\[[0-9;]*m", "", last).split() if w.isalpha()][:3] == [
+        "queued",
+        "running",
+        "completed",
+    ]
+    assert "status:" not in text  # no plain lines on a terminal

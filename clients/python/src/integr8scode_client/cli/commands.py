@@ -17,7 +17,7 @@ from integr8scode_client.cli.languages import EXTENSIONS, language_of
 from integr8scode_client.cli.progress import StatusDisplay
 from integr8scode_client.cli.render import execution_summary, runtime_table, timeline_lines
 from integr8scode_client.errors import NotFound, Unavailable
-from integr8scode_client.execute_request import ExecuteRequest, Limits
+from integr8scode_client.execute_request import ExecuteRequest, Limits, WorkFile
 from integr8scode_client.models import Execution, Timeline
 
 
@@ -81,20 +81,34 @@ def _read_text(path: Path, what: str) -> str:
         raise UsageError(f"{what} {path}: {exc.strerror or exc}") from None
 
 
+def _read_data(path: Path, what: str) -> str | bytes:
+    """A file's content: text when it is UTF-8, else the bytes (the client sends base64)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
 def _stdin_of(args: argparse.Namespace, ctx: Context) -> str | bytes:
     if args.stdin is None:
         return ""
     if args.stdin == "-":
         return ctx.stdin.read()
-    path = Path(args.stdin)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"stdin file {path}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data  # binary: the client sends it as base64
+    return _read_data(Path(args.stdin), "stdin file")
+
+
+def _work_files(specs: list[str] | None) -> list[WorkFile]:
+    """``--file PATH`` (named as its base name) or ``--file NAME=PATH``."""
+    files = []
+    for spec in specs or []:
+        name, sep, where = spec.partition("=")
+        path = Path(where if sep else spec)
+        files.append(WorkFile(name if sep else path.name, _read_data(path, "file")))
+    return files
 
 
 def build_request(args: argparse.Namespace, ctx: Context) -> ExecuteRequest:
@@ -119,6 +133,8 @@ def build_request(args: argparse.Namespace, ctx: Context) -> ExecuteRequest:
         language_version=args.version,
         stdin=_stdin_of(args, ctx),
         args=list(args.arg or []),
+        files=_work_files(args.files),
+        expected_stdout=None if args.expect is None else _read_text(Path(args.expect), "expected"),
         limits=limits,
     )
 

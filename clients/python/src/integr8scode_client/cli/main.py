@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=int, metavar="MB", help="memory limit of the run")
     p.add_argument("--arg", action="append", metavar="A", help="a command-line argument (repeat)")
     p.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="an extra file in the run's working directory (repeat)",
+    )
+    p.add_argument(
+        "--expect", metavar="FILE", help="the expected stdout: the result tells its verdict"
+    )
+    p.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
         default=True,
