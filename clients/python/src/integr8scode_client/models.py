@@ -69,6 +69,13 @@ class CompileResult(_Answer):
     wall_time_ms: float | None = None
 
 
+class ExecutionLinks(_Answer):
+    """Where to look next, relative to the API's origin: the page and the timeline."""
+
+    page: str | None = None
+    timeline: str | None = None
+
+
 class Execution(_Answer):
     """``GET /api/v1/executions/{id}``: status, output, measurements and trace id."""
 
@@ -92,6 +99,7 @@ class Execution(_Answer):
     verdict: str | None = None
     encoding: Literal["utf-8", "base64"] = "utf-8"
     compile: CompileResult | None = None
+    links: ExecutionLinks | None = None
 
     @property
     def terminal(self) -> bool:
@@ -149,10 +157,13 @@ class StatusEvent(_Answer):
 
 
 class TimelinePhase(_Answer):
-    """A phase of an execution's timeline. The timeline API names the fields; these are the
-    ones the client reads, each optional (``start_ms`` is the offset from the trace start)."""
+    """A phase of an execution's timeline (accepted, publish, queue_wait, sandbox,
+    result_stored, status_delivered): ``start_ms`` is the offset from the trace's start, and
+    ``span_ids`` the spans it was derived from. Read loosely: every field optional."""
 
     name: str = "?"
+    span_ids: list[str] = Field(default_factory=list)
+    parts: list[dict[str, Any]] = Field(default_factory=list)
     service: str | None = None
     start_ms: float | None = Field(
         default=None, validation_alias=AliasChoices("start_ms", "offset_ms", "start_offset_ms")
@@ -165,6 +176,30 @@ class TimelinePhase(_Answer):
     )
 
 
+class DlqRetry(_Answer):
+    retry: int | None = None
+    backoff_ms: float | None = None
+    published_ms: float | None = None
+
+
+class NotificationTimeline(_Answer):
+    """One notification: its channel, outcome, attempts and dead-letter retries."""
+
+    channel: str = "?"
+    status: str | None = None
+    attempts: int | None = None
+    start_ms: float | None = None
+    duration_ms: float | None = None
+    retries: list[DlqRetry] = Field(default_factory=list)
+
+
+class CriticalSegment(_Answer):
+    span_id: str | None = None
+    name: str | None = None
+    service: str | None = None
+    duration_ms: float | None = None
+
+
 class Timeline(_Answer):
     """``GET /api/v1/executions/{id}/timeline``: the phases in order, the total, whether the
     trace is complete (and what is missing), the trace id and the Jaeger link."""
@@ -173,13 +208,23 @@ class Timeline(_Answer):
     trace_id: str | None = None
     complete: bool | None = None
     missing: Any = None
+    reason: str | None = None
     total_ms: float | None = None
+    result_ms: float | None = None
     phases: list[TimelinePhase] = Field(
         default_factory=list, validation_alias=AliasChoices("phases", "spans")
     )
-    critical_path: Any = None
+    notifications: list[NotificationTimeline] = Field(default_factory=list)
+    critical_path: list[CriticalSegment] = Field(default_factory=list)
     jaeger_url: str | None = None
     links: Any = None
+
+    def on_critical_path(self, phase: TimelinePhase) -> bool:
+        """Whether one of the phase's spans is on the critical path (or the phase says so)."""
+        if phase.critical is not None:
+            return phase.critical
+        critical = {segment.span_id for segment in self.critical_path if segment.span_id}
+        return any(span_id in critical for span_id in phase.span_ids)
 
     def jaeger_link(self) -> str | None:
         """The Jaeger link, wherever the API put it (``jaeger_url`` or ``links``)."""
@@ -224,10 +269,14 @@ __all__ = [
     "BatchItem",
     "CancelAccepted",
     "CompileResult",
+    "CriticalSegment",
+    "DlqRetry",
     "Execution",
+    "ExecutionLinks",
     "ExecutionPage",
     "Me",
     "NotificationSettings",
+    "NotificationTimeline",
     "Registration",
     "ResourceUsage",
     "Runtime",

@@ -394,3 +394,56 @@ async def test_on_a_terminal_a_spinner_turns_and_leaves_the_trail() -> None:
         "completed",
     ]
     assert "status:" not in text  # no plain lines on a terminal
+
+
+def test_the_timeline_apis_shape_renders_critical_phases_notifications_and_retries() -> None:
+    """The shape of services/api's Timeline: phases with span ids, the critical path as span
+    segments, notifications with dead-letter retries, links.jaeger."""
+    timeline = Timeline.model_validate(
+        {
+            "execution_id": EXEC_ID,
+            "trace_id": "t1",
+            "complete": True,
+            "missing": [],
+            "reason": None,
+            "total_ms": 200.0,
+            "result_ms": 120.0,
+            "phases": [
+                {"name": "accepted", "start_ms": 0, "duration_ms": 5, "span_ids": ["a"]},
+                {"name": "sandbox", "start_ms": 20, "duration_ms": 80, "span_ids": ["s", "x"]},
+            ],
+            "notifications": [
+                {
+                    "notification_id": "n",
+                    "channel": "webhook",
+                    "status": "delivered",
+                    "attempts": 2,
+                    "start_ms": 130,
+                    "duration_ms": 60,
+                    "deliveries": [],
+                    "retries": [
+                        {"retry": 1, "span_id": "r", "published_ms": 170, "backoff_ms": 30}
+                    ],
+                }
+            ],
+            "critical_path": [{"span_id": "x", "service": "coordinator", "name": "run"}],
+            "spans": [{"span_id": "a", "name": "POST /api/v1/execute"}],
+            "links": {"jaeger": "http://127.0.0.1:16686/trace/t1"},
+        }
+    )
+    lines = timeline_lines(timeline, Style(ansi=False))
+    assert [p.name for p in timeline.phases] == ["accepted", "sandbox"]
+    assert next(line for line in lines if "accepted" in line).startswith(" ")
+    assert next(line for line in lines if "sandbox" in line).startswith("*")
+    assert any("notify webhook (delivered, 2 attempts)" in line for line in lines)
+    assert any("dlq retry 1 after 30 ms" in line for line in lines)
+    assert "total 200.0 ms" in lines
+    assert "result delivered at 120.0 ms" in lines
+    assert lines[-1] == "jaeger http://127.0.0.1:16686/trace/t1"
+
+
+def test_get_shows_the_page_link(logged_in: FakeApi) -> None:
+    logged_in.polls = [execution(links={"page": f"/executions/{EXEC_ID}", "timeline": "/t"})]
+    code, streams = _cli(logged_in, "get", EXEC_ID)
+    assert code == 0
+    assert f"page       {URL}/executions/{EXEC_ID}" in streams.stderr.getvalue()

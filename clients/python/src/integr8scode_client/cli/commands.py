@@ -158,7 +158,7 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
             )
         )
         _write_output(execution, ctx)
-        ctx.say("\n".join(execution_summary(execution, style)[1:]))
+        ctx.say("\n".join(execution_summary(execution, style, ctx.url)[1:]))
         if not args.no_timeline:
             timeline = await _settled_timeline(api, execution.execution_id, args.timeline_wait)
             if timeline is not None:
@@ -211,7 +211,7 @@ async def get(args: argparse.Namespace, ctx: Context) -> int:
         ctx.stdout.write(execution.model_dump_json(indent=2) + "\n")
         return exit_codes.OK
     _write_output(execution, ctx)
-    ctx.say("\n".join(execution_summary(execution, ctx.err_style)))
+    ctx.say("\n".join(execution_summary(execution, ctx.err_style, ctx.url)))
     return exit_codes.OK
 
 

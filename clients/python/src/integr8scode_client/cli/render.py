@@ -51,8 +51,9 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def execution_summary(execution: Execution, style: Style) -> list[str]:
-    """Status, exit code, verdict, compile phase, error and resource usage, one per line."""
+def execution_summary(execution: Execution, style: Style, base_url: str = "") -> list[str]:
+    """Status, exit code, verdict, compile phase, error, resource usage, trace and page, one
+    per line."""
     lines = [f"{style('execution', 'bold')} {execution.execution_id}"]
     outcome = f"status     {style.status(execution.status)}"
     if execution.exit_code is not None:
@@ -83,6 +84,8 @@ def execution_summary(execution: Execution, style: Style) -> list[str]:
         lines.append(f"truncated  {', '.join(truncated)} (past the output limit)")
     if execution.trace_id:
         lines.append(f"trace      {execution.trace_id}")
+    if execution.links is not None and execution.links.page:
+        lines.append(f"page       {base_url}{execution.links.page}")
     return lines
 
 
@@ -122,7 +125,8 @@ def timeline_lines(timeline: Timeline, style: Style, width: int = 40) -> list[st
     lines = [style(header, "bold")]
     if timeline.complete is False:
         missing = f": missing {_text(timeline.missing)}" if timeline.missing else ""
-        lines.append(style(f"(incomplete{missing})", "yellow"))
+        reason = f" ({timeline.reason})" if timeline.reason else ""
+        lines.append(style(f"(incomplete{missing}){reason}", "yellow"))
     spans: list[tuple[str, float, float, bool]] = []
     cursor = 0.0
     for phase in timeline.phases:
@@ -130,10 +134,27 @@ def timeline_lines(timeline: Timeline, style: Style, width: int = 40) -> list[st
         duration = phase.duration_ms or 0.0
         cursor = max(cursor, start + duration)
         label = f"{phase.service}: {phase.name}" if phase.service else phase.name
-        spans.append((label, start, duration, bool(phase.critical)))
+        spans.append((label, start, duration, timeline.on_critical_path(phase)))
+    for note in timeline.notifications:
+        start = note.start_ms if note.start_ms is not None else cursor
+        duration = note.duration_ms or 0.0
+        cursor = max(cursor, start + duration)
+        outcome = ", ".join(
+            str(x)
+            for x in (note.status, f"{note.attempts} attempts" if note.attempts else None)
+            if x
+        )
+        label = f"notify {note.channel}" + (f" ({outcome})" if outcome else "")
+        spans.append((label, start, duration, False))
+        for retry in note.retries:
+            if retry.published_ms is not None:
+                backoff = f" after {retry.backoff_ms:.0f} ms" if retry.backoff_ms else ""
+                spans.append(
+                    (f"  dlq retry {retry.retry or ''}{backoff}", retry.published_ms, 0.0, False)
+                )
     total = timeline.total_ms or cursor
     if spans:
-        label_width = min(36, max(len(s[0]) for s in spans))
+        label_width = min(44, max(len(s[0]) for s in spans))
         scale = width / total if total > 0 else 0.0
         for label, start, duration, critical in spans:
             begin = min(width - 1, int(start * scale))
@@ -148,6 +169,8 @@ def timeline_lines(timeline: Timeline, style: Style, width: int = 40) -> list[st
         lines.append("(no phases)")
     if total:
         lines.append(f"total {total:.1f} ms")
+    if timeline.result_ms:
+        lines.append(f"result delivered at {timeline.result_ms:.1f} ms")
     link = timeline.jaeger_link()
     if link:
         lines.append(f"jaeger {link}")
