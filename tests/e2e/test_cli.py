@@ -263,6 +263,8 @@ async def test_timeline_shows_bars_and_the_jaeger_link(logged_in: Cli, tmp_path:
     ran = await logged_in("run", _script(tmp_path, "t.py", "print('t')\n"), "--no-timeline")
     assert ran.code == 0, ran.stderr
     execution_id = ran.stderr.splitlines()[0].split()[1]
+    first = await logged_in("timeline", execution_id)
+    assert first.code == 0, first.stderr  # 200 at once, complete or not (an api without it: 3)
 
     async def complete() -> Outcome | None:
         shown = await logged_in("timeline", execution_id)
