@@ -99,6 +99,8 @@ def _print_trace(trace: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    if not CLI.exists():
+        sys.exit(f"demo: no {CLI}: `make install` (uv sync --all-packages) installs the CLI")
     with tempfile.TemporaryDirectory(prefix="integr8scode-demo-") as home:
         env = {**os.environ, "XDG_CONFIG_HOME": home, "INTEGR8SCODE_URL": API}
         env.pop("INTEGR8SCODE_TOKEN", None)
