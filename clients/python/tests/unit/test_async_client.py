@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from client_fakes import EXEC_ID, TOKEN, FakeApi, execution, sse
 
 from integr8scode_client import (
     AsyncClient,
@@ -17,8 +18,6 @@ from integr8scode_client import (
     WaitTimeout,
     WorkFile,
 )
-
-from .fake_api import EXEC_ID, TOKEN, FakeApi, execution, sse
 
 
 def _client(api: FakeApi, token: str | None = TOKEN) -> AsyncClient:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from client_fakes import EXEC_ID, TOKEN, FakeApi, execution
 
 from integr8scode_client.cli import exit_codes
 from integr8scode_client.cli.languages import language_of
@@ -19,8 +20,6 @@ from integr8scode_client.cli.main import main
 from integr8scode_client.cli.progress import StatusDisplay
 from integr8scode_client.cli.render import Style, runtime_table, timeline_lines
 from integr8scode_client.models import Execution, Runtime, Timeline
-
-from .fake_api import EXEC_ID, TOKEN, FakeApi, execution
 
 URL = "http://api.test"
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from client_fakes import EXEC_ID, TOKEN, FakeApi
 
 from integr8scode_client import Client, ExecuteRequest, Unauthorized
-
-from .fake_api import EXEC_ID, TOKEN, FakeApi
 
 
 def test_login_run_and_events_without_an_event_loop() -> None:
