@@ -446,3 +446,14 @@ def test_get_shows_the_page_link(logged_in: FakeApi) -> None:
     code, streams = _cli(logged_in, "get", EXEC_ID)
     assert code == 0
     assert f"page       {URL}/executions/{EXEC_ID}" in streams.stderr.getvalue()
+
+
+def test_a_timeline_backend_down_is_a_note_not_a_failure(logged_in: FakeApi, script: Path) -> None:
+    logged_in.on(
+        f"GET /api/v1/executions/{EXEC_ID}/timeline",
+        503,
+        {"detail": "the trace backend does not answer"},
+    )
+    code, streams = _cli(logged_in, "run", str(script))
+    assert code == 0
+    assert "timeline unavailable: the trace backend does not answer" in streams.stderr.getvalue()

@@ -16,7 +16,7 @@ from integr8scode_client.cli.credentials import Credential
 from integr8scode_client.cli.languages import EXTENSIONS, language_of
 from integr8scode_client.cli.progress import StatusDisplay
 from integr8scode_client.cli.render import execution_summary, runtime_table, timeline_lines
-from integr8scode_client.errors import NotFound, Unavailable
+from integr8scode_client.errors import NotSupported, Unavailable
 from integr8scode_client.execute_request import ExecuteRequest, Limits, WorkFile
 from integr8scode_client.models import Execution, Timeline
 
@@ -160,9 +160,13 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
         _write_output(execution, ctx)
         ctx.say("\n".join(execution_summary(execution, style, ctx.url)[1:]))
         if not args.no_timeline:
-            timeline = await _settled_timeline(api, execution.execution_id, args.timeline_wait)
-            if timeline is not None:
-                ctx.say("\n".join(timeline_lines(timeline, style)))
+            try:
+                timeline = await _settled_timeline(api, execution.execution_id, args.timeline_wait)
+            except Unavailable as exc:  # its trace backend: the run itself went fine
+                ctx.say(style(f"timeline unavailable: {exc.detail}", "yellow"))
+            else:
+                if timeline is not None:
+                    ctx.say("\n".join(timeline_lines(timeline, style)))
     return exit_codes.of_execution(execution)
 
 
@@ -192,13 +196,13 @@ def _is_terminal(stream: object) -> bool:
 
 async def _settled_timeline(api: AsyncClient, execution_id: str, wait_s: float) -> Timeline | None:
     """The timeline once its trace is complete, or as it is after ``wait_s`` (spans reach the
-    trace store a moment after the result); None when the API offers no timeline."""
+    trace store a moment after the result); None when the API offers no timeline route."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
             timeline = await api.timeline(execution_id)
-        except (NotFound, Unavailable):
-            return None  # an API without the timeline, or its trace backend down
+        except NotSupported:
+            return None  # an API without the timeline
         if timeline.complete is not False or time.monotonic() >= deadline:
             return timeline
         await asyncio.sleep(0.5)
