@@ -171,8 +171,9 @@ class AsyncClient:
         return ExecutionPage.model_validate(response.json())
 
     async def get_many(self, execution_ids: Sequence[str]) -> list[Execution]:
-        """Several executions in one request (``?ids=``). ``NotSupported`` when the API
-        ignores the parameter (it then answers a page of other executions)."""
+        """Several executions in one request (``?ids=``); an id that is not one of the
+        caller's executions is left out. ``NotSupported`` when the API ignores the parameter
+        (it then answers a page of other executions)."""
         params = {"ids": ",".join(execution_ids)}
         data = (await self._send("GET", "/api/v1/executions", params=params)).json()
         items = data.get("items", []) if isinstance(data, dict) else data
@@ -190,10 +191,10 @@ class AsyncClient:
         else:
             params, bodies = {}, [r.as_json() for r in requests]
         response = await self._send(
-            "POST", "/api/v1/executions/batch", body={"items": bodies}, params=params
+            "POST", "/api/v1/executions/batch", body={"submissions": bodies}, params=params
         )
         data = response.json()
-        items = data if isinstance(data, list) else data.get("items", data.get("results", []))
+        items = data if isinstance(data, list) else data.get("items", [])
         return _BATCH.validate_python(items)
 
     async def cancel(self, execution_id: str) -> CancelAccepted:

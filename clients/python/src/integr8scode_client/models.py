@@ -128,12 +128,23 @@ class Submitted(_Answer):
     result: Execution | None = None
 
 
-class BatchItem(_Answer):
-    """One entry of a batch's answer: an ``execution_id``, or that item's ``error``."""
+class BatchItemError(_Answer):
+    """Why one submission of a batch became no execution: 422 bad input, 429 rate limited
+    (``retry_after_s``), 503 a dependency down."""
 
+    status: int
+    detail: str
+    retry_after_s: float | None = None
+
+
+class BatchItem(_Answer):
+    """One entry of a batch's answer, in the submissions' order: an ``execution_id``, or that
+    submission's ``error``."""
+
+    index: int | None = None
     execution_id: str | None = None
     status: str | None = None
-    error: Any = None
+    error: BatchItemError | None = None
 
 
 class ExecutionPage(_Answer):
@@ -267,6 +278,7 @@ class NotificationSettings(_Answer):
 __all__ = [
     "TERMINAL_STATUSES",
     "BatchItem",
+    "BatchItemError",
     "CancelAccepted",
     "CompileResult",
     "CriticalSegment",

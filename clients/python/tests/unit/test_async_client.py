@@ -195,21 +195,28 @@ async def test_ids_and_batch_on_an_api_that_has_them() -> None:
     api.on(
         "GET /api/v1/executions",
         200,
-        {"items": [execution()], "total": 1, "limit": 20, "offset": 0},
+        {"items": [execution()], "missing": ["e-9"]},
     )
     api.on(
         "POST /api/v1/executions/batch",
         202,
-        {"items": [{"execution_id": "e-1", "status": "queued"}, {"error": "unknown language"}]},
+        {
+            "items": [
+                {"index": 0, "execution_id": "e-1", "status": "queued", "error": None},
+                {"index": 1, "error": {"status": 422, "detail": "unknown language 'cobol'"}},
+            ],
+            "accepted": 1,
+        },
     )
     async with _client(api) as client:
-        found = await client.get_many([EXEC_ID])
+        found = await client.get_many([EXEC_ID, "e-9"])
         items = await client.batch([ExecuteRequest("x", "python"), ExecuteRequest("y", "cobol")])
     assert [e.execution_id for e in found] == [EXEC_ID]
-    assert api.sent("GET /api/v1/executions")[0].url.params["ids"] == EXEC_ID
+    assert api.sent("GET /api/v1/executions")[0].url.params["ids"] == f"{EXEC_ID},e-9"
     assert [i.execution_id for i in items] == ["e-1", None]
-    assert items[1].error == "unknown language"
-    assert len(api.body("POST /api/v1/executions/batch")["items"]) == 2
+    assert items[1].error is not None
+    assert (items[1].error.status, items[1].error.detail) == (422, "unknown language 'cobol'")
+    assert len(api.body("POST /api/v1/executions/batch")["submissions"]) == 2
 
 
 async def test_timeline_is_read_loosely() -> None:
