@@ -457,3 +457,24 @@ def test_a_timeline_backend_down_is_a_note_not_a_failure(logged_in: FakeApi, scr
     code, streams = _cli(logged_in, "run", str(script))
     assert code == 0
     assert "timeline unavailable: the trace backend does not answer" in streams.stderr.getvalue()
+
+
+def test_run_waits_for_a_complete_timeline_and_says_so(logged_in: FakeApi, script: Path) -> None:
+    answers = [
+        {"complete": False, "missing": ["status_delivered"], "phases": []},
+        {"complete": True, "total_ms": 10, "phases": [{"name": "sandbox", "duration_ms": 10}]},
+    ]
+
+    def timeline(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answers.pop(0) if len(answers) > 1 else answers[0])
+
+    logged_in.routes[f"GET /api/v1/executions/{EXEC_ID}/timeline"] = timeline
+    code, streams = _cli(logged_in, "run", str(script), "--timeline-wait", "10")
+    assert code == 0
+    err = streams.stderr.getvalue()
+    assert "timeline: waiting up to 10 s for the whole trace" in err
+    assert "incomplete" not in err
+    assert any(
+        line.startswith("*sandbox") or line.startswith(" sandbox") for line in err.splitlines()
+    )
+    assert len(logged_in.sent(f"GET /api/v1/executions/{EXEC_ID}/timeline")) == 2

@@ -161,7 +161,9 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.say("\n".join(execution_summary(execution, style, ctx.url)[1:]))
         if not args.no_timeline:
             try:
-                timeline = await _settled_timeline(api, execution.execution_id, args.timeline_wait)
+                timeline = await _settled_timeline(
+                    api, execution.execution_id, args.timeline_wait, ctx
+                )
             except Unavailable as exc:  # its trace backend: the run itself went fine
                 ctx.say(style(f"timeline unavailable: {exc.detail}", "yellow"))
             else:
@@ -194,10 +196,14 @@ def _is_terminal(stream: object) -> bool:
     return bool(isatty()) if callable(isatty) else False
 
 
-async def _settled_timeline(api: AsyncClient, execution_id: str, wait_s: float) -> Timeline | None:
-    """The timeline once its trace is complete, or as it is after ``wait_s`` (spans reach the
-    trace store a moment after the result); None when the API offers no timeline route."""
+async def _settled_timeline(
+    api: AsyncClient, execution_id: str, wait_s: float, ctx: Context
+) -> Timeline | None:
+    """The timeline once its trace is complete, or as it is after ``wait_s``: spans reach the
+    trace store seconds after the result (the collector holds a trace until it decides to keep
+    it). None when the API offers no timeline route."""
     deadline = time.monotonic() + wait_s
+    told = False
     while True:
         try:
             timeline = await api.timeline(execution_id)
@@ -205,6 +211,11 @@ async def _settled_timeline(api: AsyncClient, execution_id: str, wait_s: float) 
             return None  # an API without the timeline
         if timeline.complete is not False or time.monotonic() >= deadline:
             return timeline
+        if not told:
+            ctx.say(
+                f"timeline: waiting up to {wait_s:g} s for the whole trace (--no-timeline skips)"
+            )
+            told = True
         await asyncio.sleep(0.5)
 
 

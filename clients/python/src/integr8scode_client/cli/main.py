@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeline-wait",
         type=float,
-        default=5,
+        default=8,
         metavar="S",
         help="wait up to S seconds for the trace to be complete",
     )
