@@ -110,7 +110,10 @@ def main() -> None:
         posted = time.perf_counter()
         execution_id, trace_id = _run(env, script)
         elapsed_ms = (time.perf_counter() - posted) * 1000
-    print(f"\nDemo execution {execution_id}: {elapsed_ms:.0f} ms through the CLI")
+    print(
+        f"\nDemo execution {execution_id}: the CLI took {elapsed_ms:.0f} ms "
+        "(most of it waiting for the whole trace, for the timeline)"
+    )
     print(f"  trace {trace_id}: {JAEGER}/api/traces/{trace_id}")
 
     with httpx.Client(base_url=JAEGER, timeout=5) as jaeger:
