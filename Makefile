@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin:$(HOME)/.local/bin
 
 PACKAGES := integr8scode_telemetry integr8scode_events integr8scode_mongo integr8scode_secrets integr8scode_auth integr8scode_api \
 	integr8scode_coordinator integr8scode_dlq_processor integr8scode_event_replay \
-	integr8scode_notifier
+	integr8scode_notifier integr8scode_client
 PYTEST ?= uv run --no-sync pytest
 # phase NAME CMD...: run one part of `make test`, then print how long it took.
 PHASE := bash deploy/local/phase.sh
@@ -63,7 +63,7 @@ lint: ## ruff lint and format check
 typecheck: ## mypy strict over every package and the tests
 	uv run --no-sync mypy $(addprefix -p ,$(PACKAGES))
 	uv run --no-sync mypy tests bench deploy/local/demo.py deploy/helm/apiserver/cluster.py
-	@for d in libs/*/tests services/*/tests; do uv run --no-sync mypy "$$d" || exit 1; done
+	@for d in libs/*/tests services/*/tests clients/*/tests; do uv run --no-sync mypy "$$d" || exit 1; done
 
 contracts: ## import-linter: libs never import services, libs and services stay independent
 	uv run --no-sync lint-imports

@@ -1,15 +1,19 @@
 """The first command shows the main job: one execution through the public API, then its trace.
 
 Run by `make up` once everything is healthy (or alone: `.venv/bin/python deploy/local/demo.py`).
-Logs in as the local admin, submits `print(sum(range(10)))`, waits for the result, and prints
-the output, the timings, and the trace with the Jaeger query URL for it.
+Uses the `integr8scode` CLI as a user would: logs in as the local admin (a config dir of its
+own), runs `print(sum(range(10)))` and shows what the CLI shows (status as it moves, output,
+resource usage, the timeline where the api has it); then prints the trace from Jaeger as a tree.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +21,7 @@ import httpx
 API = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
 JAEGER = f"http://127.0.0.1:{os.environ.get('JAEGER_QUERY_PORT', '16686')}"
 SCRIPT = "print(sum(range(10)))"
-TERMINAL = {"completed", "failed", "timed_out", "cancelled"}
+CLI = Path(sys.executable).with_name("integr8scode")
 
 
 def _until(what: str, timeout_s: float, probe: Any) -> Any:
@@ -31,18 +35,45 @@ def _until(what: str, timeout_s: float, probe: Any) -> Any:
         time.sleep(0.1)
 
 
-def _login(http: httpx.Client) -> str:
-    credentials = {
-        "username": os.environ.get("API_ADMIN_USERNAME", "admin"),
-        "password": os.environ.get("API_ADMIN_PASSWORD", "admin-change-me"),
-    }
+def _login(env: dict[str, str]) -> None:
+    username = os.environ.get("API_ADMIN_USERNAME", "admin")
+    password = os.environ.get("API_ADMIN_PASSWORD", "admin-change-me")
 
-    def attempt() -> str | None:
-        response = http.post("/api/v1/auth/login", json=credentials)
-        return response.json()["access_token"] if response.status_code == 200 else None
+    def attempt() -> bool:
+        done = subprocess.run(
+            [str(CLI), "login", "-u", username, "--password-stdin"],
+            input=password + "\n",
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.returncode == 0
 
-    token: str = _until("admin login", 30, attempt)
-    return token
+    _until("admin login", 30, attempt)
+
+
+def _run(env: dict[str, str], script: Path) -> tuple[str, str]:
+    """``integr8scode run``, its lines shown as they come; the execution and trace ids."""
+    print(f"\n$ integr8scode run {script.name}      # {SCRIPT}")
+    execution_id = trace_id = ""
+    with subprocess.Popen(
+        [str(CLI), "run", str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one pipe: the CLI's own order
+        text=True,
+    ) as cli:
+        for line in cli.stdout or ():
+            print(f"  {line}", end="", flush=True)
+            words = line.split()
+            if len(words) >= 2 and words[0] == "execution" and not execution_id:
+                execution_id = words[1]
+            if len(words) == 2 and words[0] == "trace":
+                trace_id = words[1]
+    if cli.returncode != 0 or not trace_id:
+        sys.exit(f"demo: integr8scode run ended with exit code {cli.returncode}")
+    return execution_id, trace_id
 
 
 def _print_trace(trace: dict[str, Any]) -> None:
@@ -68,37 +99,21 @@ def _print_trace(trace: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    with httpx.Client(base_url=API, timeout=30) as http:
-        headers = {"Authorization": f"Bearer {_login(http)}"}
+    if not CLI.exists():
+        sys.exit(f"demo: no {CLI}: `make install` (uv sync --all-packages) installs the CLI")
+    with tempfile.TemporaryDirectory(prefix="integr8scode-demo-") as home:
+        env = {**os.environ, "XDG_CONFIG_HOME": home, "INTEGR8SCODE_URL": API}
+        env.pop("INTEGR8SCODE_TOKEN", None)
+        _login(env)
+        script = Path(home) / "sum.py"
+        script.write_text(SCRIPT + "\n")
         posted = time.perf_counter()
-        response = http.post(
-            "/api/v1/execute", json={"script": SCRIPT, "language": "python"}, headers=headers
-        )
-        if response.status_code != 202:
-            sys.exit(f"demo: POST /execute answered {response.status_code}: {response.text}")
-        execution_id = response.json()["execution_id"]
-
-        def terminal() -> dict[str, Any] | None:
-            body: dict[str, Any] = http.get(
-                f"/api/v1/executions/{execution_id}", headers=headers
-            ).json()
-            return body if body["status"] in TERMINAL else None
-
-        result: dict[str, Any] = _until("the execution", 60, terminal)
+        execution_id, trace_id = _run(env, script)
         elapsed_ms = (time.perf_counter() - posted) * 1000
-
-    usage = result.get("resource_usage") or {}
-    print(f"\nDemo execution {execution_id}: {SCRIPT}")
     print(
-        f"  status {result['status']}, exit code {result['exit_code']}, stdout: "
-        f"{(result.get('stdout') or '').strip()!r}"
+        f"\nDemo execution {execution_id}: the CLI took {elapsed_ms:.0f} ms "
+        "(most of it waiting for the whole trace, for the timeline)"
     )
-    print(
-        f"  POST → terminal {elapsed_ms:.0f} ms; sandbox wall "
-        f"{usage.get('wall_time_ms', 0):.1f} ms, cpu {usage.get('cpu_time_ms', 0):.1f} ms, "
-        f"peak memory {usage.get('peak_memory_kb', 0)} KB"
-    )
-    trace_id = result["trace_id"]
     print(f"  trace {trace_id}: {JAEGER}/api/traces/{trace_id}")
 
     with httpx.Client(base_url=JAEGER, timeout=5) as jaeger:

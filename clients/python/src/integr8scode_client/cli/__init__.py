@@ -1,0 +1,1 @@
+"""The `integr8scode` command line."""
