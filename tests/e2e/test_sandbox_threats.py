@@ -211,7 +211,7 @@ async def test_the_cpu_limit_holds_for_the_whole_run(user: ApiUser) -> None:
         "            pass\n"
         "os.wait()\n"
     )
-    result = await user.run(script, limits={"timeout_s": 4, "memory_mb": 128})
+    result = await user.run(script, limits={"timeout_s": 8, "cpu_time_s": 4, "memory_mb": 128})
     assert result["status"] == "failed", result
     assert result["error"] == "CPU time limit of 4s exceeded"
     cpu_ms = result["resource_usage"]["cpu_time_ms"]

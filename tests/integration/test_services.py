@@ -29,7 +29,7 @@ MODULES = {
 }
 
 # What /health/ready checks, where it is more than Kafka, Mongo and the background tasks.
-READINESS_CHECKS = {"integr8scode-backend": ["kafka", "mongo", "redis", "workers"]}
+READINESS_CHECKS = {"integr8scode-backend": ["kafka", "mongo", "redis", "status-feed", "workers"]}
 
 
 @pytest.mark.parametrize("service", sorted(STACK.services))
