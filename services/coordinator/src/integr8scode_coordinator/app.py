@@ -47,7 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
     publisher = EventPublisher(
         settings.kafka, SERVICE_NAME, tracer_provider=telemetry.tracer_provider
     )
-    runner = BubblewrapRunner.detect(tracer_provider=telemetry.tracer_provider)
+    runner = BubblewrapRunner.detect(
+        tracer_provider=telemetry.tracer_provider, compile_limits=settings.compile_limits()
+    )
     store = MongoSagaStore(db["sagas"])
     slots = MongoSlotPool(db["slots"], size=settings.global_slots)
     runtimes = MongoRuntimeCatalog(db["runtimes"])
