@@ -317,13 +317,16 @@ class BubblewrapRunner:
         """The compile phase: (its result, what it built), or the run's result when the
         program can't run (``compile_phase.failure``)."""
         limits = compile_phase.effective_limits(self.compile_limits, request.compile_limits)
-        command = compile_phase.build_argv(spec.build_command(interpreter.path, limits))
+        command = compile_phase.build_argv(
+            spec.build_command(interpreter.path, limits),
+            diagnostics_on_stdout=spec.diagnostics_on_stdout,
+        )
         with self._tracer.start_as_current_span(
             "sandbox.compile",
             attributes={
-                "sandbox.compile_phase.limits.timeout_s": limits.timeout_s,
-                "sandbox.compile_phase.limits.memory_mb": limits.memory_mb,
-                "sandbox.compile_phase.limits.max_processes": limits.max_processes,
+                "sandbox.compile.limits.timeout_s": limits.timeout_s,
+                "sandbox.compile.limits.memory_mb": limits.memory_mb,
+                "sandbox.compile.limits.max_processes": limits.max_processes,
             },
         ) as span:
             phase, archive = await self._phase(
@@ -378,7 +381,9 @@ class BubblewrapRunner:
             )
             with SandboxProcess(self.config, limits, cgroup) as watch:
                 try:
-                    stdin = request.stdin
+                    # The program's stdin is the run phase's: a compiler reading /dev/stdin
+                    # finds it empty.
+                    stdin = request.stdin if command is None else b""
                     child = ChildFiles(
                         stdin=stdin.encode() if isinstance(stdin, str) else stdin,
                         script=request.script.encode(),

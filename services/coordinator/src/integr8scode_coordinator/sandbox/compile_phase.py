@@ -33,14 +33,19 @@ COMPILATION_FAILED = "compilation failed"
 # and only when the compiler succeeded pack what it built to the artifact descriptor (by its
 # /proc path: the shell redirects only descriptors 0-9).
 PACK = (
-    f'mkdir -p {BUILD_DIR} || exit 125; "$@" || exit $?; '
+    f'mkdir -p {BUILD_DIR} || exit 125; "$@"{{redirect}} || exit $?; '
     f"cd {BUILD_DIR} && exec tar -cf /proc/self/fd/{ARTIFACT_FD} ."
 )
 
 
-def build_argv(compiler: list[str], shell: str = "/bin/sh") -> list[str]:
-    """The compile phase's program: the compiler wrapped so that what it built comes out."""
-    return [shell, "-c", PACK, "sandbox-build", *compiler]
+def build_argv(
+    compiler: list[str], *, diagnostics_on_stdout: bool = False, shell: str = "/bin/sh"
+) -> list[str]:
+    """The compile phase's program: the compiler wrapped so that what it built comes out. A
+    compiler that prints its diagnostics on stdout (tsc) has them moved to stderr, where
+    every other compiler's are (``compile.stderr``)."""
+    pack = PACK.replace("{redirect}", " >&2" if diagnostics_on_stdout else "")
+    return [shell, "-c", pack, "sandbox-build", *compiler]
 
 
 def effective_limits(runner: SandboxLimits, requested: SandboxLimits | None) -> SandboxLimits:

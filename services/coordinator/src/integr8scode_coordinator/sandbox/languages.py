@@ -9,13 +9,14 @@ Every interpreter reads the script from a file in the sandbox's private working 
 - javascript: ``node --max-old-space-size=<¾ of the memory limit> main.js`` — V8 fails with
   "JavaScript heap out of memory" before the kernel has to kill it.
 - bash: ``bash --noprofile --norc main.sh``.
-- ruby: ``ruby --disable-gems main.rb``; php: ``php -n main.php`` (no php.ini: the built-in
-  extensions only); perl: ``perl main.pl``; lua: ``luaX.Y main.lua`` (every Lua Debian has).
+- ruby: ``ruby --disable-gems main.rb``; perl: ``perl main.pl``; lua: ``luaX.Y main.lua``
+  (every Lua Debian has); php: ``php -n -d display_errors=stderr -d memory_limit=<limit>M
+  main.php`` (no php.ini: the built-in extensions only).
 
-Compiled languages (``LanguageSpec.build``) run in two phases (``compile``): the compiler reads
-the script in ``/work`` and writes what it builds under ``BUILD_DIR``; those files become the run
-phase's files in ``/work`` (``main`` for c, c++, go, rust; the classes for java; ``main.js`` for
-typescript), and the run phase starts them: ``/work/main``, ``java -cp /work Main``,
+Compiled languages (``LanguageSpec.build``) run in two phases (``compile_phase``): the compiler
+reads the script in ``/work`` and writes what it builds under ``BUILD_DIR``; those files become the
+run phase's files in ``/work`` (``main`` for c, c++, go, rust; the classes for java; ``main.js``
+for typescript), and the run phase starts them: ``/work/main``, ``java -cp /work Main``,
 ``node main.js``.
 
 Versions: a runtime offers *short* versions (``"3.11"``, ``"20"``, ``"5.2"``: the part a
@@ -60,8 +61,18 @@ def _ruby_argv(interpreter: str, script: str, _: SandboxLimits) -> list[str]:
     return [interpreter, "--disable-gems", script]
 
 
-def _php_argv(interpreter: str, script: str, _: SandboxLimits) -> list[str]:
-    return [interpreter, "-n", script]
+def _php_argv(interpreter: str, script: str, limits: SandboxLimits) -> list[str]:
+    # Errors on stderr (the CLI's default is stdout); PHP's own memory limit is the run's, so
+    # its "Allowed memory size" message comes before the kernel has to kill.
+    return [
+        interpreter,
+        "-n",
+        "-d",
+        "display_errors=stderr",
+        "-d",
+        f"memory_limit={limits.memory_mb}M",
+        script,
+    ]
 
 
 def _plain_argv(interpreter: str, script: str, _: SandboxLimits) -> list[str]:
@@ -165,6 +176,8 @@ def _typescript_build(node: str, script: str, _: SandboxLimits) -> list[str]:
         "commonjs",
         "--strict",
         "--skipLibCheck",
+        "--pretty",
+        "false",
         "--outDir",
         BUILD_DIR,
         script,
@@ -192,6 +205,7 @@ class LanguageSpec:
     home_levels: int = 0
     # The compile phase's command (None: an interpreted language); it writes under BUILD_DIR.
     build: Callable[[str, str, SandboxLimits], list[str]] | None = None
+    diagnostics_on_stdout: bool = False  # the compiler's errors go to stdout (tsc)
 
     @property
     def compiled(self) -> bool:
@@ -397,6 +411,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             version_args=(TSC, "--version"),
             extra_dirs=("/usr/share/nodejs/typescript",),
             build=_typescript_build,
+            diagnostics_on_stdout=True,
         ),
     )
 }
