@@ -232,6 +232,7 @@ _NATIVE_MARKERS = (
     (Limit.MEMORY, "fatal error: runtime: out of memory"),
     (Limit.PROCESSES, "failed to create new OS thread"),
     (Limit.PROCESSES, "failed to spawn thread"),
+    (Limit.FILE_SIZE, ": file too large"),  # Go's spelling of EFBIG
 )
 _NODE_DATA_DIRS_ARGS = (
     "-e",
@@ -246,6 +247,7 @@ _NODE_MARKERS = (
     (Limit.MEMORY, "Fatal process out of memory"),
     (Limit.MEMORY, "Fatal process OOM"),
     (Limit.PROCESSES, "spawn EAGAIN"),
+    (Limit.FILE_SIZE, "EFBIG"),  # libuv's "EFBIG: file too large"
 )
 
 
