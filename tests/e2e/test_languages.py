@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.client import ApiUser
@@ -73,16 +72,16 @@ COMPILE_ERROR = {
 }
 
 
-async def _runtimes(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
-    response = await http.get("/api/v1/runtimes")
+async def _runtimes(user: ApiUser) -> dict[str, dict[str, Any]]:
+    response = await user.http.get("/api/v1/runtimes", headers=user.headers)
     assert response.status_code == 200, response.text
     return {r["language"]: r for r in response.json()}
 
 
 async def test_runtimes_list_every_language_with_its_versions_and_whether_it_compiles(
-    http: httpx.AsyncClient,
+    user: ApiUser,
 ) -> None:
-    runtimes = await _runtimes(http)
+    runtimes = await _runtimes(user)
     assert set(runtimes) >= {*COMPILED, *INTERPRETED}, sorted(runtimes)
     for language in (*COMPILED, *INTERPRETED):
         runtime = runtimes[language]
