@@ -392,3 +392,33 @@ async def test_the_run_phase_keeps_its_own_memory_limit(runner: BubblewrapRunner
     result = await run(runner, script, "c")
     assert result.outcome == "failed", result
     assert result.error == "memory limit of 128 MB exceeded", result
+
+
+# -- the compile phase is a sandbox too ------------------------------------------------------
+
+
+async def test_the_compile_phase_sees_no_host_files_or_secrets(
+    runner: BubblewrapRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTEGR8SCODE_TEST_SECRET", "hunter2-do-not-leak")
+    shadow = await run(runner, '#include "/etc/shadow"\nint main(void) { return 0; }\n', "c")
+    assert (shadow.outcome, shadow.error) == ("failed", "compilation failed"), shadow
+    assert shadow.compile is not None
+    assert "No such file or directory" in shadow.compile.stderr
+    # The compiler's environment is the sandbox's: rustc's env! reads it at compile time.
+    script = 'fn main() { println!("{}", env!("INTEGR8SCODE_TEST_SECRET")); }\n'
+    secret = await run(runner, script, "rust")
+    assert (secret.outcome, secret.error) == ("failed", "compilation failed"), secret
+    assert secret.compile is not None
+    assert "not defined" in secret.compile.stderr, secret.compile
+    assert "hunter2" not in secret.compile.stderr + secret.compile.stdout
+    home = await run(runner, 'fn main() { println!("{:?}", option_env!("HOME")); }\n', "rust")
+    assert home.stdout == 'Some("/work")\n', home
+
+
+async def test_the_compile_phase_has_no_network(runner: BubblewrapRunner) -> None:
+    script = 'package main\n\nimport "github.com/example/nothere"\n\nfunc main() { nothere.X() }\n'
+    result = await run(runner, script, "go")
+    assert (result.outcome, result.error) == ("failed", "compilation failed"), result
+    assert result.compile is not None
+    assert "cannot find package" in result.compile.stderr, result.compile
