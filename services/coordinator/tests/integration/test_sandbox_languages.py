@@ -422,3 +422,25 @@ async def test_the_compile_phase_has_no_network(runner: BubblewrapRunner) -> Non
     assert (result.outcome, result.error) == ("failed", "compilation failed"), result
     assert result.compile is not None
     assert "cannot find package" in result.compile.stderr, result.compile
+
+
+async def test_a_cancel_during_the_compile_phase_ends_the_run_cancelled(
+    runner: BubblewrapRunner,
+) -> None:
+    offered(runner, "c++")
+    cancel = asyncio.Event()
+    slow = (
+        "constexpr long spin() { long s = 0;\n"
+        "  for (long i = 0; i < 200000; i++) for (long j = 0; j < 200000; j++) s += i ^ j;\n"
+        "  return s; }\n"
+        "static_assert(spin() != 0);\nint main() {}\n"
+    )
+    request = SandboxRequest("exec-cancel", "c++", "", slow, "", SandboxLimits(5, 64))
+    task = asyncio.create_task(runner.run(request, cancel))
+    await asyncio.sleep(0.5)  # the compiler is busy by now; the cancel is what is under test
+    started = time.monotonic()
+    cancel.set()
+    result = await asyncio.wait_for(task, timeout=10)
+    assert result.outcome == "cancelled", result
+    assert result.compile is not None
+    assert time.monotonic() - started < 3
