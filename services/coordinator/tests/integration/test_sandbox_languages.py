@@ -9,6 +9,7 @@ lacks is skipped, named). No other part of the stack.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 from typing import Any
@@ -444,3 +445,23 @@ async def test_a_cancel_during_the_compile_phase_ends_the_run_cancelled(
     assert result.outcome == "cancelled", result
     assert result.compile is not None
     assert time.monotonic() - started < 3
+
+
+async def test_the_start_check_builds_each_compiler_and_drops_a_broken_one(
+    runner: BubblewrapRunner,
+) -> None:
+    offered(runner, "c")
+    checked = BubblewrapRunner(runner.config, runner.cgroups)
+    assert await checked.check_compilers() == []
+    assert checked.runtimes() == runner.runtimes()
+    # A "compiler" that answers but builds nothing (true(1) as gcc) is dropped, named.
+    broken = tuple(
+        dataclasses.replace(i, path="/usr/bin/true") if i.language == "c" else i
+        for i in runner.config.interpreters
+    )
+    config = dataclasses.replace(runner.config, interpreters=broken)
+    checked = BubblewrapRunner(config, runner.cgroups)
+    [dropped] = await checked.check_compilers()
+    assert dropped.startswith("c ")
+    assert "c" not in {r.language for r in checked.runtimes()}
+    assert "python" in {r.language for r in checked.runtimes()}

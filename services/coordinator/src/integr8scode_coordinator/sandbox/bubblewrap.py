@@ -202,6 +202,42 @@ class BubblewrapRunner:
         )
         return runner
 
+    async def check_compilers(self) -> list[str]:
+        """Build and run each compiled language's ``probe_script`` once, through ``run``: a
+        toolchain that answers ``--version`` but can't build (a missing header, linker or
+        bind) is dropped here, with a warning, rather than failing users' runs. It also
+        brings the compilers into the page cache before the first user's build. Returns
+        what was dropped."""
+        kept: list[Interpreter] = []
+        dropped: list[str] = []
+        for interpreter in self.config.interpreters:
+            spec = LANGUAGES[interpreter.language]
+            if spec.probe_script is None:
+                kept.append(interpreter)
+                continue
+            request = SandboxRequest(
+                execution_id=f"check-{spec.language}-{interpreter.version}",
+                language=spec.language,
+                language_version=interpreter.version,
+                script=spec.probe_script,
+                stdin="",
+                limits=SandboxLimits(timeout_s=20, memory_mb=256),
+            )
+            result = await self.run(request, asyncio.Event())
+            if result.outcome == "completed" and result.stdout == "ok\n":
+                kept.append(interpreter)
+                continue
+            name = f"{spec.language} {interpreter.version}"
+            dropped.append(name)
+            log.warning(
+                "dropping %s: its hello world fails in the sandbox: %s %s",
+                name,
+                result.error or result.outcome,
+                (result.compile.stderr if result.compile else result.stderr)[:300],
+            )
+        self.config = dataclasses.replace(self.config, interpreters=tuple(kept))
+        return dropped
+
     @property
     def enforced_limits(self) -> tuple[str, ...]:
         """Which mechanism enforces what on this host, for logs and spans."""

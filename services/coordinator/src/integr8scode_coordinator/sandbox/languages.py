@@ -209,6 +209,8 @@ class LanguageSpec:
     # The compile phase's command (None: an interpreted language); it writes under BUILD_DIR.
     build: Callable[[str, str, SandboxLimits], list[str]] | None = None
     diagnostics_on_stdout: bool = False  # the compiler's errors go to stdout (tsc)
+    # Built and run once at start (``BubblewrapRunner.check_compilers``); prints ``ok``.
+    probe_script: str | None = None
 
     @property
     def compiled(self) -> bool:
@@ -354,6 +356,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             markers=(*_NATIVE_MARKERS, *_CC_MARKERS),
             extra_dirs=_CC_DIRS,
             build=_c_build,
+            probe_script='#include <stdio.h>\nint main(void) { puts("ok"); return 0; }\n',
         ),
         LanguageSpec(
             language="c++",
@@ -365,6 +368,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             markers=(*_NATIVE_MARKERS, *_CC_MARKERS),
             extra_dirs=_CC_DIRS,
             build=_cpp_build,
+            probe_script='#include <iostream>\nint main() { std::cout << "ok" << std::endl; }\n',
         ),
         LanguageSpec(
             language="go",
@@ -378,6 +382,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             version_args=("version",),
             home_levels=1,
             build=_go_build,
+            probe_script='package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("ok") }\n',
         ),
         LanguageSpec(
             language="rust",
@@ -389,6 +394,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             markers=(*_NATIVE_MARKERS, *_CC_MARKERS),
             extra_dirs=("/usr/lib/rustlib", *_CC_DIRS),  # its sysroot; it links with cc
             build=_rust_build,
+            probe_script='fn main() { println!("ok"); }\n',
         ),
         LanguageSpec(
             language="java",
@@ -403,6 +409,10 @@ LANGUAGES: dict[str, LanguageSpec] = {
             ),
             home_levels=1,
             build=_java_build,
+            probe_script=(
+                "public class Main { public static void main(String[] a) "
+                '{ System.out.println("ok"); } }\n'
+            ),
         ),
         LanguageSpec(
             language="typescript",
@@ -416,6 +426,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             version_args=(TSC, "--version"),
             extra_dirs=("/usr/share/nodejs/typescript",),
             build=_typescript_build,
+            probe_script='const ok: string = "ok";\nconsole.log(ok);\n',
             diagnostics_on_stdout=True,
         ),
     )
