@@ -295,8 +295,9 @@ async def test_an_include_of_dev_zero_is_stopped_by_the_compile_memory_limit(
         "compilation failed: memory limit of 256 MB exceeded",
         "compilation failed: time limit of 8s exceeded",
     }, result
+    # Killed (no exit code), or the driver saw cc1 killed and exited 1: the verdict is the same.
     assert result.compile is not None
-    assert result.compile.exit_code is None
+    assert result.compile.exit_code in (None, 1)
     assert result.wall_time_ms < 12_000
 
 

@@ -376,16 +376,14 @@ class BubblewrapRunner:
             )
             _phase_attributes(span, phase)
             error = compile_phase.failure(phase, limits)
-            outputs = compile_phase.unpack(archive) if error is None else []
-            if isinstance(outputs, str):
-                error = f"{compile_phase.COMPILATION_FAILED}: {outputs}"
-            if error is not None or isinstance(outputs, str):
-                error = error or "compilation failed"
+            built = compile_phase.unpack(archive) if error is None else "not built"
+            if isinstance(built, str):
+                error = error or f"{compile_phase.COMPILATION_FAILED}: {built}"
                 span.set_attribute("sandbox.error", error)
                 if not error.startswith(compile_phase.COMPILATION_FAILED):
-                    span.set_status(Status(StatusCode.ERROR, error))
+                    span.set_status(Status(StatusCode.ERROR, error))  # the platform's
                 return compile_phase.failed_run(phase, error)
-            return compile_phase.compile_result(phase), tuple(outputs)
+            return compile_phase.compile_result(phase), tuple(built)
 
     async def _phase(
         self,
