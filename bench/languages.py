@@ -7,7 +7,8 @@
 2. ``--api``: the same hello worlds through the running stack (``API_PORT``, default 8000):
    POST /api/v1/execute, then GET the execution until it is terminal (polled every 20 ms), the
    median per language. A language the running coordinators don't offer is named, not timed.
-3. ``--variants``: the choices made for the compile phase, measured the same way as (1): rustc
+3. ``--variants``: the choices made for the compile phase, measured the same way as (1): a Go
+   program using net/http and encoding/json (the precompiled standard library at work); rustc
    with and without ``-O``; javac then java, against java's single-file source launcher
    (``java Main.java``, which compiles in memory on every run).
 
@@ -53,6 +54,12 @@ HELLO = {
 }
 LIMITS = SandboxLimits(timeout_s=10, memory_mb=128, cpu_time_s=10)
 TERMINAL = {"completed", "failed", "timed_out", "cancelled"}
+# More of the standard library than a hello world: what the precompiled GOROOT/pkg saves.
+GO_NET_HTTP = (
+    'package main\n\nimport (\n\t"encoding/json"\n\t"fmt"\n\t"net/http"\n)\n\n'
+    'func main() {\n\tb, _ := json.Marshal(map[string]int{"hello": http.StatusOK})\n'
+    "\tfmt.Println(string(b))\n}\n"
+)
 
 
 def median(values: list[float]) -> float:
@@ -187,6 +194,13 @@ async def variants(runner: BubblewrapRunner, runs: int) -> None:
         ("java: javac, java", "java", java),
         ("java Main.java", "java", dataclasses.replace(java, argv=_java_launcher, build=None)),
     ]
+    if "go" in {r.language for r in runner.runtimes()}:
+        total, compiles, executes, last = await sandbox_runs(runner, "go", runs, GO_NET_HTTP)
+        ok = "" if last.outcome == "completed" else f"  NOT OK: {last.error}"
+        print(
+            f"{'go (net/http, json)':<20} {median(total):6.0f} / {median(compiles):6.0f} / "
+            f"{median(executes):6.0f}{ok}"
+        )
     for label, language, spec in cases:
         if language not in {r.language for r in runner.runtimes()}:
             continue

@@ -120,14 +120,15 @@ def _cpp_build(gxx: str, script: str, _: SandboxLimits) -> list[str]:
 
 def _go_build(go: str, script: str, _: SandboxLimits) -> list[str]:
     # GOPATH mode (no module, no network): the precompiled standard library in GOROOT/pkg is
-    # the build cache every run shares read-only; GOCACHE is the run's own, on its tmpfs.
+    # the build cache every run shares read-only; GOCACHE is the run's own, on its tmpfs. cgo
+    # stays on (gcc is bound): the precompiled library was built with it, and CGO_ENABLED=0
+    # would rebuild net, net/http… on every run (3.9 s instead of 0.3 s for net/http).
     return [
         "/usr/bin/env",
         "GO111MODULE=off",
         "GOCACHE=/tmp/go-build",
         "GOPATH=/tmp/go",
         "GOTOOLCHAIN=local",
-        "CGO_ENABLED=0",
         "GOFLAGS=-buildvcs=false",
         go,
         "build",
@@ -380,6 +381,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             argv=_binary_argv,
             markers=_NATIVE_MARKERS,
             version_args=("version",),
+            extra_dirs=_CC_DIRS,  # cgo: gcc links net's resolver
             home_levels=1,
             build=_go_build,
             probe_script='package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("ok") }\n',
