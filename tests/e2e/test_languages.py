@@ -2,8 +2,10 @@
 error and (compiled languages) a compile error; ``GET /runtimes`` naming each with its versions
 and whether it compiles; the compile and run phases as spans of the execution's trace.
 
-Needs the coordinator of issue 14's languages and the Debian toolchains on the stack's host
-(deploy/local/prereqs.sh installs them)."""
+The threats of DESIGN §6 run in every language too (the programs: tests/language_programs.py,
+shared with the coordinator's integration tests), the compiled ones through their compile
+phase. Needs the coordinator of issue 14's languages and the Debian toolchains on the stack's
+host (deploy/local/prereqs.sh installs them)."""
 
 from __future__ import annotations
 
@@ -11,65 +13,28 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import ApiUser
+from tests.e2e.client import API, ApiUser
 from tests.jaeger import wait_for_trace
+from tests.language_programs import (
+    COMPILE_ERROR,
+    COMPILED,
+    DISK_FILL,
+    FORK_BOMB,
+    HELLO,
+    HOST_FILES,
+    INTERPRETED,
+    LANGUAGES,
+    MEMORY_BOMB,
+    NETWORK,
+    OUTPUT_FLOOD,
+    PORT,
+    RUNTIME_ERROR,
+)
 from tests.stack import local_stack
 
 STACK = local_stack()
 
-COMPILED = ("c", "c++", "go", "rust", "java", "typescript")
-INTERPRETED = ("python", "javascript", "bash", "ruby", "php", "perl", "lua")
-
-HELLO = {
-    "python": 'print("hello, world")',
-    "javascript": 'console.log("hello, world")',
-    "bash": 'echo "hello, world"',
-    "ruby": 'puts "hello, world"',
-    "php": '<?php echo "hello, world\\n";',
-    "perl": 'print "hello, world\\n";',
-    "lua": 'print("hello, world")',
-    "c": '#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n',
-    "c++": '#include <iostream>\nint main() { std::cout << "hello, world" << std::endl; }\n',
-    "go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n',
-    "rust": 'fn main() { println!("hello, world"); }\n',
-    "java": (
-        "public class Main {\n"
-        '    public static void main(String[] args) { System.out.println("hello, world"); }\n'
-        "}\n"
-    ),
-    "typescript": 'const greeting: string = "hello, world";\nconsole.log(greeting);\n',
-}
-
-RUNTIME_ERROR = {
-    "python": ("raise ValueError('boom')", "ValueError: boom"),
-    "javascript": ("throw new Error('boom')", "Error: boom"),
-    "bash": ("echo boom >&2; exit 3", "boom"),
-    "ruby": ("raise ArgumentError, 'boom'", "boom (ArgumentError)"),
-    "php": ("<?php throw new Exception('boom');", "Exception: boom"),
-    "perl": ("die 'boom';", "boom at /work/main.pl"),
-    "lua": ("error('boom')", "boom"),
-    "c": ('#include <stdio.h>\nint main(void) { fputs("boom\\n", stderr); return 3; }\n', "boom"),
-    "c++": ('#include <stdexcept>\nint main() { throw std::runtime_error("boom"); }\n', "boom"),
-    "go": ('package main\n\nfunc main() { panic("boom") }\n', "panic: boom"),
-    "rust": ('fn main() { panic!("boom"); }\n', "boom"),
-    "java": (
-        'public class Main { public static void main(String[] a) { throw new RuntimeException("boom"); } }\n',  # noqa: E501
-        "java.lang.RuntimeException: boom",
-    ),
-    "typescript": ("const n: number = 1;\nif (n > 0) throw new Error('boom');\n", "Error: boom"),
-}
-
-COMPILE_ERROR = {
-    "c": ("int main(void) { return undefined_name; }\n", "undefined_name"),
-    "c++": ("int main() { std::string s; }\n", "string"),
-    "go": ('package main\n\nfunc main() { var x int = "s" }\n', "cannot use"),
-    "rust": ('fn main() { let x: i32 = "s"; }\n', "mismatched types"),
-    "java": (
-        'public class Main { public static void main(String[] a) { int x = "s"; } }\n',
-        "incompatible types",
-    ),
-    "typescript": ('const x: number = "s";\nconsole.log(x);\n', "TS2322"),
-}
+THREAT_LIMITS = {"timeout_s": 10, "memory_mb": 128, "max_processes": 64}
 
 
 async def _runtimes(user: ApiUser) -> dict[str, dict[str, Any]]:
@@ -94,7 +59,7 @@ async def test_runtimes_list_every_language_with_its_versions_and_whether_it_com
     assert len(runtimes["lua"]["versions"]) >= 2, runtimes["lua"]  # Debian has 5.1 to 5.4
 
 
-@pytest.mark.parametrize("language", [*INTERPRETED, *COMPILED])
+@pytest.mark.parametrize("language", LANGUAGES)
 async def test_hello_world(user: ApiUser, language: str) -> None:
     result = await user.run(HELLO[language], language)
     assert result["status"] == "completed", result
@@ -106,7 +71,7 @@ async def test_hello_world(user: ApiUser, language: str) -> None:
         assert "compile" not in result
 
 
-@pytest.mark.parametrize("language", [*INTERPRETED, *COMPILED])
+@pytest.mark.parametrize("language", LANGUAGES)
 async def test_runtime_error(user: ApiUser, language: str) -> None:
     script, message = RUNTIME_ERROR[language]
     result = await user.run(script, language)
@@ -154,3 +119,63 @@ async def test_compile_and_execute_are_spans_under_sandbox_run(user: ApiUser) ->
     assert compile_span.tag("sandbox.exit_code") == 0
     assert execute.tag("sandbox.exit_code") == 0
     assert compile_span.end_us <= execute.start_us
+
+
+# -- the threats, in every language ----------------------------------------------------------
+
+
+def _compiled_first(language: str, result: dict[str, Any]) -> None:
+    """The attack is the built program's: a compiled language's compile phase succeeded."""
+    if language in COMPILED:
+        assert result["compile"]["exit_code"] == 0, result
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_network_is_unreachable(user: ApiUser, language: str) -> None:
+    api_port = API.rsplit(":", 1)[1].split("/")[0]  # the API itself, on the host's loopback
+    result = await user.run(NETWORK[language].replace(PORT, api_port), language)
+    _compiled_first(language, result)
+    assert result["status"] == "completed", result
+    assert result["stdout"] == "blocked\n", result
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_fork_bomb_is_contained(user: ApiUser, language: str) -> None:
+    result = await user.run(FORK_BOMB[language], language, limits=THREAT_LIMITS)
+    _compiled_first(language, result)
+    assert result["status"] in {"failed", "timed_out"}, result
+    assert "process limit of 64 reached" in result["error"], result
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_memory_bomb_fails_with_the_memory_verdict(user: ApiUser, language: str) -> None:
+    result = await user.run(MEMORY_BOMB[language], language, limits=THREAT_LIMITS)
+    _compiled_first(language, result)
+    assert result["status"] == "failed", result
+    assert result["error"] == "memory limit of 128 MB exceeded", result
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_disk_fill_hits_the_file_size_limit(user: ApiUser, language: str) -> None:
+    result = await user.run(DISK_FILL[language], language, limits=THREAT_LIMITS)
+    _compiled_first(language, result)
+    assert "wrote" not in (result["stdout"] or ""), result
+    assert result["status"] == "failed", result
+    assert result["error"] == "file size limit of 16 MB exceeded", result
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_endless_output_is_capped_and_stopped(user: ApiUser, language: str) -> None:
+    result = await user.run(OUTPUT_FLOOD[language], language, limits=THREAT_LIMITS)
+    _compiled_first(language, result)
+    assert result["status"] == "failed", result
+    assert result["stdout_truncated"] is True
+    assert "output limit exceeded" in result["error"], result
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_host_files_and_secrets_are_out_of_reach(user: ApiUser, language: str) -> None:
+    result = await user.run(HOST_FILES[language], language)
+    _compiled_first(language, result)
+    assert result["status"] == "completed", result
+    assert result["stdout"] == "denied\nunset\n", result

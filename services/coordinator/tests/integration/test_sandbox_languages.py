@@ -18,79 +18,12 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.language_programs import COMPILE_ERROR, COMPILED, HELLO, LANGUAGES, RUNTIME_ERROR
 
 from integr8scode_coordinator.sandbox import SandboxLimits, SandboxRequest, SandboxResult, WorkFile
 from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
-
-COMPILED = ("c", "c++", "go", "rust", "java", "typescript")
-INTERPRETED = ("python", "javascript", "bash", "ruby", "php", "perl", "lua")
-LANGUAGES = (*INTERPRETED, *COMPILED)
-
-HELLO = {
-    "python": 'print("hello, world")',
-    "javascript": 'console.log("hello, world")',
-    "bash": 'echo "hello, world"',
-    "ruby": 'puts "hello, world"',
-    "php": '<?php echo "hello, world\\n";',
-    "perl": 'print "hello, world\\n";',
-    "lua": 'print("hello, world")',
-    "c": '#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n',
-    "c++": '#include <iostream>\nint main() { std::cout << "hello, world" << std::endl; }\n',
-    "go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n',
-    "rust": 'fn main() { println!("hello, world"); }\n',
-    "java": (
-        "public class Main {\n"
-        '    public static void main(String[] args) { System.out.println("hello, world"); }\n'
-        "}\n"
-    ),
-    "typescript": 'const greeting: string = "hello, world";\nconsole.log(greeting);\n',
-}
-
-# A program that fails while running: (script, a text its stderr must hold).
-RUNTIME_ERROR = {
-    "python": ("raise ValueError('boom')", "ValueError: boom"),
-    "javascript": ("throw new Error('boom')", "Error: boom"),
-    "bash": ("echo boom >&2; exit 3", "boom"),
-    "ruby": ("raise ArgumentError, 'boom'", "boom (ArgumentError)"),
-    "php": ("<?php throw new Exception('boom');", "Exception: boom"),
-    "perl": ("die 'boom';", "boom at /work/main.pl"),
-    "lua": ("error('boom')", "boom"),
-    "c": (
-        '#include <stdio.h>\nint main(void) { fprintf(stderr, "boom\\n"); return 3; }\n',
-        "boom",
-    ),
-    "c++": (
-        '#include <stdexcept>\nint main() { throw std::runtime_error("boom"); }\n',
-        "boom",
-    ),
-    "go": ('package main\n\nfunc main() { panic("boom") }\n', "panic: boom"),
-    "rust": ('fn main() { panic!("boom"); }\n', "boom"),
-    "java": (
-        "public class Main {\n"
-        '    public static void main(String[] args) { throw new IllegalStateException("boom"); }\n'
-        "}\n",
-        "java.lang.IllegalStateException: boom",
-    ),
-    "typescript": (
-        "const n: number = 1;\nif (n > 0) { throw new Error('boom'); }\n",
-        "Error: boom",
-    ),
-}
-
-# Source the compiler refuses: (script, a text of the compiler's message).
-COMPILE_ERROR = {
-    "c": ("int main(void) { return undefined_name; }\n", "undefined_name"),
-    "c++": ("int main() { std::string s; }\n", "string"),
-    "go": ('package main\n\nfunc main() { var x int = "s" }\n', "cannot use"),
-    "rust": ('fn main() { let x: i32 = "s"; }\n', "mismatched types"),
-    "java": (
-        'public class Main { public static void main(String[] a) { int x = "s"; } }\n',
-        "incompatible types",
-    ),
-    "typescript": ('const x: number = "s";\nconsole.log(x);\n', "TS2322"),
-}
 
 # Reads one line of stdin and prints it with the first argument.
 ECHO = {
