@@ -8,6 +8,11 @@ source "$(dirname "$0")/lib.sh"
 UV_VERSION="${UV_VERSION:-0.13.8}"
 DEBS=(redis-server bubblewrap libseccomp2 docker-compose curl iproute2 procps chromium
   podman buildah runc fuse-overlayfs mmdebstrap uidmap containernetworking-plugins slirp4netns)
+# The sandbox's languages (issue 14), Debian's own: the coordinator runs only these, never a
+# /usr/local or ~/.cargo toolchain. Headless/CLI packages, no recommends (apt_install).
+SANDBOX_DEBS=(gcc g++ golang-go rustc node-typescript php-cli ruby perl
+  lua5.1 lua5.2 lua5.3 lua5.4 openjdk-17-jdk-headless)
+DEBS+=("${SANDBOX_DEBS[@]}")
 
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

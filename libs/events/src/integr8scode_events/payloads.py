@@ -46,6 +46,16 @@ class ResourceUsage(_Payload):
     peak_memory_kb: int = Field(ge=0)
 
 
+class CompileSummary(_Payload):
+    """The compile phase of a compiled language: the compiler's exit code, wall time and the
+    start of its output (all of it is in Mongo's ``execution_results``)."""
+
+    exit_code: int | None = None
+    wall_time_ms: float = Field(ge=0)
+    stdout_preview: str = ""
+    stderr_preview: str = ""
+
+
 class OutputSummary(_Payload):
     """Sizes and a short preview; the full (capped) output lives in Mongo, not on Kafka."""
 
@@ -90,20 +100,23 @@ class ExecutionCompletedPayload(_Payload):
     exit_code: int
     resource_usage: ResourceUsage
     output: OutputSummary
+    compile: CompileSummary | None = Field(default=None, description="Compiled languages only.")
 
 
 class ExecutionFailedPayload(_Payload):
     error: str = Field(description="What went wrong, for the user: which limit, or platform error.")
-    error_type: Literal["limit_exceeded", "platform_error", "invalid_request"]
+    error_type: Literal["limit_exceeded", "platform_error", "invalid_request", "compilation_error"]
     exit_code: int | None = None
     resource_usage: ResourceUsage | None = None
     output: OutputSummary | None = None
+    compile: CompileSummary | None = Field(default=None, description="Compiled languages only.")
 
 
 class ExecutionTimedOutPayload(_Payload):
     timeout_s: float = Field(gt=0)
     resource_usage: ResourceUsage
     output: OutputSummary
+    compile: CompileSummary | None = Field(default=None, description="Compiled languages only.")
 
 
 class ExecutionCancelledPayload(_Payload):

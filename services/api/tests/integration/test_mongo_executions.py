@@ -15,6 +15,7 @@ from integr8scode_api.adapters.mongo_executions import OUTBOX_COLLECTION, MongoE
 from integr8scode_api.domain.errors import DependencyUnavailableError
 from integr8scode_api.domain.execution_limits import ResolvedLimits
 from integr8scode_api.domain.executions import (
+    CompileView,
     ExecutionResult,
     ExecutionStatus,
     NewExecution,
@@ -296,9 +297,32 @@ async def test_the_read_model_gives_raw_output_verdict_and_script_file(live: Liv
             "verdict": "accepted",
         }
     )
+    await db["runtimes"].insert_one(
+        {
+            "language": "c",
+            "versions": ["12"],
+            "full_versions": ["12.2.0"],
+            "default_version": "12",
+            "script_file": "main.c",
+            "compiled": True,
+        }
+    )
+    await db["execution_results"].insert_one(
+        {
+            "_id": "e-cc",
+            "stdout": "",
+            "stderr": "",
+            "error": "compilation failed",
+            "compile": {"exit_code": 1, "stdout": "", "stderr": "error", "wall_time_ms": 9.5},
+        }
+    )
     views = CoordinatorViews(db)
-    [runtime] = await views.runtimes()
-    assert runtime.script_file == "main.py"
+    runtime, python = await views.runtimes()
+    assert (runtime.language, runtime.compiled, runtime.full_versions) == ("c", True, ["12.2.0"])
+    assert (python.script_file, python.compiled, python.full_versions) == ("main.py", False, [])
+    compiled = await views.result("e-cc")
+    assert compiled is not None
+    assert compiled.compile == CompileView(exit_code=1, stderr="error", wall_time_ms=9.5)
     result = await views.result("e-bin")
     assert result is not None
     assert (result.stdout_raw, result.stderr_raw, result.verdict) == (raw, None, "accepted")

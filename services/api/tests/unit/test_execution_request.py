@@ -28,6 +28,7 @@ from integr8scode_api.domain.execution_request import (
     validate_request,
 )
 from integr8scode_api.domain.executions import (
+    CompileView,
     ExecutionResult,
     ExecutionStatus,
     Runtime,
@@ -263,6 +264,21 @@ def test_the_verdict_is_absent_unless_there_is_one() -> None:
     assert "verdict" not in plain
     judged = view_of(_stored(), ExecutionResult(stdout="1\n", verdict="accepted"), None)
     assert judged.model_dump(mode="json")["verdict"] == "accepted"
+
+
+def test_the_compile_phase_shows_only_for_a_compiled_language() -> None:
+    plain = view_of(_stored(), ExecutionResult(stdout="1\n"), None).model_dump(mode="json")
+    assert "compile" not in plain
+    compiled = CompileView(exit_code=1, stderr="main.c:1: error", wall_time_ms=80.0)
+    failed = ExecutionResult(error="compilation failed", compile=compiled)
+    view = view_of(_stored(), failed, None).model_dump(mode="json")
+    assert view["compile"] == {
+        "exit_code": 1,
+        "stdout": "",
+        "stderr": "main.c:1: error",
+        "wall_time_ms": 80.0,
+    }
+    assert view["error"] == "compilation failed"
 
 
 def test_base64_output_is_the_exact_bytes() -> None:

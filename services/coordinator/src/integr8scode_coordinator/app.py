@@ -47,7 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
     publisher = EventPublisher(
         settings.kafka, SERVICE_NAME, tracer_provider=telemetry.tracer_provider
     )
-    runner = BubblewrapRunner.detect(tracer_provider=telemetry.tracer_provider)
+    runner = BubblewrapRunner.detect(
+        tracer_provider=telemetry.tracer_provider, compile_limits=settings.compile_limits()
+    )
     store = MongoSagaStore(db["sagas"])
     slots = MongoSlotPool(db["slots"], size=settings.global_slots)
     runtimes = MongoRuntimeCatalog(db["runtimes"])
@@ -91,10 +93,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
     supervisor = Supervisor()
 
+    compilers_checked = False
+
     async def prepare_then_consume() -> None:
         # Retried by the supervisor until Kafka and Mongo answer. Preparing is housekeeping
-        # (index creation, the slot documents): untraced, not a root trace per call.
+        # (index creation, the slot documents, the compilers' check): untraced, not a root
+        # trace per call.
+        nonlocal compilers_checked
         with untraced():
+            if not compilers_checked:  # before the runtimes are published: what works
+                await runner.check_compilers()
+                compilers_checked = True
             await create_missing_topics(settings.kafka, SERVICE_NAME)
             await store.ensure_indexes()
             await slots.ensure_slots()

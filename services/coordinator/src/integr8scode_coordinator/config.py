@@ -9,6 +9,7 @@ import uuid
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integr8scode_coordinator.sandbox import SandboxLimits
 from integr8scode_events.kafka import KafkaSettings
 from integr8scode_mongo import MongoSettings
 from integr8scode_telemetry import TelemetrySettings
@@ -48,6 +49,22 @@ class Settings(BaseSettings):
     default_processes: int = Field(
         default=64, ge=1, description="Process limit of a request that names none."
     )
+    compile_timeout_s: float = Field(
+        default=20.0, gt=0, description="Wall-clock limit of a compiled language's compile phase."
+    )
+    compile_cpu_time_s: float = Field(default=30.0, gt=0, description="CPU of a compile phase.")
+    compile_memory_mb: int = Field(
+        default=768, ge=64, description="Memory of a compile phase (its own cgroup)."
+    )
+    compile_processes: int = Field(
+        default=256, ge=8, description="Processes and threads of a compile phase (go, javac)."
+    )
+    compile_output_bytes: int = Field(
+        default=65_536, ge=1024, description="Compiler output kept per stream."
+    )
+    compile_file_size_mb: int = Field(
+        default=64, ge=1, description="Largest file a compile phase writes (the program built)."
+    )
     lease_s: float = Field(default=15.0, gt=1, description="Run lease; renewed every third.")
     store_retry_s: float = Field(
         default=30.0,
@@ -57,6 +74,19 @@ class Settings(BaseSettings):
     drain_grace_s: float = Field(
         default=20.0, ge=0, description="How long runs may finish at shutdown."
     )
+
+    def compile_limits(self) -> SandboxLimits:
+        """The compile phase's limits; the run phase's come from each request."""
+        return SandboxLimits(
+            timeout_s=self.compile_timeout_s,
+            memory_mb=self.compile_memory_mb,
+            cpu_time_s=self.compile_cpu_time_s,
+            max_output_bytes=self.compile_output_bytes,
+            max_processes=self.compile_processes,
+            max_file_size_mb=self.compile_file_size_mb,
+            max_open_files=1024,
+            tmpfs_size_mb=max(64, self.compile_file_size_mb * 4),
+        )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

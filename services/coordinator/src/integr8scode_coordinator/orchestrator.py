@@ -69,6 +69,20 @@ def _platform_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
+def _compile_document(result: SandboxResult) -> dict[str, Any]:
+    """A compiled language's compile phase, as ``execution_results.compile`` (none otherwise)."""
+    if result.compile is None:
+        return {}
+    return {
+        "compile": {
+            "exit_code": result.compile.exit_code,
+            "stdout": inputs.storable_text(result.compile.stdout),
+            "stderr": inputs.storable_text(result.compile.stderr),
+            "wall_time_ms": result.compile.wall_time_ms,
+        }
+    }
+
+
 def _raw_output(result: SandboxResult) -> dict[str, bytes]:
     """The kept bytes of a stream whose text reading is not exact (not UTF-8, or a character
     cut by the cap), for clients that ask for output in base64; text output needs no copy."""
@@ -449,6 +463,7 @@ class ExecutionSaga:
             "stored_at": datetime.now(UTC),
             **_raw_output(result),
             **self._verdict(request, result),
+            **_compile_document(result),
         }
 
     @staticmethod

@@ -22,12 +22,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tests.stack import local_stack
 
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
+from integr8scode_coordinator.adapters.mongo_runtimes import MongoRuntimeCatalog
 from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
 from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.domain import outcomes
 from integr8scode_coordinator.domain.ports import Reservation
 from integr8scode_coordinator.domain.saga import ExecutionRequest, RequestFile, Saga, SagaStatus
-from integr8scode_coordinator.sandbox import SandboxResult
+from integr8scode_coordinator.sandbox import Runtime, SandboxResult
 from integr8scode_events import ExecutionCompleted, ProducerInfo, StoredTraceContext, decode_event
 
 STACK = local_stack()
@@ -764,3 +765,24 @@ async def test_a_request_with_args_files_and_new_limits_reads_back_whole(
     assert stored.request == saga.request
     [queued] = await sagas.oldest_queued(limit=10)
     assert queued.request == saga.request
+
+
+async def test_runtimes_publish_compiled_and_full_versions_merged_across_instances(
+    db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Issue 14: each language's document says whether it compiles and which exact versions
+    the coordinators found; a second instance's versions join the first's."""
+    catalog = MongoRuntimeCatalog(db["runtimes"])
+    c = Runtime("c", ["12"], "12", script_file="main.c", compiled=True, full_versions=["12.2.0"])
+    lua = Runtime(
+        "lua", ["5.4", "5.1"], "5.4", script_file="main.lua", full_versions=["5.4.4", "5.1.5"]
+    )
+    await catalog.publish([c, lua], "bubblewrap", "one")
+    await catalog.publish(
+        [dataclasses.replace(lua, versions=["5.3"], full_versions=["5.3.6"])], "bubblewrap", "two"
+    )
+    docs = {d["_id"]: d async for d in db["runtimes"].find({})}
+    assert (docs["c"]["compiled"], docs["c"]["full_versions"]) == (True, ["12.2.0"])
+    assert docs["lua"]["compiled"] is False
+    assert sorted(docs["lua"]["versions"]) == ["5.1", "5.3", "5.4"]
+    assert sorted(docs["lua"]["full_versions"]) == ["5.1.5", "5.3.6", "5.4.4"]

@@ -96,7 +96,9 @@ async def test_sum_of_range_completes(runner: BubblewrapRunner, language: str) -
     assert result.peak_memory_kb > 0
 
 
-async def test_a_run_is_one_sandbox_run_span(runner: BubblewrapRunner) -> None:
+async def test_a_run_is_one_sandbox_run_span_with_its_execute_phase(
+    runner: BubblewrapRunner,
+) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -105,8 +107,14 @@ async def test_a_run_is_one_sandbox_run_span(runner: BubblewrapRunner) -> None:
         "exec-1", "python", "", "raise SystemExit(2)", "", SandboxLimits(5, 64)
     )
     await traced.run(request, asyncio.Event())
-    [span] = exporter.get_finished_spans()
-    assert span.name == "sandbox.run"
+    # An interpreted language has one phase: sandbox.execute, the child of sandbox.run.
+    execute, span = exporter.get_finished_spans()
+    assert (execute.name, span.name) == ("sandbox.execute", "sandbox.run")
+    context = span.get_span_context()
+    assert execute.parent is not None
+    assert context is not None
+    assert execute.parent.span_id == context.span_id
+    assert dict(execute.attributes or {})["sandbox.exit_code"] == 2
     attributes = dict(span.attributes or {})
     expected = {
         "sandbox.runner": "bubblewrap",
@@ -131,7 +139,7 @@ async def test_a_timed_out_run_is_an_error_for_the_trace(runner: BubblewrapRunne
     request = SandboxRequest("exec-2", "python", "", "while True: pass", "", SandboxLimits(0.5, 64))
     result = await traced.run(request, asyncio.Event())
     assert result.outcome == "timed_out", result
-    [span] = exporter.get_finished_spans()
+    [span] = [s for s in exporter.get_finished_spans() if s.name == "sandbox.run"]
     assert span.status.status_code is StatusCode.ERROR
     assert (span.attributes or {}).get("error.type") == "timeout"
 

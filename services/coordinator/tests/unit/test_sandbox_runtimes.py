@@ -145,8 +145,28 @@ def test_a_binary_brings_its_own_directory_and_libraries(tmp_path: Path) -> None
 def test_python_names_its_standard_library() -> None:
     python = os.path.realpath(sys.executable)
     dirs = data_dirs(LANGUAGES["python"], python)
-    assert os.path.realpath(sysconfig.get_path("stdlib")) in dirs
+    stdlib = os.path.realpath(sysconfig.get_path("stdlib"))
+    # A host-private stdlib (a pyenv under /root) is left out, never bound.
+    assert (stdlib in dirs) is not forbidden(stdlib)
     assert data_dirs(LANGUAGES["bash"], "/bin/sh") == ()
+
+
+def test_search_paths_keep_only_existing_public_directories() -> None:
+    if not os.path.exists("/usr/bin/perl"):
+        pytest.skip("no perl")
+    dirs = data_dirs(LANGUAGES["perl"], "/usr/bin/perl")
+    assert dirs, "perl names its library directories"
+    assert all(os.path.isdir(d) and not forbidden(d) for d in dirs)
+    assert "/etc/perl" not in dirs  # in @INC, but host-private
+
+
+def test_a_toolchain_home_brings_what_its_links_lead_to() -> None:
+    go = "/usr/lib/go-1.19/bin/go"
+    if not os.path.exists(go):
+        pytest.skip("no Debian golang-1.19")
+    dirs = data_dirs(LANGUAGES["go"], go)
+    assert "/usr/lib/go-1.19" in dirs
+    assert "/usr/share/go-1.19/src" in dirs  # GOROOT/src is a link there
 
 
 def test_an_interpreter_needing_a_private_directory_is_skipped(tmp_path: Path) -> None:
@@ -176,6 +196,65 @@ def test_runtimes_table_lists_versions_newest_first_and_keeps_the_preferred_defa
         Interpreter("bash", "5.2", "5.2.15", "/usr/bin/bash"),
     ]
     assert runtimes_of(found) == [
-        Runtime("python", ["3.12", "3.11"], default_version="3.11", script_file="main.py"),
-        Runtime("bash", ["5.2"], default_version="5.2", script_file="main.sh"),
+        Runtime(
+            "python",
+            ["3.12", "3.11"],
+            default_version="3.11",
+            script_file="main.py",
+            full_versions=["3.12.1", "3.11.2"],
+        ),
+        Runtime(
+            "bash", ["5.2"], default_version="5.2", script_file="main.sh", full_versions=["5.2.15"]
+        ),
     ]
+
+
+def test_compiled_languages_say_so() -> None:
+    found = [Interpreter("c", "12", "12.2.0", "/usr/bin/x86_64-linux-gnu-gcc-12")]
+    assert runtimes_of(found) == [
+        Runtime(
+            "c",
+            ["12"],
+            default_version="12",
+            script_file="main.c",
+            compiled=True,
+            full_versions=["12.2.0"],
+        )
+    ]
+    assert {s.language for s in LANGUAGES.values() if s.compiled} == {
+        "c",
+        "c++",
+        "go",
+        "rust",
+        "java",
+        "typescript",
+    }
+
+
+@pytest.mark.parametrize(
+    ("language", "output", "expected"),
+    [
+        ("c", "x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0\n", ("12.2.0", "12")),
+        ("c++", "x86_64-linux-gnu-g++-12 (Debian 12.2.0-14) 12.2.0\n", ("12.2.0", "12")),
+        ("go", "go version go1.19.8 linux/amd64\n", ("1.19.8", "1.19")),
+        ("rust", "rustc 1.63.0\n", ("1.63.0", "1.63")),
+        ("java", "javac 17.0.15\n", ("17.0.15", "17")),
+        ("typescript", "Version 4.8.4\n", ("4.8.4", "4.8")),
+        (
+            "ruby",
+            "ruby 3.1.2p20 (2022-04-12 revision 4491bb740a)",
+            ("3.1.2", "3.1"),
+        ),
+        ("php", "PHP 8.2.36 (cli) (built: Jan  1 2026)", ("8.2.36", "8.2")),
+        (
+            "perl",
+            "This is perl 5, version 36, subversion 0 (v5.36.0)",
+            ("5.36.0", "5.36"),
+        ),
+        ("lua", "Lua 5.1.5  Copyright (C) 1994-2012 Lua.org, PUC-Rio", ("5.1.5", "5.1")),
+    ],
+)
+def test_versions_of_the_new_languages(
+    language: str, output: str, expected: tuple[str, str]
+) -> None:
+    assert parse_version(LANGUAGES[language], output) == expected

@@ -10,7 +10,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from integr8scode_api.domain.errors import DependencyUnavailableError
-from integr8scode_api.domain.executions import ExecutionResult, ResourceUsageView, Runtime
+from integr8scode_api.domain.executions import (
+    CompileView,
+    ExecutionResult,
+    ResourceUsageView,
+    Runtime,
+)
 
 
 class CoordinatorViews:
@@ -34,6 +39,8 @@ class CoordinatorViews:
                 versions=sorted(d.get("versions", [])),
                 default_version=d["default_version"],
                 script_file=d.get("script_file") or None,
+                compiled=bool(d.get("compiled")),
+                full_versions=sorted(d.get("full_versions", [])),
             )
             for d in docs
         ]
@@ -60,6 +67,7 @@ class CoordinatorViews:
             stderr_raw=_bytes_or_none(doc.get("stderr_raw")),
             verdict=doc.get("verdict"),
             error=doc.get("error"),
+            compile=CompileView.model_validate(doc["compile"]) if doc.get("compile") else None,
         )
 
     async def queue_position(self, execution_id: str) -> int | None:

@@ -65,6 +65,14 @@ class Runtime(BaseModel):
         "named so.",
         examples=["main.py"],
     )
+    compiled: bool = Field(
+        default=False,
+        description="A compile phase runs before the program; the result then carries `compile`.",
+    )
+    full_versions: list[str] = Field(
+        default=[],
+        description="The exact versions the coordinators detected (e.g. `3.11.2` for `3.11`).",
+    )
 
 
 class RuntimeInfo(Runtime):
@@ -80,6 +88,15 @@ class ResourceUsageView(BaseModel):
     cpu_time_ms: float
     wall_time_ms: float
     peak_memory_kb: int
+
+
+class CompileView(BaseModel):
+    """The compile phase of a compiled language: the compiler's exit code and output."""
+
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    wall_time_ms: float = 0.0
 
 
 class StatusChange(BaseModel):
@@ -127,14 +144,21 @@ class ExecutionView(BaseModel):
         description="`base64` when `?base64=true` was asked: `stdout` and `stderr` are then the "
         "exact bytes the program wrote (up to the cap), in base64.",
     )
+    compile: CompileView | None = Field(
+        default=None,
+        description="Only for a compiled language that reached its compile phase (absent "
+        "otherwise): the compiler's exit code, output (as text) and wall time. A failed "
+        'compile ends `failed` with `error: "compilation failed"`.',
+    )
 
     # No return annotation on purpose: pydantic would take it as the serialized schema, and
     # the OpenAPI document would lose every property of the view.
     @model_serializer(mode="wrap")
     def _without_absent_verdict(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data: dict[str, Any] = handler(self)
-        if data.get("verdict") is None:
-            data.pop("verdict", None)
+        for absent_unless_set in ("verdict", "compile"):
+            if data.get(absent_unless_set) is None:
+                data.pop(absent_unless_set, None)
         return data
 
     @computed_field  # type: ignore[prop-decorator]
@@ -255,6 +279,7 @@ class ExecutionResult:
     verdict: Verdict | None = None
     # The run's own note, e.g. "output truncated at 2 KiB" on a run that completed anyway.
     error: str | None = None
+    compile: CompileView | None = None
 
     def output_base64(self) -> tuple[str | None, str | None]:
         """stdout and stderr as base64 of the bytes the program wrote (as far as kept)."""
@@ -308,4 +333,5 @@ def view_of(
         status_history=list(stored.status_history),
         verdict=result.verdict,
         encoding="base64" if as_base64 else "utf-8",
+        compile=result.compile,
     )

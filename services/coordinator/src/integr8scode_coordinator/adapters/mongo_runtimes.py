@@ -28,11 +28,15 @@ class MongoRuntimeCatalog:
                             "language": runtime.language,
                             "default_version": runtime.default_version,
                             "script_file": runtime.script_file,
+                            "compiled": runtime.compiled,
                             "runner": runner,
                             "updated_at": now,
                             "updated_by": instance_id,
                         },
-                        "$addToSet": {"versions": {"$each": list(runtime.versions)}},
+                        "$addToSet": {
+                            "versions": {"$each": list(runtime.versions)},
+                            "full_versions": {"$each": list(runtime.full_versions)},
+                        },
                     },
                     upsert=True,
                 )

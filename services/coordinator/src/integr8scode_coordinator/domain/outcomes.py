@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from integr8scode_coordinator.domain.inputs import storable_text
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus, TerminalReason
-from integr8scode_coordinator.sandbox import SandboxResult
+from integr8scode_coordinator.sandbox import COMPILATION_FAILED, SandboxResult
 from integr8scode_events import (
     EventEnvelope,
     ExecutionCancelled,
@@ -14,6 +16,7 @@ from integr8scode_events import (
     ProducerInfo,
 )
 from integr8scode_events.payloads import (
+    CompileSummary,
     ExecutionCancelledPayload,
     ExecutionCompletedPayload,
     ExecutionFailedPayload,
@@ -33,6 +36,17 @@ def output_summary(result: SandboxResult) -> OutputSummary:
         stdout_preview=storable_text(result.stdout[:PREVIEW_CHARS]),
         stderr_preview=storable_text(result.stderr[:PREVIEW_CHARS]),
         truncated=result.stdout_truncated or result.stderr_truncated,
+    )
+
+
+def compile_summary(result: SandboxResult) -> CompileSummary | None:
+    if result.compile is None:
+        return None
+    return CompileSummary(
+        exit_code=result.compile.exit_code,
+        wall_time_ms=result.compile.wall_time_ms,
+        stdout_preview=storable_text(result.compile.stdout[:PREVIEW_CHARS]),
+        stderr_preview=storable_text(result.compile.stderr[:PREVIEW_CHARS]),
     )
 
 
@@ -66,6 +80,7 @@ def terminal_event(
                 exit_code=result.exit_code if result.exit_code is not None else -1,
                 resource_usage=resource_usage(result),
                 output=output_summary(result),
+                compile=compile_summary(result),
             ),
         )
     if status is SagaStatus.TIMED_OUT:
@@ -75,6 +90,7 @@ def terminal_event(
                 timeout_s=request.timeout_s,
                 resource_usage=resource_usage(result),
                 output=output_summary(result),
+                compile=compile_summary(result),
             ),
         )
     if status is SagaStatus.CANCELLED:
@@ -88,12 +104,21 @@ def terminal_event(
         **common,
         payload=ExecutionFailedPayload(
             error=result.error or "the run failed",
-            error_type="limit_exceeded",
+            error_type=_failure_type(result),
             exit_code=result.exit_code,
             resource_usage=resource_usage(result),
             output=output_summary(result),
+            compile=compile_summary(result),
         ),
     )
+
+
+def _failure_type(result: SandboxResult) -> Literal["limit_exceeded", "compilation_error"]:
+    """A run its compile phase ended (the compiler refused the program, or a compile limit
+    stopped it) is a compilation error; any other failure of a run is a limit's."""
+    if result.compile is not None and (result.error or "").startswith(COMPILATION_FAILED):
+        return "compilation_error"
+    return "limit_exceeded"
 
 
 def failed_event(

@@ -7,7 +7,9 @@ This face is the contract the rest of the coordinator sees: a ``SandboxRunner`` 
 rest of the coordinator (an import-linter contract holds it).
 """
 
+from integr8scode_coordinator.sandbox.compile_phase import COMPILATION_FAILED
 from integr8scode_coordinator.sandbox.model import (
+    CompileResult,
     Outcome,
     Runtime,
     SandboxLimits,
@@ -20,6 +22,8 @@ from integr8scode_coordinator.sandbox.model import (
 from integr8scode_coordinator.sandbox.work_files import args_problem, files_problem
 
 __all__ = [
+    "COMPILATION_FAILED",
+    "CompileResult",
     "Outcome",
     "Runtime",
     "SandboxLimits",

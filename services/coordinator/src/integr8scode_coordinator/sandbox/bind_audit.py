@@ -19,6 +19,7 @@ The walk is bounded (``MAX_ENTRIES``): a bind set that large is a mistake to fix
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,9 @@ FORBIDDEN_ROOTS = (
 )
 # Single files under a forbidden root that are bound on purpose: the loader's library index.
 ALLOWED_FILES = ("/etc/ld.so.cache",)
+# Directories under a forbidden root bound on purpose (walked like every bind): a JDK's
+# configuration, which its ``lib/jvm.cfg`` and ``conf`` link to (Debian's openjdk packages).
+ALLOWED_DIRS = re.compile(r"/etc/java-\d+-openjdk(/.*)?")
 READ_ONLY_KINDS = ("ro-bind", "symlink")
 MAX_ENTRIES = 100_000
 SHOWN = 5  # problems named in the error
@@ -52,7 +56,7 @@ SHOWN = 5  # problems named in the error
 def forbidden(path: str, roots: Sequence[str] = FORBIDDEN_ROOTS) -> bool:
     """``/`` itself, or a path under a root the sandbox must never see (but ``ALLOWED_FILES``)."""
     path = os.path.normpath(path)
-    if path in ALLOWED_FILES:
+    if path in ALLOWED_FILES or ALLOWED_DIRS.fullmatch(path):
         return False
     return path == "/" or any(path == r or path.startswith(r + "/") for r in roots)
 

@@ -28,6 +28,7 @@ from typing import Literal
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from integr8scode_coordinator.sandbox import compile_phase
 from integr8scode_coordinator.sandbox.bind_audit import audit
 from integr8scode_coordinator.sandbox.cgroups import CgroupHost, RunCgroup
 from integr8scode_coordinator.sandbox.command import (
@@ -46,12 +47,15 @@ from integr8scode_coordinator.sandbox.detect import (
 )
 from integr8scode_coordinator.sandbox.languages import LANGUAGES, LanguageSpec, match_version
 from integr8scode_coordinator.sandbox.model import (
+    MIB,
     PLATFORM_FAILURE,
+    CompileResult,
     Runtime,
     SandboxLimits,
     SandboxRequest,
     SandboxResult,
     SandboxUnavailableError,
+    WorkFile,
 )
 from integr8scode_coordinator.sandbox.process import LAUNCHER_ENV, SandboxProcess
 from integr8scode_coordinator.sandbox.seccomp import SeccompUnavailableError, compile_filter
@@ -59,6 +63,19 @@ from integr8scode_coordinator.sandbox.work_files import args_problem, files_prob
 from integr8scode_telemetry import attributes as a
 
 log = logging.getLogger(__name__)
+
+# The compile phase's own limits (``compile``): compilers need threads (go, javac), memory
+# (rustc, javac, tsc) and room for what they build; the run phase never gets these.
+DEFAULT_COMPILE_LIMITS = SandboxLimits(
+    timeout_s=20,
+    memory_mb=768,
+    cpu_time_s=30,
+    max_output_bytes=64 * 1024,
+    max_processes=256,
+    max_file_size_mb=64,
+    max_open_files=1024,
+    tmpfs_size_mb=256,
+)
 
 
 def verify_interpreters(config: BubblewrapConfig) -> list[Interpreter]:
@@ -81,7 +98,7 @@ def verify_interpreters(config: BubblewrapConfig) -> list[Interpreter]:
                 interpreter,
                 limits,
                 files=False,
-                command=[interpreter.path, "--version"],
+                command=[interpreter.path, *spec.version_args],
                 seccomp_fd=seccomp_fd,
             )
             done = subprocess.run(  # noqa: S603 - our own fixed command line
@@ -118,9 +135,11 @@ class BubblewrapRunner:
         config: BubblewrapConfig,
         cgroups: CgroupHost,
         tracer_provider: trace.TracerProvider | None = None,
+        compile_limits: SandboxLimits = DEFAULT_COMPILE_LIMITS,
     ) -> None:
         self.config = config
         self.cgroups = cgroups
+        self.compile_limits = compile_limits
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self._cleanups: set[asyncio.Task[None]] = set()
 
@@ -131,6 +150,7 @@ class BubblewrapRunner:
         tracer_provider: trace.TracerProvider | None = None,
         extra_commands: Mapping[str, Sequence[str]] | None = None,
         use_cgroups: bool = True,
+        compile_limits: SandboxLimits = DEFAULT_COMPILE_LIMITS,
     ) -> BubblewrapRunner:
         """Find bwrap, the interpreters and the cgroups this host allows, and check that each
         interpreter starts inside a sandbox. Raises ``SandboxUnavailableError`` when nothing
@@ -173,7 +193,7 @@ class BubblewrapRunner:
         )
         config = dataclasses.replace(config, interpreters=tuple(verify_interpreters(config)))
         cgroups = CgroupHost.probe() if use_cgroups else CgroupHost(memory=None, pids=None)
-        runner = cls(config, cgroups, tracer_provider)
+        runner = cls(config, cgroups, tracer_provider, compile_limits)
         log.info(
             "sandbox runner %s: runtimes %s; limits enforced by %s",
             cls.name,
@@ -181,6 +201,42 @@ class BubblewrapRunner:
             ", ".join(runner.enforced_limits),
         )
         return runner
+
+    async def check_compilers(self) -> list[str]:
+        """Build and run each compiled language's ``probe_script`` once, through ``run``: a
+        toolchain that answers ``--version`` but can't build (a missing header, linker or
+        bind) is dropped here, with a warning, rather than failing users' runs. It also
+        brings the compilers into the page cache before the first user's build. Returns
+        what was dropped."""
+        kept: list[Interpreter] = []
+        dropped: list[str] = []
+        for interpreter in self.config.interpreters:
+            spec = LANGUAGES[interpreter.language]
+            if spec.probe_script is None:
+                kept.append(interpreter)
+                continue
+            request = SandboxRequest(
+                execution_id=f"check-{spec.language}-{interpreter.version}",
+                language=spec.language,
+                language_version=interpreter.version,
+                script=spec.probe_script,
+                stdin="",
+                limits=SandboxLimits(timeout_s=20, memory_mb=256),
+            )
+            result = await self.run(request, asyncio.Event())
+            if result.outcome == "completed" and result.stdout == "ok\n":
+                kept.append(interpreter)
+                continue
+            name = f"{spec.language} {interpreter.version}"
+            dropped.append(name)
+            log.warning(
+                "dropping %s: its hello world fails in the sandbox: %s %s",
+                name,
+                result.error or result.outcome,
+                (result.compile.stderr if result.compile else result.stderr)[:300],
+            )
+        self.config = dataclasses.replace(self.config, interpreters=tuple(kept))
+        return dropped
 
     @property
     def enforced_limits(self) -> tuple[str, ...]:
@@ -263,7 +319,86 @@ class BubblewrapRunner:
         refused = files_problem(request.files, spec.file_name) or args_problem(request.args)
         if refused is not None:
             return _no_run("failed", f"invalid request: {refused}")
-        limits = request.limits
+        files = request.files
+        built: CompileResult | None = None
+        if spec.compiled:
+            compiled = await self._compile(request, spec, interpreter, cancel)
+            if isinstance(compiled, SandboxResult):
+                return compiled
+            built, outputs = compiled
+            files = (*files, *outputs)
+            clash = files_problem(files, spec.file_name)
+            if clash is not None:
+                return _no_run("failed", f"invalid request: {clash} (a compiled file's name)")
+        with self._tracer.start_as_current_span("sandbox.execute") as span:
+            result, _ = await self._phase(
+                request,
+                spec,
+                interpreter,
+                limits=request.limits,
+                command=None,
+                files=files,
+                cancel=cancel,
+            )
+            _phase_attributes(span, result)
+        return dataclasses.replace(result, compile=built) if built is not None else result
+
+    async def _compile(
+        self,
+        request: SandboxRequest,
+        spec: LanguageSpec,
+        interpreter: Interpreter,
+        cancel: asyncio.Event,
+    ) -> tuple[CompileResult, tuple[WorkFile, ...]] | SandboxResult:
+        """The compile phase: (its result, what it built), or the run's result when the
+        program can't run (``compile_phase.failure``)."""
+        limits = compile_phase.effective_limits(self.compile_limits, request.compile_limits)
+        command = compile_phase.build_argv(
+            spec.build_command(interpreter.path, limits),
+            diagnostics_on_stdout=spec.diagnostics_on_stdout,
+        )
+        with self._tracer.start_as_current_span(
+            "sandbox.compile",
+            attributes={
+                "sandbox.compile.limits.timeout_s": limits.timeout_s,
+                "sandbox.compile.limits.memory_mb": limits.memory_mb,
+                "sandbox.compile.limits.max_processes": limits.max_processes,
+            },
+        ) as span:
+            phase, archive = await self._phase(
+                request,
+                spec,
+                interpreter,
+                limits=limits,
+                command=command,
+                files=request.files,
+                cancel=cancel,
+            )
+            _phase_attributes(span, phase)
+            error = compile_phase.failure(phase, limits)
+            built = compile_phase.unpack(archive) if error is None else "not built"
+            if isinstance(built, str):
+                error = error or f"{compile_phase.COMPILATION_FAILED}: {built}"
+                span.set_attribute("sandbox.error", error)
+                if not error.startswith(compile_phase.COMPILATION_FAILED):
+                    span.set_status(Status(StatusCode.ERROR, error))  # the platform's
+                return compile_phase.failed_run(phase, error)
+            return compile_phase.compile_result(phase), tuple(built)
+
+    async def _phase(
+        self,
+        request: SandboxRequest,
+        spec: LanguageSpec,
+        interpreter: Interpreter,
+        *,
+        limits: SandboxLimits,
+        command: list[str] | None,
+        files: tuple[WorkFile, ...],
+        cancel: asyncio.Event,
+    ) -> tuple[SandboxResult, bytes]:
+        """One sandbox: the program (``command``: a compile phase's, else the language's run
+        command with the request's arguments) under ``limits``; (its result, what a compile
+        phase packed)."""
         with self._cgroup(limits) as cgroup:
             argv = build_command(
                 self.config,
@@ -273,25 +408,38 @@ class BubblewrapRunner:
                 cgroup_procs=cgroup.procs_files if cgroup else (),
                 pids_cgroup=cgroup is not None and cgroup.pids is not None,
                 memory_cgroup=cgroup is not None and cgroup.memory is not None,
-                work_files=[f.name for f in request.files],
+                work_files=[f.name for f in files],
+                executables={f.name for f in files if f.executable},
                 args=request.args,
+                command=command,
             )
             with SandboxProcess(self.config, limits, cgroup) as watch:
                 try:
-                    stdin = request.stdin
-                    files = ChildFiles(
+                    # The program's stdin is the run phase's: a compiler reading /dev/stdin
+                    # finds it empty.
+                    stdin = request.stdin if command is None else b""
+                    child = ChildFiles(
                         stdin=stdin.encode() if isinstance(stdin, str) else stdin,
                         script=request.script.encode(),
                         passwd=PASSWD,
                         group=GROUP,
                         seccomp=self.config.seccomp,
-                        extra_files=tuple(f.content for f in request.files),
+                        extra_files=tuple(f.content for f in files),
+                        artifact=command is not None,
                     )
-                    watch.spawn(argv, files)
                 except OSError as exc:
-                    return _no_run("failed", f"{PLATFORM_FAILURE}: {exc}")
-                await watch.wait(cancel)
-            return watch.result(spec)  # before the cgroup goes: its counters are in the result
+                    return _no_run("failed", f"{PLATFORM_FAILURE}: {exc}"), b""
+                try:
+                    try:
+                        watch.spawn(argv, child)
+                    except OSError as exc:
+                        return _no_run("failed", f"{PLATFORM_FAILURE}: {exc}"), b""
+                    await watch.wait(cancel)
+                    archive = child.read_artifact(limits.max_file_size_mb * MIB)
+                finally:
+                    child.read_artifact(0)  # closes it whatever happened
+            # Before the cgroup goes: its counters are in the result.
+            return watch.result(spec), archive
 
     @contextlib.contextmanager
     def _cgroup(self, limits: SandboxLimits) -> Iterator[RunCgroup | None]:
@@ -312,6 +460,15 @@ class BubblewrapRunner:
                 task = asyncio.get_running_loop().create_task(_remove_later(cgroup))
                 self._cleanups.add(task)
                 task.add_done_callback(self._cleanups.discard)
+
+
+def _phase_attributes(span: trace.Span, result: SandboxResult) -> None:
+    span.set_attribute("sandbox.phase.wall_time_ms", result.wall_time_ms)
+    span.set_attribute("sandbox.phase.cpu_time_ms", result.cpu_time_ms)
+    span.set_attribute("sandbox.phase.peak_memory_kb", result.peak_memory_kb)
+    span.set_attribute("sandbox.phase.outcome", result.outcome)
+    if result.exit_code is not None:
+        span.set_attribute(a.SANDBOX_EXIT_CODE, result.exit_code)
 
 
 async def _remove_later(cgroup: RunCgroup, attempts: int = 200) -> None:

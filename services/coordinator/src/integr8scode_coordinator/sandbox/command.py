@@ -35,7 +35,7 @@ and measuring it: ``process``. The runner that puts a run together: ``bubblewrap
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from integr8scode_coordinator.sandbox.descriptors import (
@@ -128,12 +128,14 @@ def build_command(
     command: Sequence[str] | None = None,
     seccomp_fd: int | None = SECCOMP_FD,
     work_files: Sequence[str] = (),
+    executables: Collection[str] = (),
     args: Sequence[str] = (),
 ) -> list[str]:
     """The whole argv of one run. With ``files`` the child must hold the script, passwd, group
     and status descriptors at ``SCRIPT_FD``, ``PASSWD_FD``, ``GROUP_FD`` and ``STATUS_FD``;
     with a filter in the config, the filter at ``seccomp_fd``; the content of the extra file
-    ``work_files[i]`` (a name ``work_files.files_problem`` accepted) at ``file_fd(i)``.
+    ``work_files[i]`` (a name ``work_files.files_problem`` accepted) at ``file_fd(i)``; those
+    named in ``executables`` (what a compile phase built) are written mode 0555.
     ``args`` follow the script's path on the program's command line."""
     c = config
     tmpfs = str(limits.tmpfs_size_mb * MIB)
@@ -183,6 +185,8 @@ def build_command(
         for directory in parent_dirs(work_files):
             argv += ["--dir", f"{WORKDIR}/{directory}"]
         for index, name in enumerate(work_files):
+            if name in executables:
+                argv += ["--perms", "0555"]
             argv += ["--file", str(file_fd(index)), f"{WORKDIR}/{name}"]
     if c.seccomp is not None and seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]

@@ -26,7 +26,9 @@ FIRST_CLOSED_FD = 11
 # number a child may get, so no dup2 of the spawn overwrites a source it still needs.
 FIRST_FILE_FD = FIRST_CLOSED_FD
 MAX_FILE_FDS = 64
-PARENT_FD_BASE = FIRST_FILE_FD + MAX_FILE_FDS
+# The compile phase writes what it built (a tar of ``languages.BUILD_DIR``) to a memfd here.
+ARTIFACT_FD = FIRST_FILE_FD + MAX_FILE_FDS
+PARENT_FD_BASE = ARTIFACT_FD + 1
 
 
 def file_fd(index: int) -> int:
@@ -51,11 +53,17 @@ class ChildFiles:
         group: bytes,
         seccomp: bytes | None = None,
         extra_files: tuple[bytes, ...] = (),
+        artifact: bool = False,
     ) -> None:
         self.child: dict[int, int] = {}  # child's fd → ours
         self.readers: dict[str, int] = {}
         self.release = -1  # closing it lets the sandbox's pid 1 exit
+        self.artifact = -1  # ours of the compile phase's output memfd (``read_artifact``)
         try:
+            if artifact:
+                fd = _memfd("artifact", b"")
+                self.artifact = _high(os.dup(fd))
+                self.child[ARTIFACT_FD] = fd
             self.child[0] = _memfd("stdin", stdin, read_only=True)
             self.child[SCRIPT_FD] = _memfd("script", script)
             self.child[PASSWD_FD] = _memfd("passwd", passwd)
@@ -79,8 +87,25 @@ class ChildFiles:
             self.child[RELEASE_FD] = _high(r)
         except BaseException:
             self.close_child_ends()
-            close_fds([*self.readers.values(), self.release])
+            close_fds([*self.readers.values(), self.release, self.artifact])
             raise
+
+    def read_artifact(self, limit: int) -> bytes:
+        """What the compile phase wrote at ``ARTIFACT_FD`` (at most ``limit`` bytes: its
+        RLIMIT_FSIZE bounds it already), then let it go."""
+        if self.artifact < 0:
+            return b""
+        try:
+            os.lseek(self.artifact, 0, os.SEEK_SET)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= limit and (chunk := os.read(self.artifact, 1 << 20)):
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
+        finally:
+            close_fds([self.artifact])
+            self.artifact = -1
 
     def file_actions(self) -> list[tuple[int, ...]]:
         """dup2 ours onto the child's numbers, then close every other descriptor from

@@ -113,13 +113,44 @@ def binds_for(path: str) -> tuple[str, tuple[str, ...]]:
 
 
 def data_dirs(spec: LanguageSpec, binary: str, timeout_s: float = 10.0) -> tuple[str, ...]:
-    """The directories the interpreter names as its own data (``LanguageSpec.data_dirs_args``)."""
-    if not spec.data_dirs_args:
-        return ()
-    output = _run_for_output([binary, *spec.data_dirs_args], timeout_s) or ""
-    return compact(
-        os.path.realpath(line.strip()) for line in output.splitlines() if line.startswith("/")
-    )
+    """The directories the interpreter names as its own data (``LanguageSpec.data_dirs_args``),
+    its toolchain's (``extra_dirs``, its home), those that exist and are not host-private (a
+    ``/etc/perl`` or ``/usr/local/lib/site_ruby`` in a search path is left out, not bound)."""
+    found: list[str] = []
+    if spec.data_dirs_args:
+        output = _run_for_output([binary, *spec.data_dirs_args], timeout_s) or ""
+        found += [os.path.realpath(ln.strip()) for ln in output.splitlines() if ln.startswith("/")]
+    found += [os.path.realpath(d) for d in spec.extra_dirs]
+    if spec.home_levels:
+        home = binary
+        for _ in range(spec.home_levels + 1):
+            home = os.path.dirname(home)
+        found += [home, *link_targets(home)]
+    kept = [d for d in found if os.path.isdir(d) and not forbidden(d)]
+    for dropped in sorted(set(found) - set(kept)):
+        log.info("%s: not binding %s (absent or host-private)", spec.language, dropped)
+    return compact(kept)
+
+
+def link_targets(home: str, max_entries: int = 50_000) -> list[str]:
+    """Where the symlinks under a toolchain's home lead outside it, as directories: Debian's
+    GOROOT links ``src`` into ``/usr/share/go-1.19``, a JDK links its ``conf`` files into
+    ``/etc/java-17-openjdk`` (``bind_audit.ALLOWED_DIRS``)."""
+    targets: list[str] = []
+    seen = 0
+    for directory, subdirs, names in os.walk(home):
+        for name in (*subdirs, *names):
+            seen += 1
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                continue
+            real = os.path.realpath(path)
+            if real.startswith(home + "/") or not os.path.exists(real):
+                continue
+            targets.append(real if os.path.isdir(real) else os.path.dirname(real))
+        if seen > max_entries:
+            break
+    return targets
 
 
 def _is_script(path: str) -> bool:
@@ -157,14 +188,14 @@ def probe(spec: LanguageSpec, command: str, timeout_s: float = 10.0) -> Interpre
     if _is_script(real):
         log.info("skipping %s (%s): a wrapper script, not an interpreter", command, real)
         return None
-    output = _run_for_output([real, "--version"], timeout_s)
+    output = _run_for_output([real, *spec.version_args], timeout_s)
     parsed = parse_version(spec, output or "")
     if parsed is None:
         log.warning("could not read the version of %s from %r", real, output)
         return None
     full, short = parsed
-    binds = compact([*binds, *data_dirs(spec, real, timeout_s)])
     private = [b for b in binds if forbidden(b)]
+    binds = compact([*binds, *data_dirs(spec, real, timeout_s)])
     if private:
         log.warning("skipping %s: it needs host-private directories %s", real, private)
         return None
@@ -211,8 +242,16 @@ def runtimes_of(interpreters: Sequence[Interpreter]) -> list[Runtime]:
             key=lambda v: tuple(int(p) for p in v.split(".")),
             reverse=True,
         )
-        script_file = LANGUAGES[language].file_name if language in LANGUAGES else ""
+        spec = LANGUAGES.get(language)
+        full = {i.version: i.full_version for i in offered}
         runtimes.append(
-            Runtime(language, versions, default_version=offered[0].version, script_file=script_file)
+            Runtime(
+                language,
+                versions,
+                default_version=offered[0].version,
+                script_file=spec.file_name if spec else "",
+                compiled=spec.compiled if spec else False,
+                full_versions=[full[v] for v in versions],
+            )
         )
     return runtimes

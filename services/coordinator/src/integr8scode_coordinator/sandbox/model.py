@@ -23,7 +23,7 @@ platform failed, and ``error`` says which in words a user understands.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Outcome = Literal["completed", "timed_out", "failed", "cancelled"]
@@ -57,6 +57,7 @@ class WorkFile:
 
     name: str
     content: bytes
+    executable: bool = False  # a program the compile phase built
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,18 @@ class SandboxRequest:
     limits: SandboxLimits
     args: tuple[str, ...] = ()  # after the script's path on the program's command line
     files: tuple[WorkFile, ...] = ()
+    # Lower compile limits than the runner's (each capped by the runner's own); None: its own.
+    compile_limits: SandboxLimits | None = None
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """The compile phase of a compiled language: the compiler's exit code and output."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    wall_time_ms: float
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class SandboxResult:
     # (with replacement), which loses what is not text.
     stdout_bytes: bytes = b""
     stderr_bytes: bytes = b""
+    compile: CompileResult | None = None  # compiled languages only
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,8 @@ class Runtime:
     versions: list[str]
     default_version: str
     script_file: str = ""  # the script's name in the working directory (no extra file's)
+    compiled: bool = False  # a compile phase runs before the program (``SandboxResult.compile``)
+    full_versions: list[str] = field(default_factory=list)  # as detected, one per ``versions``
 
 
 class SandboxRunner(Protocol):
