@@ -23,9 +23,11 @@ import asyncio
 import dataclasses
 import os
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -33,25 +35,10 @@ from integr8scode_coordinator.sandbox import SandboxLimits, SandboxRequest, Sand
 from integr8scode_coordinator.sandbox.bubblewrap import BubblewrapRunner
 from integr8scode_coordinator.sandbox.languages import LANGUAGES, WORKDIR, java_heap_mb
 
-HELLO = {
-    "python": 'print("hello, world")',
-    "javascript": 'console.log("hello, world")',
-    "bash": 'echo "hello, world"',
-    "ruby": 'puts "hello, world"',
-    "php": '<?php echo "hello, world\\n";',
-    "perl": 'print "hello, world\\n";',
-    "lua": 'print("hello, world")',
-    "c": '#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n',
-    "c++": '#include <iostream>\nint main() { std::cout << "hello, world" << std::endl; }\n',
-    "go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n',
-    "rust": 'fn main() { println!("hello, world"); }\n',
-    "java": (
-        "public class Main {\n"
-        '    public static void main(String[] args) { System.out.println("hello, world"); }\n'
-        "}\n"
-    ),
-    "typescript": 'const greeting: string = "hello, world";\nconsole.log(greeting);\n',
-}
+# The hello worlds are the tests' (tests/language_programs.py): one table for both.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.language_programs import HELLO
+
 LIMITS = SandboxLimits(timeout_s=10, memory_mb=128, cpu_time_s=10)
 TERMINAL = {"completed", "failed", "timed_out", "cancelled"}
 # More of the standard library than a hello world: what the precompiled GOROOT/pkg saves.
