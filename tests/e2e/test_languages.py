@@ -97,6 +97,34 @@ async def test_a_compiler_given_dev_zero_is_stopped_with_a_clear_error(user: Api
     assert "limit" in result["error"], result
 
 
+async def test_a_request_lowers_the_compile_limits_and_no_further(user: ApiUser) -> None:
+    runtimes = await _runtimes(user)
+    own = runtimes["c"]["compile_limits"]
+    assert set(own) >= {"timeout_s", "memory_mb", "cpu_time_s", "max_processes"}, own
+    assert runtimes["python"].get("compile_limits") is None
+    # A compiler given /dev/zero, held to 96 MB instead of the language's own.
+    result = await user.run(
+        '#include "/dev/zero"\n', "c", compile_limits={"memory_mb": 96, "timeout_s": 8}
+    )
+    assert result["status"] == "failed", result
+    assert result["error"] in {
+        "compilation failed: memory limit of 96 MB exceeded",
+        "compilation failed: time limit of 8s exceeded",
+    }, result
+    # A hello world still builds under lower limits.
+    small = await user.run(HELLO["c"], "c", compile_limits={"timeout_s": 10, "memory_mb": 256})
+    assert (small["status"], small["stdout"]) == ("completed", "hello, world\n"), small
+    above = own["memory_mb"] + 1
+    too_much = await user.execute("int main(void){}", "c", compile_limits={"memory_mb": above})
+    assert too_much.status_code == 422, too_much.text
+    assert too_much.json()["detail"] == (
+        f"compile_limits.memory_mb: {above:g} is above the maximum {own['memory_mb']:g} for c"
+    )
+    interpreted = await user.execute("print(1)", "python", compile_limits={"timeout_s": 1})
+    assert interpreted.status_code == 422, interpreted.text
+    assert interpreted.json()["detail"] == "compile_limits: python has no compile phase"
+
+
 async def test_a_compiled_program_keeps_the_run_limits(user: ApiUser) -> None:
     script = "#include <unistd.h>\nint main(void) { for (;;) if (fork() == 0) sleep(60); }\n"
     result = await user.run(script, "c", limits={"timeout_s": 8, "max_processes": 16})

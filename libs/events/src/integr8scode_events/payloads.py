@@ -29,6 +29,19 @@ class ExecutionLimits(_Payload):
     )
 
 
+class CompileLimits(_Payload):
+    """Lower limits for a compiled language's compile phase: each one given replaces the
+    coordinator's own where it is lower; one left out (or higher) keeps the coordinator's."""
+
+    timeout_s: float | None = Field(default=None, gt=0, description="Wall clock of the compile.")
+    memory_mb: int | None = Field(default=None, gt=0, description="Memory of the compile.")
+    cpu_time_s: float | None = Field(default=None, gt=0, description="CPU of the compile.")
+    max_processes: int | None = Field(default=None, gt=0, description="Processes and threads.")
+    max_output_kb: int | None = Field(
+        default=None, gt=0, description="Compiler output kept per stream, in KiB."
+    )
+
+
 Encoding = Literal["utf-8", "base64"]
 
 
@@ -82,6 +95,9 @@ class ExecutionRequestedPayload(_Payload):
     files: tuple[ExecutionFile, ...] = Field(default=(), description="Extra files.")
     expected_stdout: str | None = Field(
         default=None, description="When set, the result carries a verdict against it."
+    )
+    compile_limits: CompileLimits | None = Field(
+        default=None, description="Lower compile-phase limits (compiled languages only)."
     )
 
 

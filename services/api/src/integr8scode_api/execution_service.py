@@ -63,6 +63,7 @@ from integr8scode_events import (
     decode_event,
 )
 from integr8scode_events.payloads import (
+    CompileLimits,
     ExecutionCancelRequestedPayload,
     ExecutionFile,
     ExecutionLimits,
@@ -108,6 +109,8 @@ def request_fingerprint(valid: ValidatedRequest) -> str:
                 or valid.stdin_encoding != "utf-8"
                 else []
             ),
+            # Only when given: a request without them keeps its fingerprint.
+            *([valid.compile_limits] if valid.compile_limits else []),
         ],
         separators=(",", ":"),
         sort_keys=True,
@@ -271,6 +274,11 @@ class ExecutionService:
                     for f in valid.files
                 ),
                 expected_stdout=valid.expected_stdout,
+                compile_limits=(
+                    CompileLimits.model_validate(valid.compile_limits)
+                    if valid.compile_limits
+                    else None
+                ),
             ),
         )
 

@@ -66,6 +66,14 @@ POLICY = ExecutionPolicy(
 RUNTIMES = [
     Runtime(language="python", versions=["3.11"], default_version="3.11", script_file="main.py"),
     Runtime(language="javascript", versions=["20"], default_version="20"),
+    Runtime(
+        language="c",
+        versions=["12"],
+        default_version="12",
+        script_file="main.c",
+        compiled=True,
+        compile_limits={"timeout_s": 20, "memory_mb": 768, "cpu_time_s": 30, "max_processes": 256},
+    ),
 ]
 
 
@@ -307,3 +315,35 @@ def test_a_completed_run_shows_the_runs_own_note_and_a_failure_its_reason() -> N
     failed = replace(_stored(), error="memory limit of 64 MB exceeded")
     assert view_of(failed, note, None).error == "memory limit of 64 MB exceeded"
     assert view_of(_stored(), ExecutionResult(stdout="1\n"), None).error is None
+
+
+# -- compile limits ------------------------------------------------------------------------------
+
+
+def test_compile_limits_may_lower_a_compiled_languages_own() -> None:
+    request = valid(language="c", compile_limits={"memory_mb": 256, "timeout_s": 5})
+    assert request.compile_limits == {"memory_mb": 256, "timeout_s": 5}
+    assert valid(language="c").compile_limits is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"language": "c", "compile_limits": {"memory_mb": 1024}},
+            "compile_limits.memory_mb: 1024 is above the maximum 768 for c",
+        ),
+        (
+            {"language": "c", "compile_limits": {"timeout_s": 21}},
+            "compile_limits.timeout_s: 21 is above the maximum 20 for c",
+        ),
+        (
+            {"language": "python", "compile_limits": {"timeout_s": 1}},
+            "compile_limits: python has no compile phase",
+        ),
+    ],
+)
+def test_compile_limits_above_the_languages_or_without_a_compile_phase_are_refused(
+    body: dict[str, Any], message: str
+) -> None:
+    assert refused(**body) == message

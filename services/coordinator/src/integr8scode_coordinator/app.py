@@ -107,7 +107,12 @@ def create_app(settings: Settings) -> FastAPI:
             await create_missing_topics(settings.kafka, SERVICE_NAME)
             await store.ensure_indexes()
             await slots.ensure_slots()
-            await runtimes.publish(runner.runtimes(), runner.name, settings.instance_id)
+            await runtimes.publish(
+                runner.runtimes(),
+                runner.name,
+                settings.instance_id,
+                compile_limits=settings.compile_limits(),
+            )
             await publisher.start()
         await consumer.run()
 

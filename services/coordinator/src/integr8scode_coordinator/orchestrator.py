@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -439,6 +441,7 @@ class ExecutionSaga:
             ),
             args=request.args,
             files=self._work_files(request),
+            compile_limits=_compile_limits(request),
         )
 
     def _result_document(self, request: ExecutionRequest, result: SandboxResult) -> dict[str, Any]:
@@ -504,3 +507,19 @@ class ExecutionSaga:
             },
         ) as span:
             yield span
+
+
+def _compile_limits(request: ExecutionRequest) -> SandboxLimits | None:
+    """The compile limits the request asked for, as the runner takes them: it keeps its own
+    where a request's is higher, so a limit the request left out is given as no limit."""
+    asked = request.compile_limits
+    if not asked:
+        return None
+    output_kb = asked.get("max_output_kb")
+    return SandboxLimits(
+        timeout_s=float(asked.get("timeout_s", math.inf)),
+        memory_mb=int(asked.get("memory_mb", sys.maxsize)),
+        cpu_time_s=float(asked.get("cpu_time_s", math.inf)),
+        max_processes=int(asked.get("max_processes", sys.maxsize)),
+        max_output_bytes=int(output_kb * 1024) if output_kb else sys.maxsize,
+    )

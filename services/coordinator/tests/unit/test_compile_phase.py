@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from integr8scode_coordinator import orchestrator
 from integr8scode_coordinator.domain import outcomes
+from integr8scode_coordinator.domain.saga import ExecutionRequest
 from integr8scode_coordinator.sandbox import CompileResult, SandboxLimits
 from integr8scode_coordinator.sandbox.compile_phase import (
     COMPILATION_FAILED,
@@ -116,6 +118,33 @@ def test_a_request_may_only_lower_the_compile_limits() -> None:
         8,
     )
     assert effective_limits(RUNNER_LIMITS, None) is RUNNER_LIMITS
+
+
+def test_a_requests_compile_limits_lower_only_the_ones_it_gives() -> None:
+    """``execution.requested``'s ``compile_limits`` as the orchestrator hands them to the
+    runner: a limit left out is no limit, so the runner keeps its own."""
+    request = ExecutionRequest(
+        execution_id="e",
+        user_id="u",
+        correlation_id="e",
+        script="int main(){}",
+        language="c",
+        language_version="12",
+        stdin="",
+        timeout_s=5,
+        memory_mb=128,
+        compile_limits={"memory_mb": 256, "max_output_kb": 4},
+    )
+    asked = orchestrator._compile_limits(request)
+    limits = effective_limits(RUNNER_LIMITS, asked)
+    assert (limits.memory_mb, limits.max_output_bytes) == (256, 4096)
+    assert (limits.timeout_s, limits.cpu_time_s, limits.max_processes) == (
+        RUNNER_LIMITS.timeout_s,
+        RUNNER_LIMITS.cpu_time_s,
+        RUNNER_LIMITS.max_processes,
+    )
+    no_ask = dataclasses.replace(request, compile_limits=None)
+    assert orchestrator._compile_limits(no_ask) is None
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ class CoordinatorViews:
                 default_version=d["default_version"],
                 script_file=d.get("script_file") or None,
                 compiled=bool(d.get("compiled")),
+                compile_limits=d.get("compile_limits") or None,
                 full_versions=sorted(d.get("full_versions", [])),
             )
             for d in docs

@@ -106,6 +106,13 @@ class ExecuteRequest(BaseModel):
         description="Each limit optional; one left out gets its default, and none may be "
         "above its maximum (both per language in `GET /runtimes`).",
     )
+    compile_limits: Limits | None = Field(
+        default=None,
+        description="Compiled languages only: lower limits for the compile phase (each at "
+        "most the language's `compile_limits` in `GET /runtimes`; one left out keeps it). "
+        "The run phase keeps `limits`.",
+        examples=[{"timeout_s": 5, "memory_mb": 256}],
+    )
 
 
 class BatchRequest(BaseModel):
@@ -176,6 +183,7 @@ class ValidatedRequest:
     args: tuple[str, ...] = ()
     files: tuple[ValidFile, ...] = ()
     expected_stdout: str | None = None
+    compile_limits: dict[str, float] | None = None  # the ones the request gave
 
 
 def decode_base64(value: str, field: str) -> bytes:
@@ -334,4 +342,23 @@ def validate_request(
         args=_args(request.args, inputs),
         files=_files(request, inputs, runtime.script_file, base64),
         expected_stdout=expected,
+        compile_limits=_compile_limits(request, runtime),
     )
+
+
+def _compile_limits(request: ExecuteRequest, runtime: Runtime) -> dict[str, float] | None:
+    """The compile limits the request gave, each at most the language's own."""
+    if request.compile_limits is None:
+        return None
+    if not runtime.compiled:
+        raise RequestRejectedError(f"compile_limits: {request.language} has no compile phase")
+    given: dict[str, float] = request.compile_limits.model_dump(exclude_none=True)
+    maximums = runtime.compile_limits or {}
+    for name, value in given.items():
+        most = maximums.get(name)
+        if most is not None and value > most:
+            raise RequestRejectedError(
+                f"compile_limits.{name}: {value:g} is above the maximum {most:g} "
+                f"for {request.language}"
+            )
+    return given or None

@@ -69,6 +69,13 @@ class Runtime(BaseModel):
         default=False,
         description="A compile phase runs before the program; the result then carries `compile`.",
     )
+    compile_limits: dict[str, float] | None = Field(
+        default=None,
+        description="Compiled languages: the limits of the compile phase (`timeout_s`, "
+        "`memory_mb`, `cpu_time_s`, `max_processes`, `max_output_kb`), each the default and "
+        "the most; a request's `compile_limits` may lower each.",
+        examples=[{"timeout_s": 20, "memory_mb": 768, "cpu_time_s": 30, "max_processes": 256}],
+    )
     full_versions: list[str] = Field(
         default=[],
         description="The exact versions the coordinators detected (e.g. `3.11.2` for `3.11`).",

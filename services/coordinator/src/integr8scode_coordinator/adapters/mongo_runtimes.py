@@ -9,16 +9,35 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
-from integr8scode_coordinator.sandbox import Runtime
+from integr8scode_coordinator.sandbox import Runtime, SandboxLimits
 
 
 class MongoRuntimeCatalog:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._c = collection
 
-    async def publish(self, runtimes: list[Runtime], runner: str, instance_id: str) -> None:
-        """Upsert one document per language (versions merged across instances)."""
+    async def publish(
+        self,
+        runtimes: list[Runtime],
+        runner: str,
+        instance_id: str,
+        compile_limits: SandboxLimits | None = None,
+    ) -> None:
+        """Upsert one document per language (versions merged across instances). A compiled
+        language's carries ``compile_limits``: the most its compile phase gets, which a request
+        may lower (the api refuses more)."""
         now = datetime.now(UTC)
+        compile_doc = (
+            None
+            if compile_limits is None
+            else {
+                "timeout_s": compile_limits.timeout_s,
+                "memory_mb": compile_limits.memory_mb,
+                "cpu_time_s": compile_limits.cpu_time_s or compile_limits.timeout_s,
+                "max_processes": compile_limits.max_processes,
+                "max_output_kb": compile_limits.max_output_bytes // 1024,
+            }
+        )
         try:
             for runtime in runtimes:
                 await self._c.update_one(
@@ -29,6 +48,7 @@ class MongoRuntimeCatalog:
                             "default_version": runtime.default_version,
                             "script_file": runtime.script_file,
                             "compiled": runtime.compiled,
+                            "compile_limits": compile_doc if runtime.compiled else None,
                             "runner": runner,
                             "updated_at": now,
                             "updated_by": instance_id,

@@ -79,6 +79,9 @@ class ExecutionRequest:
     args: tuple[str, ...] = ()
     files: tuple[RequestFile, ...] = ()
     expected_stdout: str | None = None
+    # Lower compile-phase limits the client asked for (``CompileLimits`` as a plain dict of the
+    # ones it gave); None: the coordinator's own.
+    compile_limits: dict[str, float] | None = None
 
     def storable(self) -> tuple[ExecutionRequest, str | None]:
         """This request as the store can hold it (no NUL character in any string), and why it

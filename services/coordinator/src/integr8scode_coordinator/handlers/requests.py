@@ -48,6 +48,11 @@ class RequestHandlers:
             args=payload.args,
             files=tuple(RequestFile(f.name, f.content, f.encoding) for f in payload.files),
             expected_stdout=payload.expected_stdout,
+            compile_limits=(
+                payload.compile_limits.model_dump(exclude_none=True)
+                if payload.compile_limits is not None
+                else None
+            ),
         )
         if await self._saga.accept(request):
             self._scheduler.wake()
