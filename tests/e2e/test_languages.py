@@ -43,6 +43,7 @@ async def _runtimes(user: ApiUser) -> dict[str, dict[str, Any]]:
     return {r["language"]: r for r in response.json()}
 
 
+@pytest.mark.contract  # also against the coordinator's image: its toolchains
 async def test_runtimes_list_every_language_with_its_versions_and_whether_it_compiles(
     user: ApiUser,
 ) -> None:
@@ -59,6 +60,7 @@ async def test_runtimes_list_every_language_with_its_versions_and_whether_it_com
     assert len(runtimes["lua"]["versions"]) >= 2, runtimes["lua"]  # Debian has 5.1 to 5.4
 
 
+@pytest.mark.contract  # also against the coordinator's image: its toolchains
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_hello_world(user: ApiUser, language: str) -> None:
     result = await user.run(HELLO[language], language)
@@ -80,6 +82,7 @@ async def test_runtime_error(user: ApiUser, language: str) -> None:
     assert message in result["stderr"], result
 
 
+@pytest.mark.contract  # also against the coordinator's image: its toolchains
 @pytest.mark.parametrize("language", COMPILED)
 async def test_compile_error(user: ApiUser, language: str) -> None:
     script, message = COMPILE_ERROR[language]
