@@ -26,9 +26,9 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from events_throughput import bench_event
 from integr8scode_events import ExecutionRequested
 from integr8scode_events import headers as h
-from integr8scode_events.envelope import ProducerInfo
 from integr8scode_events.kafka import (
     ConsumerRunner,
     EventPublisher,
@@ -37,7 +37,6 @@ from integr8scode_events.kafka import (
     MessageContext,
     RawMessage,
 )
-from integr8scode_events.payloads import ExecutionLimits, ExecutionRequestedPayload
 from integr8scode_telemetry import TelemetrySettings, init_telemetry
 
 
@@ -80,21 +79,6 @@ class _Record:
     timestamp: int = 0
 
 
-def _event(i: int) -> ExecutionRequested:
-    return ExecutionRequested(
-        producer=ProducerInfo(service="bench", version="0"),
-        correlation_id=f"bench-{i}",
-        execution_id=f"exec-{i % 512}",
-        user_id="bench",
-        payload=ExecutionRequestedPayload(
-            script="print(sum(range(10)))",
-            language="python",
-            language_version="3.11",
-            limits=ExecutionLimits(timeout_s=5, memory_mb=128),
-        ),
-    )
-
-
 def _record(i: int, event: ExecutionRequested) -> _Record:
     traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
     return _Record(
@@ -124,7 +108,7 @@ async def measure(provider: trace.TracerProvider, n: int, batch: int) -> tuple[f
     publisher = EventPublisher(settings, "bench", tracer_provider=provider)
     publisher._producer = AcknowledgedProducer()
     publisher._acked_recently_until = float("inf")
-    events = [_event(i) for i in range(n)]
+    events = [bench_event(i) for i in range(n)]
     records = [_record(i, e) for i, e in enumerate(events)]
 
     async def publish_all() -> None:

@@ -168,7 +168,8 @@ def collector_counters() -> dict[str, float]:
     return totals
 
 
-def _event(i: int) -> ExecutionRequested:
+def bench_event(i: int) -> ExecutionRequested:
+    """The message every scenario sends (``events_cpu.py`` too): a small execution request."""
     return ExecutionRequested(
         producer=ProducerInfo(service="bench", version="0"),
         correlation_id=f"bench-{i}",
@@ -245,7 +246,7 @@ async def fill(topic: str, n: int, concurrency: int) -> None:
     try:
 
         async def send(i: int) -> None:
-            e = _event(i)
+            e = bench_event(i)
             traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
             headers = [
                 (h.EVENT_TYPE, e.event_type.encode()),
@@ -265,7 +266,7 @@ async def fill(topic: str, n: int, concurrency: int) -> None:
 
 async def bare_round(topics: Topics, n: int, concurrency: int) -> Result:
     topic = await topics.new()
-    values = [_event(i) for i in range(n)]
+    values = [bench_event(i) for i in range(n)]
     producer = _producer()
     await producer.start()
     try:
@@ -380,7 +381,7 @@ async def lib_round(
     topic = await topics.new()
     settings = KafkaSettings(bootstrap_servers=BOOTSTRAP, request_timeout_ms=KAFKA_TIMEOUT_MS)
     provider = _provider(telemetry)
-    events = [_event(i) for i in range(n)]
+    events = [bench_event(i) for i in range(n)]
     done = asyncio.Event()
     seen = 0
 

@@ -7,7 +7,6 @@ Each test has its own database, dropped afterwards."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from pymongo import AsyncMongoClient
+from stand_ins import InstantRunner, RecordingPublisher
 from tests.stack import local_stack
 
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
@@ -27,45 +27,13 @@ from integr8scode_coordinator.adapters.mongo_sagas import MongoSagaStore
 from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
-from integr8scode_coordinator.sandbox import Runtime, SandboxRequest, SandboxResult
 from integr8scode_coordinator.scheduler import Scheduler, SchedulerTiming
-from integr8scode_events import EventEnvelope, ProducerInfo, PublishedRecord
+from integr8scode_events import ProducerInfo
 from integr8scode_telemetry import TelemetrySettings, untraced
 from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry
 
 STACK = local_stack()
 INSTANCE = "coordinator-it"
-
-
-class Runner:
-    name = "stand-in"
-
-    def runtimes(self) -> list[Runtime]:
-        return [Runtime("python", ["3.11"], "3.11")]
-
-    async def run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
-        return SandboxResult(
-            outcome="completed",
-            exit_code=0,
-            signal=None,
-            stdout="45\n",
-            stderr="",
-            stdout_truncated=False,
-            stderr_truncated=False,
-            cpu_time_ms=1.0,
-            wall_time_ms=2.0,
-            peak_memory_kb=1024,
-            error=None,
-        )
-
-
-class Publisher:
-    def __init__(self) -> None:
-        self.events: list[EventEnvelope] = []
-
-    async def publish(self, event: EventEnvelope) -> PublishedRecord:
-        self.events.append(event)
-        return PublishedRecord(topic=event.topic.name, partition=0, offset=len(self.events))
 
 
 @dataclass
@@ -115,8 +83,8 @@ async def coordinator() -> AsyncIterator[Coordinator]:
         store=store,
         slots=slots,
         results=MongoResultStore(db["execution_results"]),
-        runner=Runner(),
-        publisher=Publisher(),
+        runner=InstantRunner(),
+        publisher=RecordingPublisher(),
         producer=ProducerInfo(service="execution-coordinator", version="it"),
         policy=policy,
         instance_id=INSTANCE,

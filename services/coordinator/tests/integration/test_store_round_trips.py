@@ -10,11 +10,10 @@ step, the outbox and saga re-read after this process's own finish), not the exac
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from opentelemetry import trace
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
+from stand_ins import InstantRunner, RecordingPublisher
 from tests.stack import local_stack
 
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
@@ -30,9 +30,8 @@ from integr8scode_coordinator.adapters.mongo_slots import MongoSlotPool
 from integr8scode_coordinator.domain.ports import HeldSlots, Reservation
 from integr8scode_coordinator.domain.saga import ExecutionRequest, SagaStatus
 from integr8scode_coordinator.orchestrator import ExecutionSaga, RunPolicy
-from integr8scode_coordinator.sandbox import Runtime, SandboxRequest, SandboxResult
 from integr8scode_coordinator.scheduler import Scheduler
-from integr8scode_events import EventEnvelope, ProducerInfo, PublishedRecord
+from integr8scode_events import ProducerInfo
 
 STACK = local_stack()
 OWNER = "coordinator-count"
@@ -69,41 +68,6 @@ class CommandCounter(monitoring.CommandListener):
             n
             for (name, coll), n in self.commands.items()
             if (collection is None or coll == collection) and (command is None or name == command)
-        )
-
-
-@dataclass
-class RecordingPublisher:
-    """Kafka is not under test here: events are kept, as the broker would take them."""
-
-    events: list[EventEnvelope] = field(default_factory=list)
-
-    async def publish(self, event: EventEnvelope) -> PublishedRecord:
-        self.events.append(event)
-        return PublishedRecord(topic="execution_events", partition=0, offset=len(self.events))
-
-
-class InstantRunner:
-    """The sandbox is not under test here: every run completes at once with a fixed result."""
-
-    name = "count"
-
-    def runtimes(self) -> list[Runtime]:
-        return [Runtime("python", ["3.11"], "3.11")]
-
-    async def run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
-        return SandboxResult(
-            outcome="completed",
-            exit_code=0,
-            signal=None,
-            stdout="45\n",
-            stderr="",
-            stdout_truncated=False,
-            stderr_truncated=False,
-            cpu_time_ms=1.0,
-            wall_time_ms=2.0,
-            peak_memory_kb=1024,
-            error=None,
         )
 
 
