@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from pymongo import AsyncMongoClient
-from stand_ins import InstantRunner, RecordingPublisher
+from tests.coordinator_stand_ins import InstantRunner, RecordingPublisher
 from tests.stack import local_stack
 
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore

@@ -21,7 +21,7 @@ import pytest
 from opentelemetry import trace
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
-from stand_ins import InstantRunner, RecordingPublisher
+from tests.coordinator_stand_ins import InstantRunner, RecordingPublisher
 from tests.stack import local_stack
 
 from integr8scode_coordinator.adapters.mongo_results import MongoResultStore
