@@ -5,7 +5,8 @@ The composition root writes one ``open`` function. It starts things in order and
 each, registers how to undo it on the ``ResourceStack`` it is given; the telemetry handle is
 registered first, so its flush runs last, after everything that could still make a span or a
 log line. The stack is an ``AsyncExitStack``: when ``open`` raises half-way (a start that
-fails), the closes registered so far run before the error reaches the server.
+fails), the closes registered so far run before the error reaches the server. Once ``open`` has
+returned, what start-up built is frozen out of the garbage collector's scans (``heap.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from integr8scode_telemetry.background import untraced
+from integr8scode_telemetry.heap import freeze_start_up_heap
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def service_lifespan(
     async def lifespan(_: Any) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await open_resources(ResourceStack(service, stack))
+            freeze_start_up_heap()
             yield
 
     return lifespan

@@ -4,6 +4,7 @@ closes what was opened before the error escapes."""
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import pytest
@@ -114,3 +115,25 @@ async def test_an_untraced_close_runs_with_instrumentation_suppressed() -> None:
     assert seen == {"publisher": True, "mongo": False}
     # Suppression ended with the close: the serving context was never affected.
     assert is_instrumentation_enabled()
+
+
+async def test_what_start_up_built_is_frozen_out_of_the_collector_once_it_served() -> None:
+    class Client:  # a long-lived object of start-up, in a reference cycle like many are
+        def __init__(self) -> None:
+            self.me = self
+
+    kept: list[Client] = []
+
+    async def open_resources(stack: ResourceStack) -> None:
+        kept.append(Client())
+        assert any(obj is kept[0] for obj in gc.get_objects())  # not frozen yet: scanned
+        stack.close_with("client", kept.clear)
+
+    gc.unfreeze()
+    lifespan = service_lifespan("svc", open_resources)
+    try:
+        async with lifespan(FastAPI()):
+            assert gc.get_freeze_count() > 0
+            assert not any(obj is kept[0] for obj in gc.get_objects())
+    finally:
+        gc.unfreeze()

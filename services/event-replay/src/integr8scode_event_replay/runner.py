@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,7 +46,7 @@ from integr8scode_event_replay.domain.ports import (
     ReplayPublisher,
     SessionStore,
 )
-from integr8scode_event_replay.domain.sessions import ReplaySession, SessionStatus
+from integr8scode_event_replay.domain.sessions import Cursor, ReplaySession, SessionStatus
 from integr8scode_event_replay.slots import Slots
 from integr8scode_events.tracing import EVENTS_BATCH_COUNT
 
@@ -92,6 +92,19 @@ class RunnerDeps:
     tracer: trace.Tracer
     instance_id: str
     clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """The next page, being read while the current one is published."""
+
+    after: Cursor
+    limit: int
+    read: asyncio.Task[Sequence[StoredEvent]]
+
+    async def drop(self) -> None:
+        self.read.cancel()
+        await asyncio.gather(self.read, return_exceptions=True)
 
 
 class _CancelledError(Exception):
@@ -246,28 +259,50 @@ class SessionRunner:
                 )
 
     async def _replay_batches(self) -> bool:
-        """Replay until the cap or the last match; True when every match was handled."""
+        """Replay until the cap or the last match; True when every match was handled.
+
+        While a full page is being published, the next one is already being read (the store's
+        work and the publishing overlap); it is used only if the run goes on from where that
+        read started, else dropped."""
         session = self.session
-        while True:
-            await self._controls()
-            limit = min(self._p.batch_size, session.remaining_allowed)
-            if limit <= 0:
-                return False  # the cap
-            page = await self._d.events.page(session.spec.filters, session.cursor, limit)
-            if not page:
-                return True
-            with self._d.tracer.start_as_current_span(
-                BATCH_SPAN,
-                attributes={EVENTS_BATCH_COUNT: len(page), SESSION_ID: session.id},
-            ):
-                for stored in page:
-                    await self._controls()
-                    await self._pace(stored)
-                    await self._replay_one(stored)
-                    session.cursor = stored.cursor
-                    await self._save()
-            if len(page) < limit:
-                return True
+        ahead: _Ahead | None = None
+        try:
+            while True:
+                await self._controls()
+                limit = min(self._p.batch_size, session.remaining_allowed)
+                if limit <= 0:
+                    return False  # the cap
+                if ahead is not None and ahead.after == session.cursor and ahead.limit == limit:
+                    page = await ahead.read
+                else:
+                    if ahead is not None:
+                        await ahead.drop()
+                    page = await self._d.events.page(session.spec.filters, session.cursor, limit)
+                ahead = None
+                if not page:
+                    return True
+                following = min(self._p.batch_size, session.remaining_allowed - len(page))
+                if len(page) == limit and following > 0:
+                    ahead = self._read_ahead(page[-1].cursor, following)
+                with self._d.tracer.start_as_current_span(
+                    BATCH_SPAN,
+                    attributes={EVENTS_BATCH_COUNT: len(page), SESSION_ID: session.id},
+                ):
+                    for stored in page:
+                        await self._controls()
+                        await self._pace(stored)
+                        await self._replay_one(stored)
+                        session.cursor = stored.cursor
+                        await self._save()
+                if len(page) < limit:
+                    return True
+        finally:
+            if ahead is not None:
+                await ahead.drop()
+
+    def _read_ahead(self, after: Cursor, limit: int) -> _Ahead:
+        read = asyncio.create_task(self._d.events.page(self.session.spec.filters, after, limit))
+        return _Ahead(after, limit, read)
 
     # -- the count ----------------------------------------------------------------------------
 

@@ -100,6 +100,38 @@ async def test_spans_one_root_session_span_and_one_child_per_batch(
     assert stored.trace_id == f"{root.context.trace_id:032x}"
 
 
+async def test_the_next_page_is_read_while_the_current_one_is_published(
+    harness: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness.events.add(*make_lifecycle(), *make_lifecycle())  # 6 events, pages of 2
+    harness.publisher.hold()
+    session = harness.new_session()
+    run = asyncio.create_task(harness.runner(session).run())
+
+    await wait_for(lambda: harness.publisher.attempts == 1)  # the first event waits for its ack
+    assert harness.events.pages == 2  # ... and the second page is already being read
+    harness.publisher.release(6)
+    await run_to_end(run)
+
+    sent = harness.publisher.sent
+    assert [m.headers[h.REPLAYED_EVENT_ID] for m in sent] == [
+        e.event_id for e in sorted(harness.events.events, key=lambda e: e.cursor)
+    ]
+    assert harness.events.pages == 4  # three full pages read ahead, then the empty one
+    assert (await harness.stored(session.id)).published == 6
+
+
+async def test_a_page_read_ahead_past_the_cap_is_never_read(
+    harness: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness.events.add(*make_lifecycle(), *make_lifecycle())
+    session = harness.new_session(max_events=2)  # one page of 2: nothing to read ahead
+    await run_to_end(asyncio.create_task(harness.runner(session).run()))
+
+    assert harness.events.pages == 1
+    assert len(harness.publisher.sent) == 2
+
+
 async def test_the_cap_holds_the_first_events_in_order(
     harness: Harness, make_lifecycle: Lifecycle
 ) -> None:
