@@ -374,6 +374,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--event-types", nargs="+", default=LIFECYCLE)
     parser.add_argument("--max-events", type=int, default=2000)
+    parser.add_argument(
+        "--occurred-from",
+        type=datetime.fromisoformat,
+        help="ISO time: only events from then on (e.g. real events after a history seed)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each direct query")
     parser.add_argument("--sequential", type=int, default=500, help="0: skip step 4")
     parser.add_argument("--burst", type=int, default=2000, help="0: skip step 5")
@@ -386,7 +391,7 @@ async def main() -> None:
         help="don't restart event-replay after deleting the test topic (it then comes back)",
     )
     args = parser.parse_args()
-    filters = ReplayFilters(event_types=tuple(args.event_types))
+    filters = ReplayFilters(event_types=tuple(args.event_types), occurred_from=args.occurred_from)
     batch = _batch_size()
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         MongoSettings().url, tz_aware=True, connect=False
@@ -399,8 +404,11 @@ async def main() -> None:
         cost = await query_cost(mongo, filters, batch, args.reps)
         async with httpx.AsyncClient(timeout=60) as http:
             admin = await admin_headers(http, API)
+            wanted: dict[str, Any] = {"event_types": args.event_types}
+            if args.occurred_from is not None:
+                wanted["occurred_from"] = args.occurred_from.isoformat()
             request: dict[str, Any] = {
-                "filters": {"event_types": args.event_types},
+                "filters": wanted,
                 "speed": "max",
                 "max_events": args.max_events,
             }
