@@ -313,13 +313,14 @@ async def run(db: AsyncDatabase[dict[str, Any]], args: argparse.Namespace) -> No
             seeded_report = await history_seed.seed(db, p, args.batch, args.concurrency)
             print(f"seeded in {seeded_report.seconds:.1f} s", flush=True)
             seeded = await measure("seeded", db, http, targets, args)
+            # The figures before the removal: deleting a million documents takes minutes.
+            print("\n".join(report(empty, seeded, seeded_report)), flush=True)
         finally:
             if args.keep:
                 print(f"kept: remove later with --cleanup (marker {history_seed.MARKER}={p.run})")
             else:
                 removed = await history_seed.remove(db, p.run)
                 print(f"removed {removed.documents} seeded documents in {removed.seconds:.1f} s")
-    print("\n".join(report(empty, seeded, seeded_report)))
 
 
 if __name__ == "__main__":
