@@ -118,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
             progress_interval_s=replay.progress_interval_s,
             control_poll_s=replay.control_poll_s,
             lease_s=replay.lease_s,
+            publish_window=replay.publish_window,
         ),
         tracer=tracer,
         instance_id=settings.instance_id,

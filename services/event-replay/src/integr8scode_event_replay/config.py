@@ -51,6 +51,14 @@ class ReplaySettings(BaseSettings):
         le=5_000,
         description="Events read per batch (one query each: on FerretDB a page costs a scan).",
     )
+    publish_window: int = Field(
+        default=64,
+        ge=1,
+        le=1_000,
+        description="At speed max, events awaiting their acknowledgement at once (each handed "
+        "to the producer after the one before it, so partitions keep the order); 1: one at a "
+        "time. Paced sessions always go one at a time.",
+    )
     max_wait_s: float = Field(
         default=30.0, gt=0, description="Cap on any single wait between two paced events."
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from integr8scode_event_replay.domain.errors import (
     StoreUnavailableError,
 )
 from integr8scode_event_replay.domain.messages import (
+    ReplayMessage,
     StoredEvent,
     UnreplayableEventError,
     replay_message,
@@ -73,6 +75,7 @@ class RunPolicy:
     progress_interval_s: float = 1.0
     control_poll_s: float = 0.25
     lease_s: float = 15.0
+    publish_window: int = 1
 
     @property
     def save_interval_s(self) -> float:
@@ -105,6 +108,20 @@ class _Ahead:
     async def drop(self) -> None:
         self.read.cancel()
         await asyncio.gather(self.read, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """An event of a windowed page: handed over and awaiting its acknowledgement (or skipped,
+    ``message`` None)."""
+
+    stored: StoredEvent
+    message: ReplayMessage | None
+    publish: asyncio.Task[PublishFailedError | None] | None
+
+    @property
+    def settled(self) -> bool:
+        return self.publish is None or self.publish.done()
 
 
 class _CancelledError(Exception):
@@ -288,12 +305,10 @@ class SessionRunner:
                     BATCH_SPAN,
                     attributes={EVENTS_BATCH_COUNT: len(page), SESSION_ID: session.id},
                 ):
-                    for stored in page:
-                        await self._controls()
-                        await self._pace(stored)
-                        await self._replay_one(stored)
-                        session.cursor = stored.cursor
-                        await self._save()
+                    if self._p.publish_window > 1 and session.spec.speed.factor is None:
+                        await self._replay_windowed(page)
+                    else:
+                        await self._replay_one_by_one(page)
                 if len(page) < limit:
                     return True
         finally:
@@ -326,10 +341,102 @@ class SessionRunner:
         elif counting is not None:
             await counting
 
-    async def _replay_one(self, stored: StoredEvent) -> None:
+    async def _replay_one_by_one(self, page: Sequence[StoredEvent]) -> None:
+        """Paced, or a window of 1: each event acknowledged (or given up) before the next."""
+        for stored in page:
+            await self._controls()
+            await self._pace(stored)
+            message = self._message(stored)
+            if message is not None:
+                await self._deliver(message)
+            self.session.cursor = stored.cursor
+            await self._save()
+
+    async def _replay_windowed(self, page: Sequence[StoredEvent]) -> None:
+        """At speed max: up to ``publish_window`` events awaiting their acknowledgement. Each
+        is handed to the producer only after the one before it, so the partitions keep the
+        events' order; they are settled (counted, the cursor moved past them) in that order.
+        A pause first settles what is in flight; a cancel, a stop or a failed session settles
+        what was acknowledged (see ``_drain``)."""
+        window: deque[_InFlight] = deque()
+        try:
+            for stored in page:
+                if await self._read_controls() is SessionStatus.PAUSED:
+                    while window:
+                        await self._settle(window.popleft())
+                await self._controls()
+                window.append(await self._hand_over(stored))
+                while window and (len(window) >= self._p.publish_window or window[0].settled):
+                    await self._settle(window.popleft())
+            while window:
+                await self._settle(window.popleft())
+        finally:
+            await self._drain(window)
+
+    async def _drain(self, window: deque[_InFlight]) -> None:
+        """The run ends with events in flight: the acknowledged ones at the head are counted
+        and the cursor moves past them; from the first that was not, nothing is counted and
+        the rest are no longer awaited (a later run from the cursor publishes them again: at
+        least once)."""
+        try:
+            while window:
+                head = window[0]
+                error = None if head.publish is None else await head.publish
+                if error is not None:
+                    break
+                window.popleft()
+                if head.publish is not None:
+                    self._published()
+                self.session.cursor = head.stored.cursor
+        finally:
+            for rest in window:
+                if rest.publish is not None:
+                    rest.publish.cancel()
+            await asyncio.gather(
+                *(r.publish for r in window if r.publish is not None), return_exceptions=True
+            )
+            window.clear()
+
+    async def _hand_over(self, stored: StoredEvent) -> _InFlight:
+        message = self._message(stored)
+        if message is None:
+            return _InFlight(stored, None, None)
+        taken = asyncio.get_running_loop().create_future()
+
+        def took(*_: object) -> None:
+            if not taken.done():
+                taken.set_result(None)
+
+        publish = asyncio.create_task(self._first_attempt(message, took))
+        publish.add_done_callback(took)  # refused before the hand-over: settled as it is
+        await taken
+        return _InFlight(stored, message, publish)
+
+    async def _first_attempt(
+        self, message: ReplayMessage, handed_over: Callable[[], object]
+    ) -> PublishFailedError | None:
+        try:
+            await self._d.publisher.publish(message, handed_over)
+        except PublishFailedError as exc:
+            return exc
+        return None
+
+    async def _settle(self, pending: _InFlight) -> None:
+        if pending.message is not None and pending.publish is not None:
+            error = await pending.publish
+            if error is None:
+                self._published()
+            else:
+                # Retried on its own: it lands behind what was handed over after it.
+                await self._deliver(pending.message, attempts_made=1, error=error)
+        self.session.cursor = pending.stored.cursor
+        await self._save()
+
+    def _message(self, stored: StoredEvent) -> ReplayMessage | None:
+        """The message that replays ``stored``; None (counted as skipped) if it can't be."""
         session = self.session
         try:
-            message = replay_message(
+            return replay_message(
                 stored, session.spec.target, session.id, reprocess=session.spec.reprocess
             )
         except UnreplayableEventError as exc:
@@ -337,23 +444,38 @@ class SessionRunner:
             session.last_error = exc.detail
             self._span.add_event("skipped", {"event.id": stored.event_id, "reason": exc.detail})
             log.warning("session %s skipped %s: %s", session.id, stored.event_id, exc.detail)
-            return
-        error: PublishFailedError | None = None
-        for attempt in range(1, self._p.publish_attempts + 1):
+            return None
+
+    async def _deliver(
+        self,
+        message: ReplayMessage,
+        *,
+        attempts_made: int = 0,
+        error: PublishFailedError | None = None,
+    ) -> None:
+        """Publish with the attempts left (backing off between them), then count it."""
+        for attempt in range(attempts_made + 1, self._p.publish_attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._p.publish_backoff_s * 2 ** (attempt - 2))
             try:
                 await self._d.publisher.publish(message)
             except PublishFailedError as exc:
                 error = exc
-                if attempt < self._p.publish_attempts:
-                    await asyncio.sleep(self._p.publish_backoff_s * 2 ** (attempt - 1))
                 continue
-            session.published += 1
-            session.consecutive_failures = 0
-            self._last_publish = asyncio.get_running_loop().time()
+            self._published()
             return
+        self._failed(message, error)
+
+    def _published(self) -> None:
+        self.session.published += 1
+        self.session.consecutive_failures = 0
+        self._last_publish = asyncio.get_running_loop().time()
+
+    def _failed(self, message: ReplayMessage, error: PublishFailedError | None) -> None:
+        session = self.session
         session.failed += 1
         session.consecutive_failures += 1
-        session.last_error = f"event {stored.event_id} was not acknowledged: {error}"
+        session.last_error = f"event {message.event.event_id} was not acknowledged: {error}"
         self._last_publish = asyncio.get_running_loop().time()
         log.error("session %s: %s", session.id, session.last_error)
         if session.consecutive_failures >= self._p.max_consecutive_failures:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -296,6 +297,7 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.sent: list[ReplayMessage] = []
+        self.handed: list[ReplayMessage] = []  # every attempt, in the order handed over
         self.failures = 0
         self.gate: asyncio.Queue[None] | None = None
         self.attempts = 0
@@ -308,8 +310,13 @@ class FakePublisher:
         for _ in range(n):
             self.gate.put_nowait(None)
 
-    async def publish(self, message: ReplayMessage) -> None:
+    async def publish(
+        self, message: ReplayMessage, handed_over: Callable[[], object] | None = None
+    ) -> None:
         self.attempts += 1
+        self.handed.append(message)
+        if handed_over is not None:
+            handed_over()
         if self.gate is not None:
             await self.gate.get()
         if self.failures > 0:
@@ -498,9 +505,11 @@ def build_harness(
     )
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    built = build_harness()
+@pytest.fixture(params=[1, 4], ids=["one-by-one", "window-4"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """Every runner test twice: events one at a time, and at speed max a window of 4 awaiting
+    their acknowledgement (paced sessions go one at a time in both)."""
+    built = build_harness(dataclasses.replace(FAST, publish_window=request.param))
     try:
         yield built
     finally:

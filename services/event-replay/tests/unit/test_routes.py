@@ -251,6 +251,7 @@ async def test_a_dry_run_count_stops_one_past_the_cap(
     assert len(view["preview"]) == 2
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["one-by-one"])
 async def test_pause_resume_cancel_through_the_api_and_409_on_invalid_transitions(
     harness: Harness,
     http: httpx.AsyncClient,

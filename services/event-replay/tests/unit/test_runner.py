@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,7 @@ async def test_spans_one_root_session_span_and_one_child_per_batch(
     assert stored.trace_id == f"{root.context.trace_id:032x}"
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["one-by-one"])
 async def test_the_next_page_is_read_while_the_current_one_is_published(
     harness: Harness, make_lifecycle: Lifecycle
 ) -> None:
@@ -193,6 +194,7 @@ async def test_events_in_a_row_not_acknowledged_fail_the_session(
     assert root.status.status_code is StatusCode.ERROR
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["one-by-one"])
 async def test_pause_takes_effect_before_the_next_message_and_resume_continues(
     harness: Harness, make_lifecycle: Lifecycle
 ) -> None:
@@ -221,6 +223,7 @@ async def test_pause_takes_effect_before_the_next_message_and_resume_continues(
     assert [e.name for e in root.events] == ["paused", "resumed"]
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["one-by-one"])
 async def test_cancel_takes_effect_before_the_next_message(
     harness: Harness, make_lifecycle: Lifecycle
 ) -> None:
@@ -286,6 +289,7 @@ async def test_a_long_wait_is_capped_and_cancel_interrupts_it(
     assert (stored.status, stored.published) == (S.CANCELLED, 1)
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["one-by-one"])
 async def test_stop_releases_at_the_cursor_and_another_run_continues_without_repeats(
     harness: Harness, make_lifecycle: Lifecycle
 ) -> None:
@@ -345,6 +349,7 @@ async def test_only_one_pool_adopts_an_orphan_and_live_leases_are_left_alone(
     await other.drain(1.0)
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["one-by-one"])
 async def test_a_session_whose_ownership_was_taken_stops_without_writing(
     harness: Harness, make_lifecycle: Lifecycle
 ) -> None:
@@ -480,3 +485,158 @@ async def test_a_count_the_store_refuses_leaves_matched_unknown_and_the_replay_g
     stored = await harness.stored(session.id)
     assert (stored.status, stored.published) == (S.COMPLETED, 2)
     assert (stored.matched, stored.capped, stored.planned) == (None, None, None)
+
+
+# -- at speed max, a window of events awaiting their acknowledgement ---------------------------
+
+
+@pytest.fixture
+async def windowed(harness_factory: Callable[..., Harness]) -> AsyncIterator[Harness]:
+    """A window of 4 over pages of 10 (a window drains at the end of its page)."""
+    built = harness_factory(dataclasses.replace(FAST_POLICY, batch_size=10, publish_window=4))
+    try:
+        yield built
+    finally:
+        built.pool.stop()
+        await built.pool.drain(2.0)
+
+
+async def test_a_window_hands_events_over_in_order_before_any_is_acknowledged(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
+    harness.events.add(*events)
+    harness.publisher.hold()
+    session = harness.new_session()
+    run = asyncio.create_task(harness.runner(session).run())
+
+    await wait_for(lambda: harness.publisher.attempts == 4)  # the window is full, none acked
+    assert (await harness.stored(session.id)).published == 0
+    assert [m.event.event_id for m in harness.publisher.handed] == [e.event_id for e in events[:4]]
+    harness.publisher.release(6)
+    await run_to_end(run)
+
+    stored = await harness.stored(session.id)
+    assert (stored.status, stored.published) == (S.COMPLETED, 6)
+    assert [m.event.event_id for m in harness.publisher.sent] == [e.event_id for e in events]
+    assert stored.cursor is not None
+    assert stored.cursor.event_id == str(events[-1].event_id)
+
+
+async def test_a_paced_session_goes_one_at_a_time_whatever_the_window(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    harness.events.add(*make_lifecycle())
+    harness.publisher.hold()
+    session = harness.new_session(speed=0.001)
+    run = asyncio.create_task(harness.runner(session).run())
+
+    await wait_for(lambda: harness.publisher.attempts == 1)
+    for _ in range(50):  # loop turns in which a window would hand the next ones over
+        await asyncio.sleep(0)
+    assert harness.publisher.attempts == 1
+    harness.publisher.release(3)
+    await run_to_end(run)
+    assert (await harness.stored(session.id)).published == 3
+
+
+async def test_a_failed_first_attempt_in_a_window_is_retried_and_counted_once(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    events = make_lifecycle()
+    harness.events.add(*events)
+    harness.publisher.failures = 1  # the first event's first attempt
+    session = harness.new_session()
+    await run_to_end(asyncio.create_task(harness.runner(session).run()))
+
+    stored = await harness.stored(session.id)
+    assert (stored.status, stored.published, stored.failed) == (S.COMPLETED, 3, 0)
+    sent = [m.event.event_id for m in harness.publisher.sent]
+    assert sorted(sent) == sorted(e.event_id for e in events)  # each once
+    assert harness.publisher.attempts == 4
+
+
+async def test_pause_in_a_window_settles_what_is_in_flight_and_hands_over_nothing_more(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
+    harness.events.add(*events)
+    harness.publisher.hold()
+    session = harness.new_session()
+    runner = harness.runner(session)
+    run = asyncio.create_task(runner.run())
+    await wait_for(lambda: harness.publisher.attempts == 4)
+
+    await harness.controls.request(session.id, S.PAUSED)
+    runner.poke()
+    harness.publisher.release(4)
+    paused = await harness.wait_status(session.id, S.PAUSED)
+    assert paused.published == 4
+    assert paused.cursor is not None
+    assert paused.cursor.event_id == str(events[3].event_id)
+    assert harness.publisher.attempts == 4
+
+    await harness.controls.request(session.id, S.RUNNING)
+    runner.poke()
+    harness.publisher.release(2)
+    await run_to_end(run)
+    assert (await harness.stored(session.id)).published == 6
+    assert [m.event.event_id for m in harness.publisher.sent] == [e.event_id for e in events]
+
+
+async def test_a_stop_in_a_window_counts_what_was_acknowledged_and_the_next_run_goes_on(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
+    harness.events.add(*events)
+    harness.publisher.hold()
+    session = harness.new_session()
+    runner = harness.runner(session)
+    run = asyncio.create_task(runner.run())
+    await wait_for(lambda: harness.publisher.attempts == 4)
+
+    runner.stop()
+    harness.publisher.release(4)  # the four in flight are acknowledged while it stops
+    await run_to_end(run)
+    released = await harness.stored(session.id)
+    assert (released.status, released.owner, released.published) == (S.RUNNING, None, 4)
+    assert released.cursor is not None
+    assert released.cursor.event_id == str(events[3].event_id)
+
+    harness.publisher.gate = None
+    assert await harness.pool.recover() == 1
+    done = await harness.wait_status(session.id, S.COMPLETED)
+    assert done.published == 6
+    assert [m.event.event_id for m in harness.publisher.sent] == [e.event_id for e in events]
+
+
+async def test_a_cancel_in_a_window_counts_only_what_was_acknowledged(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
+    harness.events.add(*events)
+    harness.publisher.hold()
+    harness.publisher.failures = 0
+    session = harness.new_session()
+    runner = harness.runner(session)
+    run = asyncio.create_task(runner.run())
+    await wait_for(lambda: harness.publisher.attempts == 4)
+
+    await harness.controls.request(session.id, S.CANCELLED)
+    runner.poke()
+    harness.publisher.release(2)  # two acknowledged; the other two never are
+    await wait_for(lambda: len(harness.publisher.sent) == 2)
+    harness.publisher.failures = 2
+    harness.publisher.release(2)
+    await run_to_end(run)
+    stored = await harness.stored(session.id)
+    assert (stored.status, stored.published, stored.failed) == (S.CANCELLED, 2, 0)
+    assert stored.cursor is not None
+    assert stored.cursor.event_id == str(events[1].event_id)
+    assert harness.publisher.attempts == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any
@@ -110,9 +110,13 @@ class EventPublisher:
         topic: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         links: Sequence[trace.Link] = (),
+        handed_over: Callable[[], object] | None = None,
     ) -> PublishedRecord:
         """Send one event to its topic (or ``topic``) and wait for the broker's acknowledgement.
-        ``links`` are added to the PRODUCER span (a replay points back at the original)."""
+        ``links`` are added to the PRODUCER span (a replay points back at the original).
+        ``handed_over`` is called once the producer holds the message, before its
+        acknowledgement: a caller that publishes the next one only then (while this one is
+        still being acknowledged) keeps its order on each partition."""
         destination = topic or event.topic.name
         key = event.key
         value = event.to_bytes()
@@ -138,7 +142,7 @@ class EventPublisher:
             }
             # The PRODUCER span is current here, so the consumer becomes its child.
             t.inject_context(carrier)
-            return await self._send(span, destination, value, key, carrier)
+            return await self._send(span, destination, value, key, carrier, handed_over=handed_over)
 
     async def publish_raw(
         self,
@@ -232,6 +236,8 @@ class EventPublisher:
         value: bytes | None,
         key: bytes | None,
         carrier: Mapping[str, str],
+        *,
+        handed_over: Callable[[], object] | None = None,
     ) -> PublishedRecord:
         if self._producer is None:
             await self.start()
@@ -253,6 +259,8 @@ class EventPublisher:
                 delivery = await producer.send(
                     topic, value=value, key=key, headers=h.to_kafka(carrier)
                 )
+                if handed_over is not None:
+                    handed_over()
                 # Shielded: the idempotent producer keeps the batch whatever we do, and its
                 # future must stay intact for whoever wants to know how the delivery ended.
                 metadata = await asyncio.shield(delivery)

@@ -3,6 +3,8 @@ span in the current (replay) trace with a link to the original event's producer 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from opentelemetry.trace import Link
 
 from integr8scode_event_replay.domain.errors import PublishFailedError
@@ -29,13 +31,16 @@ class KafkaReplayPublisher:
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
 
-    async def publish(self, message: ReplayMessage) -> None:
+    async def publish(
+        self, message: ReplayMessage, handed_over: Callable[[], object] | None = None
+    ) -> None:
         try:
             await self._publisher.publish(
                 message.event,
                 topic=message.topic,
                 extra_headers=message.headers,
                 links=original_links(message),
+                handed_over=handed_over,
             )
         except PublishError as exc:
             raise PublishFailedError(str(exc)) from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -89,6 +89,9 @@ class EventSource(Protocol):
 
 class ReplayPublisher(Protocol):
     """Sends a replayed message and waits for the broker's acknowledgement; raises
-    ``PublishFailedError`` when it did not come."""
+    ``PublishFailedError`` when it did not come. ``handed_over`` is called once the producer
+    holds the message (messages handed over one after the other keep that order)."""
 
-    async def publish(self, message: ReplayMessage) -> None: ...
+    async def publish(
+        self, message: ReplayMessage, handed_over: Callable[[], object] | None = None
+    ) -> None: ...
