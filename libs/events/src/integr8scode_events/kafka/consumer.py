@@ -25,6 +25,7 @@ from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.codec import decode_event
 from integr8scode_events.errors import DecodeError, PublishError
+from integr8scode_events.kafka import lean_spans
 from integr8scode_events.kafka.batches import BatchDispatch, raw_message
 from integr8scode_events.kafka.dead_letters import dead_letter, failure_headers
 from integr8scode_events.kafka.handlers import (
@@ -326,7 +327,7 @@ class ConsumerRunner:
             sender := StoredTraceContext(headers.get(self._link_header) or None).span_context
         ):
             links = (trace.Link(sender, {"integr8scode.link.reason": self._link_header}),)
-        with t.start_current_span(
+        with lean_spans.start_current_span(
             self._tracer,
             self._span_name,
             context=parent,
