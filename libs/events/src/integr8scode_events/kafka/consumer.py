@@ -13,8 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -44,10 +43,13 @@ from integr8scode_events.trace_context import StoredTraceContext
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Dispatch:
+class _Dispatch(NamedTuple):
+    # A tuple: made per message, a frozen dataclass costs a setattr call per field.
     handle: Callable[[MessageContext], Awaitable[None]]
     dead_letter_at_once: bool = False
+
+
+_OK = Status(StatusCode.OK)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -418,8 +420,9 @@ class ConsumerRunner:
                 )
                 await asyncio.sleep(delay)
                 continue
-            span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
-            span.set_status(Status(StatusCode.OK))
+            if span.is_recording():
+                span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
+                span.set_status(_OK)
             self.handled += 1
             return
 
