@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 import io
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -465,3 +467,41 @@ def test_a_disabled_tracer_passes_the_parent_on() -> None:
     assert span.get_span_context() == REMOTE_SAMPLED
     span.end()
     assert pipeline.finished() == ()
+
+
+class SpanEventHandler(logging.Handler):
+    """Turns a log record into an event on a span: a handler that touches a span while the
+    span that logged may hold its lock."""
+
+    def __init__(self, span: trace.Span) -> None:
+        super().__init__(logging.WARNING)
+        self.span = span
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.span.add_event("log", {"message": record.getMessage()})
+
+
+def test_a_logging_handler_touching_a_span_does_not_deadlock() -> None:
+    pipeline = Pipeline()
+    logged = lean_spans.start_span(pipeline.tracer, "logs", kind=SpanKind.INTERNAL)
+    span = lean_spans.start_span(pipeline.tracer, "s", kind=SpanKind.INTERNAL)
+    handler = SpanEventHandler(logged)
+    sdk_logger = logging.getLogger("opentelemetry.sdk.trace")
+    sdk_logger.addHandler(handler)
+
+    def work() -> None:
+        # The SDK's set_status warns (a description with a Status) while it holds the lock.
+        span.set_status(Status(StatusCode.ERROR, "x"), "ignored description")
+        span.end()
+        span.set_status(StatusCode.OK)  # ended: warns, under the lock too
+
+    try:
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(timeout=10)
+    finally:
+        sdk_logger.removeHandler(handler)
+    assert not worker.is_alive(), "set_status deadlocked on the lean spans' lock"
+    logged.end()
+    events = {s.name: s.events for s in pipeline.finished()}
+    assert [e.name for e in events["logs"]] == ["log", "log"]

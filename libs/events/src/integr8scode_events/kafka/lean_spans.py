@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from _thread import LockType
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
@@ -89,7 +90,9 @@ class LeanSpan(SdkSpan):
 
     # One lock for every lean span: it guards a span's end against a late change (as the
     # SDK's per-span lock does) without a lock object per span for the collector to track.
-    _lock = threading.Lock()
+    # Re-entrant: the SDK's set_status and update_name (inherited) log under it, and a logging
+    # handler may touch a span on the same thread. Nothing else here logs or calls out under it.
+    _lock = cast("LockType", threading.RLock())  # the SDK types its per-span lock
 
     def __init__(  # noqa: PLR0917 - the parts of a span, all given by start_span
         self,
@@ -141,42 +144,56 @@ class LeanSpan(SdkSpan):
         """What ``BoundedAttributes._set_items`` does: clean (the SDK's own function when a
         value isn't plain), count what cleaning dropped, re-set keys move to the end, the
         oldest goes when full."""
-        limit = self._limits.max_span_attributes
-        if limit == 0:
-            self._dropped_attributes += len(attributes)
-            return
+        cleaned, dropped = self._cleaned(attributes)
+        self._dropped_attributes += dropped
+        if self._insert(cleaned):
+            log.warning("Attributes dict is full. Dropping the oldest key-value pairs.")
+
+    def _cleaned(
+        self, attributes: Mapping[str, types.AnyValue]
+    ) -> tuple[Mapping[str, types.AnyValue], int]:
+        """The attributes as the SDK would keep them, and how many it would drop. Never
+        called under the lock: cleaning may call a value's ``__str__`` and may log."""
+        if self._limits.max_span_attributes == 0:
+            return {}, len(attributes)
         max_value_len = self._limits.max_span_attribute_length
-        if not _plain(attributes, max_value_len):
-            cleaned = _clean_attribute_value(attributes, max_value_len)
-            self._dropped_attributes += len(attributes) - len(cleaned)
-            attributes = cleaned
+        if _plain(attributes, max_value_len):
+            return attributes, 0
+        cleaned = _clean_attribute_value(attributes, max_value_len)
+        return cleaned, len(attributes) - len(cleaned)
+
+    def _insert(self, attributes: Mapping[str, types.AnyValue]) -> int:
+        """Put cleaned attributes in; returns how many old ones made room (counted dropped)."""
         current = self._attributes
+        limit = self._limits.max_span_attributes
         if (limit is None or len(current) + len(attributes) <= limit) and current.keys().isdisjoint(
             attributes
         ):
             current.update(attributes)
-            return
+            return 0
+        evicted = 0
         for key, value in attributes.items():
-            self._put(key, value)
-
-    def _put(self, key: str, value: types.AnyValue) -> None:
-        current = self._attributes
-        limit = self._limits.max_span_attributes
-        if key in current:
-            del current[key]
-        if limit is not None and len(current) >= limit:
-            log.warning("Attributes dict is full. Dropping the oldest key-value pair.")
-            del current[next(iter(current))]
-            self._dropped_attributes += 1
-        current[key] = value
+            if key in current:
+                del current[key]
+            if limit is not None and len(current) >= limit:
+                del current[next(iter(current))]
+                evicted += 1
+            current[key] = value
+        self._dropped_attributes += evicted
+        return evicted
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        cleaned, dropped = self._cleaned(attributes)
+        evicted = 0
         with self._lock:
             ended = self._end_time is not None
             if not ended:
-                self._add_attributes(attributes)
+                self._dropped_attributes += dropped
+                evicted = self._insert(cleaned)
         if ended:
             log.warning("Setting attribute on ended span.")
+        elif evicted:
+            log.warning("Attributes dict is full. Dropping the oldest key-value pairs.")
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         # What BoundedAttributes.__setitem__ does: no room at all, or an invalid key, counts
@@ -189,17 +206,20 @@ class LeanSpan(SdkSpan):
                 kind is str and limits.max_span_attribute_length is not None
             ):
                 value = _clean_attribute_value(value, limits.max_span_attribute_length)
+        evicted = 0
         with self._lock:
             ended = self._end_time is not None
             if not ended:
                 if valid_key and limits.max_span_attributes != 0:
-                    self._put(key, value)
+                    evicted = self._insert({key: value})
                 else:
                     self._dropped_attributes += 1
         if ended:
             log.warning("Setting attribute on ended span.")
         elif not valid_key and limits.max_span_attributes != 0:
             log.warning("invalid key `%s`. must be non-empty string. Dropping key.", key)
+        elif evicted:
+            log.warning("Attributes dict is full. Dropping the oldest key-value pair.")
 
     @property
     def dropped_attributes(self) -> int:
