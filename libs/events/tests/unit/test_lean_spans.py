@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import io
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -505,3 +506,29 @@ def test_a_logging_handler_touching_a_span_does_not_deadlock() -> None:
     logged.end()
     events = {s.name: s.events for s in pipeline.finished()}
     assert [e.name for e in events["logs"]] == ["log", "log"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_gets_a_free_lock() -> None:
+    lock = lean_spans.LeanSpan._lock
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: another thread held the lock at the fork
+            code = 0 if lean_spans.LeanSpan._lock.acquire(timeout=5) else 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0

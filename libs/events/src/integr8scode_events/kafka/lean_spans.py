@@ -14,7 +14,8 @@ tracer configuration and span processors (``on_start``, ``_on_ending``, ``on_end
 makes is a ``LeanSpan``: an SDK ``Span`` (so an ``opentelemetry.trace.Span`` and a
 ``ReadableSpan``) that keeps its attributes in a plain dict (values cleaned as the SDK cleans
 them, the same limits and drop counts), its events and links in lists made on first use, one
-lock shared by every lean span (held for a few instructions), and hands itself to ``on_end``:
+re-entrant lock shared by every lean span (held for a few instructions), and hands itself to
+``on_end``:
 once ended it refuses every change, as the SDK's copy does. Any other tracer (the API's no-op
 one, a proxy, a subclass, another SDK) is called as it is.
 
@@ -27,6 +28,7 @@ field by field, and fails if an upgrade moves them.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from _thread import LockType
 from collections.abc import Callable, Mapping, Sequence
@@ -334,6 +336,15 @@ class LeanSpan(SdkSpan):
 
     def _readable_span(self) -> ReadableSpan:
         return self
+
+
+def _new_lock_after_fork() -> None:
+    # A child process has only the thread that forked: a lock another thread held at that
+    # moment would stay held for good.
+    LeanSpan._lock = cast("LockType", threading.RLock())
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def start_span(
