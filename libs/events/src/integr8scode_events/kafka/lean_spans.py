@@ -15,9 +15,8 @@ makes is a ``LeanSpan``: an SDK ``Span`` (so an ``opentelemetry.trace.Span`` and
 ``ReadableSpan``) that keeps its attributes in a plain dict (values cleaned as the SDK cleans
 them, the same limits and drop counts), its events and links in lists made on first use, one
 re-entrant lock shared by every lean span (held for a few instructions), and hands itself to
-``on_end``:
-once ended it refuses every change, as the SDK's copy does. Any other tracer (the API's no-op
-one, a proxy, a subclass, another SDK) is called as it is.
+``on_end``: once ended it refuses every change, as the SDK's copy does. Any other tracer (the
+API's no-op one, a proxy, a subclass, another SDK) is called as it is.
 
 It relies on the pinned SDK's tracer fields (``sampler``, ``id_generator``, ``resource``,
 ``span_processor``, ``_span_limits``, ``_instrumentation_scope``, ``_tracer_metrics``,
