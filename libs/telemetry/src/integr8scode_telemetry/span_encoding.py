@@ -86,10 +86,13 @@ def _key_value(key: str, value: Any) -> bytes:
 
 
 def _plain(span: ReadableSpan) -> Mapping[str, Any] | None:
-    """A finished span's attributes as the plain dict the SDK keeps them in, when it does (its
-    public view is a read-only proxy over a locked mapping, read key by key in Python); else
-    that public view."""
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    """A finished span's attributes as the plain dict they are kept in, when they are (the
+    SDK's span keeps one inside its locked mapping, libs/events' lean span keeps one itself;
+    the public view is a read-only proxy, read key by key in Python); else that public view."""
+    kept = getattr(span, "_attributes", None)
+    if type(kept) is dict:
+        return kept
+    inner = getattr(kept, "_dict", None)
     return inner if type(inner) is dict else span.attributes
 
 

@@ -13,8 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -25,6 +24,7 @@ from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.codec import decode_event
 from integr8scode_events.errors import DecodeError, PublishError
+from integr8scode_events.kafka import lean_spans
 from integr8scode_events.kafka.batches import BatchDispatch, raw_message
 from integr8scode_events.kafka.dead_letters import dead_letter, failure_headers
 from integr8scode_events.kafka.handlers import (
@@ -43,10 +43,13 @@ from integr8scode_events.trace_context import StoredTraceContext
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Dispatch:
+class _Dispatch(NamedTuple):
+    # A tuple: made per message, a frozen dataclass costs a setattr call per field.
     handle: Callable[[MessageContext], Awaitable[None]]
     dead_letter_at_once: bool = False
+
+
+_OK = Status(StatusCode.OK)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -326,7 +329,7 @@ class ConsumerRunner:
             sender := StoredTraceContext(headers.get(self._link_header) or None).span_context
         ):
             links = (trace.Link(sender, {"integr8scode.link.reason": self._link_header}),)
-        with t.start_current_span(
+        with lean_spans.start_current_span(
             self._tracer,
             self._span_name,
             context=parent,
@@ -417,8 +420,9 @@ class ConsumerRunner:
                 )
                 await asyncio.sleep(delay)
                 continue
-            span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
-            span.set_status(Status(StatusCode.OK))
+            if span.is_recording():
+                span.set_attribute(t.HANDLER_ATTEMPTS, attempt)
+                span.set_status(_OK)
             self.handled += 1
             return
 
