@@ -13,8 +13,9 @@ or bench/execute_roundtrip.py leave thousands of lifecycle events). In one run i
    through the broker's auto-creation at its next metadata refresh): events/s
    and wall time (server `started_at` → `finished_at`, and as the client saw it), the share
    of that time its page queries account for, and the messages found on the topic;
-4. the ceiling of publishing one message at a time, as the runner does (EventPublisher,
-   each send waiting for its acknowledgement), into the same topic;
+4. the ceiling of publishing one message at a time, as a paced session (or a window of 1,
+   `REPLAY_PUBLISH_WINDOW`) does (EventPublisher, each send waiting for its acknowledgement),
+   into the same topic; a session at speed max keeps a window of them in flight and can pass it;
 5. the archiver's lag: a burst of N `notification.sent` events (nobody but the archiver
    consumes `notification_events`) published with EventPublisher; the time until the
    archiver's group committed past all of them (it commits after the batch is stored) and
