@@ -510,6 +510,8 @@ def test_a_logging_handler_touching_a_span_does_not_deadlock() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
 def test_a_forked_child_gets_a_free_lock() -> None:
+    tracer = TracerProvider().get_tracer("fork")
+    lean_spans.start_span(tracer, "first", kind=SpanKind.INTERNAL).end()  # registers the hook
     lock = lean_spans.LeanSpan._lock
     held = threading.Event()
     release = threading.Event()

@@ -409,7 +409,12 @@ class SessionRunner:
 
         publish = asyncio.create_task(self._first_attempt(message, took))
         publish.add_done_callback(took)  # refused before the hand-over: settled as it is
-        await taken
+        try:
+            await taken
+        except BaseException:  # cancelled while handing it over: not left running unowned
+            publish.cancel()
+            await asyncio.gather(publish, return_exceptions=True)
+            raise
         return _InFlight(stored, message, publish)
 
     async def _first_attempt(

@@ -26,6 +26,7 @@ field by field, and fails if an upgrade moves them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -343,7 +344,11 @@ def _new_lock_after_fork() -> None:
     LeanSpan._lock = cast("LockType", threading.RLock())
 
 
-os.register_at_fork(after_in_child=_new_lock_after_fork)
+@functools.cache
+def _renew_the_lock_in_forked_children() -> None:
+    """Registered with the first lean span, not at import (nothing happens at import time):
+    before any span the lock has never been taken."""
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def start_span(
@@ -394,6 +399,7 @@ def start_span(
     end_metrics = active._tracer_metrics.start_span(parent, sampling.decision)
     if sampling.decision is Decision.DROP:
         return trace.NonRecordingSpan(context=span_context)
+    _renew_the_lock_in_forked_children()
     span = LeanSpan(
         name,
         span_context,
