@@ -5,7 +5,7 @@ Only the OpenTelemetry API is used here: the process's telemetry setup decides w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from types import TracebackType
 from typing import Any
 
@@ -15,7 +15,7 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from integr8scode_events import headers as h
@@ -160,30 +160,6 @@ class CurrentSpan:
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         finally:
             span.end()
-
-
-def start_current_span(
-    active: trace.Tracer,
-    name: str,
-    *,
-    kind: SpanKind,
-    attributes: Mapping[str, Any],
-    context: Context | None = None,
-    links: Sequence[trace.Link] = (),
-    set_status_on_exception: bool = True,
-) -> CurrentSpan:
-    """Start a span (exceptions are not recorded as events: the library records the ones it
-    handles itself) and make it current for a ``with`` block."""
-    span = active.start_span(
-        name,
-        context=context,
-        kind=kind,
-        attributes=attributes,
-        links=links,
-        record_exception=False,
-        set_status_on_exception=set_status_on_exception,
-    )
-    return CurrentSpan(span, set_status_on_exception=set_status_on_exception)
 
 
 class continued:  # noqa: N801 - used as the function it replaced: ``with continued(ctx)``

@@ -15,10 +15,16 @@ import pytest
 from opentelemetry.trace import SpanContext, StatusCode
 
 from integr8scode_event_replay.domain.errors import StoreUnavailableError
-from integr8scode_event_replay.domain.sessions import SessionStatus
+from integr8scode_event_replay.domain.sessions import ReplaySession, SessionStatus
 from integr8scode_event_replay.domain.spec import ReplayFilters
 from integr8scode_event_replay.pool import SessionPool
-from integr8scode_event_replay.runner import BATCH_SPAN, SESSION_ID, SESSION_SPAN, RunPolicy
+from integr8scode_event_replay.runner import (
+    BATCH_SPAN,
+    SESSION_ID,
+    SESSION_SPAN,
+    RunPolicy,
+    SessionRunner,
+)
 from integr8scode_events import EventEnvelope
 from integr8scode_events import headers as h
 
@@ -501,17 +507,26 @@ async def windowed(harness_factory: Callable[..., Harness]) -> AsyncIterator[Har
         await built.pool.drain(2.0)
 
 
-async def test_a_window_hands_events_over_in_order_before_any_is_acknowledged(
-    windowed: Harness, make_lifecycle: Lifecycle
-) -> None:
-    harness = windowed
+async def _window_full(
+    harness: Harness, make_lifecycle: Lifecycle
+) -> tuple[list[EventEnvelope], ReplaySession, SessionRunner, asyncio.Task[None]]:
+    """Six events, the publisher held, a run started: back once its window of 4 is handed over
+    and none of them acknowledged."""
     events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
     harness.events.add(*events)
     harness.publisher.hold()
     session = harness.new_session()
-    run = asyncio.create_task(harness.runner(session).run())
+    runner = harness.runner(session)
+    run = asyncio.create_task(runner.run())
+    await wait_for(lambda: harness.publisher.attempts == 4)
+    return events, session, runner, run
 
-    await wait_for(lambda: harness.publisher.attempts == 4)  # the window is full, none acked
+
+async def test_a_window_hands_events_over_in_order_before_any_is_acknowledged(
+    windowed: Harness, make_lifecycle: Lifecycle
+) -> None:
+    harness = windowed
+    events, session, _, run = await _window_full(harness, make_lifecycle)  # none acked yet
     assert (await harness.stored(session.id)).published == 0
     assert [m.event.event_id for m in harness.publisher.handed] == [e.event_id for e in events[:4]]
     harness.publisher.release(6)
@@ -563,13 +578,7 @@ async def test_pause_in_a_window_settles_what_is_in_flight_and_hands_over_nothin
     windowed: Harness, make_lifecycle: Lifecycle
 ) -> None:
     harness = windowed
-    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
-    harness.events.add(*events)
-    harness.publisher.hold()
-    session = harness.new_session()
-    runner = harness.runner(session)
-    run = asyncio.create_task(runner.run())
-    await wait_for(lambda: harness.publisher.attempts == 4)
+    events, session, runner, run = await _window_full(harness, make_lifecycle)
 
     await harness.controls.request(session.id, S.PAUSED)
     runner.poke()
@@ -592,13 +601,7 @@ async def test_a_stop_in_a_window_counts_what_was_acknowledged_and_the_next_run_
     windowed: Harness, make_lifecycle: Lifecycle
 ) -> None:
     harness = windowed
-    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
-    harness.events.add(*events)
-    harness.publisher.hold()
-    session = harness.new_session()
-    runner = harness.runner(session)
-    run = asyncio.create_task(runner.run())
-    await wait_for(lambda: harness.publisher.attempts == 4)
+    events, session, runner, run = await _window_full(harness, make_lifecycle)
 
     runner.stop()
     harness.publisher.release(4)  # the four in flight are acknowledged while it stops
@@ -619,14 +622,7 @@ async def test_a_cancel_in_a_window_counts_only_what_was_acknowledged(
     windowed: Harness, make_lifecycle: Lifecycle
 ) -> None:
     harness = windowed
-    events = make_lifecycle() + make_lifecycle(start=datetime(2026, 1, 2, tzinfo=UTC))
-    harness.events.add(*events)
-    harness.publisher.hold()
-    harness.publisher.failures = 0
-    session = harness.new_session()
-    runner = harness.runner(session)
-    run = asyncio.create_task(runner.run())
-    await wait_for(lambda: harness.publisher.attempts == 4)
+    events, session, runner, run = await _window_full(harness, make_lifecycle)
 
     await harness.controls.request(session.id, S.CANCELLED)
     runner.poke()

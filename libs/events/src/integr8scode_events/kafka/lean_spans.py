@@ -426,9 +426,9 @@ def start_current_span(
     links: Sequence[Link] = (),
     set_status_on_exception: bool = True,
 ) -> CurrentSpan:
-    """``tracing.start_current_span`` through ``start_span``: exceptions are not recorded as
-    events (the library records the ones it handles), the span is current for a ``with``
-    block and ended after it."""
+    """A ``CurrentSpan`` (``Tracer.start_as_current_span`` in one small object) through
+    ``start_span``: exceptions are not recorded as events (the library records the ones it
+    handles), the span is current for a ``with`` block and ended after it."""
     span = start_span(
         active,
         name,
