@@ -144,7 +144,6 @@ def saga_doc(e: Execution, run: str) -> dict[str, Any]:
         "owner": None,
         "lease_until": None,
         "terminal_event": terminal,
-        "terminal_published": True,
         "traceparent": f"00-{e.trace_id}-{uuid.uuid4().hex[:16]}-03",
         "tracestate": None,
         MARKER: run,

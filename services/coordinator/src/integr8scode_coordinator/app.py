@@ -125,6 +125,8 @@ def create_app(settings: Settings) -> FastAPI:
         stack.close_with("telemetry", telemetry.shutdown)
         # The driver's endSessions: no root trace at shutdown.
         stack.close_with("mongo", mongo.close, untraced_close=True)
+        # The sagas' deferred deletes, after the runs' drain and before the client goes.
+        stack.close_with("saga deletes", store.close)
         stack.close_with("kafka probe", kafka_probe.close)
         stack.close_with("publisher", publisher.stop)
         supervisor.start()

@@ -99,16 +99,19 @@ async def _sagas(
     db: AsyncDatabase[dict[str, Any]], ids: list[str], statuses: set[str], timeout_s: float = 60
 ) -> dict[str, dict[str, Any]]:
     """The saga documents of ``ids`` once every one of them has a status in ``statuses`` (and,
-    for a terminal status, its terminal event was published: the coordinator is done with it)."""
+    for a terminal status, its terminal event was published and its outbox entry deleted: the
+    coordinator is done with it)."""
 
-    def reached_one(doc: dict[str, Any]) -> bool:
+    def reached_one(doc: dict[str, Any], unpublished: set[str]) -> bool:
         if doc["status"] not in statuses:
             return False
-        return doc["status"] not in TERMINAL or doc["terminal_published"] is True
+        return doc["status"] not in TERMINAL or doc["_id"] not in unpublished
 
     async def reached() -> dict[str, dict[str, Any]] | None:
         docs = {d["_id"]: d async for d in db["sagas"].find({"_id": {"$in": ids}})}
-        done = len(docs) == len(ids) and all(reached_one(d) for d in docs.values())
+        # Published = its outbox entry gone (deleted with the coordinator's next batch).
+        unpublished = {d["_id"] async for d in db["saga_outbox"].find({}, {"_id": 1})}
+        done = len(docs) == len(ids) and all(reached_one(d, unpublished) for d in docs.values())
         return docs if done else None
 
     return await eventually(

@@ -11,31 +11,38 @@ finished it"). What it does enforce atomically is a unique key: of concurrent in
   saga's snapshot, so admission reads only this small collection: FerretDB pushes no filter
   down to SQLite, and even an ``_id`` lookup in ``sagas`` costs a scan of its history.
 - ``saga_claims`` {_id: execution_id, owner, at, lease_until, cancel_requested}: who runs a
-  saga. Inserting it *is* the claim; it is deleted when the saga ends or is requeued. The same
+  saga. Inserting it *is* the claim; it is deleted when the saga is requeued, and after the
+  saga ends with the next batch of deferred deletes (``DeferredDeletes``). The same
   collection holds take-over markers {_id: "takeover:<execution_id>:<expired lease>"}: of the
   janitors that saw one expired slot, only the one whose insert succeeds recovers it.
 - ``saga_outbox`` {_id: execution_id, status, event, error, created_at}: the terminal event.
   Inserting it *is* the end of the saga (exactly one terminal outcome); it is deleted once the
-  event is published.
+  event is published (by this process's own finish: with the next batch of deferred deletes).
+  Published means no outbox entry: the saga carries no flag of its own.
 - ``sagas``: the record (status, steps, times, error, the terminal event). Its updates are the
-  consequence of a decision taken by an insert above, so at most one writer acts on each.
+  consequence of a decision taken by an insert above, so at most one writer acts on each. The
+  claim's one conditional update (``{_id, status: queued}``) is a check made by the claim's
+  holder, not a decision (below).
 
 Orderings that make this race-free (each step is one atomic insert, read or delete):
 
 - finish: insert outbox → read the saga (gone or already terminal: an earlier finish was
   published and its outbox entry deleted — back off) → update the saga → delete its queue entry
-  and claim. ``mark_published`` flags (and, after a crash, repairs) the saga as terminal
-  *before* deleting the outbox entry, so a later finisher whose insert succeeds reads it
-  terminal, and a claim taken after the claim's deletion finds the outbox entry or a terminal
-  saga.
+  and claim. ``mark_published`` makes sure (repairing after a crash) the saga reads terminal
+  *before* the outbox entry goes, so a later finisher whose insert succeeds reads it terminal,
+  and a claim taken after the claim's deletion finds the outbox entry or a terminal saga.
 - cancel while queued (``finish(only_from=QUEUED)``) against a concurrent claim, Dekker-style:
   the finisher inserts its outbox entry, then looks for a claim; the claimer inserts its claim,
   then looks for an outbox entry. Whichever read comes second sees the other's insert, so at
   most one goes on (the loser deletes what it inserted); if both back off the saga stays queued
   and the cancel falls back to the cancel flag, which admission honours.
-- claim: insert claim → no outbox entry → the saga still reads ``queued`` → update it → delete
-  the queue entry. A requeue puts the queue entry and the ``queued`` status back *before*
-  deleting the claim, so whoever claims next finds a consistent saga.
+- claim: insert claim → no outbox entry → update the saga to ``reserved`` *if it still reads
+  queued* → take the queue entry (``find_one_and_delete``: its cancel flag comes with it). The
+  claim's check: FerretDB evaluates the update's filter on its read of the document and
+  writes by ``_id``, so the filter is as good as the read it replaces (a saga ended long ago, a
+  stale queue entry left by a redelivery racing an earlier admission), and no other instance
+  moves a claimed saga meanwhile. A requeue puts the queue entry and the ``queued`` status back
+  *before* deleting the claim, so whoever claims next finds a consistent saga.
 
 Exclusive: while an instance holds a saga's claim and its slot lease has not run out, nobody
 else can end or move that saga — a recoverer needs the lease expired, a cancel-while-queued
@@ -71,6 +78,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from integr8scode_coordinator.adapters.deferred_deletes import DeferredDeletes
 from integr8scode_coordinator.domain.errors import StoreUnavailableError
 from integr8scode_coordinator.domain.saga import (
     ACTIVE,
@@ -153,6 +161,14 @@ def _from_queue_entry(entry: dict[str, Any]) -> Saga:
     )
 
 
+@dataclass(frozen=True)
+class _Finished:
+    """What this process's finish of a saga wrote, and whether it wrote as the exclusive holder."""
+
+    terminal: dict[str, Any]
+    exclusive: bool
+
+
 @dataclass
 class _SagaLock:
     """One saga's in-process write lock and how many coroutines hold or wait for it."""
@@ -166,6 +182,7 @@ class MongoSagaStore:
         self,
         collection: AsyncCollection[dict[str, Any]],
         database: AsyncDatabase[dict[str, Any]] | None = None,
+        deletes: DeferredDeletes | None = None,
     ) -> None:
         self._c = collection
         db = database if database is not None else collection.database
@@ -177,7 +194,8 @@ class MongoSagaStore:
         # while different sagas are written concurrently.
         self._locks: dict[str, _SagaLock] = {}
         # Terminal fields of sagas this process finished and has not marked published yet.
-        self._finished: dict[str, dict[str, Any]] = {}
+        self._finished: dict[str, _Finished] = {}
+        self._deletes = deletes if deletes is not None else DeferredDeletes()
 
     async def ensure_indexes(self) -> None:
         try:
@@ -234,7 +252,6 @@ class MongoSagaStore:
             "owner": None,
             "lease_until": None,
             "cancel_requested": False,
-            "terminal_published": False,
         }
         created = True
         try:
@@ -298,25 +315,14 @@ class MongoSagaStore:
         if await self._call(self._outbox.find_one({"_id": execution_id}, {"_id": 1})):
             await self._delete(self._claims, {"_id": execution_id, "owner": owner})
             return False  # it is being (or was just) ended: cancelled while queued
-        # Only we can move it now (we hold the claim): a read and an update by ``_id`` (a filter
-        # on any other field makes FerretDB decode the whole collection). It must still read
-        # queued (a saga that ended after its outbox entry was published does not).
-        doc = await self._call(
-            self._c.find_one({"_id": execution_id}, {"status": 1, "cancel_requested": 1})
-        )
-        if doc is None or doc["status"] != SagaStatus.QUEUED.value:
-            await self._delete(self._queue, {"_id": execution_id})  # a stale entry
-            await self._delete(self._claims, {"_id": execution_id, "owner": owner})
-            return False
-        if doc.get("cancel_requested"):
-            # Flagged while we claimed: let the owner's heartbeat see it (cancel_requested).
-            await self._call(
-                self._claims.update_one({"_id": execution_id}, {"$set": {"cancel_requested": True}})
-            )
-        await self._write(
+        # Only we can move it now (we hold the claim). It must still read queued (a saga that
+        # ended after its outbox entry was published does not, and a redelivery racing an
+        # earlier admission can have left a stale queue entry): the update's filter checks it,
+        # so no read first (module docstring, "the claim's check").
+        moved = await self._write(
             execution_id,
             self._c.update_one(
-                {"_id": execution_id},
+                {"_id": execution_id, "status": SagaStatus.QUEUED.value},
                 {
                     "$set": {
                         "status": SagaStatus.RESERVED.value,
@@ -327,7 +333,17 @@ class MongoSagaStore:
                 },
             ),
         )
-        await self._delete(self._queue, {"_id": execution_id})
+        if moved.matched_count == 0:
+            await self._delete(self._queue, {"_id": execution_id})  # a stale entry
+            await self._delete(self._claims, {"_id": execution_id, "owner": owner})
+            return False
+        entry = await self._call(self._queue.find_one_and_delete({"_id": execution_id}))
+        if entry is not None and entry.get("cancel_requested"):
+            # Flagged while queued: let the owner's heartbeat see it (cancel_requested). A flag
+            # set after the entry went reaches the claim itself (``request_cancel``'s order).
+            await self._call(
+                self._claims.update_one({"_id": execution_id}, {"$set": {"cancel_requested": True}})
+            )
         return True
 
     async def record_step(
@@ -432,15 +448,16 @@ class MongoSagaStore:
             # An exclusive holder's claim removed the queue entry (``claim_queued`` deletes it
             # last, and only a recoverer past the lease requeues): nothing to delete.
             await self._delete(self._queue, {"_id": execution_id})
-        await self._delete(self._claims, {"_id": execution_id})
-        self._remember_finished(execution_id, terminal)
+        # The claim decides nothing more (the saga is terminal): it goes with the next batch.
+        self._deletes.delete(self._claims, execution_id)
+        self._remember_finished(execution_id, _Finished(terminal, exclusive))
         return True
 
-    def _remember_finished(self, execution_id: str, terminal: dict[str, Any]) -> None:
+    def _remember_finished(self, execution_id: str, finished: _Finished) -> None:
         """Keep what this process's finish wrote until ``mark_published``: its outbox entry is
         immutable, so ``mark_published`` needs neither to read it nor the saga (bounded: an
         entry another instance published is dropped oldest first, and is read again if asked)."""
-        self._finished[execution_id] = terminal
+        self._finished[execution_id] = finished
         while len(self._finished) > _FINISHED_KEPT:
             del self._finished[next(iter(self._finished))]
 
@@ -452,57 +469,59 @@ class MongoSagaStore:
             "status": status,
             "finished_at": finished_at,
             "terminal_event": event,
-            "terminal_published": False,
             "owner": None,
             "lease_until": None,
             "error": error,
         }
 
     async def mark_published(self, execution_id: str) -> None:
-        terminal = self._finished.pop(execution_id, None)
-        if terminal is not None:
-            # Finished by this process (its queue entry and claim are gone): write back the
-            # terminal fields it stored, with the flag, without reading. Same values, so this
-            # also repairs an overwrite by an owner presumed dead, as the read path below does;
-            # the saga reads terminal before the outbox entry goes (module docstring).
-            await self._write(
-                execution_id,
-                self._c.update_one(
-                    {"_id": execution_id}, {"$set": terminal | {"terminal_published": True}}
-                ),
-            )
-            await self._delete(self._outbox, {"_id": execution_id})
+        """The terminal event is out: its outbox entry may go, once the saga reads terminal
+        (published = no outbox entry; module docstring)."""
+        finished = self._finished.pop(execution_id, None)
+        if finished is not None:
+            # Finished by this process (its queue entry and claim are gone). An exclusive
+            # finish was the saga's only writer: the saga reads what it wrote, terminal. Any
+            # other may have raced an owner presumed dead (module docstring): write back the
+            # terminal fields it stored, without reading, as the read path below repairs.
+            if not finished.exclusive:
+                await self._write(
+                    execution_id,
+                    self._c.update_one({"_id": execution_id}, {"$set": finished.terminal}),
+                )
+            self._deletes.delete(self._outbox, execution_id)
             return
+        if execution_id in self._deletes.waiting(self._outbox):
+            return  # marked here already; its delete waits for the next batch
         entry = await self._call(self._outbox.find_one({"_id": execution_id}))
         if entry is None:
             return
         doc = await self._call(self._c.find_one({"_id": execution_id}, {"status": 1}))
-        fields: dict[str, Any] = {"terminal_published": True}
         if doc is not None and doc["status"] not in _TERMINAL:
             # Its finisher stopped between the outbox entry and the saga: complete it first.
-            fields = (
-                self._terminal_fields(
-                    entry["status"], entry["event"], entry.get("error"), entry["created_at"]
-                )
-                | fields
+            terminal = self._terminal_fields(
+                entry["status"], entry["event"], entry.get("error"), entry["created_at"]
             )
             await self._delete(self._queue, {"_id": execution_id})
             await self._delete(self._claims, {"_id": execution_id})
-        if doc is not None:
             await self._write(
-                execution_id, self._c.update_one({"_id": execution_id}, {"$set": fields})
+                execution_id, self._c.update_one({"_id": execution_id}, {"$set": terminal})
             )
         # Last: until now the outbox entry kept any second finisher out (module docstring).
         await self._delete(self._outbox, {"_id": execution_id})
 
+    async def close(self) -> None:
+        """Send the deletes that wait (``DeferredDeletes``); the store takes no more."""
+        await self._deletes.close()
+
     async def unpublished_terminal(self, older_than: datetime) -> list[dict[str, Any]]:
         try:
             docs = await self._outbox.find(
-                {"created_at": {"$lt": older_than}}, {"event": 1}
+                {"created_at": {"$lt": older_than}}, {"_id": 1, "event": 1}
             ).to_list(100)
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read the outbox: {exc}") from exc
-        return [d["event"] for d in docs if d.get("event")]
+        published = self._deletes.waiting(self._outbox)
+        return [d["event"] for d in docs if d.get("event") and d["_id"] not in published]
 
     # -- cancel flags ------------------------------------------------------------------------
 
@@ -523,7 +542,12 @@ class MongoSagaStore:
             ).to_list(len(execution_ids))
         except PyMongoError as exc:
             raise StoreUnavailableError(f"could not read cancel flags: {exc}") from exc
-        return [d["_id"] for d in docs]
+        ended = self._deletes.waiting(self._claims)
+        return [d["_id"] for d in docs if d["_id"] not in ended]
+
+    async def flush_deletes(self) -> None:
+        """Send the deferred deletes now (tests, and anything that must see them gone)."""
+        await self._deletes.flush()
 
     # -- helpers -----------------------------------------------------------------------------
 
