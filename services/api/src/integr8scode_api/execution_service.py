@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opentelemetry import context as otel_context
@@ -568,13 +569,33 @@ class ExecutionService:
             missing=[i for i, view in zip(wanted, found, strict=True) if view is None],
         )
 
-    async def stream(self, user: User, execution_id: str) -> AsyncIterator[str]:
-        """Server-sent events: every status so far, then each change, ending at a terminal one."""
-        await self._owned(user, execution_id)  # 404 before the stream starts
-        return self._stream(execution_id)
+    async def stream(self, user: User, execution_id: str) -> StatusStream:
+        """Server-sent events: every status so far, then each change, ending at a terminal one.
 
-    async def _stream(self, execution_id: str) -> AsyncIterator[str]:
-        async with self._feed.subscribe(execution_id) as changes:
+        Subscribed first, then read once: that read is both the ownership check (404 before
+        the stream starts, the subscription closed) and the history the stream begins with,
+        and no change falls between the two. The caller must ``close()`` the stream once the
+        response is over, sent or not (an events iterator never started runs no cleanup)."""
+        subscription = contextlib.AsyncExitStack()
+        changes = await subscription.enter_async_context(self._feed.subscribe(execution_id))
+        try:
+            stored = await self._owned(user, execution_id)
+        except BaseException:
+            await subscription.aclose()
+            raise
+        return StatusStream(
+            events=self._stream(execution_id, stored, changes, subscription),
+            close=subscription.aclose,
+        )
+
+    async def _stream(
+        self,
+        execution_id: str,
+        first: StoredExecution,
+        changes: AsyncIterator[StatusChange | None],
+        subscription: contextlib.AsyncExitStack,
+    ) -> AsyncIterator[str]:
+        async with subscription:
             sent: set[ExecutionStatus] = set()
 
             def unsent(history: Iterable[StatusChange]) -> list[str]:
@@ -588,10 +609,9 @@ class ExecutionService:
                     return [], False
                 return unsent(stored.status_history), stored.status.terminal
 
-            events, terminal = await replay_stored()
-            for event in events:
+            for event in unsent(first.status_history):
                 yield event
-            if terminal:
+            if first.status.terminal:
                 return
             async for change in changes:
                 if change is not None:
@@ -615,6 +635,14 @@ class ExecutionService:
         return stored
 
 
+@dataclass(frozen=True)
+class StatusStream:
+    """An execution's SSE events, and how to end its subscription whatever became of them."""
+
+    events: AsyncIterator[str]
+    close: Callable[[], Awaitable[None]]
+
+
 def _sse(change: StatusChange, execution_id: str) -> str:
     payload = json.dumps(
         {"execution_id": execution_id, "status": change.status.value, "at": change.at.isoformat()}
@@ -622,4 +650,4 @@ def _sse(change: StatusChange, execution_id: str) -> str:
     return f"event: status\ndata: {payload}\n\n"
 
 
-__all__ = ["ExecutionService"]
+__all__ = ["ExecutionService", "StatusStream"]

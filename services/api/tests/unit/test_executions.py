@@ -114,6 +114,7 @@ class FakeStore:
     keys: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
     outbox: dict[str, OutboxEntry] = field(default_factory=dict)
     down: bool = False
+    reads: int = 0  # calls of ``get``
 
     def _check(self) -> None:
         if self.down:
@@ -140,6 +141,7 @@ class FakeStore:
 
     async def get(self, execution_id: str) -> StoredExecution | None:
         self._check()
+        self.reads += 1
         return self.executions.get(execution_id)
 
     async def list_for_user(
@@ -731,7 +733,32 @@ async def test_the_stream_is_404_for_another_user(ex: Executions) -> None:
     execution_id = ex.post(ex.harness.add_user()).json()["execution_id"]
     response = await _stream(ex, ex.harness.add_user(), execution_id)
     assert response.status_code == 404
-    assert not ex.feed.subscribed.is_set()
+    # Subscribed before the one read that found it not theirs, and closed again at once.
+    assert ex.feed.queues.get(execution_id) == []
+
+
+async def test_a_stream_reads_the_store_once_and_closes_its_subscription(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    execution_id = ex.post(user).json()["execution_id"]
+    ex.store.move(execution_id, ExecutionStatus.COMPLETED, T0)
+    reads_before = ex.store.reads
+
+    response = await _stream(ex, user, execution_id)
+
+    assert [e["status"] for e in _events(response.text)] == ["queued", "completed"]
+    assert ex.store.reads - reads_before == 1  # ownership and history: one read
+    assert ex.feed.queues.get(execution_id) == []
+
+
+async def test_a_stream_never_iterated_still_closes_its_subscription(ex: Executions) -> None:
+    user = ex.harness.add_user()
+    execution_id = ex.post(user).json()["execution_id"]
+    stream = await ex.service.stream(user, execution_id)
+    assert len(ex.feed.queues[execution_id]) == 1
+
+    await stream.close()  # what the route's background task does after the response
+
+    assert ex.feed.queues[execution_id] == []
 
 
 # --- the lifecycle consumer -----------------------------------------------------------------

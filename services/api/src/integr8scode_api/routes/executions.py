@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from integr8scode_api.dependencies import Context, CurrentUser, client_address
 from integr8scode_api.domain.execution_request import BatchRequest, ExecuteRequest
@@ -220,11 +221,13 @@ def build_execution_router(
     )
     async def execution_events(execution_id: str, user: CurrentUser) -> StreamingResponse:
         """Server-sent events of the execution's status changes; ends at a terminal status."""
-        events = await service.stream(user, execution_id)
+        stream = await service.stream(user, execution_id)
         return StreamingResponse(
-            events,
+            stream.events,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            # Runs after the response, also when the client left before its first byte.
+            background=BackgroundTask(stream.close),
         )
 
     @router.post(
