@@ -85,6 +85,7 @@ cmd_start() {
     -c unix_socket_directories= \
     -c max_connections=200 \
     -c synchronous_commit=off \
+    -c default_toast_compression=lz4 \
     -c logging_collector=off
   wait_until "$NAME" "$POSTGRES_START_TIMEOUT" "$LOG" postgres_ready
   ensure_database
