@@ -23,8 +23,9 @@ NAME=ferretdb
 WRAPPER_DIR="$LOCAL_DIR/ferretdb/build"
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION="${FERRETDB_VERSION:-$(sed -n "s|^require $FERRETDB_MODULE \(v[^ ]*\).*|\1|p" "$WRAPPER_DIR/go.mod")}"
-# "-idx4": built with patch_source.py's index fixes; a new suffix forces a rebuild on warm caches.
-FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-idx4"
+# Built with patch_source.py's edits; a new name forces a rebuild on warm caches. "-idx4" (last:
+# rebuild_stale_indexes reads it) is the index format; "-lean1" the per-command costs cut.
+FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION-lean1-idx4"
 FERRETDB_BACKEND="$(ferretdb_backend)"
 FERRETDB_PG_POOL="${FERRETDB_PG_POOL:-16}"
 FERRETDB_DATA="$DATA_DIR/ferretdb"
