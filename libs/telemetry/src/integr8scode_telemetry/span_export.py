@@ -1,5 +1,6 @@
-"""How finished spans leave the process: the OTLP gRPC exporter with our encoder, behind a batch
-processor sized by the settings.
+"""How finished spans leave the process: by default records piped to an export child
+(``span_pipe.py``); or, with ``INTEGR8SCODE_SPAN_EXPORT=thread`` (or a given exporter), the
+OTLP gRPC exporter with our encoder behind the SDK's batch processor, sized by the settings.
 
 ``BytesOTLPSpanExporter`` is the SDK's ``OTLPSpanExporter`` (its channel options, headers,
 compression, retries with backoff, reconnect on UNAVAILABLE, shutdown) except for the one step
@@ -16,11 +17,12 @@ from typing import Any, cast
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from integr8scode_telemetry.settings import TelemetrySettings
 from integr8scode_telemetry.span_encoding import SpanEncoder
+from integr8scode_telemetry.span_pipe import PipeSpanProcessor
 
 # The OTLP trace service's one method (opentelemetry/proto/collector/trace/v1).
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -77,3 +79,32 @@ def batch_processor(exporter: SpanExporter, settings: TelemetrySettings) -> Batc
         max_export_batch_size=min(settings.bsp_max_export_batch_size, settings.bsp_max_queue_size),
         schedule_delay_millis=settings.bsp_schedule_delay_ms,
     )
+
+
+def exports_in_child(settings: TelemetrySettings) -> bool:
+    """True when the settings ask for the export child (and our encoder, which it runs)."""
+    return settings.span_export == "process" and settings.span_encoder == "integr8scode"
+
+
+def span_processor(
+    settings: TelemetrySettings, exporter: SpanExporter | None = None
+) -> SpanProcessor | None:
+    """The processor that exports this process's spans: a batch processor around ``exporter``
+    when one is given (tests, benches); else, with an endpoint and tracing on, the export
+    child (``PipeSpanProcessor``) or the batch processor around the OTLP exporter, as the
+    settings say; None when spans go nowhere."""
+    if not settings.tracing_enabled:
+        return None
+    if exporter is not None:
+        return batch_processor(exporter, settings)
+    if not settings.otlp_endpoint:
+        return None
+    if exports_in_child(settings):
+        return PipeSpanProcessor(
+            settings.otlp_endpoint,
+            max_queue_size=settings.bsp_max_queue_size,
+            max_export_batch_size=settings.bsp_max_export_batch_size,
+            schedule_delay_millis=settings.bsp_schedule_delay_ms,
+        )
+    otlp = otlp_span_exporter(settings)
+    return batch_processor(otlp, settings) if otlp is not None else None
