@@ -3,10 +3,11 @@ ends them, and a child process (``export_child.py``) encodes and exports them.
 
 With the batch span processor the export thread encoded every span (our encoder, ~8 µs a
 span) and called gRPC while holding the GIL the event loop needs, and every span waited in its
-queue as an object the garbage collector scans. Here ``on_end`` makes a span a record tuple
-(``span_records.py``, well under a microsecond) and appends it to a deque; a sender thread
-wakes once per batch (or after the schedule delay), serialises the waiting records with one
-``marshal.dumps`` and writes them to the child's pipe (the write releases the GIL); a reply
+queue as an object the garbage collector scans. Here ``on_end`` appends the span to a deque
+(as the batch processor does); a sender thread wakes once per batch (or after the schedule
+delay), makes the waiting spans plain records (``span_records.py``, ~2 µs a span), serialises
+them with one ``marshal.dumps`` (~1 µs a span) and writes them to the child's pipe (the
+write releases the GIL); a reply
 thread reads the child's acknowledgements. The child is started by the sender thread on the
 first span (nothing at import or construction), restarted when it dies, and ends when its
 pipe closes: at ``shutdown`` after exporting everything, or when this process dies.
@@ -44,7 +45,6 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from integr8scode_telemetry.span_records import (
     Definition,
-    Record,
     SpanRecords,
     plain_definition,
     plain_record,
@@ -105,7 +105,10 @@ class _Child:
 class PipeSpanProcessor(SpanProcessor):
     """A batching span processor whose export runs in a child process; see the module
     docstring. ``max_queue_size``, ``max_export_batch_size`` and ``schedule_delay_millis`` mean
-    what they mean for the SDK's ``BatchSpanProcessor`` (``OTEL_BSP_*``)."""
+    what they mean for the SDK's ``BatchSpanProcessor`` (``OTEL_BSP_*``): the records waiting
+    in this process at most, the spans per export request, and how long a partial batch waits.
+    ``command`` starts the child (tests); a child that ended is replaced no sooner than
+    ``restart_backoff_s`` after the last start."""
 
     def __init__(
         self,
@@ -115,10 +118,12 @@ class PipeSpanProcessor(SpanProcessor):
         max_export_batch_size: int,
         schedule_delay_millis: float,
         command: list[str] | None = None,
+        restart_backoff_s: float = _RESTART_BACKOFF_S,
     ) -> None:
         self._batch = max(1, min(max_export_batch_size, max_queue_size))
         self._max_queue = max_queue_size
         self._delay_s = schedule_delay_millis / 1000
+        self._restart_backoff_s = restart_backoff_s
         self._command = command or [
             sys.executable,
             "-m",
@@ -137,7 +142,7 @@ class PipeSpanProcessor(SpanProcessor):
         os.register_at_fork(after_in_child=after_fork_in_child)
 
     def _reset(self) -> None:
-        self._records: deque[Record] = deque()
+        self._ended: deque[ReadableSpan] = deque()
         self._spans = SpanRecords()
         self._definitions: list[Definition] = []  # every one made, for a restarted child
         self._lock = threading.Lock()
@@ -181,14 +186,16 @@ class PipeSpanProcessor(SpanProcessor):
         if context is None or not context.trace_flags.sampled:
             return
         self._taken = next(self._queued) + 1
-        records = self._records
-        if self._shutdown or len(records) >= self._max_queue:
+        spans = self._ended
+        if self._shutdown or len(spans) >= self._max_queue:
             self._drop(1, "after shutdown" if self._shutdown else "queue full")
             return
-        records.append(self._spans.record(span))
+        # The span itself (ended, it refuses every change): made a record by the sender, so
+        # this thread (the event loop's) pays only for the append.
+        spans.append(span)
         if self._sender is None:
             self._start_sender()
-        if len(records) >= self._batch and not self._wake.is_set():
+        if len(spans) >= self._batch and not self._wake.is_set():
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -197,7 +204,7 @@ class PipeSpanProcessor(SpanProcessor):
         deadline = time.monotonic() + timeout_millis / 1000
         with self._lock:
             if self._sender is None or self._shutdown:
-                return not self._records
+                return not self._ended
             self._flush_asked += 1
             asked = self._flush_asked
             self._wake.set()
@@ -270,6 +277,7 @@ class PipeSpanProcessor(SpanProcessor):
             self._sender.start()
 
     def _send_loop(self) -> None:
+        self._running_child()  # started now: its interpreter loads while the first batch fills
         while True:
             self._wake.wait(self._delay_s)
             self._wake.clear()
@@ -277,25 +285,27 @@ class PipeSpanProcessor(SpanProcessor):
                 flush = self._flush_asked
                 stopping = self._shutdown
             self._reap_if_ended()
-            if self._records:
+            if self._ended:
                 self._send_waiting()
             if flush > self._flush_done:
                 self._send_flush(flush)
             if stopping:
+                if self._ended:  # no export child could run
+                    self._drop(len(self._ended), "no export child at shutdown")
+                    self._ended.clear()
                 self._close_child()
                 return
 
     def _send_waiting(self) -> None:
-        records = self._records
+        child = self._running_child()
+        if child is None:
+            return  # kept waiting (past the queue's size new spans are dropped) until one runs
+        ended, record = self._ended, self._spans.record
         # Records first, then definitions: a definition is queued before any record naming it.
-        batch = [records.popleft() for _ in range(len(records))]
+        batch = [record(ended.popleft()) for _ in range(len(ended))]
         definitions = self._spans.definitions
         new = [definitions.popleft() for _ in range(len(definitions))]
         self._definitions.extend(new)
-        child = self._running_child()
-        if child is None:
-            self._drop(len(batch), "no export child running")
-            return
         if child.sent == 0:
             new = list(self._definitions)  # a new child knows none of them
         try:
@@ -340,7 +350,7 @@ class PipeSpanProcessor(SpanProcessor):
             return child
         if time.monotonic() < self._next_start:
             return None
-        self._next_start = time.monotonic() + _RESTART_BACKOFF_S
+        self._next_start = time.monotonic() + self._restart_backoff_s
         frames_read, frames_write = os.pipe()
         replies_read, replies_write = os.pipe()
         try:

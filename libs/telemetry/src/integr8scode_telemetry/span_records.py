@@ -166,27 +166,32 @@ class SpanRecords:
 
     def record(self, span: ReadableSpan) -> Record:
         """The record of a finished span (its attribute dict is shared, not copied: an ended
-        span refuses every change)."""
-        context = span.context
+        span refuses every change). Reads the fields every SDK span keeps (``_context``,
+        ``_events``, ...; the pinned SDK's, as the encoder's tests hold them) rather than
+        through properties that copy."""
+        context = span._context
         assert context is not None  # noqa: S101 - a finished SDK span always has one
-        parent = span.parent
+        parent = span._parent
         state = context.trace_state
-        status = span.status
-        events = span.events
-        links = span.links
+        status = span._status
+        events = span._events
+        links = span._links
         attributes = plain_attributes(span)
         if attributes is not None and type(attributes) is not dict:
             attributes = dict(attributes)
+        resources = self._resources.get(id(span._resource))
+        scope = span._instrumentation_scope or None
+        scopes = self._scopes.get(id(scope))
         return (
             context.trace_id,
             context.span_id,
             ",".join(f"{key}={value}" for key, value in state.items()) if state else None,
             parent.span_id if parent is not None else None,
             parent is not None and parent.is_remote,
-            span.name,
-            span.kind.value,
-            span.start_time or 0,
-            span.end_time or 0,
+            span._name,
+            span._kind.value,
+            span._start_time or 0,
+            span._end_time or 0,
             attributes or None,
             span.dropped_attributes,
             tuple(
@@ -210,6 +215,8 @@ class SpanRecords:
             span.dropped_links,
             status.status_code.value,
             status.description or None,
-            self._resource(span.resource),
-            self._scope(span.instrumentation_scope or None),
+            resources[1]
+            if resources is not None and resources[0] is span._resource
+            else self._resource(span._resource),
+            scopes[1] if scopes is not None and scopes[0] is scope else self._scope(scope),
         )
