@@ -1,16 +1,16 @@
-"""Span export off this process's GIL: finished spans become plain records on the thread that
-ends them, and a child process (``export_child.py``) encodes and exports them.
+"""Span export off this process's GIL: a child process (``export_child.py``) encodes and
+exports the spans this process ends.
 
 With the batch span processor the export thread encoded every span (our encoder, ~8 µs a
-span) and called gRPC while holding the GIL the event loop needs, and every span waited in its
-queue as an object the garbage collector scans. Here ``on_end`` appends the span to a deque
-(as the batch processor does); a sender thread wakes once per batch (or after the schedule
-delay), makes the waiting spans plain records (``span_records.py``, ~2 µs a span), serialises
-them with one ``marshal.dumps`` (~1 µs a span) and writes them to the child's pipe (the
-write releases the GIL); a reply
-thread reads the child's acknowledgements. The child is started by the sender thread on the
-first span (nothing at import or construction), restarted when it dies, and ends when its
-pipe closes: at ``shutdown`` after exporting everything, or when this process dies.
+span, plus the processor's own work and the gRPC call's Python side) while holding the GIL the
+event loop needs. Here ``on_end`` appends the span to a deque (as the batch processor does,
+~0.3 µs); a sender thread wakes once per batch (or after the schedule delay), makes the waiting
+spans plain records (``span_records.py``, ~1.3 µs a span), serialises them with one
+``marshal.dumps`` (~0.9 µs a span) and writes them to the child's pipe (the write releases the
+GIL); a reply thread reads the child's answers. The child is started by the sender thread,
+which the first span starts (nothing at import or construction); it is replaced when it dies,
+and ends when its pipe closes: at ``shutdown`` after exporting everything, or when this
+process dies.
 
 Nothing is lost silently (``stats()``, and a log line for each kind of loss): a span that finds
 ``max_queue_size`` records waiting is dropped and counted (``dropped``), as are spans written
@@ -163,6 +163,7 @@ class PipeSpanProcessor(SpanProcessor):
         self._flush_done = 0
         self._last_loss_log = -_LOG_EVERY_S
         self._flushed_ok = True
+        self._killed = False
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's queue, threads and export child are the parent's.
@@ -174,7 +175,9 @@ class PipeSpanProcessor(SpanProcessor):
             for fd in (child.frames, child.replies):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        shut = self._shutdown
         self._reset()
+        self._shutdown = shut  # a processor shut down before the fork stays so
 
     # -- the span processor --------------------------------------------------------------------
 
@@ -228,6 +231,7 @@ class PipeSpanProcessor(SpanProcessor):
             sender.join(timeout_millis / 1000)
             if sender.is_alive():
                 child = self._child
+                self._killed = True  # no new child in its place
                 if child is not None:
                     log.error("span export: the export child did not finish in time; killed")
                     child.process.kill()
@@ -348,7 +352,7 @@ class PipeSpanProcessor(SpanProcessor):
         child = self._child
         if child is not None and not child.ended:
             return child
-        if time.monotonic() < self._next_start:
+        if self._killed or time.monotonic() < self._next_start:
             return None
         self._next_start = time.monotonic() + self._restart_backoff_s
         frames_read, frames_write = os.pipe()
