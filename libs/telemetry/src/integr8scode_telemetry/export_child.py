@@ -77,7 +77,7 @@ class _ReadyBytes:
 
 def _exporter(endpoint: str) -> Any:
     # Imported here: gRPC is loaded by the child only.
-    from integr8scode_telemetry.span_export import BytesOTLPSpanExporter  # noqa: PLC0415
+    from integr8scode_telemetry.otlp_grpc import BytesOTLPSpanExporter  # noqa: PLC0415
 
     class ReadyBytesExporter(BytesOTLPSpanExporter):
         """The SDK's gRPC exporter (retries, reconnects) sending requests encoded already."""
