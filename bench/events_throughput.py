@@ -33,12 +33,14 @@ import argparse
 import asyncio
 import gc
 import os
+import resource
 import secrets
 import time
 import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -61,6 +63,7 @@ from integr8scode_events.kafka import (
 )
 from integr8scode_events.payloads import ExecutionLimits, ExecutionRequestedPayload
 from integr8scode_telemetry import TelemetryHandle, TelemetrySettings, init_telemetry
+from proc_cpu import parse_stat
 from prom_text import parse_samples
 
 BOOTSTRAP = f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
@@ -86,6 +89,8 @@ class Result:
     publish_s: float = 0.0
     consume_s: float = 0.0
     cpu_s: float = 0.0  # the process's CPU time over the variant (every thread, export included)
+    main_cpu_s: float = 0.0  # the main thread's (the event loop's) CPU time
+    child_cpu_s: float = 0.0  # the export child's CPU time (INTEGR8SCODE_SPAN_EXPORT=process)
 
     @property
     def rate(self) -> float:
@@ -99,6 +104,8 @@ class SpanCounts:
     exported: int = 0
     failed: int = 0
     collector: dict[str, float] = field(default_factory=dict)
+    # The export child's CPU ticks at the start of the measured variant (after its warm-up).
+    child_ticks_at_start: int = 0
 
     def __add__(self, other: SpanCounts) -> SpanCounts:
         return SpanCounts(
@@ -498,10 +505,29 @@ async def lib_replay(
 # -- the run -----------------------------------------------------------------------------------
 
 
+def _exports_in_child(settings: TelemetrySettings) -> bool:
+    try:
+        from integr8scode_telemetry.span_export import exports_in_child  # noqa: PLC0415
+    except ImportError:  # a checkout from before the export child
+        return False
+    return exports_in_child(settings)
+
+
+def _child_ticks(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    try:
+        stat = parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return 0
+    return stat.utime + stat.stime
+
+
 def traced(export: bool, counts: SpanCounts) -> TelemetryHandle:
     settings = TelemetrySettings(otlp_endpoint=OTLP if export else None)
     exporter = None
-    if export:
+    in_child = export and _exports_in_child(settings)
+    if export and not in_child:
         # The exporter init_telemetry would build from these settings, counted.
         inner: SpanExporter | None
         try:
@@ -524,8 +550,25 @@ def traced(export: bool, counts: SpanCounts) -> TelemetryHandle:
         instrument_libraries=False,
         span_exporter=exporter,
     )
+    if in_child:
+        # What a running service has already: the export child started (its interpreter and
+        # gRPC loaded) by an earlier span. Its CPU from here on is the variant's.
+        handle.tracer.start_span("bench warm-up").end()
+        handle.force_flush(60_000)
+        counts.child_ticks_at_start = _child_ticks(getattr(handle.span_processor, "child_pid", 0))
     handle.tracer_provider.add_span_processor(_CountEnded(counts))
     return handle
+
+
+def _child_counts(handle: TelemetryHandle, counts: SpanCounts) -> None:
+    """After shutdown: what the export child did with the spans, less the warm-up span."""
+    read_stats = getattr(handle, "span_export_stats", None)  # None: before the export child
+    stats = read_stats() if read_stats is not None else None
+    if stats is None:
+        return
+    counts.handed_to_exporter = stats.queued - stats.dropped - 1
+    counts.exported = stats.exported - 1
+    counts.failed = stats.failed + stats.lost
 
 
 async def run_variant(
@@ -537,6 +580,7 @@ async def run_variant(
 ) -> tuple[Result, SpanCounts | None]:
     n, c, batch = args.messages, args.concurrency, args.batch
     cpu = time.process_time()
+    main_cpu = time.thread_time()
     if variant == "bare":
         if mode == "round":
             result = await bare_round(topics, n, c)
@@ -547,9 +591,13 @@ async def run_variant(
             assert source is not None  # noqa: S101
             result = await bare_replay(topics, source, n, batch)
         result.cpu_s = time.process_time() - cpu
+        result.main_cpu_s = time.thread_time() - main_cpu
         return result, None
     counts = SpanCounts() if variant in {"on", "local"} else None
     telemetry = traced(variant == "on", counts) if counts is not None else None
+    # From here: the warm-up (the child's start) is not the variant's.
+    cpu, main_cpu = time.process_time(), time.thread_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = collector_counters() if variant == "on" else {}
     try:
         if mode == "round":
@@ -564,8 +612,15 @@ async def run_variant(
             )
     finally:
         if telemetry is not None:
-            telemetry.shutdown()  # flushes every span still queued
+            telemetry.shutdown()  # flushes every span still queued (and ends the export child)
     result.cpu_s = time.process_time() - cpu
+    result.main_cpu_s = time.thread_time() - main_cpu
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if counts is not None and telemetry is not None:
+        _child_counts(telemetry, counts)
+        child_s = reaped.ru_utime + reaped.ru_stime - children.ru_utime - children.ru_stime
+        tick = os.sysconf("SC_CLK_TCK")
+        result.child_cpu_s = max(0.0, child_s - counts.child_ticks_at_start / tick)
     if counts is not None and before:
         after = await _collector_settled(before, counts.exported)
         counts.collector = {k: after.get(k, 0.0) - v for k, v in before.items()}
@@ -590,15 +645,20 @@ def report(
     frozen = ", gc.freeze() after start-up" if gc.get_freeze_count() else ""
     print(f"\n{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}, collector {OTLP}{frozen}")
     if repeat > 1:
-        print(f"rates: each variant's best of {repeat} interleaved runs; spans: all runs summed")
+        print(
+            f"rates and each CPU column: each variant's best of {repeat} interleaved runs "
+            "(taken apart); spans: all runs summed"
+        )
     print(
         "CPU us/msg: the process's CPU time (all threads, the export included) per message, "
         "from the variant's start to its telemetry's shutdown; bare/CPU: bare's CPU over it "
-        "(less disturbed by other load than the rates)"
+        "(less disturbed by other load than the rates); main: the main thread's (the event "
+        "loop's) CPU; child: the export child's CPU (INTEGR8SCODE_SPAN_EXPORT=process, after "
+        "its start-up)"
     )
     columns = (
         f"{'publish/s':>10} {'consume/s':>10} {'round/s':>10} {'vs bare':>8} "
-        f"{'CPU us/msg':>10} {'bare/CPU':>8}"
+        f"{'CPU us/msg':>10} {'bare/CPU':>8} {'main':>6} {'child':>6}"
     )
     print(f"{'mode':7} {'scenario':28} {columns}")
     bare = {r.mode: r for r in results if r.variant == "bare"}
@@ -608,9 +668,11 @@ def report(
         ratio = f"{r.rate / base.rate:8.0%}" if base else f"{'-':>8}"
         cpu = f"{r.cpu_s / n * 1e6:10.0f}"
         cpu_ratio = f"{base.cpu_s / r.cpu_s:8.0%}" if base and r.cpu_s else f"{'-':>8}"
+        main = f"{r.main_cpu_s / n * 1e6:6.0f}"
+        child = f"{r.child_cpu_s / n * 1e6:6.0f}" if r.child_cpu_s else f"{'-':>6}"
         print(
             f"{r.mode:7} {LABELS[r.variant]:28} {publish} {n / r.consume_s:10.0f} "
-            f"{r.rate:10.0f} {ratio} {cpu} {cpu_ratio}"
+            f"{r.rate:10.0f} {ratio} {cpu} {cpu_ratio} {main} {child}"
         )
     if spans:
         print("\nspans: created (ended), handed to the exporter, acknowledged by the collector;")
@@ -644,6 +706,23 @@ def report(
                 f"{mode}: tracing on {on.rate / base.rate:.0%} of bare (goal 80 %), "
                 f"off {off.rate / base.rate:.0%} (goal 90 %); on/off {on.rate / off.rate:.0%}"
             )
+
+
+def _best(kept: Result | None, new: Result) -> Result:
+    """The best rate, and separately the least CPU of each kind (the least disturbed run)."""
+    if kept is None:
+        return new
+    faster = new if new.rate > kept.rate else kept
+    return Result(
+        faster.mode,
+        faster.variant,
+        faster.messages,
+        faster.publish_s,
+        faster.consume_s,
+        cpu_s=min(kept.cpu_s, new.cpu_s),
+        main_cpu_s=min(kept.main_cpu_s, new.main_cpu_s),
+        child_cpu_s=min(kept.child_cpu_s, new.child_cpu_s),
+    )
 
 
 def freeze_after_start_up() -> None:
@@ -707,9 +786,12 @@ async def main() -> None:
             for _ in range(max(1, args.repeat)):
                 for variant in variants:
                     result, counts = await run_variant(mode, variant, args, topics, source)
-                    print(f"  {mode} / {LABELS[variant]}: {result.rate:.0f}/s", flush=True)
-                    if variant not in best or result.rate > best[variant].rate:
-                        best[variant] = result
+                    print(
+                        f"  {mode} / {LABELS[variant]}: {result.rate:.0f}/s, CPU "
+                        f"{result.cpu_s / args.messages * 1e6:.0f} us/msg",
+                        flush=True,
+                    )
+                    best[variant] = _best(best.get(variant), result)
                     if counts is not None:
                         # Every run's spans count: a drop in any of them is a drop.
                         spans[(mode, variant)] = spans.get((mode, variant), SpanCounts()) + counts

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -76,17 +76,41 @@ def is_noop(active: trace.Tracer) -> bool:
     )
 
 
+# The contract a propagator wrapping plain W3C declares so that the shortcuts below still apply
+# (libs/telemetry's ``WithholdingPropagator``; the two libraries don't import each other): a
+# class attribute ``trace_context_contract`` equal to this string, an ``inner`` propagator it
+# delegates to, and ``withholds(context) -> bool``. Its rules: ``extract`` is ``inner``'s
+# unchanged; ``inject`` writes nothing when ``withholds(context)``, else is ``inner``'s.
+WITHHOLDING_CONTRACT = "integr8scode.w3c-withholding/1"
+
+_TRACEPARENT_RE = TraceContextTextMapPropagator._TRACEPARENT_HEADER_FORMAT_RE
+_W3C = TraceContextTextMapPropagator()
+_BAGGAGE = "baggage"
+
+
+class _Plan(NamedTuple):
+    """How to inject and extract with a global propagator that is plain W3C underneath: the
+    wrapper to ask whether the context is withheld (or None), and the propagators to call
+    after the W3C pair is written or read here (W3C baggage, or none)."""
+
+    withholding: Any
+    others: tuple[TextMapPropagator, ...]
+
+
 def inject_context(carrier: MutableMapping[str, str], context: Context | None = None) -> None:
     """Write the current (or given) context into ``carrier`` with the global propagator.
 
     When that propagator is plain W3C (the trace-context propagator alone, or with W3C baggage
-    in a composite: OpenTelemetry's default) the ``traceparent``/``tracestate`` pair is written
-    here from the span context, exactly as the propagator writes it, and baggage by its own
-    propagator; any other propagator (a wrapper, another format) is called as it is."""
+    in a composite: OpenTelemetry's default), or wraps it under ``WITHHOLDING_CONTRACT``, the
+    ``traceparent``/``tracestate`` pair is written here from the span context, exactly as the
+    propagator writes it (nothing at all while the wrapper withholds the context), and baggage
+    by its own propagator; any other propagator (another format) is called as it is."""
     propagator = propagate.get_global_textmap()
     plan = _w3c_plan(propagator)
     if plan is None:
         propagator.inject(carrier, context=context)
+        return
+    if plan.withholding is not None and plan.withholding.withholds(context):
         return
     span_context = trace.get_current_span(context).get_span_context()
     if span_context.is_valid:
@@ -96,37 +120,83 @@ def inject_context(carrier: MutableMapping[str, str], context: Context | None = 
         )
         if span_context.trace_state:
             carrier[h.TRACESTATE] = span_context.trace_state.to_header()
-    for other in plan:
+    for other in plan.others:
         other.inject(carrier, context=context)
 
 
-# The last global propagator seen and what injecting with it takes: None (call it), or the
-# propagators to call after writing the W3C pair directly (W3C baggage, or none).
-_PLAN: tuple[object, tuple[TextMapPropagator, ...] | None] = (None, None)
+def extract_context(headers: Mapping[str, str]) -> Context:
+    """The context a message's headers carry (empty context when none), as the global
+    propagator extracts it; read here when it is plain W3C underneath (``inject_context``):
+    the ``traceparent`` parsed by the propagator's own pattern and rules, ``tracestate`` (rare)
+    and baggage by their propagators, each only when its header is there."""
+    propagator = propagate.get_global_textmap()
+    plan = _w3c_plan(propagator)
+    if plan is None:
+        return propagator.extract(headers)
+    context = Context()
+    if headers.get(h.TRACEPARENT):
+        context = _extract_traceparent(headers, context)
+    # The others are W3C baggage or nothing; its extract returns the context as it is
+    # without the header.
+    if plan.others and headers.get(_BAGGAGE):
+        for other in plan.others:
+            context = other.extract(headers, context)
+    return context
 
 
-def _w3c_plan(propagator: TextMapPropagator) -> tuple[TextMapPropagator, ...] | None:
+def _extract_traceparent(headers: Mapping[str, str], context: Context) -> Context:
+    if headers.get(h.TRACESTATE) is not None:
+        return _W3C.extract(headers, context)  # its length limit and parsing, as they are
+    match = _TRACEPARENT_RE.search(headers[h.TRACEPARENT])
+    if not match:
+        return context
+    version, trace_id, span_id, flags, rest = match.groups()
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return context
+    if (version == "00" and rest) or version == "ff":
+        return context
+    span_context = trace.SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=trace.TraceFlags(int(flags, 16)),
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(span_context), context)
+
+
+# The last global propagator seen and its plan: None (call it), or a ``_Plan``.
+_PLAN: tuple[object, _Plan | None] = (None, None)
+
+
+def _w3c_plan(propagator: TextMapPropagator) -> _Plan | None:
     global _PLAN  # noqa: PLW0603 - a cache of a pure function of the propagator
     seen, plan = _PLAN
     if seen is propagator:
         return plan
     plan = None
-    if type(propagator) is TraceContextTextMapPropagator:
-        plan = ()
-    elif type(propagator) is CompositePropagator:
-        parts = tuple(getattr(propagator, "_propagators", ()))
-        kinds = [type(part) for part in parts]
-        if kinds == [TraceContextTextMapPropagator]:
-            plan = ()
-        elif kinds == [TraceContextTextMapPropagator, W3CBaggagePropagator]:
-            plan = parts[1:]
+    if getattr(type(propagator), "trace_context_contract", None) == WITHHOLDING_CONTRACT:
+        inner = _plain_w3c(propagator.inner)  # type: ignore[attr-defined]
+        plan = _Plan(propagator, inner) if inner is not None else None
+    else:
+        others = _plain_w3c(propagator)
+        plan = _Plan(None, others) if others is not None else None
     _PLAN = (propagator, plan)
     return plan
 
 
-def extract_context(headers: Mapping[str, str]) -> Context:
-    """The context a message's headers carry (empty context when none)."""
-    return propagate.extract(headers)
+def _plain_w3c(propagator: TextMapPropagator) -> tuple[TextMapPropagator, ...] | None:
+    """The propagators after W3C trace context when ``propagator`` is plain W3C (alone, or
+    with W3C baggage after it); None otherwise."""
+    if type(propagator) is TraceContextTextMapPropagator:
+        return ()
+    if type(propagator) is CompositePropagator:
+        parts = tuple(getattr(propagator, "_propagators", ()))
+        kinds = [type(part) for part in parts]
+        if kinds == [TraceContextTextMapPropagator]:
+            return ()
+        if kinds == [TraceContextTextMapPropagator, W3CBaggagePropagator]:
+            return parts[1:]
+    return None
 
 
 class CurrentSpan:

@@ -8,13 +8,20 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.context import Context
+from opentelemetry.context import Context, create_key, get_value, set_value
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from integr8scode_events.tracing import inject_context
+from integr8scode_events.tracing import WITHHOLDING_CONTRACT, _w3c_plan, inject_context
 
 
 class Renaming(CompositePropagator):
@@ -28,6 +35,44 @@ class Renaming(CompositePropagator):
     ) -> None:
         setter.set(carrier, "x-custom", "yes")
         super().inject(carrier, context, setter)
+
+
+_WITHHELD = create_key("test.withheld")
+
+
+class Declaring(TextMapPropagator):
+    """A wrapper declaring libs/events' withholding contract (libs/telemetry's
+    ``WithholdingPropagator`` is held to the same in the root tests): inject nothing while the
+    context says so, else the inner propagator's; extract unchanged."""
+
+    trace_context_contract = WITHHOLDING_CONTRACT
+
+    def __init__(self, inner: TextMapPropagator) -> None:
+        self.inner = inner
+
+    def withholds(self, context: Context | None = None) -> bool:
+        return bool(get_value(_WITHHELD, context))
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> Context:
+        return self.inner.extract(carrier, context, getter)
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        if not self.withholds(context):
+            self.inner.inject(carrier, context, setter)
+
+    @property
+    def fields(self) -> set[str]:
+        return self.inner.fields
 
 
 def _contexts() -> list[Context]:
@@ -55,6 +100,7 @@ def _contexts() -> list[Context]:
         with_span(sampled, baggage.set_baggage("user", "u-1")),
         baggage.set_baggage("only", "baggage"),  # no span: no traceparent, baggage still sent
         Context(),  # nothing at all
+        set_value(_WITHHELD, True, with_span(sampled, baggage.set_baggage("user", "u-1"))),
     ]
 
 
@@ -73,8 +119,18 @@ def global_propagator() -> Iterator[None]:
         CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()]),
         CompositePropagator([W3CBaggagePropagator(), TraceContextTextMapPropagator()]),
         Renaming([TraceContextTextMapPropagator(), W3CBaggagePropagator()]),
+        Declaring(CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])),
+        Declaring(Renaming([TraceContextTextMapPropagator()])),
     ],
-    ids=["w3c", "w3c-composite", "w3c+baggage", "baggage+w3c", "a-wrapper"],
+    ids=[
+        "w3c",
+        "w3c-composite",
+        "w3c+baggage",
+        "baggage+w3c",
+        "a-wrapper",
+        "withholding-w3c+baggage",
+        "withholding-a-wrapper",
+    ],
 )
 @pytest.mark.usefixtures("global_propagator")
 def test_the_carrier_is_the_propagators_own(propagator: TextMapPropagator) -> None:
@@ -116,3 +172,21 @@ def test_a_changed_global_propagator_is_honoured() -> None:
 
     assert "x-custom" not in first
     assert second == {**first, "x-custom": "yes"}
+
+
+@pytest.mark.usefixtures("global_propagator")
+def test_a_declared_wrapper_of_plain_w3c_takes_the_shortcut_and_withholds() -> None:
+    wrapper = Declaring(CompositePropagator([TraceContextTextMapPropagator()]))
+    propagate.set_global_textmap(wrapper)
+    context = _contexts()[0]
+    sent: dict[str, str] = {}
+    withheld: dict[str, str] = {}
+
+    inject_context(sent, context)
+    inject_context(withheld, set_value(_WITHHELD, True, context))
+
+    assert _w3c_plan(wrapper) is not None
+    assert sent == {
+        "traceparent": f"00-{0x0AF7651916CD43DD8448EB211C80319C:032x}-{0xF067AA0BA902B7:016x}-01"
+    }
+    assert withheld == {}

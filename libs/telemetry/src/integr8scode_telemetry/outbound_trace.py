@@ -33,12 +33,30 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 _WITHHELD = otel_context.create_key("integr8scode.trace_context_withheld")
 
 
+# What this propagator declares to libs/events (which does not import this library): "plain
+# W3C underneath (``inner``), extraction unchanged, injection empty while ``withholds``"; its
+# inject/extract shortcuts then apply in the services too. Must equal libs/events'
+# ``tracing.WITHHOLDING_CONTRACT`` (tests/unit/test_trace_context_contract.py).
+WITHHOLDING_CONTRACT = "integr8scode.w3c-withholding/1"
+
+
 class WithholdingPropagator(TextMapPropagator):
     """Delegates to ``inner``, except that it injects nothing while the context says the trace
     context is withheld (``withheld_trace_context``). Extraction is unchanged."""
 
+    trace_context_contract = WITHHOLDING_CONTRACT
+
     def __init__(self, inner: TextMapPropagator) -> None:
         self._inner = inner
+
+    @property
+    def inner(self) -> TextMapPropagator:
+        """The propagator this one delegates to."""
+        return self._inner
+
+    def withholds(self, context: Context | None = None) -> bool:
+        """True when ``inject`` writes nothing for ``context`` (the current one when None)."""
+        return bool(otel_context.get_value(_WITHHELD, context))
 
     def extract(
         self,
@@ -54,7 +72,7 @@ class WithholdingPropagator(TextMapPropagator):
         context: Context | None = None,
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
-        if otel_context.get_value(_WITHHELD, context):
+        if self.withholds(context):
             return
         self._inner.inject(carrier, context, setter)
 
@@ -94,6 +112,7 @@ def trace_context_headers() -> dict[str, str]:
 
 
 __all__ = [
+    "WITHHOLDING_CONTRACT",
     "WithholdingPropagator",
     "trace_context_headers",
     "w3c_propagator",

@@ -47,6 +47,13 @@ class TelemetrySettings(BaseSettings):
         description="Who writes the OTLP export requests: our encoder (span_encoding.py, "
         "about a quarter of the SDK's CPU per span) or the SDK's own.",
     )
+    span_export: Literal["process", "thread"] = Field(
+        default="process",
+        validation_alias=AliasChoices("INTEGR8SCODE_SPAN_EXPORT", "span_export"),
+        description="Where finished spans are encoded and sent: 'process', a child process fed "
+        "span records over a pipe (span_pipe.py; off this process's GIL), or 'thread', the "
+        "SDK's batch span processor's thread in this process. The SDK encoder needs 'thread'.",
+    )
     bsp_max_queue_size: int = Field(
         default=8_192,
         gt=0,

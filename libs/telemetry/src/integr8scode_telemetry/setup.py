@@ -17,7 +17,7 @@ from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.types import Attributes
 from starlette.types import ASGIApp
@@ -28,6 +28,7 @@ from integr8scode_telemetry.outbound_trace import w3c_propagator
 from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
 from integr8scode_telemetry.samplers import build_sampler
 from integr8scode_telemetry.settings import TelemetrySettings
+from integr8scode_telemetry.span_pipe import ExportStats, PipeSpanProcessor
 
 NAMESPACE = "integr8scode"
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class TelemetryHandle:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     settings: TelemetrySettings
+    span_processor: SpanProcessor | None = None
     _instrumented: list[HTTPXClientInstrumentor | PymongoInstrumentor] = field(default_factory=list)
     _closed: bool = False
 
@@ -70,6 +72,12 @@ class TelemetryHandle:
     def force_flush(self, timeout_ms: int = 5_000) -> bool:
         """Export everything finished so far (tests and short-lived tools)."""
         return self.tracer_provider.force_flush(timeout_ms)
+
+    def span_export_stats(self) -> ExportStats | None:
+        """What became of the spans so far when they go through the export child
+        (``span_pipe.ExportStats``: exported, failed, dropped, lost, waiting); else None."""
+        processor = self.span_processor
+        return processor.stats() if isinstance(processor, PipeSpanProcessor) else None
 
     def shutdown(self) -> None:
         """Flush and close everything the init call opened; safe to call twice."""
@@ -112,8 +120,10 @@ def init_telemetry(
     - W3C trace context and baggage propagation;
     - the sampler from the settings (``OTEL_SDK_DISABLED``, ratio ``0`` or ``off`` mean no spans;
       the trace context is then passed on unchanged: ``NonRecordingTracerProvider``);
-    - OTLP gRPC export behind a batch processor when an endpoint is set (or ``span_exporter``,
-      for tests); with neither, spans are dropped after local processing;
+    - OTLP gRPC export when an endpoint is set: by an export child process fed span records
+      (``span_pipe.py``; ``INTEGR8SCODE_SPAN_EXPORT=thread``: a batch processor's thread), or
+      ``span_exporter`` behind a batch processor (tests); with neither, spans are dropped after
+      local processing;
     - HTTPX and PyMongo instrumentation (call this before any Mongo client exists);
     - OTLP metrics, exported every ``metrics_export_interval_ms``.
 
@@ -131,14 +141,11 @@ def init_telemetry(
     resource = build_resource(settings, service_name, service_version)
     provider_class = TracerProvider if settings.tracing_enabled else NonRecordingTracerProvider
     tracer_provider = provider_class(resource=resource, sampler=build_sampler(settings))
-    exporter = span_exporter or _otlp_span_exporter(settings)
-    if exporter is not None and settings.tracing_enabled:
-        # Imported here: the exporter module loads gRPC, heavy and unused when tracing is off.
-        from integr8scode_telemetry.span_export import batch_processor  # noqa: PLC0415
-
-        tracer_provider.add_span_processor(batch_processor(exporter, settings))
+    span_processor = _span_processor(settings, span_exporter)
+    if span_processor is not None:
+        tracer_provider.add_span_processor(span_processor)
     meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(settings))
-    handle = TelemetryHandle(tracer_provider, meter_provider, settings)
+    handle = TelemetryHandle(tracer_provider, meter_provider, settings, span_processor)
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
@@ -173,12 +180,15 @@ def init_telemetry(
     return handle
 
 
-def _otlp_span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
-    if not settings.otlp_endpoint or not settings.tracing_enabled:
+def _span_processor(
+    settings: TelemetrySettings, span_exporter: SpanExporter | None
+) -> SpanProcessor | None:
+    if not settings.tracing_enabled or (span_exporter is None and not settings.otlp_endpoint):
         return None
-    from integr8scode_telemetry.span_export import otlp_span_exporter  # noqa: PLC0415 - gRPC
+    # Imported here: the exporter module loads gRPC, heavy and unused when tracing is off.
+    from integr8scode_telemetry.span_export import span_processor  # noqa: PLC0415
 
-    return otlp_span_exporter(settings)
+    return span_processor(settings, span_exporter)
 
 
 def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:

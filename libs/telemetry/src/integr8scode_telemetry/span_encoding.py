@@ -9,19 +9,22 @@ bytes of what repeats: the resource and scope (per object), span names, and attr
 to the message the SDK's ``encode_spans`` builds (``tests/unit/test_span_encoding.py`` holds it
 to that, field by field); like the SDK's, a link carries no ``trace_state``.
 
-Not thread-safe: one encoder per exporter, used by the batch processor's one export at a time.
+It encodes span records (``span_records.py``): ``encode`` makes them from spans first (the batch
+processor's exporter, in this process), ``encode_records`` takes them as the export child of
+``span_pipe.py`` receives them. Not thread-safe: one encoder per exporter, one export at a
+time.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
+
+from integr8scode_telemetry.span_records import Definition, Record, SpanRecords
 
 _U64 = (1 << 64) - 1
 _SMALL = [bytes((n,)) for n in range(128)]
@@ -30,7 +33,7 @@ _FIXED32 = struct.Struct("<I").pack
 _DOUBLE = struct.Struct("<d").pack
 
 # OTLP's span kinds are the API's plus one (0 is "unspecified").
-_KIND = {kind: _SMALL[kind.value + 1] for kind in SpanKind}
+_KIND = {kind.value: _SMALL[kind.value + 1] for kind in SpanKind}
 # Span flags as the SDK sets them: "has is_remote" (0x100), "parent is remote" (0x200).
 _FLAGS_LOCAL = b"\x85\x01" + _FIXED32(0x100)
 _FLAGS_REMOTE = b"\x85\x01" + _FIXED32(0x300)
@@ -85,19 +88,9 @@ def _key_value(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value))
 
 
-def _plain(span: ReadableSpan) -> Mapping[str, Any] | None:
-    """A finished span's attributes as the plain dict they are kept in, when they are (the
-    SDK's span keeps one inside its locked mapping, libs/events' lean span keeps one itself;
-    the public view is a read-only proxy, read key by key in Python); else that public view."""
-    kept = getattr(span, "_attributes", None)
-    if type(kept) is dict:
-        return kept
-    inner = getattr(kept, "_dict", None)
-    return inner if type(inner) is dict else span.attributes
-
-
 class SpanEncoder:
-    """Encodes batches of finished spans; keeps what repeats between calls."""
+    """Encodes batches of finished spans, or of their records (``span_records.py``); keeps what
+    repeats between calls."""
 
     def __init__(self, max_cached_pairs: int = _MAX_CACHED_PAIRS) -> None:
         self._max_cached_pairs = max_cached_pairs
@@ -105,62 +98,67 @@ class SpanEncoder:
         # True == 1 == 1.0 as dict keys, but they encode differently.
         self._pairs: dict[tuple[str, type, Any], bytes] = {}
         self._names: dict[str, bytes] = {}
-        # Per object (kept referenced, so its id is never reused while cached).
-        self._resources: dict[int, tuple[Resource, bytes]] = {}
-        self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+        # Definitions by index: a resource's encoded field and schema url; a scope's encoded
+        # field and schema url.
+        self._resources: dict[int, tuple[bytes, str | None]] = {}
+        self._scopes: dict[int, tuple[bytes, str | None]] = {}
+        # For ``encode``: spans made into records here.
+        self._records = SpanRecords()
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialised ``ExportTraceServiceRequest`` of ``spans``: grouped by resource, then
         by instrumentation scope, in the order each first appears."""
-        groups: dict[
-            int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[bytes]]]]
-        ]
-        groups = {}
-        for span in spans:
-            resource = span.resource
-            group = groups.get(id(resource))
-            if group is None:
-                group = groups[id(resource)] = (resource, {})
-            scope = span.instrumentation_scope or None
-            by_scope = group[1].get(id(scope))
+        records = [self._records.record(span) for span in spans]
+        pending = self._records.definitions
+        self.define([pending.popleft() for _ in range(len(pending))])
+        return self.encode_records(records)
+
+    def define(self, definitions: Iterable[Definition]) -> None:
+        """Take the resource and scope definitions that records name by index."""
+        for definition in definitions:
+            if definition[0] == "resource":
+                _, index, attributes, schema_url = definition
+                body = b"".join(
+                    _field(b"\x0a", _key_value(k, v)) for k, v in (attributes or {}).items()
+                )
+                self._resources[index] = (_field(b"\x0a", body), schema_url)
+            else:
+                _, index, name, version, schema_url, attributes = definition
+                body = b""
+                if name:
+                    body += _field(b"\x0a", name.encode())
+                if version:
+                    body += _field(b"\x12", version.encode())
+                for key, value in (attributes or {}).items():
+                    body += _field(b"\x1a", _key_value(key, value))
+                self._scopes[index] = (_field(b"\x0a", body), schema_url)
+
+    def encode_records(self, records: Iterable[Record]) -> bytes:
+        """The serialised ``ExportTraceServiceRequest`` of span records whose resources and
+        scopes were defined (``define``): grouped as ``encode`` groups spans."""
+        groups: dict[int, dict[int, list[bytes]]] = {}
+        for record in records:
+            by_scope = groups.get(record[17])
             if by_scope is None:
-                by_scope = group[1][id(scope)] = (scope, [])
-            by_scope[1].append(self._span(span))
+                by_scope = groups[record[17]] = {}
+            encoded = by_scope.get(record[18])
+            if encoded is None:
+                encoded = by_scope[record[18]] = []
+            encoded.append(self._span(record))
         out = []
-        for resource, scopes in groups.values():
-            body = [self._resource(resource)]
-            for scope, encoded in scopes.values():
-                scope_spans = self._scope(scope) + b"".join(encoded)
-                if scope is not None and scope.schema_url:
-                    scope_spans += _field(b"\x1a", scope.schema_url.encode())
+        for resource, scopes in groups.items():
+            resource_field, resource_schema = self._resources[resource]
+            body = [resource_field]
+            for scope, encoded in scopes.items():
+                scope_field, scope_schema = self._scopes[scope]
+                scope_spans = scope_field + b"".join(encoded)
+                if scope_schema:
+                    scope_spans += _field(b"\x1a", scope_schema.encode())
                 body.append(_field(b"\x12", scope_spans))
-            if resource.schema_url:
-                body.append(_field(b"\x1a", resource.schema_url.encode()))
+            if resource_schema:
+                body.append(_field(b"\x1a", resource_schema.encode()))
             out.append(_field(b"\x0a", b"".join(body)))
         return b"".join(out)
-
-    def _resource(self, resource: Resource) -> bytes:
-        cached = self._resources.get(id(resource))
-        if cached is None or cached[0] is not resource:
-            attributes = b"".join(
-                _field(b"\x0a", _key_value(k, v)) for k, v in resource.attributes.items()
-            )
-            cached = self._resources[id(resource)] = (resource, _field(b"\x0a", attributes))
-        return cached[1]
-
-    def _scope(self, scope: InstrumentationScope | None) -> bytes:
-        cached = self._scopes.get(id(scope))
-        if cached is None or cached[0] is not scope:
-            body = b""
-            if scope is not None:
-                if scope.name:
-                    body += _field(b"\x0a", scope.name.encode())
-                if scope.version:
-                    body += _field(b"\x12", scope.version.encode())
-                for key, value in (scope.attributes or {}).items():
-                    body += _field(b"\x1a", _key_value(key, value))
-            cached = self._scopes[id(scope)] = (scope, _field(b"\x0a", body))
-        return cached[1]
 
     def _attributes(self, tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         if not attributes:
@@ -181,68 +179,83 @@ class SpanEncoder:
                 parts.append(_field(tag, _key_value(key, value)))
         return b"".join(parts)
 
-    def _span(self, span: ReadableSpan) -> bytes:
-        context = span.get_span_context()
-        assert context is not None  # noqa: S101 - a finished SDK span always has one
+    def _span(self, record: Record) -> bytes:
+        (
+            trace_id,
+            span_id,
+            trace_state,
+            parent_span_id,
+            parent_is_remote,
+            name,
+            kind,
+            start_ns,
+            end_ns,
+            attributes,
+            dropped_attributes,
+            events,
+            dropped_events,
+            links,
+            dropped_links,
+            status_code,
+            status_description,
+            _,
+            _,
+        ) = record
         parts = [
-            b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-            b"\x12\x08" + context.span_id.to_bytes(8, "big"),
+            b"\x0a\x10" + trace_id.to_bytes(16, "big"),
+            b"\x12\x08" + span_id.to_bytes(8, "big"),
         ]
-        if context.trace_state:
-            state = ",".join(f"{key}={value}" for key, value in context.trace_state.items())
-            parts.append(_field(b"\x1a", state.encode()))
-        parent = span.parent
-        if parent is not None:
-            parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-        name = self._names.get(span.name)
-        if name is None:
+        if trace_state:
+            parts.append(_field(b"\x1a", trace_state.encode()))
+        if parent_span_id is not None:
+            parts.append(b"\x22\x08" + parent_span_id.to_bytes(8, "big"))
+        encoded_name = self._names.get(name)
+        if encoded_name is None:
             if len(self._names) >= self._max_cached_pairs:
                 self._names.clear()
-            name = self._names[span.name] = _field(b"\x2a", span.name.encode())
-        parts.append(name)
-        parts.append(b"\x30" + _KIND[span.kind])
-        parts.append(b"\x39" + _FIXED64(span.start_time or 0))
-        parts.append(b"\x41" + _FIXED64(span.end_time or 0))
-        parts.append(self._attributes(b"\x4a", _plain(span)))
-        if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
-        if span.events or span.dropped_events:
-            parts.append(self._events(span))
-        if span.links or span.dropped_links:
-            parts.append(self._links(span))
-        status = span.status
+            encoded_name = self._names[name] = _field(b"\x2a", name.encode())
+        parts.append(encoded_name)
+        parts.append(b"\x30" + _KIND[kind])
+        parts.append(b"\x39" + _FIXED64(start_ns))
+        parts.append(b"\x41" + _FIXED64(end_ns))
+        parts.append(self._attributes(b"\x4a", attributes))
+        if dropped_attributes:
+            parts.append(b"\x50" + _varint(dropped_attributes))
+        if events or dropped_events:
+            parts.append(self._events(events or (), dropped_events))
+        if links or dropped_links:
+            parts.append(self._links(links or (), dropped_links))
         body = b""
-        if status.description:
-            body += _field(b"\x12", status.description.encode())
-        if status.status_code.value:
-            body += b"\x18" + _SMALL[status.status_code.value]
+        if status_description:
+            body += _field(b"\x12", status_description.encode())
+        if status_code:
+            body += b"\x18" + _SMALL[status_code]
         parts.append(_field(b"\x7a", body))
-        parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
+        parts.append(_FLAGS_REMOTE if parent_is_remote else _FLAGS_LOCAL)
         return _field(b"\x12", b"".join(parts))
 
-    def _events(self, span: ReadableSpan) -> bytes:
+    def _events(self, events: Sequence[tuple[Any, ...]], dropped: int) -> bytes:
         parts = []
-        for event in span.events:
-            body = b"\x09" + _FIXED64(event.timestamp) + _field(b"\x12", event.name.encode())
-            body += self._attributes(b"\x1a", event.attributes)
-            if event.dropped_attributes:
-                body += b"\x20" + _varint(event.dropped_attributes)
+        for timestamp, name, attributes, dropped_attributes in events:
+            body = b"\x09" + _FIXED64(timestamp) + _field(b"\x12", name.encode())
+            body += self._attributes(b"\x1a", attributes)
+            if dropped_attributes:
+                body += b"\x20" + _varint(dropped_attributes)
             parts.append(_field(b"\x5a", body))
-        if span.dropped_events:
-            parts.append(b"\x60" + _varint(span.dropped_events))
+        if dropped:
+            parts.append(b"\x60" + _varint(dropped))
         return b"".join(parts)
 
-    def _links(self, span: ReadableSpan) -> bytes:
+    def _links(self, links: Sequence[tuple[Any, ...]], dropped: int) -> bytes:
         parts = []
-        for link in span.links:
-            linked = link.context
-            body = b"\x0a\x10" + linked.trace_id.to_bytes(16, "big")
-            body += b"\x12\x08" + linked.span_id.to_bytes(8, "big")
-            body += self._attributes(b"\x22", link.attributes)
-            if link.dropped_attributes:
-                body += b"\x28" + _varint(link.dropped_attributes)
-            body += _LINK_FLAGS_REMOTE if linked.is_remote else _LINK_FLAGS_LOCAL
+        for trace_id, span_id, is_remote, attributes, dropped_attributes in links:
+            body = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+            body += b"\x12\x08" + span_id.to_bytes(8, "big")
+            body += self._attributes(b"\x22", attributes)
+            if dropped_attributes:
+                body += b"\x28" + _varint(dropped_attributes)
+            body += _LINK_FLAGS_REMOTE if is_remote else _LINK_FLAGS_LOCAL
             parts.append(_field(b"\x6a", body))
-        if span.dropped_links:
-            parts.append(b"\x70" + _varint(span.dropped_links))
+        if dropped:
+            parts.append(b"\x70" + _varint(dropped))
         return b"".join(parts)

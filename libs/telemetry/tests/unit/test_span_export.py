@@ -3,66 +3,24 @@ stands in for the collector (the real one: the integration tests that find spans
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.fake_collector import FakeCollector
 
 from integr8scode_telemetry.settings import TelemetrySettings
 from integr8scode_telemetry.span_export import (
-    EXPORT_METHOD,
     BytesOTLPSpanExporter,
     batch_processor,
     otlp_span_exporter,
 )
-
-
-class FakeCollector:
-    """A gRPC server answering the OTLP trace service's Export with the raw request bytes kept,
-    or with ``fail_with`` when set."""
-
-    def __init__(self) -> None:
-        self.requests: list[bytes] = []
-        self.fail_with: grpc.StatusCode | None = None
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        service, method = EXPORT_METHOD.rsplit("/", 1)
-        handler = grpc.unary_unary_rpc_method_handler(
-            self._export,
-            request_deserializer=lambda raw: raw,
-            response_serializer=ExportTraceServiceResponse.SerializeToString,
-        )
-        self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service.lstrip("/"), {method: handler}),)
-        )
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
-
-    def _export(self, request: bytes, context: Any) -> ExportTraceServiceResponse:
-        if self.fail_with is not None:
-            context.abort(self.fail_with, "refused by the test")
-        self.requests.append(request)
-        return ExportTraceServiceResponse()
-
-    def stop(self) -> None:
-        self._server.stop(None)
-
-
-@pytest.fixture
-def collector() -> Iterator[FakeCollector]:
-    server = FakeCollector()
-    yield server
-    server.stop()
 
 
 def _spans() -> tuple[Any, ...]:
