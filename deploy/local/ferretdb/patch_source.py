@@ -366,8 +366,9 @@ def sort_limit_count(src: Path) -> None:
     replace_once(
         internal / "backends/postgresql/metadata/pool/opendb.go",
         "// openDB creates a pool of connections to PostgreSQL database\n",
-        "// pgxLogLevel is the level pgx's query log asks for (Integr8sCode patch): every query only\n"
-        "// when the logger takes debug; otherwise formatting each query's arguments is wasted.\n"
+        "// pgxLogLevel is the level pgx's query log asks for (Integr8sCode patch): every\n"
+        "// query only when the logger takes debug; otherwise formatting each query's\n"
+        "// arguments is wasted.\n"
         "func pgxLogLevel(l *slog.Logger) tracelog.LogLevel {\n"
         "\tif l.Enabled(context.Background(), slog.LevelDebug) {\n"
         "\t\treturn tracelog.LogLevelTrace\n"
