@@ -13,10 +13,9 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from tests.withholding_stand_in import Declaring
 
 from integr8scode_events.tracing import _w3c_plan, extract_context
-
-from .test_inject_context import Declaring
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 SPAN = "b7ad6b7169203331"

@@ -8,20 +8,19 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.context import Context, set_value
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import (
     CarrierT,
-    Getter,
     Setter,
     TextMapPropagator,
-    default_getter,
     default_setter,
 )
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from tests.withholding_stand_in import WITHHELD, Declaring
 
-from integr8scode_events.tracing import WITHHOLDING_CONTRACT, _w3c_plan, inject_context
+from integr8scode_events.tracing import _w3c_plan, inject_context
 
 
 class Renaming(CompositePropagator):
@@ -35,44 +34,6 @@ class Renaming(CompositePropagator):
     ) -> None:
         setter.set(carrier, "x-custom", "yes")
         super().inject(carrier, context, setter)
-
-
-_WITHHELD = create_key("test.withheld")
-
-
-class Declaring(TextMapPropagator):
-    """A wrapper declaring libs/events' withholding contract (libs/telemetry's
-    ``WithholdingPropagator`` is held to the same in the root tests): inject nothing while the
-    context says so, else the inner propagator's; extract unchanged."""
-
-    trace_context_contract = WITHHOLDING_CONTRACT
-
-    def __init__(self, inner: TextMapPropagator) -> None:
-        self.inner = inner
-
-    def withholds(self, context: Context | None = None) -> bool:
-        return bool(get_value(_WITHHELD, context))
-
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> Context:
-        return self.inner.extract(carrier, context, getter)
-
-    def inject(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        setter: Setter[CarrierT] = default_setter,
-    ) -> None:
-        if not self.withholds(context):
-            self.inner.inject(carrier, context, setter)
-
-    @property
-    def fields(self) -> set[str]:
-        return self.inner.fields
 
 
 def _contexts() -> list[Context]:
@@ -100,7 +61,7 @@ def _contexts() -> list[Context]:
         with_span(sampled, baggage.set_baggage("user", "u-1")),
         baggage.set_baggage("only", "baggage"),  # no span: no traceparent, baggage still sent
         Context(),  # nothing at all
-        set_value(_WITHHELD, True, with_span(sampled, baggage.set_baggage("user", "u-1"))),
+        set_value(WITHHELD, True, with_span(sampled, baggage.set_baggage("user", "u-1"))),
     ]
 
 
@@ -183,7 +144,7 @@ def test_a_declared_wrapper_of_plain_w3c_takes_the_shortcut_and_withholds() -> N
     withheld: dict[str, str] = {}
 
     inject_context(sent, context)
-    inject_context(withheld, set_value(_WITHHELD, True, context))
+    inject_context(withheld, set_value(WITHHELD, True, context))
 
     assert _w3c_plan(wrapper) is not None
     assert sent == {
