@@ -54,6 +54,13 @@ SCRIPT = "print(sum(range(10)))"
 TERMINAL = {"completed", "failed", "timed_out", "cancelled"}
 
 
+# Step 4's environment for the api and the coordinator.
+OFF_BY = {
+    "sdk": {"OTEL_SDK_DISABLED": "true"},
+    "sampler": {"INTEGR8SCODE_TRACES_SAMPLER": "off"},
+}
+
+
 @dataclass
 class Run:
     name: str
@@ -64,6 +71,11 @@ class Run:
     @property
     def rate(self) -> float:
         return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    @property
+    def completed(self) -> int:
+        """Executions that ended, failed ones included: what a phase's cost is divided by."""
+        return len(self.latencies_ms) + self.failures
 
     def pct(self, p: float) -> float:
         if not self.latencies_ms:
@@ -293,6 +305,13 @@ async def main() -> None:
         help="don't restart the api and the coordinator with tracing off (step 4)",
     )
     parser.add_argument(
+        "--off-by",
+        choices=sorted(OFF_BY),
+        default="sdk",
+        help="how step 4 turns tracing off: 'sdk' (OTEL_SDK_DISABLED: no spans, no metrics), "
+        "'sampler' (no spans; metrics still recorded and exported)",
+    )
+    parser.add_argument(
         "--profile",
         choices=SERVICES,
         help="also profile this service with py-spy during an extra closed loop",
@@ -319,15 +338,16 @@ async def main() -> None:
             f"closed loop, py-spy on {args.profile}", args.clients, args.duration, via, profiling
         )
     untraced: Run | None = None
+    untraced_probe = stack_probe.StackProbe(RUN_DIR)
     if not args.skip_tracing_off:
         # Both services restarted with the environment they run with (the coordinator's, then
         # the api's on top: the prefixed settings don't collide), tracing off, then as they were.
         as_it_was = {**_environment("coordinator"), **_environment("api")}
-        _restart({"OTEL_SDK_DISABLED": "true"}, as_it_was)
+        _restart(OFF_BY[args.off_by], as_it_was)
         try:
             await closed_loop("warm-up", 2, 3, via)
             untraced = await closed_loop(
-                "closed loop, tracing off", args.clients, args.duration, via
+                "closed loop, tracing off", args.clients, args.duration, via, untraced_probe
             )
         finally:
             _restart({}, as_it_was)
@@ -344,8 +364,17 @@ async def main() -> None:
         )
     print(f"mean latency {statistics.fmean(traced.latencies_ms or [0]):.1f} ms (closed loop)")
     if probe.result is not None:
-        executions = len(traced.latencies_ms) + traced.failures
+        executions = traced.completed
         print("\n".join(stack_probe.report(probe.result, executions, RUN_DIR)))
+        if untraced is not None and untraced_probe.result is not None:
+            print(
+                "\n".join(
+                    stack_probe.compare(
+                        ("tracing on", probe.result, executions),
+                        ("off", untraced_probe.result, untraced.completed),
+                    )
+                )
+            )
     print("\n".join(goal_lines(traced, half, bare, untraced)))
     if profiling is not None:
         print(f"\nprofile of {profiling.service} under load: {profiling.output}")

@@ -178,3 +178,33 @@ def report(cost: PhaseCost, executions: int, run_dir: Path = RUN_DIR) -> list[st
         lines.append("  Mongo-wire commands: FerretDB's metrics endpoint did not answer")
     lines.extend(_counts("Kafka messages per execution (appended, by topic)", cost.kafka, n))
     return lines
+
+
+def compare(*phases: tuple[str, PhaseCost, int]) -> list[str]:
+    """CPU ms per execution by process, phases side by side (e.g. tracing on and off), with
+    the difference of the first two: which processes a setting's cost lands in."""
+    names = [name for name, _, _ in phases]
+    components = list(dict.fromkeys(c for _, cost, _ in phases for c in cost.cpu.seconds))
+    header = "".join(f" {name:>11}" for name in names)
+    diff = len(phases) >= 2
+    lines = [
+        "\nCPU ms per execution by process, side by side:",
+        f"  {'process tree':38}{header}" + (f" {'difference':>11}" if diff else ""),
+    ]
+
+    def row(label: str, values: list[float]) -> str:
+        cells = "".join(f" {_fmt(v):>11}" for v in values)
+        return f"  {label:38}{cells}" + (f" {_fmt(values[0] - values[1]):>11}" if diff else "")
+
+    for component in components:
+        values = [
+            _per(cost.cpu.seconds.get(component, float("nan")) * 1000, max(n, 1))
+            for _, cost, n in phases
+        ]
+        lines.append(row(component, values))
+    lines.append(
+        row("total", [_per(cost.cpu.attributed_s * 1000, max(n, 1)) for _, cost, n in phases])
+    )
+    mongo = [_per(sum(cost.mongo.values()), max(n, 1)) for _, cost, n in phases]
+    lines.append(row("Mongo-wire commands", mongo))
+    return lines

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -23,7 +22,7 @@ from opentelemetry.util.types import Attributes
 from starlette.types import ASGIApp
 
 from integr8scode_telemetry.inbound_trace import UntrustedTraceContextGuard, link_untrusted_caller
-from integr8scode_telemetry.mongo_spans import name_mongo_span
+from integr8scode_telemetry.mongo_spans import MongoInstrumentation
 from integr8scode_telemetry.outbound_trace import w3c_propagator
 from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
 from integr8scode_telemetry.samplers import build_sampler
@@ -62,7 +61,9 @@ class TelemetryHandle:
     meter_provider: MeterProvider
     settings: TelemetrySettings
     span_processor: SpanProcessor | None = None
-    _instrumented: list[HTTPXClientInstrumentor | PymongoInstrumentor] = field(default_factory=list)
+    _instrumented: list[HTTPXClientInstrumentor | MongoInstrumentation] = field(
+        default_factory=list
+    )
     _closed: bool = False
 
     @property
@@ -124,7 +125,8 @@ def init_telemetry(
       (``span_pipe.py``; ``INTEGR8SCODE_SPAN_EXPORT=thread``: a batch processor's thread), or
       ``span_exporter`` behind a batch processor (tests); with neither, spans are dropped after
       local processing;
-    - HTTPX and PyMongo instrumentation (call this before any Mongo client exists);
+    - HTTPX instrumentation and Mongo command spans (``mongo_spans.py``; call this before any
+      Mongo client exists);
     - OTLP metrics, exported every ``metrics_export_interval_ms``.
 
     ``set_global=False`` builds a provider for one component without touching the globals
@@ -164,12 +166,10 @@ def init_telemetry(
                 async_request_hook=redact_request_url_async,
             )
             handle._instrumented.append(httpx_instrumentor)
-        pymongo_instrumentor = PymongoInstrumentor()
-        if not pymongo_instrumentor.is_instrumented_by_opentelemetry:
-            pymongo_instrumentor.instrument(
-                tracer_provider=tracer_provider, request_hook=name_mongo_span
-            )
-            handle._instrumented.append(pymongo_instrumentor)
+        mongo = MongoInstrumentation()
+        if not mongo.is_instrumented:
+            mongo.instrument(tracer_provider.get_tracer("integr8scode_telemetry.mongo_spans"))
+            handle._instrumented.append(mongo)
     log.info(
         "telemetry for %s: tracing=%s sampler=%s endpoint=%s",
         service_name,

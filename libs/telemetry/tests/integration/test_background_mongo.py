@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.instrumentation.pymongo import CommandTracer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo import AsyncMongoClient
 from tests.stack import local_stack
 
 from integr8scode_telemetry import TelemetrySettings, resume_trace, untraced
+from integr8scode_telemetry.mongo_spans import MongoCommandSpans
 from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry
 
 STACK = local_stack()
@@ -47,7 +47,7 @@ async def test_untraced_commands_make_no_span_and_resumed_ones_join_the_stored_t
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         STACK.mongo_url,
         serverSelectionTimeoutMS=5000,
-        event_listeners=[CommandTracer(handle.tracer_provider.get_tracer("pymongo-it"))],
+        event_listeners=[MongoCommandSpans(handle.tracer_provider.get_tracer("pymongo-it"))],
     )
     collection = client[f"it_background_{uuid.uuid4().hex[:8]}"]["polls"]
     try:
