@@ -50,7 +50,9 @@ class ApiContext:
     tracer: Tracer | None = None
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
+    """The service's context from ``app.state``. ``async`` although it awaits nothing: FastAPI
+    runs a plain ``def`` dependency in its thread pool, a thread hop per request."""
     ctx = getattr(request.app.state, "api", None)
     if not isinstance(ctx, ApiContext):
         raise TypeError("app.state.api is not an ApiContext: build the app with build_app()")

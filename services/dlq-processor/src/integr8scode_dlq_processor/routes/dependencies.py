@@ -25,7 +25,9 @@ class DlqContext:
     wake_scheduler: Callable[[], None] = lambda: None
 
 
-def get_context(request: Request) -> DlqContext:
+async def get_context(request: Request) -> DlqContext:
+    """The service's context from ``app.state``. ``async`` although it awaits nothing: FastAPI
+    runs a plain ``def`` dependency in its thread pool, a thread hop per request."""
     ctx = getattr(request.app.state, "dlq", None)
     if not isinstance(ctx, DlqContext):
         raise TypeError("app.state.dlq is not a DlqContext: build the app with build_app()")

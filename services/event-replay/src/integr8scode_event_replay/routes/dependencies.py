@@ -23,7 +23,9 @@ class ReplayContext:
     accounts: AccountDirectory
 
 
-def get_context(request: Request) -> ReplayContext:
+async def get_context(request: Request) -> ReplayContext:
+    """The service's context from ``app.state``. ``async`` although it awaits nothing: FastAPI
+    runs a plain ``def`` dependency in its thread pool, a thread hop per request."""
     ctx = getattr(request.app.state, "replay", None)
     if not isinstance(ctx, ReplayContext):
         raise TypeError("app.state.replay is not a ReplayContext: build the app with build_app()")
