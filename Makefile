@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/.local/bin
 
-PACKAGES := integr8scode_telemetry integr8scode_events integr8scode_mongo integr8scode_secrets integr8scode_auth integr8scode_api \
+PACKAGES := integr8scode_spans integr8scode_telemetry integr8scode_events integr8scode_mongo integr8scode_secrets integr8scode_auth integr8scode_api \
 	integr8scode_coordinator integr8scode_dlq_processor integr8scode_event_replay \
 	integr8scode_notifier integr8scode_client
 PYTEST ?= uv run --no-sync pytest

@@ -27,7 +27,7 @@ from opentelemetry.trace import (
     TraceState,
 )
 
-from integr8scode_events.kafka import lean_spans
+from integr8scode_spans import lean as lean_spans
 from integr8scode_telemetry.span_encoding import SpanEncoder
 
 REMOTE = SpanContext(

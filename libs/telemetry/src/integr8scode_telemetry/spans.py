@@ -3,8 +3,9 @@ that records exceptions and marks itself as an error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -24,6 +25,16 @@ def set_span_attributes(attributes: AttributeMap) -> None:
         span.set_attributes(_clean(attributes))
 
 
+@cache
+def _lean_start() -> Callable[..., Span]:
+    """libs/spans' ``start_span``, imported on the first span: it loads the OpenTelemetry SDK,
+    which modules that only name attributes or open a span must not pull in (domain code
+    imports this module; tests/unit/test_light_imports.py)."""
+    from integr8scode_spans import start_span as start_lean_span  # noqa: PLC0415
+
+    return start_lean_span
+
+
 @contextmanager
 def start_span(
     name: str,
@@ -32,15 +43,20 @@ def start_span(
     kind: SpanKind = SpanKind.INTERNAL,
     tracer: trace.Tracer | None = None,
 ) -> Iterator[Span]:
-    """A current span with attributes; an escaping exception is recorded and sets ERROR."""
+    """A current span with attributes; an escaping exception is recorded and sets ERROR. With
+    the SDK's own tracer the span is a lean one (libs/spans)."""
     active = tracer or trace.get_tracer("integr8scode")
-    with active.start_as_current_span(
+    span = _lean_start()(
+        active,
         name,
         kind=kind,
         attributes=_clean(attributes),
         record_exception=False,
         set_status_on_exception=False,
-    ) as span:
+    )
+    with trace.use_span(
+        span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    ):
         try:
             yield span
         except BaseException as exc:

@@ -24,10 +24,10 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
-from integr8scode_events.kafka import lean_spans
 from integr8scode_events.kafka.handlers import BatchHandler, RawMessage
 from integr8scode_events.kafka.retry_policy import RetryPolicy
 from integr8scode_events.trace_context import StoredTraceContext
+from integr8scode_spans import start_current_span, start_span
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class BatchDispatch:
             if event_type := message.headers.get(h.EVENT_TYPE):
                 attributes[t.EVENT_TYPE] = event_type
             spans.append(
-                lean_spans.start_span(
+                start_span(
                     self._tracer,
                     t.CONSUME_SPAN,
                     context=context.context(),
@@ -163,7 +163,7 @@ class BatchDispatch:
                 for context in stored[:MAX_BATCH_LINKS]
                 if (ctx := context.span_context)
             ]
-        return lean_spans.start_current_span(
+        return start_current_span(
             self._tracer,
             self._span_name,
             context=context,

@@ -24,7 +24,6 @@ from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.codec import decode_event
 from integr8scode_events.errors import DecodeError, PublishError
-from integr8scode_events.kafka import lean_spans
 from integr8scode_events.kafka.batches import BatchDispatch, raw_message
 from integr8scode_events.kafka.dead_letters import dead_letter, failure_headers
 from integr8scode_events.kafka.handlers import (
@@ -39,6 +38,7 @@ from integr8scode_events.kafka.retry_policy import RetryPolicy
 from integr8scode_events.kafka.settings import KafkaSettings
 from integr8scode_events.topics import DEAD_LETTER_QUEUE
 from integr8scode_events.trace_context import StoredTraceContext
+from integr8scode_spans import start_current_span
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ class ConsumerRunner:
             sender := StoredTraceContext(headers.get(self._link_header) or None).span_context
         ):
             links = (trace.Link(sender, {"integr8scode.link.reason": self._link_header}),)
-        with lean_spans.start_current_span(
+        with start_current_span(
             self._tracer,
             self._span_name,
             context=parent,

@@ -19,9 +19,9 @@ from integr8scode_events import headers as h
 from integr8scode_events import tracing as t
 from integr8scode_events.envelope import EventEnvelope
 from integr8scode_events.errors import PublishError, PublishUncertainError
-from integr8scode_events.kafka import lean_spans
 from integr8scode_events.kafka.settings import KafkaSettings
 from integr8scode_events.topics import PublishedRecord
+from integr8scode_spans import start_current_span
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class EventPublisher:
         if key is not None:
             attributes[t.MESSAGING_KEY] = key.decode(errors="replace")
         # Exceptions not recorded as events: _send records the broker's error itself.
-        return lean_spans.start_current_span(
+        return start_current_span(
             self._tracer,
             f"publish {topic}",
             kind=SpanKind.PRODUCER,

@@ -1,5 +1,5 @@
 """The lean spans are the SDK's spans: the same operations through ``Tracer.start_span`` and
-through ``lean_spans.start_span`` give the same exported spans, field by field; the sampler
+through ``integr8scode_spans.start_span`` give the same exported spans, field by field; the sampler
 is asked the same questions and its answers are honoured; anything but the SDK's own tracer
 takes the plain API path."""
 
@@ -51,7 +51,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import Attributes
 
-from integr8scode_events.kafka import lean_spans
+from integr8scode_spans import lean as lean_spans
 
 Start = Callable[..., trace.Span]
 

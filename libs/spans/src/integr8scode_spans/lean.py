@@ -1,5 +1,6 @@
-"""The hot paths' spans (publish, consume, batch) without the SDK's ``Tracer.start_span``
-machinery, and with far fewer objects for the garbage collector to scan.
+"""Spans without the SDK's ``Tracer.start_span`` machinery, and with far fewer objects for the
+garbage collector to scan: libs/events' publish, consume and batch spans, libs/telemetry's Mongo
+command spans and ``start_span``.
 
 With the SDK's tracer, a span of the library's ~13 attributes cost ~20 µs of the event loop to
 start and end and left ~11 objects tracked by the collector while it waited in the batch
@@ -33,8 +34,10 @@ import threading
 from _thread import LockType
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
+from types import TracebackType
 from typing import Any, cast
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.context import Context
@@ -50,10 +53,8 @@ from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationInfo, InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
-
-from integr8scode_events.tracing import CurrentSpan
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +428,7 @@ def start_current_span(
     set_status_on_exception: bool = True,
 ) -> CurrentSpan:
     """A ``CurrentSpan`` (``Tracer.start_as_current_span`` in one small object) through
-    ``start_span``: exceptions are not recorded as events (the library records the ones it
+    ``start_span``: exceptions are not recorded as events (the caller records the ones it
     handles), the span is current for a ``with`` block and ended after it."""
     span = start_span(
         active,
@@ -440,3 +441,36 @@ def start_current_span(
         set_status_on_exception=set_status_on_exception,
     )
     return CurrentSpan(span, set_status_on_exception=set_status_on_exception)
+
+
+class CurrentSpan:
+    """A started span made current for a ``with`` block and ended after it: what
+    ``Tracer.start_as_current_span`` does (same context, same status on an escaping
+    ``Exception`` when asked), as one small object instead of two nested generator context
+    managers (about 2.5 µs less per span; libs/events makes one or two per message)."""
+
+    __slots__ = ("_set_status_on_exception", "_span", "_token")
+
+    def __init__(self, span: trace.Span, *, set_status_on_exception: bool = True) -> None:
+        self._span = span
+        self._set_status_on_exception = set_status_on_exception
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        span = self._span
+        try:
+            # As the SDK: an Exception (not a cancellation, not a GeneratorExit) sets ERROR.
+            if self._set_status_on_exception and isinstance(exc, Exception) and span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            span.end()

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from integr8scode_events.kafka.lean_spans import start_current_span
+from integr8scode_spans import start_current_span
 
 Start = Callable[[trace.Tracer, bool], AbstractContextManager[trace.Span]]
 
