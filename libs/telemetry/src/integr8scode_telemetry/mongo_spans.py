@@ -87,9 +87,8 @@ class MongoCommandSpans(monitoring.CommandListener):
         if shape is None:
             if len(self._shapes) >= _SHAPES_KEPT:
                 self._shapes.clear()
-            name = f"{command_name} {collection}" if collection else command_name
             shape = (
-                name,
+                mongo_span_name(command_name, event.command),
                 command_attributes(event.database_name, command_name, collection, server),
             )
             self._shapes[key] = shape

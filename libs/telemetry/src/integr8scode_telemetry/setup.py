@@ -132,10 +132,11 @@ def init_telemetry(
     ``set_global=False`` builds a provider for one component without touching the globals
     (tests that run a producer and a consumer with separate providers in one process).
     """
-    # Stable HTTP and database semantic conventions (http.response.status_code, url.full,
-    # db.system.name, db.collection.name, server.address, ...): the instrumentations read this
-    # once, so it is set before the first one is created.
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
+    # Stable HTTP semantic conventions (http.response.status_code, url.full, server.address,
+    # ...): the HTTP instrumentations read this once, so it is set before the first one is
+    # created. The Mongo command spans are ours (mongo_spans.py) and always use the stable
+    # database conventions.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     if set_global:
         # Withholding: outbound requests to third parties can be kept free of the context
         # (outbound_trace.py).
