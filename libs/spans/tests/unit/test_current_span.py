@@ -98,3 +98,40 @@ def test_the_same_span_as_start_as_current_span(
     if error is not None and status_on_exception and isinstance(error, Exception):
         assert ours.status.status_code is StatusCode.ERROR
         assert ours.status.description == "ValueError: broker refused"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [None, ValueError("sandbox refused"), asyncio.CancelledError()],
+    ids=["ok", "exception", "cancelled"],
+)
+def test_recording_the_exception_as_the_sdk_does(
+    spans: tuple[trace.Tracer, InMemorySpanExporter], error: BaseException | None
+) -> None:
+    tracer, exporter = spans
+
+    def run(start: Callable[[], AbstractContextManager[trace.Span]]) -> None:
+        def body() -> None:
+            with start():
+                if error is not None:
+                    raise error
+
+        if error is None:
+            body()
+        else:
+            with pytest.raises(type(error)):
+                body()
+
+    run(lambda: tracer.start_as_current_span("saga.step", start_time=1_000))
+    run(lambda: start_current_span(tracer, "saga.step", record_exception=True, start_time=1_000))
+
+    sdk, ours = exporter.get_finished_spans()
+
+    assert _shape(ours) == _shape(sdk)
+    assert ours.kind is SpanKind.INTERNAL
+    assert ours.start_time == sdk.start_time == 1_000
+    assert [(e.name, dict(e.attributes or {}).get("exception.type")) for e in ours.events] == [
+        (e.name, dict(e.attributes or {}).get("exception.type")) for e in sdk.events
+    ]
+    if isinstance(error, Exception):
+        assert [e.name for e in ours.events] == ["exception"]

@@ -534,3 +534,30 @@ def test_a_forked_child_gets_a_free_lock() -> None:
         release.set()
         holder.join(10)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+class Key(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("attributes", "max_len", "plain"),
+    [
+        ({"a": "x", "b": 1, "c": True, "d": 1.5, "e": b"y", "f": None}, None, True),
+        ({}, None, True),
+        ({"a": "xyz"}, 3, True),
+        ({"a": "xyzw"}, 3, False),
+        ({"a": 1, "b": "xyzw"}, 3, False),
+        ({"": "x"}, None, False),
+        ({Key("a"): "x"}, None, False),
+        ({1: "x"}, None, False),
+        ({"a": ["x"]}, None, False),
+        ({"a": ("x",)}, None, False),
+        ({"a": Level.HIGH}, None, False),
+        ({"a": Key("x")}, None, False),
+    ],
+)
+def test_plain_attributes_are_the_ones_the_sdk_keeps_as_they_are(
+    attributes: dict[Any, Any], max_len: int | None, plain: bool
+) -> None:
+    assert lean_spans._plain(attributes, max_len) is plain

@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from integr8scode_coordinator.domain.saga import SAGA_NAME, Saga
+from integr8scode_spans import start_current_span, start_span
 from integr8scode_telemetry import attributes as a
 from integr8scode_telemetry import resume_trace
 
@@ -59,13 +60,19 @@ def admission_spans(
             a.USER_ID: saga.user_id,
         }
         enqueued = min(_ns(saga.enqueued_at), started)  # clocks of two instances may disagree
-        wait = tracer.start_span(
+        wait = start_span(
+            tracer,
             QUEUE_WAIT_SPAN,
+            kind=trace.SpanKind.INTERNAL,
             start_time=enqueued,
             attributes={**common, QUEUE_WAIT_MS: (started - enqueued) / 1_000_000},
         )
         wait.end(end_time=started)
-        with tracer.start_as_current_span(
-            ADMIT_SPAN, start_time=started, attributes={**common, OWNER: owner}
+        with start_current_span(
+            tracer,
+            ADMIT_SPAN,
+            start_time=started,
+            attributes={**common, OWNER: owner},
+            record_exception=True,
         ) as span:
             yield span

@@ -53,6 +53,7 @@ from integr8scode_events import (
     decode_event,
 )
 from integr8scode_events.payloads import ExecutionStartedPayload
+from integr8scode_spans import start_current_span
 from integr8scode_telemetry import attributes as a
 from integr8scode_telemetry import resume_trace
 
@@ -246,9 +247,11 @@ class ExecutionSaga:
         compensation, or the task is cancelled at shutdown), the slot stays; its lease lapses
         (the heartbeat renews only live runs) and a live instance's janitor ends the saga."""
         request = saga.request
-        with self._tracer.start_as_current_span(
+        with start_current_span(
+            self._tracer,
             "saga.execution",
             context=saga.trace.context(),
+            record_exception=True,
             attributes={
                 a.SAGA_NAME: SAGA_NAME,
                 a.SAGA_ID: saga.execution_id,
@@ -341,9 +344,11 @@ class ExecutionSaga:
     async def fail_lost(self, saga: Saga) -> bool:
         """End a saga whose coordinator died mid-run (its sandbox died with it) and free the
         slot that coordinator held for it."""
-        with self._tracer.start_as_current_span(
+        with start_current_span(
+            self._tracer,
             "saga.recover",
             attributes={a.SAGA_ID: saga.execution_id, a.EXECUTION_ID: saga.execution_id},
+            record_exception=True,
         ):
             error = "the coordinator running this execution stopped; the run was lost"
             event = outcomes.failed_event(
@@ -497,8 +502,10 @@ class ExecutionSaga:
 
     @contextmanager
     def _step(self, execution_id: str, step: SagaStep) -> Iterator[Span]:
-        with self._tracer.start_as_current_span(
+        with start_current_span(
+            self._tracer,
             "saga.step",
+            record_exception=True,
             attributes={
                 a.SAGA_NAME: SAGA_NAME,
                 a.SAGA_ID: execution_id,

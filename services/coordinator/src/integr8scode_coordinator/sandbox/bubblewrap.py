@@ -60,6 +60,7 @@ from integr8scode_coordinator.sandbox.model import (
 from integr8scode_coordinator.sandbox.process import LAUNCHER_ENV, SandboxProcess
 from integr8scode_coordinator.sandbox.seccomp import SeccompUnavailableError, compile_filter
 from integr8scode_coordinator.sandbox.work_files import args_problem, files_problem
+from integr8scode_spans import start_current_span
 from integr8scode_telemetry import attributes as a
 
 log = logging.getLogger(__name__)
@@ -272,8 +273,10 @@ class BubblewrapRunner:
 
     async def run(self, request: SandboxRequest, cancel: asyncio.Event) -> SandboxResult:
         limits = request.limits
-        with self._tracer.start_as_current_span(
+        with start_current_span(
+            self._tracer,
             "sandbox.run",
+            record_exception=True,
             attributes={
                 a.SANDBOX_RUNNER: self.name,
                 a.SANDBOX_TIMEOUT_S: limits.timeout_s,
@@ -330,7 +333,7 @@ class BubblewrapRunner:
             clash = files_problem(files, spec.file_name)
             if clash is not None:
                 return _no_run("failed", f"invalid request: {clash} (a compiled file's name)")
-        with self._tracer.start_as_current_span("sandbox.execute") as span:
+        with start_current_span(self._tracer, "sandbox.execute", record_exception=True) as span:
             result, _ = await self._phase(
                 request,
                 spec,
@@ -357,8 +360,10 @@ class BubblewrapRunner:
             spec.build_command(interpreter.path, limits),
             diagnostics_on_stdout=spec.diagnostics_on_stdout,
         )
-        with self._tracer.start_as_current_span(
+        with start_current_span(
+            self._tracer,
             "sandbox.compile",
+            record_exception=True,
             attributes={
                 "sandbox.compile.limits.timeout_s": limits.timeout_s,
                 "sandbox.compile.limits.memory_mb": limits.memory_mb,
