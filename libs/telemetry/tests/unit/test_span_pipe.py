@@ -11,12 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -169,6 +170,58 @@ def test_a_full_queue_drops_and_counts(collector: FakeCollector) -> None:
     assert stats.dropped > 0
     assert stats.exported == sent - stats.dropped == len(collector.spans())
     assert (stats.failed, stats.lost, stats.waiting) == (0, 0, 0)
+
+
+def test_a_waiting_span_is_a_record_and_the_span_itself_is_not_kept(
+    collector: FakeCollector,
+) -> None:
+    provider = TracerProvider()
+    pipe = PipeSpanProcessor(
+        collector.endpoint,
+        max_queue_size=100,
+        max_export_batch_size=100,
+        schedule_delay_millis=60_000,  # nothing is sent before the flush below
+    )
+    provider.add_span_processor(pipe)
+    span = provider.get_tracer("t").start_span("s", attributes={"k": "v"})
+    span.end()
+    ended = weakref.ref(span)
+    del span
+
+    assert ended() is None  # the processor keeps its record, not the span
+    assert pipe.stats().waiting == 1
+    assert pipe.force_flush()
+    assert [s.name for s in collector.spans()] == ["s"]
+    provider.shutdown()
+
+
+def test_a_span_that_cannot_be_read_is_dropped_and_counted_not_raised(
+    collector: FakeCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = TracerProvider()
+    pipe = PipeSpanProcessor(
+        collector.endpoint, max_queue_size=100, max_export_batch_size=100, schedule_delay_millis=10
+    )
+    provider.add_span_processor(pipe)
+    records = pipe._spans
+    readable = records.record
+
+    def record(span: ReadableSpan) -> tuple[object, ...]:
+        if span.name == "broken":
+            raise AttributeError("a field this SDK no longer has")
+        return readable(span)
+
+    monkeypatch.setattr(records, "record", record)
+    span = provider.get_tracer("t").start_span("broken")
+
+    span.end()  # does not raise
+
+    assert pipe.stats().dropped == 1
+    with provider.get_tracer("t").start_as_current_span("fine"):
+        pass
+    assert pipe.force_flush()
+    assert [s.name for s in collector.spans()] == ["fine"]
+    provider.shutdown()
 
 
 def test_a_refused_export_is_counted_failed(collector: FakeCollector) -> None:
