@@ -3,16 +3,17 @@
 A ``traceparent`` from outside would let any client pick the trace id the platform stores, or
 switch recording off for a whole execution with the flags ``00``. So, unless the peer is a
 trusted upstream (``INTEGR8SCODE_TRACE_TRUSTED_UPSTREAMS``: an internal gateway, or ``all``),
-``UntrustedTraceContextGuard`` removes ``traceparent``, ``tracestate`` and ``baggage`` from the
-request before the OpenTelemetry middleware sees it: the server span becomes the root of a new
-trace, sampled by this process's sampler, and ``link_untrusted_caller`` (its
-``server_request_hook``) links that span to the caller's context and names the caller's trace id
-in an attribute, so the two traces can still be joined.
+``guarded_scope`` removes ``traceparent``, ``tracestate`` and ``baggage`` from the request before
+FastAPI's telemetry extracts them (from its ``exclude`` hook, ``http_server_spans.py``), and
+``UntrustedTraceContextGuard`` again before the app sees the request (so the app never does,
+whatever the telemetry's settings): the server span becomes the root of a new trace, sampled by
+this process's sampler, and ``link_untrusted_caller`` links that span to the caller's context
+and names the caller's trace id in an attribute, so the two traces can still be joined.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -77,7 +78,7 @@ class TrustedUpstreams:
 
 
 class UntrustedTraceContextGuard:
-    """ASGI middleware, outside the OpenTelemetry one: strips the W3C context headers of an
+    """ASGI middleware, outermost in the app's stack: strips the W3C context headers of an
     untrusted request and keeps the caller's span context in the scope (module docstring)."""
 
     def __init__(self, app: ASGIApp, trusted: TrustedUpstreams) -> None:
@@ -91,19 +92,26 @@ class UntrustedTraceContextGuard:
 
     def guarded(self, scope: Scope) -> Scope:
         """The scope as the rest of the app sees it (a copy when something was removed)."""
-        headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
-        headers = list(headers)
-        if not any(name.lower() in _CONTEXT_HEADERS for name, _ in headers):
-            return scope
-        client = scope.get("client")
-        if self._trusted.trusts(client[0] if client else None):
-            return scope
-        guarded = dict(scope)
-        guarded["headers"] = [(n, v) for n, v in headers if n.lower() not in _CONTEXT_HEADERS]
-        caller = caller_span_context(headers)
-        if caller is not None:
-            guarded[CALLER_CONTEXT_KEY] = caller
-        return guarded
+        return guarded_scope(scope, self._trusted)
+
+
+def guarded_scope(scope: Scope, trusted: TrustedUpstreams) -> Scope:
+    """``scope`` as the app may see it: itself when it carries no trace context or comes from
+    a trusted peer; else a copy without ``traceparent``, ``tracestate`` and ``baggage``, with the
+    caller's span context under ``CALLER_CONTEXT_KEY`` (when it named a valid one)."""
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
+    headers = list(headers)
+    if not any(name.lower() in _CONTEXT_HEADERS for name, _ in headers):
+        return scope
+    client = scope.get("client")
+    if trusted.trusts(client[0] if client else None):
+        return scope
+    guarded = dict(scope)
+    guarded["headers"] = [(n, v) for n, v in headers if n.lower() not in _CONTEXT_HEADERS]
+    caller = caller_span_context(headers)
+    if caller is not None:
+        guarded[CALLER_CONTEXT_KEY] = caller
+    return guarded
 
 
 def caller_span_context(headers: Iterable[tuple[bytes, bytes]]) -> SpanContext | None:
@@ -118,8 +126,8 @@ def caller_span_context(headers: Iterable[tuple[bytes, bytes]]) -> SpanContext |
     return context if context.is_valid else None
 
 
-def link_untrusted_caller(span: trace.Span, scope: dict[str, Any]) -> None:
-    """``server_request_hook``: link the server span to the caller's context the guard kept."""
+def link_untrusted_caller(span: trace.Span, scope: Mapping[str, Any]) -> None:
+    """Link the server span to the caller's context the guard kept."""
     caller = scope.get(CALLER_CONTEXT_KEY)
     if not isinstance(caller, SpanContext) or not span.is_recording():
         return
@@ -132,5 +140,6 @@ __all__ = [
     "TrustedUpstreams",
     "UntrustedTraceContextGuard",
     "caller_span_context",
+    "guarded_scope",
     "link_untrusted_caller",
 ]

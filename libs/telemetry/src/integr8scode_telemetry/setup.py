@@ -7,11 +7,9 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -21,7 +19,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.util.types import Attributes
 from starlette.types import ASGIApp
 
-from integr8scode_telemetry.inbound_trace import UntrustedTraceContextGuard, link_untrusted_caller
+from integr8scode_telemetry.http_server_spans import ServerSpanDetails, edge_telemetry
+from integr8scode_telemetry.inbound_trace import UntrustedTraceContextGuard
 from integr8scode_telemetry.mongo_spans import MongoInstrumentation
 from integr8scode_telemetry.outbound_trace import w3c_propagator
 from integr8scode_telemetry.redaction import redact_request_url, redact_request_url_async
@@ -207,49 +206,28 @@ def _metric_readers(settings: TelemetrySettings) -> list[MetricReader]:
     ]
 
 
-def split_server_address(span: trace.Span) -> None:
-    """``server.address`` is a host, ``server.port`` its port: the ASGI instrumentation copies
-    the ``Host`` header (``127.0.0.1:8000``) into the first."""
-    attributes = getattr(span, "attributes", None) or {}
-    address = attributes.get("server.address")
-    if not isinstance(address, str) or not span.is_recording():
-        return
-    host, _, port = address.rpartition(":")
-    if host and port.isdigit() and (host.count(":") == 0 or host.endswith("]")):
-        span.set_attribute("server.address", host.strip("[]"))
-        span.set_attribute("server.port", int(port))
-
-
-def _server_request_hook(span: trace.Span, scope: dict[str, Any]) -> None:
-    split_server_address(span)
-    link_untrusted_caller(span, scope)
-
-
 def instrument_fastapi(app: FastAPI, handle: TelemetryHandle) -> None:
-    """HTTP server spans for one app (health probes excluded: they would drown the traces).
+    """HTTP server spans and metrics for one app: FastAPI's own telemetry, configured by
+    ``http_server_spans.edge_telemetry`` (health probes left out), and ``ServerSpanDetails``
+    inside it. Call it once, before the app serves a request.
 
     Inbound trace context is continued only from trusted upstreams
     (``TelemetrySettings.trace_trusted_upstreams``); any other request starts a new trace whose
     server span links to the caller's context (``inbound_trace.py``).
     """
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=handle.tracer_provider,
-        meter_provider=handle.meter_provider,
-        excluded_urls="/health/live,/health/ready",
-        server_request_hook=_server_request_hook,
-        # One span per request: the ASGI "http receive"/"http send" children say nothing an
-        # operator asks about and cost three spans a request.
-        exclude_spans=["receive", "send"],
-    )
     trusted = handle.settings.trusted_upstreams
+    # FastAPI reads its telemetry settings from this dict on every request; the constructor's
+    # ``telemetry`` argument fills it, but the apps are built apart from their telemetry (the
+    # unit tests build them without any).
+    # tests/unit/test_http_server_spans.py fails if a FastAPI upgrade moves it.
+    app._telemetry.update(edge_telemetry(handle.tracer_provider, handle.meter_provider, trusted))
+    app.add_middleware(ServerSpanDetails)
     if trusted.everyone:
         return
-    # The instrumentor puts its middleware outermost when Starlette builds the stack; the guard
-    # must see the request before it, so it wraps whatever that build returns.
-    build_instrumented_stack = app.build_middleware_stack
+    # And before the app: whatever the telemetry's settings, the app never sees the context.
+    build_stack = app.build_middleware_stack
 
     def build_guarded_stack() -> ASGIApp:
-        return UntrustedTraceContextGuard(build_instrumented_stack(), trusted)
+        return UntrustedTraceContextGuard(build_stack(), trusted)
 
     app.build_middleware_stack = build_guarded_stack  # type: ignore[method-assign]

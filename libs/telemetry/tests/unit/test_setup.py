@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from integr8scode_telemetry.settings import TelemetrySettings
-from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry, split_server_address
+from integr8scode_telemetry.setup import TelemetryHandle, init_telemetry
 
 
 class CountingExporter(InMemorySpanExporter):
@@ -125,30 +125,3 @@ def test_shutdown_is_idempotent(caplog: pytest.LogCaptureFixture) -> None:
 
     assert exporter.shutdowns == 1
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
-
-
-@pytest.mark.parametrize(
-    ("given", "address", "port"),
-    [
-        ("127.0.0.1:8000", "127.0.0.1", 8000),
-        ("[::1]:8443", "::1", 8443),
-        ("api.internal", "api.internal", None),
-        ("::1", "::1", None),
-    ],
-)
-def test_a_server_span_names_its_host_and_port_apart(
-    given: str, address: str, port: int | None
-) -> None:
-    exporter = InMemorySpanExporter()
-    handle = _init(TelemetrySettings(environment="ci"), exporter)
-    try:
-        span = handle.tracer.start_span("GET /x", attributes={"server.address": given})
-        split_server_address(span)
-        span.end()
-        assert handle.force_flush()
-        [finished] = exporter.get_finished_spans()
-    finally:
-        handle.shutdown()
-    attributes = dict(finished.attributes or {})
-    assert attributes["server.address"] == address
-    assert attributes.get("server.port") == port

@@ -6,13 +6,15 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from integr8scode_api.domain.users import Role
+from integr8scode_telemetry.http_server_spans import edge_telemetry
+from integr8scode_telemetry.inbound_trace import TrustedUpstreams
 
 if TYPE_CHECKING:
     from conftest import Harness
@@ -104,11 +106,14 @@ def spans(harness: Harness) -> Iterator[InMemorySpanExporter]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     harness.app.state.api.tracer = provider.get_tracer("test")
-    FastAPIInstrumentor.instrument_app(harness.app, tracer_provider=provider)
+    # FastAPI's own server spans, as instrument_fastapi configures them (read per request).
+    harness.app._telemetry.update(
+        edge_telemetry(provider, NoOpMeterProvider(), TrustedUpstreams(everyone=True))
+    )
     try:
         yield exporter
     finally:
-        FastAPIInstrumentor.uninstrument_app(harness.app)
+        harness.app._telemetry["tracing"] = False
 
 
 def _server_span(exporter: InMemorySpanExporter) -> ReadableSpan:
