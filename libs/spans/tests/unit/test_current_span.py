@@ -110,20 +110,13 @@ def test_recording_the_exception_as_the_sdk_does(
 ) -> None:
     tracer, exporter = spans
 
-    def run(start: Callable[[], AbstractContextManager[trace.Span]]) -> None:
-        def body() -> None:
-            with start():
-                if error is not None:
-                    raise error
-
-        if error is None:
-            body()
-        else:
-            with pytest.raises(type(error)):
-                body()
-
-    run(lambda: tracer.start_as_current_span("saga.step", start_time=1_000))
-    run(lambda: start_current_span(tracer, "saga.step", record_exception=True, start_time=1_000))
+    _run(lambda t, _: t.start_as_current_span("saga.step", start_time=1_000), tracer, error, True)
+    _run(
+        lambda t, _: start_current_span(t, "saga.step", record_exception=True, start_time=1_000),
+        tracer,
+        error,
+        True,
+    )
 
     sdk, ours = exporter.get_finished_spans()
 
