@@ -9,7 +9,9 @@ Needs the native local stack (`make up`). In one run it measures:
 2. open loop at half of that rate: p50/p95/p99 (the latency goal is stated at half load);
 3. the bare sandbox: the coordinator's runner in a tight loop, no Kafka or HTTP;
 4. step 1 again with tracing off in the api and the coordinator (both restarted with
-   OTEL_SDK_DISABLED=true, then restarted as they were).
+   OTEL_SDK_DISABLED=true, then restarted as they were). ``--tracing-pairs N`` repeats the
+   comparison N times (a traced loop, then an untraced one, each after a restart): one pair's
+   ratio moves by several points on a shared machine, the median of N much less.
 Next to step 1's throughput and latency, the same run prints where its cost went (whole-stack
 counts over the closed loop, divided by the executions it completed; bench/stack_probe.py): CPU
 milliseconds per execution by process tree (each service, the coordinator with its sandboxes,
@@ -34,6 +36,7 @@ import statistics
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,7 +279,15 @@ class Profiling:
             self.summary = await self._task
 
 
-def goal_lines(traced: Run, half: Run, bare: Run, untraced: Run | None) -> list[str]:
+def tracing_ratio(pairs: Sequence[tuple[Run, Run]]) -> float:
+    """Traced over untraced throughput: the median of the pairs' ratios (nan without one)."""
+    ratios = [on.rate / off.rate for on, off in pairs if off.rate]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def goal_lines(
+    traced: Run, half: Run, bare: Run, pairs: Sequence[tuple[Run, Run]] = ()
+) -> list[str]:
     lines = [
         "\nissue 13 goals (measured/goal; >= 1 meets a higher-is-better goal, <= 1 a lower one):",
         issue_goals.line(issue_goals.THROUGHPUT, traced.rate),
@@ -285,11 +296,43 @@ def goal_lines(traced: Run, half: Run, bare: Run, untraced: Run | None) -> list[
         ),
         issue_goals.line(issue_goals.P99_HALF_LOAD, half.pct(99)),
     ]
-    cost = float("nan")
-    if untraced is not None and untraced.rate:
-        cost = 1 - traced.rate / untraced.rate
-    lines.append(issue_goals.line(issue_goals.TRACING_COST, cost))
+    lines.append(issue_goals.line(issue_goals.TRACING_COST, 1 - tracing_ratio(pairs)))
     return [f"  {line}" if i else line for i, line in enumerate(lines)]
+
+
+async def tracing_pairs(
+    traced: Run, args: argparse.Namespace, untraced_probe: stack_probe.StackProbe
+) -> list[tuple[Run, Run]]:
+    """Step 4: ``--tracing-pairs`` (traced, untraced) closed loops; the first pair's traced loop
+    is step 1's, its untraced one is bracketed by ``untraced_probe``. The api and the
+    coordinator are restarted with the environment they run with (the coordinator's, then the
+    api's on top: the prefixed settings don't collide), tracing off, and as they were at the
+    end."""
+    via = args.via
+    as_it_was = {**_environment("coordinator"), **_environment("api")}
+    pairs: list[tuple[Run, Run]] = []
+    try:
+        for pair in range(max(1, args.tracing_pairs)):
+            on = traced
+            if pair:
+                _restart({}, as_it_was)
+                await closed_loop("warm-up", 2, 3, via)
+                on = await closed_loop(
+                    f"closed loop, tracing on ({pair + 1})", args.clients, args.duration, via
+                )
+            _restart(OFF_BY[args.off_by], as_it_was)
+            await closed_loop("warm-up", 2, 3, via)
+            off = await closed_loop(
+                f"closed loop, tracing off{f' ({pair + 1})' if pair else ''}",
+                args.clients,
+                args.duration,
+                via,
+                None if pair else untraced_probe,
+            )
+            pairs.append((on, off))
+    finally:
+        _restart({}, as_it_was)
+    return pairs
 
 
 async def main() -> None:
@@ -318,6 +361,12 @@ async def main() -> None:
         "'sampler' (no spans; metrics still recorded and exported)",
     )
     parser.add_argument(
+        "--tracing-pairs",
+        type=int,
+        default=1,
+        help="traced/untraced closed-loop pairs for the tracing ratio (the median is the goal's)",
+    )
+    parser.add_argument(
         "--profile",
         choices=SERVICES,
         help="also profile this service with py-spy during an extra closed loop",
@@ -343,23 +392,15 @@ async def main() -> None:
         profiled = await closed_loop(
             f"closed loop, py-spy on {args.profile}", args.clients, args.duration, via, profiling
         )
-    untraced: Run | None = None
     untraced_probe = stack_probe.StackProbe(RUN_DIR)
+    pairs: list[tuple[Run, Run]] = []
     if not args.skip_tracing_off:
-        # Both services restarted with the environment they run with (the coordinator's, then
-        # the api's on top: the prefixed settings don't collide), tracing off, then as they were.
-        as_it_was = {**_environment("coordinator"), **_environment("api")}
-        _restart(OFF_BY[args.off_by], as_it_was)
-        try:
-            await closed_loop("warm-up", 2, 3, via)
-            untraced = await closed_loop(
-                "closed loop, tracing off", args.clients, args.duration, via, untraced_probe
-            )
-        finally:
-            _restart({}, as_it_was)
+        pairs = await tracing_pairs(traced, args, untraced_probe)
+    untraced = pairs[0][1] if pairs else None
 
     print(f"\nexecute round trip — {os.cpu_count()} cores, script {SCRIPT!r}, via {via}")
-    for run in (traced, half, bare, profiled, untraced):
+    later = [run for pair in pairs[1:] for run in pair]
+    for run in (traced, half, bare, profiled, untraced, *later):
         if run is not None:
             print(run.line())
     print(f"platform vs bare sandbox: {traced.rate / bare.rate:.0%} of the runner's rate")
@@ -368,6 +409,10 @@ async def main() -> None:
             f"tracing on vs off: {traced.rate / untraced.rate:.0%} of untraced throughput; "
             f"p50 {traced.pct(50) / untraced.pct(50):.2f}x"
         )
+    if len(pairs) > 1:
+        each = ", ".join(f"{on.rate / off.rate:.0%}" for on, off in pairs if off.rate)
+        median = tracing_ratio(pairs)
+        print(f"tracing on vs off over {len(pairs)} pairs: {each}; median {median:.0%}")
     print(f"mean latency {statistics.fmean(traced.latencies_ms or [0]):.1f} ms (closed loop)")
     if probe.result is not None:
         executions = traced.completed
@@ -381,7 +426,7 @@ async def main() -> None:
                     )
                 )
             )
-    print("\n".join(goal_lines(traced, half, bare, untraced)))
+    print("\n".join(goal_lines(traced, half, bare, pairs)))
     if profiling is not None:
         print(f"\nprofile of {profiling.service} under load: {profiling.output}")
         print(f"  py-spy: {profiling.summary}")

@@ -147,3 +147,15 @@ def test_top_functions_by_own_time_across_threads() -> None:
 
 def test_top_functions_of_an_empty_profile() -> None:
     assert top_functions({"shared": {"frames": []}, "profiles": []}) == (0, [])
+
+
+def test_the_tracing_ratio_is_the_median_of_the_pairs() -> None:
+    from execute_roundtrip import Run, tracing_ratio  # noqa: PLC0415 - aiohttp, only here
+
+    def loop(rate: float) -> Run:
+        return Run("loop", 10.0, [1.0] * int(rate * 10), 0)
+
+    pairs = [(loop(30), loop(40)), (loop(36), loop(40)), (loop(38), loop(40))]
+    assert tracing_ratio(pairs) == pytest.approx(0.9)
+    assert math.isnan(tracing_ratio([(loop(30), loop(0))]))  # an untraced loop that ran nothing
+    assert math.isnan(tracing_ratio([]))
