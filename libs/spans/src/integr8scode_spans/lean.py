@@ -428,14 +428,14 @@ def start_current_span(
     attributes: types.Attributes = None,
     context: Context | None = None,
     links: Sequence[Link] = (),
-    record_exception: bool = False,
+    record_exception: bool = True,
     set_status_on_exception: bool = True,
     start_time: int | None = None,
 ) -> CurrentSpan:
     """A ``CurrentSpan`` (``Tracer.start_as_current_span`` in one small object) through
     ``start_span``: the span is current for a ``with`` block and ended after it. An
-    ``Exception`` escaping the block is recorded as an event only when ``record_exception``
-    (libs/events records the ones it handles itself); the SDK's default is True."""
+    ``Exception`` escaping the block is recorded as an event unless ``record_exception`` is
+    False (libs/events records the ones it handles itself), as the SDK does."""
     span = start_span(
         active,
         name,
@@ -466,7 +466,7 @@ class CurrentSpan:
         self,
         span: trace.Span,
         *,
-        record_exception: bool = False,
+        record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> None:
         self._span = span

@@ -265,7 +265,11 @@ def test_an_escaping_exception_sets_error_but_records_no_event() -> None:
     with (
         pytest.raises(KeyError),
         lean_spans.start_current_span(
-            pipeline.tracer, "publish t", kind=SpanKind.PRODUCER, attributes={}
+            pipeline.tracer,
+            "publish t",
+            kind=SpanKind.PRODUCER,
+            attributes={},
+            record_exception=False,
         ),
     ):
         raise KeyError("gone")

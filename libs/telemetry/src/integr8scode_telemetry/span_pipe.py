@@ -205,9 +205,8 @@ class PipeSpanProcessor(SpanProcessor):
         # Its record, made now: the span dies with its last reference (module docstring).
         try:
             spans.append(self._spans.record(span))
-        except Exception:  # a span the records can't read: counted, never raised into end()
-            log.exception("span export: could not read a finished span")
-            self._drop(1, "unreadable span")
+        except Exception as exc:  # noqa: BLE001 - counted and logged, never raised into end()
+            self._drop(1, f"unreadable span: {exc!r}")  # a span the records can't read
             return
         if self._sender is None:
             self._start_sender()

@@ -73,6 +73,5 @@ def admission_spans(
             ADMIT_SPAN,
             start_time=started,
             attributes={**common, OWNER: owner},
-            record_exception=True,
         ) as span:
             yield span

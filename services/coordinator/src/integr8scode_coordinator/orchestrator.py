@@ -251,7 +251,6 @@ class ExecutionSaga:
             self._tracer,
             "saga.execution",
             context=saga.trace.context(),
-            record_exception=True,
             attributes={
                 a.SAGA_NAME: SAGA_NAME,
                 a.SAGA_ID: saga.execution_id,
@@ -348,7 +347,6 @@ class ExecutionSaga:
             self._tracer,
             "saga.recover",
             attributes={a.SAGA_ID: saga.execution_id, a.EXECUTION_ID: saga.execution_id},
-            record_exception=True,
         ):
             error = "the coordinator running this execution stopped; the run was lost"
             event = outcomes.failed_event(
@@ -505,7 +503,6 @@ class ExecutionSaga:
         with start_current_span(
             self._tracer,
             "saga.step",
-            record_exception=True,
             attributes={
                 a.SAGA_NAME: SAGA_NAME,
                 a.SAGA_ID: execution_id,

@@ -170,6 +170,7 @@ class BatchDispatch:
             kind=SpanKind.CONSUMER,
             links=links,
             attributes=self._batch_attributes(messages),
+            record_exception=False,
             set_status_on_exception=False,
         )
 

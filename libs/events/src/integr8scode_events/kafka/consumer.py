@@ -336,6 +336,7 @@ class ConsumerRunner:
             kind=SpanKind.CONSUMER,
             attributes=attributes,
             links=links,
+            record_exception=False,
             set_status_on_exception=False,
         ) as span:
             dispatch = self._dispatch_for(record, headers, span)

@@ -228,6 +228,7 @@ class EventPublisher:
             kind=SpanKind.PRODUCER,
             attributes=attributes,
             links=links,
+            record_exception=False,
         )
 
     async def _send(

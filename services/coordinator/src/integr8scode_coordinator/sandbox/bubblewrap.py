@@ -276,7 +276,6 @@ class BubblewrapRunner:
         with start_current_span(
             self._tracer,
             "sandbox.run",
-            record_exception=True,
             attributes={
                 a.SANDBOX_RUNNER: self.name,
                 a.SANDBOX_TIMEOUT_S: limits.timeout_s,
@@ -333,7 +332,7 @@ class BubblewrapRunner:
             clash = files_problem(files, spec.file_name)
             if clash is not None:
                 return _no_run("failed", f"invalid request: {clash} (a compiled file's name)")
-        with start_current_span(self._tracer, "sandbox.execute", record_exception=True) as span:
+        with start_current_span(self._tracer, "sandbox.execute") as span:
             result, _ = await self._phase(
                 request,
                 spec,
@@ -363,7 +362,6 @@ class BubblewrapRunner:
         with start_current_span(
             self._tracer,
             "sandbox.compile",
-            record_exception=True,
             attributes={
                 "sandbox.compile.limits.timeout_s": limits.timeout_s,
                 "sandbox.compile.limits.memory_mb": limits.memory_mb,
