@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from integr8scode_telemetry.background import resume_trace, untraced, untraced_task
     from integr8scode_telemetry.entrypoint import EXIT_CONFIG, run_service
     from integr8scode_telemetry.health import HealthProbe, build_health_router, probe_live
+    from integr8scode_telemetry.heap import HeapSettings
     from integr8scode_telemetry.http_errors import install_request_error_handlers
     from integr8scode_telemetry.lifespan import ResourceStack, service_lifespan
     from integr8scode_telemetry.logs import configure_logging
@@ -30,6 +31,7 @@ _EXPORTS = {
     "EXIT_CONFIG": "entrypoint",
     "AdaptiveSampler": "samplers",
     "HealthProbe": "health",
+    "HeapSettings": "heap",
     "ResourceStack": "lifespan",
     "Supervisor": "supervisor",
     "TelemetryHandle": "setup",
@@ -55,6 +57,7 @@ __all__ = [
     "EXIT_CONFIG",
     "AdaptiveSampler",
     "HealthProbe",
+    "HeapSettings",
     "ResourceStack",
     "Supervisor",
     "TelemetryHandle",

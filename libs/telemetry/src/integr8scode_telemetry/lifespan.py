@@ -6,7 +6,8 @@ each, registers how to undo it on the ``ResourceStack`` it is given; the telemet
 registered first, so its flush runs last, after everything that could still make a span or a
 log line. The stack is an ``AsyncExitStack``: when ``open`` raises half-way (a start that
 fails), the closes registered so far run before the error reaches the server. Once ``open`` has
-returned, what start-up built is frozen out of the garbage collector's scans (``heap.py``).
+returned, what start-up built is frozen out of the garbage collector's scans and the collector's
+young threshold is set (``heap.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from integr8scode_telemetry.background import untraced
-from integr8scode_telemetry.heap import freeze_start_up_heap
+from integr8scode_telemetry.heap import HeapSettings, freeze_start_up_heap
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +59,21 @@ async def _call(close: Close) -> None:
 
 
 def service_lifespan(
-    service: str, open_resources: Callable[[ResourceStack], Awaitable[None]]
+    service: str,
+    open_resources: Callable[[ResourceStack], Awaitable[None]],
+    *,
+    heap: HeapSettings | None = None,
 ) -> Lifespan:
     """A FastAPI ``lifespan`` that runs ``open_resources(stack)`` at start-up and, at shutdown
-    (or when ``open_resources`` raises), every close it registered, in reverse order."""
+    (or when ``open_resources`` raises), every close it registered, in reverse order. Between
+    the two the start-up heap is frozen, and with ``heap`` the collector's young threshold is
+    set (``heap.py``)."""
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await open_resources(ResourceStack(service, stack))
-            freeze_start_up_heap()
+            freeze_start_up_heap(heap.gc_young_threshold if heap is not None else None)
             yield
 
     return lifespan

@@ -10,8 +10,9 @@ import logging
 import pytest
 from fastapi import FastAPI
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from pydantic import ValidationError
 
-from integr8scode_telemetry import ResourceStack, service_lifespan
+from integr8scode_telemetry import HeapSettings, ResourceStack, service_lifespan
 
 
 class BoomError(RuntimeError):
@@ -137,3 +138,35 @@ async def test_what_start_up_built_is_frozen_out_of_the_collector_once_it_served
             assert not any(obj is kept[0] for obj in gc.get_objects())
     finally:
         gc.unfreeze()
+
+
+async def test_the_young_threshold_is_set_once_start_up_is_frozen() -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    async def open_resources(stack: ResourceStack) -> None:
+        seen.append(gc.get_threshold())  # start-up runs with the interpreter's setting
+
+    heap = HeapSettings(gc_young_threshold=12_345)
+    try:
+        async with service_lifespan("svc", open_resources, heap=heap)(FastAPI()):
+            assert gc.get_threshold() == (12_345, before[1], before[2])
+        assert seen == [before]
+        gc.set_threshold(*before)
+        async with service_lifespan("svc", open_resources)(FastAPI()):
+            assert gc.get_threshold() == before  # without settings: the interpreter's
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+def test_the_young_threshold_is_read_from_the_environment_and_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("INTEGR8SCODE_GC_YOUNG_THRESHOLD", raising=False)
+    assert HeapSettings().gc_young_threshold == 10_000
+    monkeypatch.setenv("INTEGR8SCODE_GC_YOUNG_THRESHOLD", "2500")
+    assert HeapSettings().gc_young_threshold == 2_500
+    monkeypatch.setenv("INTEGR8SCODE_GC_YOUNG_THRESHOLD", "0")  # 0 would switch collection off
+    with pytest.raises(ValidationError, match="greater than or equal to 100"):
+        HeapSettings()

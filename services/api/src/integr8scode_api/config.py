@@ -21,7 +21,7 @@ from integr8scode_api.domain.users import PASSWORD_MAX, PASSWORD_MIN
 from integr8scode_events.kafka import KafkaSettings
 from integr8scode_mongo import MongoSettings
 from integr8scode_secrets import SecretsSettings
-from integr8scode_telemetry import TelemetrySettings
+from integr8scode_telemetry import HeapSettings, TelemetrySettings
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +316,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    heap: HeapSettings = Field(default_factory=HeapSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from integr8scode_coordinator.sandbox import SandboxLimits
 from integr8scode_events.kafka import KafkaSettings
 from integr8scode_mongo import MongoSettings
-from integr8scode_telemetry import TelemetrySettings
+from integr8scode_telemetry import HeapSettings, TelemetrySettings
 
 
 def _instance_id() -> str:
@@ -91,3 +91,4 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    heap: HeapSettings = Field(default_factory=HeapSettings)

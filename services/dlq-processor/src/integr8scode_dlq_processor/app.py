@@ -139,7 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     ]
     app = build_app(
         ctx,
-        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+        lifespan=service_lifespan(SERVICE_NAME, open_resources, heap=settings.heap),
         probes=probes,
         health_timeout_s=settings.health_timeout_s,
     )

@@ -35,7 +35,7 @@ from integr8scode_dlq_processor.domain.policies import (
 )
 from integr8scode_events.kafka import KafkaSettings
 from integr8scode_mongo import MongoSettings
-from integr8scode_telemetry import TelemetrySettings
+from integr8scode_telemetry import HeapSettings, TelemetrySettings
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    heap: HeapSettings = Field(default_factory=HeapSettings)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -198,7 +198,7 @@ def create_app(settings: Settings) -> FastAPI:
             tokens=JwtVerifier(jwt_secret, leeway_s=settings.token_leeway_s),
             accounts=MongoAccountDirectory(db[USERS], ttl_s=settings.account_cache_s),
         ),
-        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+        lifespan=service_lifespan(SERVICE_NAME, open_resources, heap=settings.heap),
         probes=probes,
         health_timeout_s=settings.health_timeout_s,
     )

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from integr8scode_auth import ACCOUNT_CACHE_S, AccountCacheSeconds
 from integr8scode_events.kafka import KafkaSettings
 from integr8scode_mongo import MongoSettings
-from integr8scode_telemetry import TelemetrySettings
+from integr8scode_telemetry import HeapSettings, TelemetrySettings
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    heap: HeapSettings = Field(default_factory=HeapSettings)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -153,7 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title=SERVICE_NAME,
         version=__version__,
-        lifespan=service_lifespan(SERVICE_NAME, open_resources),
+        lifespan=service_lifespan(SERVICE_NAME, open_resources, heap=settings.heap),
     )
     probes = [
         HealthProbe("kafka", kafka_probe.check),

@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from integr8scode_events.kafka import KafkaSettings
 from integr8scode_mongo import MongoSettings
 from integr8scode_secrets import SecretsSettings
-from integr8scode_telemetry import TelemetrySettings
+from integr8scode_telemetry import HeapSettings, TelemetrySettings
 
 
 class Settings(BaseSettings):
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    heap: HeapSettings = Field(default_factory=HeapSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
 
     @field_validator("public_base_url")
