@@ -646,7 +646,11 @@ async def _collector_settled(before: dict[str, float], exported: int) -> dict[st
 def report(
     results: list[Result], spans: dict[tuple[str, str], SpanCounts], n: int, c: int, repeat: int
 ) -> None:
-    frozen = ", gc.freeze() after start-up" if gc.get_freeze_count() else ""
+    frozen = (
+        f", gc.freeze() after start-up, young threshold {gc.get_threshold()[0]}"
+        if gc.get_freeze_count()
+        else ""
+    )
     print(f"\n{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}, collector {OTLP}{frozen}")
     if repeat > 1:
         print(
@@ -731,13 +735,19 @@ def _best(kept: Result | None, new: Result) -> Result:
 
 def freeze_after_start_up() -> None:
     """What a service does once started: its modules (the exporter's gRPC too) loaded, then
-    ``gc.freeze()``."""
+    ``gc.freeze()`` and the garbage collector's young threshold (``HeapSettings``, so
+    ``INTEGR8SCODE_GC_YOUNG_THRESHOLD`` applies here too)."""
     try:
         import integr8scode_telemetry.span_export  # noqa: F401, PLC0415 - loaded, as in a service
     except ImportError:  # a checkout from before issue 16
         import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401, PLC0415
-    gc.collect()
-    gc.freeze()
+    try:
+        from integr8scode_telemetry.heap import HeapSettings, freeze_start_up_heap  # noqa: PLC0415
+    except ImportError:  # a checkout from before the young threshold: freeze only
+        gc.collect()
+        gc.freeze()
+        return
+    freeze_start_up_heap(HeapSettings().gc_young_threshold)
 
 
 async def main() -> None:
@@ -766,8 +776,8 @@ async def main() -> None:
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
-        help="gc.freeze() once everything is imported, as the services do after start-up: "
-        "what is alive then leaves the garbage collector's scans",
+        help="gc.freeze() and the young threshold once everything is imported, as the services "
+        "do after start-up: what is alive then leaves the garbage collector's scans",
     )
     args = parser.parse_args()
     if args.gc_freeze:
