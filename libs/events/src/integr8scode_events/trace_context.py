@@ -21,6 +21,34 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from integr8scode_events.headers import TRACEPARENT, TRACESTATE
 
 _W3C = TraceContextTextMapPropagator()
+_TRACEPARENT_RE = TraceContextTextMapPropagator._TRACEPARENT_HEADER_FORMAT_RE
+
+
+def extract_w3c(carrier: Mapping[str, str], context: Context) -> Context:
+    """What ``TraceContextTextMapPropagator().extract(carrier, context)`` gives, without its
+    getter and generic header handling when there is no ``tracestate`` (nearly always): the
+    ``traceparent`` parsed by the propagator's own pattern and rules. With a ``tracestate``
+    the propagator itself parses both (its length limit and parsing, as they are)."""
+    traceparent = carrier.get(TRACEPARENT)
+    if not traceparent:
+        return context
+    if carrier.get(TRACESTATE) is not None:
+        return _W3C.extract(carrier, context)
+    match = _TRACEPARENT_RE.search(traceparent)
+    if not match:
+        return context
+    version, trace_id, span_id, flags, rest = match.groups()
+    if trace_id == "0" * 32 or span_id == "0" * 16:
+        return context
+    if (version == "00" and rest) or version == "ff":
+        return context
+    span_context = SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=trace.TraceFlags(int(flags, 16)),
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(span_context), context)
 
 
 def _text(value: object) -> str | None:
@@ -81,7 +109,7 @@ class StoredTraceContext:
         if parsed is None:
             # On an empty context, never the current one: nothing of the caller's (its span,
             # its suppression flag, its baggage) leaks into what the stored context continues.
-            context = _W3C.extract(self.carrier(), context=Context())
+            context = extract_w3c(self.carrier(), Context())
             found = trace.get_current_span(context).get_span_context()
             parsed = (context, found if found.is_valid else None)
             object.__setattr__(self, "_parsed", parsed)  # a cache: the value doesn't change

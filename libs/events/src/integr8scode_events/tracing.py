@@ -19,6 +19,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from integr8scode_events import headers as h
 from integr8scode_events.codec import peek_envelope
+from integr8scode_events.trace_context import extract_w3c
 
 _package = "integr8scode_events"
 
@@ -82,8 +83,6 @@ def is_noop(active: trace.Tracer) -> bool:
 # unchanged; ``inject`` writes nothing when ``withholds(context)``, else is ``inner``'s.
 WITHHOLDING_CONTRACT = "integr8scode.w3c-withholding/1"
 
-_TRACEPARENT_RE = TraceContextTextMapPropagator._TRACEPARENT_HEADER_FORMAT_RE
-_W3C = TraceContextTextMapPropagator()
 _BAGGAGE = "baggage"
 
 
@@ -134,33 +133,13 @@ def extract_context(headers: Mapping[str, str]) -> Context:
         return propagator.extract(headers)
     context = Context()
     if headers.get(h.TRACEPARENT):
-        context = _extract_traceparent(headers, context)
+        context = extract_w3c(headers, context)
     # The others are W3C baggage or nothing; its extract returns the context as it is
     # without the header.
     if plan.others and headers.get(_BAGGAGE):
         for other in plan.others:
             context = other.extract(headers, context)
     return context
-
-
-def _extract_traceparent(headers: Mapping[str, str], context: Context) -> Context:
-    if headers.get(h.TRACESTATE) is not None:
-        return _W3C.extract(headers, context)  # its length limit and parsing, as they are
-    match = _TRACEPARENT_RE.search(headers[h.TRACEPARENT])
-    if not match:
-        return context
-    version, trace_id, span_id, flags, rest = match.groups()
-    if trace_id == "0" * 32 or span_id == "0" * 16:
-        return context
-    if (version == "00" and rest) or version == "ff":
-        return context
-    span_context = trace.SpanContext(
-        trace_id=int(trace_id, 16),
-        span_id=int(span_id, 16),
-        is_remote=True,
-        trace_flags=trace.TraceFlags(int(flags, 16)),
-    )
-    return trace.set_span_in_context(trace.NonRecordingSpan(span_context), context)
 
 
 # The last global propagator seen and its plan: None (call it), or a ``_Plan``.

@@ -15,6 +15,7 @@ from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from tests.withholding_stand_in import Declaring
 
+from integr8scode_events.trace_context import extract_w3c
 from integr8scode_events.tracing import _w3c_plan, extract_context
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -103,3 +104,11 @@ def test_a_sampled_parent_is_read_as_remote() -> None:
     assert (span_context.trace_id, span_context.span_id) == (int(TRACE, 16), int(SPAN, 16))
     assert span_context.is_remote
     assert span_context.trace_flags.sampled
+
+
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_extract_w3c_is_the_w3c_propagators_extract(carrier: dict[str, str]) -> None:
+    # What StoredTraceContext parses with, on an empty context and on one that has a value.
+    w3c = TraceContextTextMapPropagator()
+    for start in (Context(), baggage.set_baggage("k", "v", Context())):
+        assert _seen(extract_w3c(carrier, start)) == _seen(w3c.extract(carrier, start)), carrier
