@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -33,6 +33,11 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "jaeger": ("jaeger",),
 }
 BENCH_CLIENT = "bench client (this process)"
+# Components also shown in their three parts (``tree_parts``): the service itself, its live
+# children (the span export child) and the children it reaped (the coordinator's sandboxes), so
+# a setting's cost in a service shows apart from what its sandboxes took meanwhile.
+SPLIT = ("api", "coordinator (+ sandboxes)")
+PARTS = ("itself", "live children (span export)", "reaped children (sandboxes)")
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,18 @@ def tree_ticks(root: int, stats: Mapping[int, ProcStat]) -> int | None:
     return total
 
 
+def tree_parts(root: int, stats: Mapping[int, ProcStat]) -> tuple[int, int, int] | None:
+    """``tree_ticks`` of ``root`` in three parts: its own time, its live descendants' (with
+    what they reaped), and the time of the children ``root`` itself reaped; None when ``root``
+    is not running."""
+    total = tree_ticks(root, stats)
+    if total is None:
+        return None
+    own = stats[root].utime + stats[root].stime
+    reaped = stats[root].cutime + stats[root].cstime
+    return own, total - own - reaped, reaped
+
+
 def parse_cpu_line(text: str) -> tuple[int, int]:
     """(busy, total) ticks of all CPUs from /proc/stat's first ``cpu`` line; busy is all but
     idle and iowait."""
@@ -130,6 +147,7 @@ class CpuSnapshot:
     ticks: dict[str, int]
     machine_busy: int
     machine_total: int
+    parts: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # SPLIT components
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,8 @@ class CpuUse:
     seconds: dict[str, float]  # per component; NaN when it (re)started during the phase
     machine_busy_s: float
     cores_s: float  # machine wall time x cores: what was available
+    # SPLIT components in PARTS (their sum is the component's seconds): not counted again
+    parts: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def attributed_s(self) -> float:
@@ -152,16 +172,21 @@ def snapshot(run_dir: Path, proc: Path = PROC) -> CpuSnapshot:
     stats = read_stats(proc)
     roots: dict[str, tuple[int, ...]] = {}
     ticks: dict[str, int] = {}
+    parts: dict[str, tuple[int, int, int]] = {}
     for component, names in COMPONENTS.items():
         pids = tuple(p for p in (read_pid(run_dir, n) for n in names) if p is not None)
         counted = [t for t in (tree_ticks(p, stats) for p in pids) if t is not None]
         if counted:
             roots[component], ticks[component] = pids, sum(counted)
+        if component in SPLIT and len(pids) == 1:
+            split = tree_parts(pids[0], stats)
+            if split is not None:
+                parts[component] = split
     me = tree_ticks(os.getpid(), stats)
     if me is not None:
         roots[BENCH_CLIENT], ticks[BENCH_CLIENT] = (os.getpid(),), me
     busy, total = parse_cpu_line((proc / "stat").read_text())
-    return CpuSnapshot(roots, ticks, busy, total)
+    return CpuSnapshot(roots, ticks, busy, total, parts)
 
 
 def difference(before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
@@ -170,8 +195,14 @@ def difference(before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
     for component, ticks in after.ticks.items():
         same = before.roots.get(component) == after.roots[component]
         seconds[component] = (ticks - before.ticks[component]) / hz if same else float("nan")
+    parts: dict[str, tuple[float, float, float]] = {}
+    for component, (own, live, reaped) in after.parts.items():
+        if component in before.parts and not math.isnan(seconds.get(component, math.nan)):
+            own_0, live_0, reaped_0 = before.parts[component]
+            parts[component] = ((own - own_0) / hz, (live - live_0) / hz, (reaped - reaped_0) / hz)
     return CpuUse(
         seconds=seconds,
         machine_busy_s=(after.machine_busy - before.machine_busy) / hz,
         cores_s=(after.machine_total - before.machine_total) / hz,
+        parts=parts,
     )

@@ -158,10 +158,12 @@ def report(cost: PhaseCost, executions: int, run_dir: Path = RUN_DIR) -> list[st
     rows = [(c, s, _fmt(_per(s, cpu.attributed_s) * 100, "%")) for c, s in cpu.seconds.items()]
     rows.append(("total (the processes above)", cpu.attributed_s, "100%"))
     rows.append(("rest of the machine (not the stack)", cpu.unattributed_s, ""))
-    lines.extend(
-        f"  {name:38} {_fmt(seconds * 1000 / n):>8} {share:>7} {_fmt(_per(seconds, wall)):>6}"
-        for name, seconds, share in rows
-    )
+    for name, seconds, share in rows:
+        lines.append(
+            f"  {name:38} {_fmt(seconds * 1000 / n):>8} {share:>7} {_fmt(_per(seconds, wall)):>6}"
+        )
+        for part, part_s in zip(proc_cpu.PARTS, cpu.parts.get(name, ()), strict=False):
+            lines.append(f"    {part:36} {_fmt(part_s * 1000 / n):>8}")
     lines.append(
         f"  machine busy {_fmt(_per(cpu.machine_busy_s, cpu.cores_s) * 100, '%')} "
         f"of {os.cpu_count()} cores over the phase"
@@ -202,6 +204,12 @@ def compare(*phases: tuple[str, PhaseCost, int]) -> list[str]:
             for _, cost, n in phases
         ]
         lines.append(row(component, values))
+        if all(component in cost.cpu.parts for _, cost, _ in phases):
+            for i, part in enumerate(proc_cpu.PARTS):
+                split = [
+                    _per(cost.cpu.parts[component][i] * 1000, max(n, 1)) for _, cost, n in phases
+                ]
+                lines.append(row(f"  {part}", split))
     lines.append(
         row("total", [_per(cost.cpu.attributed_s * 1000, max(n, 1)) for _, cost, n in phases])
     )

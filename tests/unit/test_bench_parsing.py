@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
 
-from proc_cpu import ProcStat, parse_cpu_line, parse_stat, read_stats, tree_ticks
+from proc_cpu import (
+    CpuSnapshot,
+    ProcStat,
+    difference,
+    parse_cpu_line,
+    parse_stat,
+    read_stats,
+    tree_parts,
+    tree_ticks,
+)
 from prom_text import counter_delta, parse_samples, sum_by_label
 from pyspy_profile import top_functions
 
@@ -53,6 +63,33 @@ def test_tree_sums_live_descendants_and_reaped_children() -> None:
     assert tree_ticks(10, stats) == 100 + 40 + 5 + 2 + 1
     assert tree_ticks(11, stats) == 8
     assert tree_ticks(99, stats) is None
+
+
+def test_a_tree_in_parts_itself_live_children_and_reaped_children() -> None:
+    stats = {
+        p.pid: p
+        for p in [
+            _proc(10, 1, 100, reaped=40),  # the service; 40 ticks of sandboxes it reaped
+            _proc(11, 10, 5, reaped=3),  # its export child, which reaped a child of its own
+            _proc(12, 10, 2),  # a sandbox running now
+        ]
+    }
+    assert tree_parts(10, stats) == (100, 5 + 3 + 2, 40)
+    assert sum(tree_parts(10, stats) or ()) == tree_ticks(10, stats)
+    assert tree_parts(99, stats) is None
+
+
+def test_parts_over_a_phase_and_none_for_a_restarted_service() -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    component = "coordinator (+ sandboxes)"
+
+    def snap(pid: int, parts: tuple[int, int, int]) -> CpuSnapshot:
+        return CpuSnapshot({component: (pid,)}, {component: sum(parts)}, 0, 0, {component: parts})
+
+    use = difference(snap(10, (100, 10, 40)), snap(10, (100 + hz, 10 + hz // 2, 40 + 2 * hz)))
+    assert use.parts[component] == pytest.approx((1.0, (hz // 2) / hz, 2.0))
+    assert use.seconds[component] == pytest.approx(sum(use.parts[component]))
+    assert difference(snap(10, (100, 10, 40)), snap(11, (5, 0, 0))).parts == {}
 
 
 def test_read_stats_skips_what_is_not_a_process(tmp_path: Path) -> None:
