@@ -1,10 +1,17 @@
-"""ConsumerRunner's constructor contract (everything else needs a broker: integration tests)."""
+"""ConsumerRunner's constructor contract, and its commits over a stand-in consumer: one the
+group refuses or that never ends leaves the messages for redelivery and stops nothing (the
+rest needs a broker: integration tests)."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import logging
 
-from integr8scode_events.kafka.consumer import ConsumerRunner
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from integr8scode_events.kafka.consumer import ConsumerRunner, _CommitOnRevoke
 from integr8scode_events.kafka.handlers import HandlerRegistry, MessageContext, RawMessage
 from integr8scode_events.kafka.publisher import EventPublisher
 from integr8scode_events.kafka.settings import KafkaSettings
@@ -50,3 +57,80 @@ async def test_stop_before_run_is_harmless(settings: KafkaSettings) -> None:
     runner.stop()
     runner.stop()
     await runner.commit_pending()  # no consumer yet: nothing to commit, no error
+
+
+class _Consumer:
+    """Stands in for AIOKafkaConsumer's ``commit``: refuses, hangs, or takes the offsets."""
+
+    def __init__(self, outcome: str) -> None:
+        self.outcome = outcome
+        self.committed: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.outcome == "refused":
+            raise CommitFailedError("the group has already rebalanced")
+        if self.outcome == "hangs":  # aiokafka's retries while it closes, coordinator unknown
+            await asyncio.Event().wait()
+        self.committed.append(dict(offsets))
+
+
+A, B = TopicPartition("execution_events", 0), TopicPartition("execution_events", 1)
+
+
+def _with(consumer: _Consumer, settings: KafkaSettings) -> ConsumerRunner:
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id="unit",
+        topics=["execution_events"],
+        publisher=EventPublisher(settings, "unit"),
+        raw_handler=raw_handler,
+        stop_grace_s=0.05,
+    )
+    runner._consumer = consumer  # its commit is all the runner uses of it here
+    runner._pending.update({A: 10, B: 20})
+    return runner
+
+
+@pytest.mark.parametrize("outcome", ["refused", "hangs"])
+async def test_a_commit_that_fails_or_never_ends_is_logged_and_left_for_redelivery(
+    settings: KafkaSettings, outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner = _with(_Consumer(outcome), settings)
+    with caplog.at_level(logging.WARNING):
+        await runner.commit_or_leave(None, "periodic")
+    assert "offsets not committed (periodic" in caplog.text
+    assert runner._pending == {A: 10, B: 20}  # kept: tried again at the next commit
+
+
+async def test_revoked_partitions_are_forgotten_whatever_their_commit_did(
+    settings: KafkaSettings,
+) -> None:
+    hangs = _Consumer("hangs")
+    runner = _with(hangs, settings)
+    await runner.commit_or_leave({A}, "revoked", forget=True)
+    assert runner._pending == {B: 20}  # A is someone else's now; B still commits later
+    hangs.outcome = "takes"
+    await runner.commit_or_leave(None, "periodic")
+    assert hangs.committed == [{B: 20}]
+    assert runner._pending == {}
+
+
+async def test_a_commit_that_goes_through_clears_what_it_committed(
+    settings: KafkaSettings,
+) -> None:
+    takes = _Consumer("takes")
+    runner = _with(takes, settings)
+    await runner.commit_or_leave({A}, "revoked", forget=True)
+    assert takes.committed == [{A: 10}]
+    assert runner._pending == {B: 20}
+
+
+async def test_a_revocation_ends_even_when_its_commit_would_never(
+    settings: KafkaSettings,
+) -> None:
+    # What kept a notifier out of its group after a broker restart: the rebalance waited on a
+    # commit that aiokafka retried without end while the consumer was closing.
+    runner = _with(_Consumer("hangs"), settings)
+    async with asyncio.timeout(5):
+        await _CommitOnRevoke(runner).on_partitions_revoked([A, B])
+    assert runner._pending == {}

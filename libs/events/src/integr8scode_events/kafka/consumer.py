@@ -58,7 +58,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self._runner.release_partitions(set(revoked))
-        await self._runner.commit_pending(set(revoked))
+        await self._runner.commit_or_leave(set(revoked), "revoked", forget=True)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self._runner.assigned.set()
@@ -208,7 +208,7 @@ class ConsumerRunner:
         finally:
             try:
                 await self.release_partitions(None)
-                await self.commit_pending()
+                await self.commit_or_leave(None, "stopping")
             finally:
                 self._consumer = None
                 await consumer.stop()
@@ -257,7 +257,32 @@ class ConsumerRunner:
         if now < self._next_commit_at:
             return
         self._next_commit_at = now + self._commit_interval_s
-        await self.commit_pending()
+        await self.commit_or_leave(None, "periodic")
+
+    async def commit_or_leave(
+        self, only: set[TopicPartition] | None, when: str, *, forget: bool = False
+    ) -> None:
+        """``commit_pending`` that never stops the loop, a rebalance or a shutdown: a commit
+        the group refuses (it rebalanced meanwhile: the member is unknown, the generation old)
+        or that doesn't end within ``stop_grace_s`` (aiokafka retries a commit without end
+        while its consumer closes with the coordinator unknown) leaves those messages to be
+        delivered again, which the idempotent consumers absorb. ``forget`` drops what ``only``
+        had pending whatever the outcome (revoked partitions: committing them later would
+        fail, and every other partition's commit with them)."""
+        try:
+            async with asyncio.timeout(self._stop_grace_s):
+                await self.commit_pending(only)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning(
+                "group %s: offsets not committed (%s: %r); those messages will be delivered again",
+                self._group_id,
+                when,
+                exc,
+            )
+        finally:
+            if forget and only is not None:
+                for tp in only:
+                    self._pending.pop(tp, None)
 
     async def commit_pending(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the offsets of handled messages (of ``only`` these partitions)."""
