@@ -13,7 +13,7 @@ all freed by reference counting, so at the default the collector runs every few 
 promotes whatever is alive at that instant (futures, spans, records in flight) into the older
 generations, whose scans then cost the more. A larger threshold lets those die young first:
 docs/decisions.md ("Tracing's cost, seventh pass") has the figures. What waits longer for a
-collection is only garbage in reference cycles, a few thousand objects at most.
+collection is only garbage in reference cycles, at most the threshold's worth of objects.
 """
 
 from __future__ import annotations

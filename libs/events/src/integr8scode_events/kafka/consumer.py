@@ -210,6 +210,10 @@ class ConsumerRunner:
                 await self.release_partitions(None)
                 await self.commit_or_leave(None, "stopping")
             finally:
+                # What this member could not commit is delivered again to whoever holds the
+                # partition next (this runner's next consumer included), which starts from
+                # the committed offsets: none of it may be committed by a later member.
+                self._pending.clear()
                 self._consumer = None
                 await consumer.stop()
 
