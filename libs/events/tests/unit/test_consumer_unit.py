@@ -102,27 +102,21 @@ async def test_a_commit_that_fails_or_never_ends_is_logged_and_left_for_redelive
     assert runner._pending == {A: 10, B: 20}  # kept: tried again at the next commit
 
 
+@pytest.mark.parametrize(
+    ("outcome", "committed"), [("hangs", []), ("refused", []), ("takes", [{A: 10}])]
+)
 async def test_revoked_partitions_are_forgotten_whatever_their_commit_did(
-    settings: KafkaSettings,
+    settings: KafkaSettings, outcome: str, committed: list[dict[TopicPartition, int]]
 ) -> None:
-    hangs = _Consumer("hangs")
-    runner = _with(hangs, settings)
+    consumer = _Consumer(outcome)
+    runner = _with(consumer, settings)
     await runner.commit_or_leave({A}, "revoked", forget=True)
+    assert consumer.committed == committed
     assert runner._pending == {B: 20}  # A is someone else's now; B still commits later
-    hangs.outcome = "takes"
+    consumer.outcome = "takes"
     await runner.commit_or_leave(None, "periodic")
-    assert hangs.committed == [{B: 20}]
+    assert consumer.committed == [*committed, {B: 20}]
     assert runner._pending == {}
-
-
-async def test_a_commit_that_goes_through_clears_what_it_committed(
-    settings: KafkaSettings,
-) -> None:
-    takes = _Consumer("takes")
-    runner = _with(takes, settings)
-    await runner.commit_or_leave({A}, "revoked", forget=True)
-    assert takes.committed == [{A: 10}]
-    assert runner._pending == {B: 20}
 
 
 async def test_a_revocation_ends_even_when_its_commit_would_never(
