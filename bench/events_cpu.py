@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from events_throughput import bench_event, freeze_after_start_up
+from events_throughput import bench_event, freeze_after_start_up, heap_note
 from integr8scode_events import ExecutionRequested
 from integr8scode_events import headers as h
 from integr8scode_events.kafka import (
@@ -217,12 +216,7 @@ def main() -> None:
             figures = asyncio.run(measure(provider, args.messages, args.batch))
             previous = best.get(name, figures)
             best[name] = tuple(min(a, b) for a, b in zip(previous, figures, strict=True))
-    frozen = (
-        f", gc.freeze() after start-up, young threshold {gc.get_threshold()[0]}"
-        if args.gc_freeze
-        else ""
-    )
-    print(f"CPU µs per message, best of {args.repeat}, {args.messages} messages{frozen}")
+    print(f"CPU µs per message, best of {args.repeat}, {args.messages} messages{heap_note()}")
     print(f"{'variant':24} {'publish':>8} {'consume':>8} {'batch':>8}")
     for name, (publish, consume, batch) in best.items():
         print(f"{name:24} {publish:8.1f} {consume:8.1f} {batch:8.1f}")

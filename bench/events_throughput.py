@@ -646,12 +646,7 @@ async def _collector_settled(before: dict[str, float], exported: int) -> dict[st
 def report(
     results: list[Result], spans: dict[tuple[str, str], SpanCounts], n: int, c: int, repeat: int
 ) -> None:
-    frozen = (
-        f", gc.freeze() after start-up, young threshold {gc.get_threshold()[0]}"
-        if gc.get_freeze_count()
-        else ""
-    )
-    print(f"\n{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}, collector {OTLP}{frozen}")
+    print(f"\n{n} messages, concurrency {c}, bootstrap {BOOTSTRAP}, collector {OTLP}{heap_note()}")
     if repeat > 1:
         print(
             f"rates and each CPU column: each variant's best of {repeat} interleaved runs "
@@ -748,6 +743,13 @@ def freeze_after_start_up() -> None:
         gc.freeze()
         return
     freeze_start_up_heap(HeapSettings().gc_young_threshold)
+
+
+def heap_note() -> str:
+    """What ``freeze_after_start_up`` did, for a report's header line ("" if not called)."""
+    if not gc.get_freeze_count():
+        return ""
+    return f", gc.freeze() after start-up, young threshold {gc.get_threshold()[0]}"
 
 
 async def main() -> None:

@@ -175,13 +175,14 @@ def snapshot(run_dir: Path, proc: Path = PROC) -> CpuSnapshot:
     parts: dict[str, tuple[int, int, int]] = {}
     for component, names in COMPONENTS.items():
         pids = tuple(p for p in (read_pid(run_dir, n) for n in names) if p is not None)
+        if component in SPLIT and len(pids) == 1:
+            split = tree_parts(pids[0], stats)
+            if split is not None:  # its parts, and their sum is its tree
+                roots[component], ticks[component], parts[component] = pids, sum(split), split
+            continue
         counted = [t for t in (tree_ticks(p, stats) for p in pids) if t is not None]
         if counted:
             roots[component], ticks[component] = pids, sum(counted)
-        if component in SPLIT and len(pids) == 1:
-            split = tree_parts(pids[0], stats)
-            if split is not None:
-                parts[component] = split
     me = tree_ticks(os.getpid(), stats)
     if me is not None:
         roots[BENCH_CLIENT], ticks[BENCH_CLIENT] = (os.getpid(),), me

@@ -131,9 +131,7 @@ def extract_context(headers: Mapping[str, str]) -> Context:
     plan = _w3c_plan(propagator)
     if plan is None:
         return propagator.extract(headers)
-    context = Context()
-    if headers.get(h.TRACEPARENT):
-        context = extract_w3c(headers, context)
+    context = extract_w3c(headers, Context())
     # The others are W3C baggage or nothing; its extract returns the context as it is
     # without the header.
     if plan.others and headers.get(_BAGGAGE):
