@@ -94,12 +94,17 @@ def create_app(settings: Settings) -> FastAPI:
     supervisor = Supervisor()
 
     compilers_checked = False
+    # Ready only once the runtimes are published: until then the api refuses every language
+    # ("no coordinator has registered"), so a caller that waited for readiness (make up's
+    # demo, an orchestrator's rollout) would be turned away. The first preparation on a fresh
+    # store (the compilers' check, new indexes) takes seconds after the server answers.
+    runtimes_published = False
 
     async def prepare_then_consume() -> None:
         # Retried by the supervisor until Kafka and Mongo answer. Preparing is housekeeping
         # (index creation, the slot documents, the compilers' check): untraced, not a root
         # trace per call.
-        nonlocal compilers_checked
+        nonlocal compilers_checked, runtimes_published
         with untraced():
             if not compilers_checked:  # before the runtimes are published: what works
                 await runner.check_compilers()
@@ -113,8 +118,14 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.instance_id,
                 compile_limits=settings.compile_limits(),
             )
+            runtimes_published = True
             await publisher.start()
         await consumer.run()
+
+    async def runtimes_ready() -> bool:
+        if not runtimes_published:
+            raise RuntimeError("runtimes not published yet (checking compilers, topics, indexes)")
+        return True
 
     supervisor.add("consumer", prepare_then_consume, on_stop=consumer.stop)
     supervisor.add("scheduler", scheduler.run, on_stop=scheduler.stop)
@@ -144,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         HealthProbe("kafka", kafka_probe.check),
         HealthProbe("mongo", mongo_ping(mongo)),
         HealthProbe("workers", supervisor.check),
+        HealthProbe("runtimes", runtimes_ready),
     ]
     app.include_router(build_health_router(SERVICE_NAME, probes, settings.health_timeout_s))
     instrument_fastapi(app, telemetry)
