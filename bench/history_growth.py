@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import time
 import uuid
@@ -44,6 +45,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 import history_seed
 import issue_goals
+import machine_speed
+import proc_cpu
 import stack_probe
 from admin_login import admin_headers
 from execute_roundtrip import API, SCRIPT, TERMINAL, Run, closed_loop
@@ -176,6 +179,14 @@ class Round:
     latencies_ms: dict[str, list[float]]
     errors: dict[str, str]
     notes: dict[str, str]  # what a dry run counted ("at least": its count stopped at its budget)
+    canary_ms: float  # machine_speed's canary, the mean of before and after the closed loop
+
+    @property
+    def sandbox_ms(self) -> float:
+        """The sandboxes' CPU per execution in the closed loop: work no store can change."""
+        parts = self.cost.cpu.parts.get(proc_cpu.SPLIT[1]) if self.cost else None
+        n = len(self.loop.latencies_ms) + self.loop.failures
+        return parts[2] * 1000 / n if parts and n else math.nan
 
 
 async def measure(
@@ -188,7 +199,9 @@ async def measure(
     sizes = {c: await db[c].estimated_document_count() for c in SIZED}
     await closed_loop("warm-up", 2, 3, "sse")
     probe = stack_probe.StackProbe()
+    canary_before = machine_speed.canary_ms()
     loop = await closed_loop(f"{name}: closed loop", args.clients, args.duration, "sse", probe)
+    canary = (canary_before + machine_speed.canary_ms()) / 2
     latencies: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
@@ -211,7 +224,7 @@ async def measure(
                 body = response.json()
                 bound = "at least " if body.get("matched_is_lower_bound") else ""
                 notes[label] = f"matched {bound}{body.get('matched')}"
-    return Round(name, sizes, loop, probe.result, latencies, errors, notes)
+    return Round(name, sizes, loop, probe.result, latencies, errors, notes, canary)
 
 
 def _ratio(seeded: float, empty: float) -> float:
@@ -242,6 +255,17 @@ def report(empty: Round, rounds: list[Round], seed: history_seed.SeedReport) -> 
                 f"  {r.name}: CPU {r.cost.cpu.attributed_s * 1000 / n:.0f} ms/execution, of "
                 f"which Mongo-wire {wire * 1000 / n:.0f} ms; {mongo_ops:.1f} Mongo commands/exec"
             )
+    lines.append(
+        "  machine speed, work no store changes (Python canary, before and after the loop; "
+        "the sandboxes' CPU per execution), against the empty round:"
+    )
+    for r in (empty, *rounds):
+        canary = machine_speed.speed_ratio(r.canary_ms, empty.canary_ms)
+        sandboxes = machine_speed.speed_ratio(r.sandbox_ms, empty.sandbox_ms)
+        lines.append(
+            f"    {r.name}: canary {r.canary_ms:.1f} ms ({canary:.0%}), "
+            f"sandboxes {r.sandbox_ms:.1f} ms ({sandboxes:.0%})"
+        )
     lines += [
         "",
         f"{'call':40} {'empty p50':>9} {'p95':>7} {'seeded p50':>10} {'p95':>7}"
@@ -261,6 +285,12 @@ def report(empty: Round, rounds: list[Round], seed: history_seed.SeedReport) -> 
     lines += ["", "issue 13 goal: cost does not grow with history (measured/goal, not asserted):"]
     lines.append(
         "  " + issue_goals.line(THROUGHPUT_KEPT, _ratio(seeded.loop.rate, empty.loop.rate))
+    )
+    slower = machine_speed.speed_ratio(seeded.canary_ms, empty.canary_ms)
+    lines.append(
+        f"    the same at the empty round's machine speed (x {slower:.2f}, the canary's "
+        f"slow-down): {_ratio(seeded.loop.rate, empty.loop.rate) * slower:.0%}; a context line, "
+        "not the goal: the canary is one process's Python, the stack is eleven"
     )
     for label in CALLS:
         ratio = _ratio(pct(seeded.latencies_ms[label], 50), pct(empty.latencies_ms[label], 50))

@@ -196,3 +196,25 @@ def test_the_tracing_ratio_is_the_median_of_the_pairs() -> None:
     assert tracing_ratio(pairs) == pytest.approx(0.9)
     assert math.isnan(tracing_ratio([(loop(30), loop(0))]))  # an untraced loop that ran nothing
     assert math.isnan(tracing_ratio([]))
+
+
+def test_the_machine_speed_canary_is_cpu_time_of_fixed_work() -> None:
+    from machine_speed import canary_ms, speed_ratio  # noqa: PLC0415
+
+    small, large = canary_ms(repeat=2, n=20_000), canary_ms(repeat=2, n=200_000)
+    assert 0 < small < large  # ten times the work costs more CPU, whatever the machine
+    assert speed_ratio(45.0, 36.0) == pytest.approx(1.25)  # later run took a quarter more
+    assert math.isnan(speed_ratio(45.0, 0.0))
+
+
+def test_a_history_round_reads_the_sandboxes_cpu_per_execution() -> None:
+    from execute_roundtrip import Run  # noqa: PLC0415 - aiohttp, only here
+    from history_growth import Round  # noqa: PLC0415
+    from proc_cpu import SPLIT, CpuUse  # noqa: PLC0415
+    from stack_probe import PhaseCost  # noqa: PLC0415
+
+    cpu = CpuUse({SPLIT[1]: 3.0}, 3.0, 4.0, parts={SPLIT[1]: (1.0, 0.2, 1.8)})
+    loop = Run("loop", 10.0, [100.0] * 99, 1)  # 100 executions, one of them failed
+    measured = Round("r", {}, loop, PhaseCost(cpu, {}, {}, 10.0), {}, {}, {}, 34.0)
+    assert measured.sandbox_ms == pytest.approx(18.0)  # 1.8 s of reaped children / 100
+    assert math.isnan(Round("r", {}, loop, None, {}, {}, {}, 34.0).sandbox_ms)
