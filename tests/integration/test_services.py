@@ -29,7 +29,11 @@ MODULES = {
 }
 
 # What /health/ready checks, where it is more than Kafka, Mongo and the background tasks.
-READINESS_CHECKS = {"integr8scode-backend": ["kafka", "mongo", "redis", "status-feed", "workers"]}
+READINESS_CHECKS = {
+    "integr8scode-backend": ["kafka", "mongo", "redis", "status-feed", "workers"],
+    # Not ready until its runtimes are published: until then the api refuses every language.
+    "execution-coordinator": ["kafka", "mongo", "runtimes", "workers"],
+}
 
 
 @pytest.mark.parametrize("service", sorted(STACK.services))
