@@ -227,7 +227,8 @@ async def measure(
     return Round(name, sizes, loop, probe.result, latencies, errors, notes, canary)
 
 
-def _ratio(seeded: float, empty: float) -> float:
+def ratio(seeded: float, empty: float) -> float:
+    """A seeded round's figure over the empty round's (NaN when the empty one is 0)."""
     return seeded / empty if empty else float("nan")
 
 
@@ -260,8 +261,8 @@ def report(empty: Round, rounds: list[Round], seed: history_seed.SeedReport) -> 
         "the sandboxes' CPU per execution), against the empty round:"
     )
     for r in (empty, *rounds):
-        canary = machine_speed.speed_ratio(r.canary_ms, empty.canary_ms)
-        sandboxes = machine_speed.speed_ratio(r.sandbox_ms, empty.sandbox_ms)
+        canary = ratio(r.canary_ms, empty.canary_ms)
+        sandboxes = ratio(r.sandbox_ms, empty.sandbox_ms)
         lines.append(
             f"    {r.name}: canary {r.canary_ms:.1f} ms ({canary:.0%}), "
             f"sandboxes {r.sandbox_ms:.1f} ms ({sandboxes:.0%})"
@@ -275,7 +276,7 @@ def report(empty: Round, rounds: list[Round], seed: history_seed.SeedReport) -> 
         a, b = empty.latencies_ms[label], seeded.latencies_ms[label]
         lines.append(
             f"{label:40} {pct(a, 50):9.1f} {pct(a, 95):7.1f} {pct(b, 50):10.1f} {pct(b, 95):7.1f}"
-            f" {_ratio(pct(b, 50), pct(a, 50)):9.2f} {_ratio(pct(b, 95), pct(a, 95)):9.2f}"
+            f" {ratio(pct(b, 50), pct(a, 50)):9.2f} {ratio(pct(b, 95), pct(a, 95)):9.2f}"
         )
     for r in (empty, seeded):
         for label, note in r.notes.items():
@@ -283,19 +284,18 @@ def report(empty: Round, rounds: list[Round], seed: history_seed.SeedReport) -> 
         for label, error in r.errors.items():
             lines.append(f"  {r.name}: {label} answered {error}")
     lines += ["", "issue 13 goal: cost does not grow with history (measured/goal, not asserted):"]
-    lines.append(
-        "  " + issue_goals.line(THROUGHPUT_KEPT, _ratio(seeded.loop.rate, empty.loop.rate))
-    )
-    slower = machine_speed.speed_ratio(seeded.canary_ms, empty.canary_ms)
+    kept = ratio(seeded.loop.rate, empty.loop.rate)
+    lines.append("  " + issue_goals.line(THROUGHPUT_KEPT, kept))
+    slower = ratio(seeded.canary_ms, empty.canary_ms)
     lines.append(
         f"    the same at the empty round's machine speed (x {slower:.2f}, the canary's "
-        f"slow-down): {_ratio(seeded.loop.rate, empty.loop.rate) * slower:.0%}; a context line, "
+        f"slow-down): {kept * slower:.0%}; a context line, "
         "not the goal: the canary is one process's Python, the stack is eleven"
     )
     for label in CALLS:
-        ratio = _ratio(pct(seeded.latencies_ms[label], 50), pct(empty.latencies_ms[label], 50))
+        p50 = ratio(pct(seeded.latencies_ms[label], 50), pct(empty.latencies_ms[label], 50))
         goal = issue_goals.Goal(f"{label} p50", 1.10, None, "", higher_is_better=False)
-        lines.append("  " + issue_goals.line(goal, ratio))
+        lines.append("  " + issue_goals.line(goal, p50))
     return lines
 
 

@@ -40,8 +40,3 @@ def canary_ms(
         _work(n)
         best = min(best, (clock() - start) * 1000)
     return best
-
-
-def speed_ratio(later_ms: float, first_ms: float) -> float:
-    """How much more CPU the same work took later (> 1: the machine got slower)."""
-    return later_ms / first_ms if first_ms > 0 else math.nan
